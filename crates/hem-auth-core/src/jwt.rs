@@ -1,0 +1,530 @@
+//! HS256 JWTs as the HEM ecosystem writes them (FACTS §2), untrusted first, verified second.
+//!
+//! * [`UntrustedJwt::parse`] checks the shape only: the size limit, exactly three strict
+//!   base64url segments, a 32-byte signature, a JSON header and a JSON object payload. It
+//!   decodes the header and payload once, into buffers inside the value (no heap).
+//! * [`UntrustedJwt::verify`] applies the header policy and checks the HMAC over the
+//!   **received** bytes in constant time. Only it builds a [`VerifiedJwt`], and only a
+//!   [`VerifiedJwt`] hands out claims.
+//! * [`sign`] emits each producer's exact header bytes ([`Header`]) and the payload in the
+//!   order of the caller's struct, so our output is byte-identical to the real producers'.
+//!
+//! ```
+//! use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Claims<'a> { sub: &'a str, exp: u64 }
+//!
+//! let key = [7u8; 32];
+//! let token = jwt::sign(Header::AccessToken, &Claims { sub: "U", exp: 1 }, &key);
+//! let untrusted = UntrustedJwt::parse(&token)?;
+//! let verified = untrusted.verify(&key, HeaderPolicy::Plain)?;
+//! let claims: Claims<'_> = verified.claims()?;
+//! assert_eq!(claims.sub, "U");
+//! # Ok::<(), hem_auth_core::jwt::JwtError>(())
+//! ```
+
+use alloc::string::String;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::codec;
+use crate::json::{self, JsonFault};
+
+/// Longest JWT accepted, in bytes (DECISIONS "Wire formats": checked before any crypto).
+pub const MAX_JWT_BYTES: usize = 4096;
+/// Longest decoded payload: the base64url expansion of [`MAX_JWT_BYTES`].
+pub const MAX_PAYLOAD_BYTES: usize = MAX_JWT_BYTES / 4 * 3;
+/// Longest decoded header; real headers are about 45 bytes.
+pub const MAX_HEADER_BYTES: usize = 192;
+/// Length of an HS256 signature in bytes.
+pub const SIGNATURE_BYTES: usize = 32;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a JWT was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwtError {
+    /// Longer than [`MAX_JWT_BYTES`].
+    TooLarge,
+    /// Not exactly three `.`-separated segments.
+    SegmentCount,
+    /// A segment is not canonical unpadded base64url, or the signature is not 32 bytes.
+    Encoding,
+    /// The header does not decode to JSON.
+    HeaderNotJson,
+    /// The payload is not a JSON object (or not JSON at all).
+    PayloadNotObject,
+    /// The payload has the same member twice somewhere.
+    DuplicateMember,
+    /// A payload object has too many members.
+    TooManyMembers,
+    /// The header breaks the policy: not an object, a duplicate or `crit` member, `alg` not
+    /// `HS256`, or `ecdh` not `x25519` where required.
+    HeaderPolicy,
+    /// The HMAC does not match.
+    BadSignature,
+    /// A claim is missing, or of the wrong JSON type, for the message being read.
+    InvalidClaims,
+}
+
+impl JwtError {
+    /// Whether this is a malformation (the device's 400) rather than a failed proof (401).
+    pub const fn is_malformed(&self) -> bool {
+        !matches!(self, JwtError::HeaderPolicy | JwtError::BadSignature)
+    }
+}
+
+impl core::fmt::Display for JwtError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = match self {
+            JwtError::TooLarge => "JWT too large",
+            JwtError::SegmentCount => "JWT must have exactly three segments",
+            JwtError::Encoding => "JWT segment is not canonical base64url",
+            JwtError::HeaderNotJson => "JWT header is not JSON",
+            JwtError::PayloadNotObject => "JWT payload is not a JSON object",
+            JwtError::DuplicateMember => "JWT payload has a duplicate member",
+            JwtError::TooManyMembers => "JWT payload object has too many members",
+            JwtError::HeaderPolicy => "JWT header rejected by policy",
+            JwtError::BadSignature => "JWT signature does not verify",
+            JwtError::InvalidClaims => "JWT claims missing or of the wrong type",
+        };
+        f.write_str(s)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for JwtError {}
+
+/// The header a producer emits, byte for byte (FACTS §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Header {
+    /// Phone app, Manager, SDKs: eJWT login, init JWT, pairing reply, authreply.
+    App,
+    /// The device's ECDH JWTs: authreq, pairing request, check-in `check`.
+    Device,
+    /// The device's access token (no `ecdh`).
+    AccessToken,
+    /// The PHP API tester's order (also accepted by the device).
+    Php,
+}
+
+impl Header {
+    /// The exact JSON bytes.
+    pub const fn json(self) -> &'static str {
+        match self {
+            Header::App => r#"{"ecdh":"x25519","alg":"HS256","typ":"JWT"}"#,
+            Header::Device => r#"{"ecdh":"x25519","typ":"JWT","alg":"HS256"}"#,
+            Header::AccessToken => r#"{"typ":"JWT","alg":"HS256"}"#,
+            Header::Php => r#"{"alg":"HS256","typ":"JWT","ecdh":"x25519"}"#,
+        }
+    }
+
+    const ALL: [Header; 4] = [
+        Header::App,
+        Header::Device,
+        Header::AccessToken,
+        Header::Php,
+    ];
+}
+
+/// What a verifier demands of the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeaderPolicy {
+    /// ECDH JWTs: `alg` = `HS256` and `ecdh` = `x25519`.
+    Ecdh,
+    /// Access tokens: `alg` = `HS256`; `ecdh` is not looked at.
+    Plain,
+}
+
+/// The facts about a header that the policies look at, found once at parse time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeaderFacts {
+    /// Object, no duplicate, no `crit`, `alg` = `HS256`.
+    hs256: bool,
+    /// `ecdh` = `x25519`.
+    ecdh_x25519: bool,
+}
+
+impl HeaderFacts {
+    fn read(header: &[u8]) -> Result<Self, JwtError> {
+        // Fast path: one of the four headers the ecosystem emits.
+        for known in Header::ALL {
+            if header == known.json().as_bytes() {
+                return Ok(HeaderFacts {
+                    hs256: true,
+                    ecdh_x25519: known != Header::AccessToken,
+                });
+            }
+        }
+        match json::check_object(header) {
+            Ok(()) => {}
+            Err(JsonFault::Syntax) => return Err(JwtError::HeaderNotJson),
+            Err(_) => {
+                return Ok(HeaderFacts {
+                    hs256: false,
+                    ecdh_x25519: false,
+                })
+            }
+        }
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow, default)]
+            alg: Option<&'a str>,
+            #[serde(borrow, default)]
+            ecdh: Option<&'a str>,
+            #[serde(default)]
+            crit: Option<serde::de::IgnoredAny>,
+        }
+        // A header whose members have the wrong types (or escapes) breaks the policy.
+        let Ok(raw) = serde_json::from_slice::<Raw<'_>>(header) else {
+            return Ok(HeaderFacts {
+                hs256: false,
+                ecdh_x25519: false,
+            });
+        };
+        Ok(HeaderFacts {
+            hs256: raw.alg == Some("HS256") && raw.crit.is_none(),
+            ecdh_x25519: raw.ecdh == Some("x25519"),
+        })
+    }
+
+    fn allows(self, policy: HeaderPolicy) -> bool {
+        match policy {
+            HeaderPolicy::Ecdh => self.hs256 && self.ecdh_x25519,
+            HeaderPolicy::Plain => self.hs256,
+        }
+    }
+}
+
+/// A JWT whose shape is checked but whose signature is not: nothing in it may be trusted.
+///
+/// Holds the decoded payload (up to [`MAX_PAYLOAD_BYTES`]) inline, so parsing and verifying
+/// allocate nothing.
+pub struct UntrustedJwt<'a> {
+    signed: &'a str,
+    signature: [u8; SIGNATURE_BYTES],
+    header: HeaderFacts,
+    payload: [u8; MAX_PAYLOAD_BYTES],
+    payload_len: usize,
+}
+
+impl core::fmt::Debug for UntrustedJwt<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UntrustedJwt")
+            .field("signed", &self.signed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> UntrustedJwt<'a> {
+    /// Checks the shape of `token` (see the module docs). No key is needed.
+    pub fn parse(token: &'a str) -> Result<Self, JwtError> {
+        if token.len() > MAX_JWT_BYTES {
+            return Err(JwtError::TooLarge);
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtError::SegmentCount);
+        };
+        let mut signature = [0u8; SIGNATURE_BYTES + 1];
+        let sig =
+            codec::decode_segment(s.as_bytes(), &mut signature).map_err(|_| JwtError::Encoding)?;
+        let signature: [u8; SIGNATURE_BYTES] = sig.try_into().map_err(|_| JwtError::Encoding)?;
+
+        let mut header_buf = [0u8; MAX_HEADER_BYTES];
+        let header = codec::decode_segment(h.as_bytes(), &mut header_buf).map_err(|e| match e {
+            codec::CodecError::TooLong => JwtError::HeaderNotJson,
+            _ => JwtError::Encoding,
+        })?;
+
+        let mut payload = [0u8; MAX_PAYLOAD_BYTES];
+        let payload_len = codec::decode_segment(p.as_bytes(), &mut payload)
+            .map_err(|_| JwtError::Encoding)?
+            .len();
+        let header = HeaderFacts::read(header)?;
+        // The signed input is the first two segments exactly as received.
+        let signed = token
+            .get(..h.len() + 1 + p.len())
+            .ok_or(JwtError::SegmentCount)?;
+        let jwt = UntrustedJwt {
+            signed,
+            signature,
+            header,
+            payload,
+            payload_len,
+        };
+        match serde_json::from_slice::<serde::de::IgnoredAny>(jwt.payload_bytes()) {
+            Ok(_) if jwt.payload_bytes().first() == Some(&b'{') => Ok(jwt),
+            _ => Err(JwtError::PayloadNotObject),
+        }
+    }
+
+    fn payload_bytes(&self) -> &[u8] {
+        self.payload.get(..self.payload_len).unwrap_or_default()
+    }
+
+    /// The first two segments as received: the bytes the signature covers.
+    pub fn signed_part(&self) -> &'a str {
+        self.signed
+    }
+
+    /// Applies `policy` to the header, then checks the HMAC-SHA256 under `key` over the
+    /// received bytes with a constant-time comparison.
+    pub fn verify(&self, key: &[u8], policy: HeaderPolicy) -> Result<VerifiedJwt<'_>, JwtError> {
+        if !self.header.allows(policy) {
+            return Err(JwtError::HeaderPolicy);
+        }
+        let mut mac = HmacSha256::new_from_slice(key).map_err(|_| JwtError::BadSignature)?;
+        mac.update(self.signed.as_bytes());
+        // `verify_slice` compares in constant time (subtle).
+        mac.verify_slice(&self.signature)
+            .map_err(|_| JwtError::BadSignature)?;
+        Ok(VerifiedJwt {
+            payload: self.payload_bytes(),
+        })
+    }
+
+    /// Reads claims **without** any verification.
+    ///
+    /// Only for the two places the protocol needs it: finding the key that will verify the
+    /// token (a pid or `iss` lookup), and the phone reading a pairing request it has no key
+    /// for yet (FACTS §4.4). Never decide anything else from these values.
+    pub fn dangerous_unverified_claims<'s, T: Deserialize<'s>>(&'s self) -> Result<T, JwtError> {
+        read_claims(self.payload_bytes())
+    }
+}
+
+/// A JWT whose header policy and HMAC have been checked: its claims can be read.
+///
+/// Only [`UntrustedJwt::verify`] builds one. Borrows the untrusted value's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifiedJwt<'v> {
+    payload: &'v [u8],
+}
+
+impl<'v> VerifiedJwt<'v> {
+    /// Reads the claims into `T`, borrowing strings from the payload where they have no
+    /// escapes. Duplicate members anywhere, and claims of the wrong JSON type, are rejected.
+    pub fn claims<T: Deserialize<'v>>(&self) -> Result<T, JwtError> {
+        read_claims(self.payload)
+    }
+
+    /// The decoded payload JSON.
+    pub fn payload_json(&self) -> &'v [u8] {
+        self.payload
+    }
+}
+
+fn read_claims<'s, T: Deserialize<'s>>(payload: &'s [u8]) -> Result<T, JwtError> {
+    json::check_object(payload).map_err(|f| match f {
+        JsonFault::Duplicate => JwtError::DuplicateMember,
+        JsonFault::TooManyMembers => JwtError::TooManyMembers,
+        JsonFault::Syntax | JsonFault::NotObject => JwtError::PayloadNotObject,
+    })?;
+    serde_json::from_slice(payload).map_err(|_| JwtError::InvalidClaims)
+}
+
+/// Signs `claims` as an HS256 JWT with `header`'s exact bytes; claims are serialised compactly
+/// in the struct's field order.
+pub fn sign<T: Serialize + ?Sized>(header: Header, claims: &T, key: &[u8]) -> String {
+    // Serialising a plain struct of strings and integers cannot fail.
+    let payload = serde_json::to_vec(claims).unwrap_or_default();
+    sign_json(header, &payload, key)
+}
+
+/// Signs an already serialised payload.
+pub fn sign_json(header: Header, payload_json: &[u8], key: &[u8]) -> String {
+    let mut token = codec::encode_segment(header.json().as_bytes());
+    token.push('.');
+    token.push_str(&codec::encode_segment(payload_json));
+    let tag = mac(key, token.as_bytes());
+    token.push('.');
+    token.push_str(&codec::encode_segment(&tag));
+    token
+}
+
+/// HMAC-SHA256 of `msg` under `key`: the MAC of every flow.
+pub fn mac(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut m = match HmacSha256::new_from_slice(key) {
+        Ok(m) => m,
+        // HMAC takes keys of any length; this arm is unreachable.
+        Err(_) => return [0u8; 32],
+    };
+    m.update(msg);
+    m.finalize().into_bytes().into()
+}
+
+/// Checks an HMAC-SHA256 tag over the concatenation of `parts` in constant time.
+pub fn mac_verify(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
+    let Ok(mut m) = HmacSha256::new_from_slice(key) else {
+        return false;
+    };
+    for p in parts {
+        m.update(p);
+    }
+    m.verify_slice(tag).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER_SEGMENTS: [(Header, &str); 4] = [
+        (
+            Header::App,
+            "eyJlY2RoIjoieDI1NTE5IiwiYWxnIjoiSFMyNTYiLCJ0eXAiOiJKV1QifQ",
+        ),
+        (
+            Header::Php,
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImVjZGgiOiJ4MjU1MTkifQ",
+        ),
+        (
+            Header::Device,
+            "eyJlY2RoIjoieDI1NTE5IiwidHlwIjoiSldUIiwiYWxnIjoiSFMyNTYifQ",
+        ),
+        (Header::AccessToken, "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9"),
+    ];
+
+    #[test]
+    fn header_bytes_match_facts() {
+        for (h, seg) in HEADER_SEGMENTS {
+            assert_eq!(codec::encode_segment(h.json().as_bytes()), seg, "{h:?}");
+        }
+    }
+
+    fn forge(header: &str, payload: &str, key: &[u8]) -> String {
+        let mut t = codec::encode_segment(header.as_bytes());
+        t.push('.');
+        t.push_str(&codec::encode_segment(payload.as_bytes()));
+        let tag = mac(key, t.as_bytes());
+        t.push('.');
+        t.push_str(&codec::encode_segment(&tag));
+        t
+    }
+
+    #[test]
+    fn header_policy() {
+        let k = [1u8; 32];
+        let cases = [
+            (r#"{"alg":"HS256","ecdh":"x25519"}"#, Ok(()), Ok(())),
+            (
+                r#"{"ecdh":"x25519"}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (
+                r#"{"alg":"none","ecdh":"x25519"}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (
+                r#"{"alg":"HS512","ecdh":"x25519"}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (r#"{"alg":"HS256"}"#, Err(JwtError::HeaderPolicy), Ok(())),
+            (
+                r#"{"alg":"HS256","ecdh":"p256"}"#,
+                Err(JwtError::HeaderPolicy),
+                Ok(()),
+            ),
+            (
+                r#"{"alg":"HS256","alg":"HS256","ecdh":"x25519"}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (
+                r#"{"alg":"HS256","ecdh":"x25519","crit":["x"]}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (
+                r#"["alg"]"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (
+                r#"{"alg":1,"ecdh":"x25519"}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+        ];
+        for (header, ecdh, plain) in cases {
+            let t = forge(header, r#"{"a":1}"#, &k);
+            let u = UntrustedJwt::parse(&t).unwrap();
+            assert_eq!(
+                u.verify(&k, HeaderPolicy::Ecdh).map(|_| ()),
+                ecdh,
+                "{header}"
+            );
+            assert_eq!(
+                u.verify(&k, HeaderPolicy::Plain).map(|_| ()),
+                plain,
+                "{header}"
+            );
+        }
+        let t = forge("not json", r#"{"a":1}"#, &k);
+        assert_eq!(UntrustedJwt::parse(&t).err(), Some(JwtError::HeaderNotJson));
+    }
+
+    #[test]
+    fn shape() {
+        let k = [1u8; 32];
+        let good = sign(Header::App, &serde_json::json!({"a":1}), &k);
+        assert!(UntrustedJwt::parse(&good).is_ok());
+        assert_eq!(
+            UntrustedJwt::parse("a.b").err(),
+            Some(JwtError::SegmentCount)
+        );
+        assert_eq!(
+            UntrustedJwt::parse(&alloc::format!("{good}.x")).err(),
+            Some(JwtError::SegmentCount)
+        );
+        let padded = good.replacen('.', "=.", 1);
+        assert_eq!(UntrustedJwt::parse(&padded).err(), Some(JwtError::Encoding));
+        let short_sig = &good[..good.len() - 1];
+        assert_eq!(
+            UntrustedJwt::parse(short_sig).err(),
+            Some(JwtError::Encoding)
+        );
+        let big = alloc::format!("{}.{}.{}", "a".repeat(10), "b".repeat(MAX_JWT_BYTES), "c");
+        assert_eq!(UntrustedJwt::parse(&big).err(), Some(JwtError::TooLarge));
+        let arr = forge(Header::App.json(), "[1,2]", &k);
+        assert_eq!(
+            UntrustedJwt::parse(&arr).err(),
+            Some(JwtError::PayloadNotObject)
+        );
+    }
+
+    #[test]
+    fn claims_types_and_duplicates() {
+        #[derive(Deserialize)]
+        struct C {
+            exp: u64,
+        }
+        let k = [2u8; 32];
+        let read = |p: &str| {
+            let t = forge(Header::App.json(), p, &k);
+            let u = UntrustedJwt::parse(&t).unwrap();
+            let v = u.verify(&k, HeaderPolicy::Ecdh).unwrap();
+            v.claims::<C>().map(|c| c.exp)
+        };
+        assert_eq!(read(r#"{"exp":5}"#), Ok(5));
+        assert_eq!(read(r#"{"exp":"5"}"#), Err(JwtError::InvalidClaims));
+        assert_eq!(read(r#"{"exp":5.0}"#), Err(JwtError::InvalidClaims));
+        assert_eq!(read(r#"{"exp":-5}"#), Err(JwtError::InvalidClaims));
+        assert_eq!(read(r#"{"x":1}"#), Err(JwtError::InvalidClaims));
+        assert_eq!(read(r#"{"exp":5,"exp":6}"#), Err(JwtError::DuplicateMember));
+        assert_eq!(
+            read(r#"{"exp":5,"o":{"a":1,"a":1}}"#),
+            Err(JwtError::DuplicateMember)
+        );
+    }
+}
