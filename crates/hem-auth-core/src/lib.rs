@@ -8,10 +8,12 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod claims;
 pub mod codec;
 mod json;
 pub mod jwt;
 pub mod keys;
+pub mod messages;
 pub mod nonce;
 pub mod scope;
 pub mod seal;

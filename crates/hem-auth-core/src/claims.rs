@@ -1,0 +1,316 @@
+//! The claim sets of every JWT in the protocol, shared by the role that signs them and the role
+//! that verifies them (FACTS §2.3).
+//!
+//! Field order is the producer's claim order, so serialising one of these structs gives the
+//! real producer's bytes. Optional claims are skipped when absent. Strings borrow from the
+//! verified payload unless they contain escapes (`Cow`). Every numeric date is a `u64`: a
+//! string, a fraction or a negative number is a type error, never "absent".
+//!
+//! Read these only from a [`crate::jwt::VerifiedJwt`] (or, for the two documented key-lookup
+//! cases, [`crate::jwt::UntrustedJwt::dangerous_unverified_claims`]).
+
+use alloc::borrow::Cow;
+use core::fmt;
+use serde::de::{self, MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Most entries an authreq scope map can have: the device's pairing limit
+/// (`EXT_AUTH_MAX_CLIENTS`, FACTS §3.2).
+pub const MAX_PAIRINGS: usize = 8;
+
+/// eJWT of a password (or master-key) login, client → device (FACTS §5.3).
+/// Order: `jti, aud, exp, iat, iss, scope[, ctx]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginClaims<'a> {
+    /// Echo of the challenge `jti`.
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    /// The challenge `spk`, verbatim.
+    #[serde(borrow)]
+    pub aud: Cow<'a, str>,
+    /// Requested token expiry (becomes the token's `exp` verbatim).
+    pub exp: u64,
+    /// Client time.
+    pub iat: u64,
+    /// The user (or master) public key, standard base64.
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+    /// Requested scope.
+    #[serde(borrow)]
+    pub scope: Cow<'a, str>,
+    /// Optional context copied into the token.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Cow<'a, str>>,
+}
+
+/// Pairing request, device → phone via the broker (FACTS §4.2).
+/// Real order: `jti, exp, aud, iss`; the v1 vectors use `eat` instead of `exp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingRequestClaims<'a> {
+    /// The device's time nonce.
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    /// Expiry (the device sends this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+    /// Expiry under the v1 app's name (synthetic vectors only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eat: Option<u64>,
+    /// The broker's pairing epk.
+    #[serde(borrow)]
+    pub aud: Cow<'a, str>,
+    /// The device's eid.
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+}
+
+/// Pairing reply, phone → device (FACTS §4.4). Order: `jti, [eat], iss, aud, epk, label`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairingReplyClaims<'a> {
+    /// Echo of the request `jti`.
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    /// Echo of the request `eat`, only when the request had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eat: Option<u64>,
+    /// The phone's new public key `aid`.
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+    /// The device's eid (not required by the device).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Cow<'a, str>>,
+    /// The broker's pairing epk (the request's `aud`); keys `code`.
+    #[serde(borrow)]
+    pub epk: Cow<'a, str>,
+    /// Phone name, the stored key's label.
+    #[serde(borrow)]
+    pub label: Cow<'a, str>,
+}
+
+/// Authentication request, device → broker (FACTS §3.2).
+/// Order: `iss, aud, iat, exp, jti, [ctx], [note], scope`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthreqClaims<'a> {
+    /// The device's eid.
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+    /// The broker session's epk.
+    #[serde(borrow)]
+    pub aud: Cow<'a, str>,
+    /// Device time.
+    pub iat: u64,
+    /// Expiry: `iat` + 3600, or + 900 for `keymgmt:use:<kid>`.
+    pub exp: u64,
+    /// The device's time nonce.
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    /// Caller context, echoed.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Cow<'a, str>>,
+    /// Caller note, echoed.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Cow<'a, str>>,
+    /// pid → sealed scope, one entry per pairing.
+    #[serde(borrow)]
+    pub scope: ScopeMap<'a>,
+}
+
+/// Authentication reply, phone → device (FACTS §3.4, §3.5).
+/// Order: `aud, jti, exp, iat, pid, iss, scope[, ctx]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthreplyClaims<'a> {
+    /// The eid (optional; when present the device requires it to be its eid).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Cow<'a, str>>,
+    /// Echo of the authreq `jti`.
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    /// Token expiry chosen by the user (`0`: the device's 8 h default).
+    pub exp: u64,
+    /// Phone time (optional for the device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    /// The pairing id.
+    #[serde(borrow)]
+    pub pid: Cow<'a, str>,
+    /// The phone's `aid`.
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+    /// The granted scope, sealed.
+    #[serde(borrow)]
+    pub scope: Cow<'a, str>,
+    /// Optional context.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Cow<'a, str>>,
+}
+
+/// Access token issued by the device (FACTS §6). Order: `scope, sub, iat, exp, jti[, ctx]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims<'a> {
+    /// Granted scope.
+    #[serde(borrow)]
+    pub scope: Cow<'a, str>,
+    /// `U`, `M`, or the std-b64 kid of the approving authenticator.
+    #[serde(borrow)]
+    pub sub: Cow<'a, str>,
+    /// Issue time.
+    pub iat: u64,
+    /// Expiry; valid while `now < exp`.
+    pub exp: u64,
+    /// The device's time nonce.
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    /// Context from the request, echoed.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Cow<'a, str>>,
+}
+
+/// The authreq `scope` object: pid → sealed scope, at most [`MAX_PAIRINGS`] entries, held
+/// inline so that reading an authreq allocates nothing. Order is kept as received.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ScopeMap<'a> {
+    entries: [Option<(Cow<'a, str>, Cow<'a, str>)>; MAX_PAIRINGS],
+    len: usize,
+}
+
+impl<'a> ScopeMap<'a> {
+    /// An empty map.
+    pub const fn new() -> Self {
+        ScopeMap {
+            entries: [const { None }; MAX_PAIRINGS],
+            len: 0,
+        }
+    }
+
+    /// Adds an entry; `false` when the map is full or the pid is already present.
+    pub fn push(&mut self, pid: Cow<'a, str>, sealed: Cow<'a, str>) -> bool {
+        if self.get(&pid).is_some() {
+            return false;
+        }
+        match self.entries.get_mut(self.len) {
+            Some(slot) => {
+                *slot = Some((pid, sealed));
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The sealed scope for `pid` (compared as text).
+    pub fn get(&self, pid: &str) -> Option<&str> {
+        self.iter().find(|(p, _)| *p == pid).map(|(_, s)| s)
+    }
+
+    /// `(pid, sealed)` pairs in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.entries
+            .iter()
+            .flatten()
+            .map(|(p, s)| (p.as_ref(), s.as_ref()))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no entries (no authenticator is paired).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl fmt::Debug for ScopeMap<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for ScopeMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.len))?;
+        for (pid, sealed) in self.iter() {
+            m.serialize_entry(pid, sealed)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ScopeMap<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = ScopeMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(
+                    f,
+                    "an object of at most {MAX_PAIRINGS} pid → sealed scope strings"
+                )
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = ScopeMap::new();
+                while let Some((k, v)) = map.next_entry::<BorrowedStr<'de>, BorrowedStr<'de>>()? {
+                    if !out.push(k.0, v.0) {
+                        return Err(de::Error::custom("too many or duplicate scope entries"));
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(MapVisitor)
+    }
+}
+
+/// A string that borrows when it can (serde's `Cow` impl alone always copies).
+struct BorrowedStr<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for BorrowedStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BorrowedStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(alloc::string::String::from(v))))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_authreq_payload_round_trips_byte_exact() {
+        let payload = r#"{"iss":"rcPF9XEvpsF6tPW3PTvbuC2UCqC+0kCOJuX/kgY1uTk=","aud":"9PgSHRVIPWLvz9gWbCIXk8475ZeRhwLCwG9pk5ibuGM=","iat":1784767764,"exp":1784771364,"jti":"FGVhapdad+8ap9x6t0UQB/2O1G/vabitisjZdQTxJ0M=","ctx":"fixture-ctx","scope":{"SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=":"A8bOT/ou0PNkTHH+1Sr5700+or/FoBFylYWV5IZ8BxQZkg55EoXElgBqIPNVbptQo"}}"#;
+        let c: AuthreqClaims<'_> = serde_json::from_str(payload).unwrap();
+        assert!(matches!(c.iss, Cow::Borrowed(_)));
+        assert_eq!(c.scope.len(), 1);
+        assert_eq!(serde_json::to_string(&c).unwrap(), payload);
+    }
+
+    #[test]
+    fn documented_token_payload_round_trips_byte_exact() {
+        let payload = r#"{"scope":"keymgmt:list","sub":"Qq/EGdvacmNrN6JFWVXglQ==","iat":1647871122,"exp":1647872020,"jti":"koQ4YsCf3L4iTrl2py6g7t3jvV9pwwsIr6//F96OfYI="}"#;
+        let c: AccessTokenClaims<'_> = serde_json::from_str(payload).unwrap();
+        assert_eq!(serde_json::to_string(&c).unwrap(), payload);
+    }
+
+    #[test]
+    fn scope_map_is_bounded() {
+        let nine: alloc::vec::Vec<_> = (0..9).map(|i| alloc::format!("\"p{i}\":\"A\"")).collect();
+        let json = alloc::format!("{{{}}}", nine.join(","));
+        assert!(serde_json::from_str::<ScopeMap<'_>>(&json).is_err());
+        assert!(serde_json::from_str::<ScopeMap<'_>>(r#"{"p":"A","p":"B"}"#).is_err());
+        assert!(serde_json::from_str::<ScopeMap<'_>>(r#"{"p":1}"#).is_err());
+    }
+}
