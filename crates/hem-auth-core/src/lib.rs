@@ -17,3 +17,4 @@ pub mod messages;
 pub mod nonce;
 pub mod scope;
 pub mod seal;
+pub mod manual;
