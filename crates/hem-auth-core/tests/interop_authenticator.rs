@@ -21,7 +21,7 @@ use hem_auth_core::authenticator::{
 use hem_auth_core::claims::{AuthreplyClaims, AuthreqClaims, PairingRequestClaims};
 use hem_auth_core::codec;
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
-use hem_auth_core::keys::{KeyError, PublicKey, SecretKey};
+use hem_auth_core::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 use hem_auth_core::scope::KeyHint;
 use hem_auth_core::seal::{ScopeKey, SealError};
 use proptest::prelude::*;
@@ -751,18 +751,26 @@ fn real_device_authreq_opens_and_approves_byte_exact() {
 // ---------------------------------------------------------------------------------------------
 // properties
 
-/// A fixed pairing and the device-side S1 for it.
-fn prop_pairing() -> (
-    AuthenticatorPairing,
-    hem_auth_core::keys::SharedSecret,
-    String,
-) {
+/// The device's side of a property case: a fixed pairing, and `requested` sealed for it under
+/// `jti` as the broker would relay it. Returns the phone's pairing, the device's S1 and K, and
+/// the event.
+fn prop_event(
+    requested: &str,
+    jti: &[u8],
+    exp: u64,
+) -> (AuthenticatorPairing, SharedSecret, ScopeKey, Event<'static>) {
     let eid_prv = SecretKey::from_bytes([0x11; 32]);
     let aid = SecretKey::from_bytes([0x22; 32]);
     let s1_device = eid_prv.diffie_hellman(&aid.public_key()).unwrap();
     let pairing = AuthenticatorPairing::new("MTIzNDU2Nzg5MA==", eid_prv.public_key(), aid).unwrap();
-    let epk = SecretKey::from_bytes([0x33; 32]).public_key().to_b64();
-    (pairing, s1_device, epk)
+    let key = ScopeKey::derive(&s1_device, jti);
+    let event = Event {
+        jti: Cow::Owned(codec::encode_std(jti)),
+        scope: Cow::Owned(key.seal(requested).unwrap()),
+        epk: Cow::Owned(SecretKey::from_bytes([0x33; 32]).public_key().to_b64()),
+        exp,
+    };
+    (pairing, s1_device, key, event)
 }
 
 fn scope_strategy() -> impl Strategy<Value = String> {
@@ -780,16 +788,7 @@ proptest! {
         period_idx in 0usize..4,
         now in 1_600_000_000u64..1_900_000_000,
     ) {
-        let (pairing, s1_device, epk) = prop_pairing();
-        let key = ScopeKey::derive(&s1_device, &jti);
-        let jti_b64 = codec::encode_std(&jti);
-        let sealed = key.seal(&requested).unwrap();
-        let event = Event {
-            jti: Cow::Borrowed(&jti_b64),
-            scope: Cow::Borrowed(&sealed),
-            epk: Cow::Borrowed(&epk),
-            exp: now + 3600,
-        };
+        let (pairing, s1_device, key, event) = prop_event(&requested, &jti, now + 3600);
         let opened = pairing.open_event(&event, now).unwrap();
         prop_assert_eq!(opened.scope(), requested.as_str());
         let approval = opened.approve(now, PERIODS_SECS[period_idx], writable).unwrap();
@@ -817,16 +816,7 @@ proptest! {
         bit in any::<prop::sample::Index>(),
     ) {
         let now = 1_757_270_000;
-        let (pairing, s1_device, epk) = prop_pairing();
-        let key = ScopeKey::derive(&s1_device, &jti);
-        let jti_b64 = codec::encode_std(&jti);
-        let sealed = key.seal(&requested).unwrap();
-        let event = Event {
-            jti: Cow::Borrowed(&jti_b64),
-            scope: Cow::Borrowed(&sealed),
-            epk: Cow::Borrowed(&epk),
-            exp: now + 60,
-        };
+        let (pairing, _, key, event) = prop_event(&requested, &jti, now + 60);
         let approval = pairing.open_event(&event, now).unwrap().approve(now, 900, writable).unwrap();
         let payload: Value = serde_json::from_str(&payload_text(&approval.authreply)).unwrap();
         let answer = payload["scope"].as_str().unwrap();
