@@ -8,6 +8,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod broker;
 pub mod claims;
 pub mod codec;
 mod json;
