@@ -9,6 +9,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod authenticator;
+pub mod broker;
 pub mod claims;
 pub mod codec;
 mod json;
