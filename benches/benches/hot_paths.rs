@@ -1,0 +1,89 @@
+//! The hot paths of hem-auth beside their floor (one X25519) and the peer JWT libraries, in
+//! one criterion run so that ratios compare like with like. See `benches/README.md`.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use hem_auth_benches::{
+    access_token, unix_now, verify_hem, Peers, Scenario, X25519Baseline, FIXTURE_NOW, TOKEN_KEY,
+};
+
+fn x25519(c: &mut Criterion) {
+    let base = X25519Baseline::new();
+    let mut g = c.benchmark_group("x25519");
+    g.bench_function("diffie_hellman", |b| {
+        b.iter(|| base.diffie_hellman(black_box(base.peer())))
+    });
+    g.finish();
+}
+
+fn token_verify(c: &mut Criterion) {
+    let token = access_token(unix_now());
+    let peers = Peers::new(&TOKEN_KEY);
+    // All three accept the token before anything is timed.
+    let ours = verify_hem(&token, &TOKEN_KEY, unix_now());
+    assert!(ours.is_ok());
+    assert_eq!(peers.verify_jsonwebtoken(&token), ours);
+    assert_eq!(peers.verify_jwt_simple(&token), ours);
+
+    let mut g = c.benchmark_group("token_verify");
+    g.bench_function("hem-auth-core", |b| {
+        b.iter(|| verify_hem(black_box(&token), black_box(&TOKEN_KEY), unix_now()))
+    });
+    g.bench_function("jsonwebtoken", |b| {
+        b.iter(|| peers.verify_jsonwebtoken(black_box(&token)))
+    });
+    g.bench_function("jwt-simple", |b| {
+        b.iter(|| peers.verify_jwt_simple(black_box(&token)))
+    });
+    g.finish();
+}
+
+fn broker(c: &mut Criterion) {
+    let s = Scenario::new();
+    assert_eq!(s.broker_verify(&s.authreq, FIXTURE_NOW + 10), Some(1));
+    let mut g = c.benchmark_group("authreq_verify");
+    g.bench_function("broker", |b| {
+        b.iter(|| s.broker_verify(black_box(&s.authreq), FIXTURE_NOW + 10))
+    });
+    g.finish();
+}
+
+fn authenticator(c: &mut Criterion) {
+    let s = Scenario::new();
+    let (jti, epk) = s.event();
+    assert!(s.approve(&jti, &epk, FIXTURE_NOW + 5).is_some());
+    let mut g = c.benchmark_group("approve");
+    g.bench_function("authenticator", |b| {
+        b.iter(|| s.approve(black_box(&jti), black_box(&epk), FIXTURE_NOW + 5))
+    });
+    g.finish();
+}
+
+fn seal(c: &mut Criterion) {
+    let s = Scenario::new();
+    assert_eq!(
+        s.open_sealed(&s.sealed),
+        Some(hem_auth_benches::FIXTURE_SCOPE.len())
+    );
+    let mut g = c.benchmark_group("seal");
+    g.bench_function("open", |b| b.iter(|| s.open_sealed(black_box(&s.sealed))));
+    g.finish();
+}
+
+fn config() -> Criterion {
+    // The machine is shared: more samples and a longer window than criterion's defaults.
+    Criterion::default()
+        .sample_size(200)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(6))
+}
+
+criterion_group! {
+    name = hot_paths;
+    config = config();
+    targets = x25519, token_verify, broker, authenticator, seal
+}
+criterion_main!(hot_paths);

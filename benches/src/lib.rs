@@ -1,0 +1,308 @@
+//! Fixtures and measured operations shared by the criterion benches (`benches/hot_paths.rs`),
+//! the allocation tests (`tests/`) and the instruction-count driver (`src/bin/hem-bench-iter.rs`),
+//! so that all three measure exactly the same code.
+//!
+//! Every fixture is deterministic (a seeded ChaCha20 RNG): two runs, or two machines, time the
+//! same bytes.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hem_auth_core::authenticator::{Approval, AuthenticatorPairing, Event};
+use hem_auth_core::broker::ExtAuthState;
+use hem_auth_core::claims::{AccessTokenClaims, AuthreqClaims, ScopeMap};
+use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::nonce::TimeNonce;
+use hem_auth_core::seal::ScopeKey;
+use rand_chacha::rand_core::SeedableRng;
+use serde::Deserialize;
+
+/// The per-boot token key of the access-token benches (any 32 bytes).
+pub const TOKEN_KEY: [u8; 32] = [0x5a; 32];
+/// Lifetime of the benchmark access token: the longest period a phone grants (FACTS §3.4),
+/// so that a token made when a run starts outlives the run.
+pub const TOKEN_LIFETIME_SECS: u64 = 86_400;
+/// Length of the benchmark access token, in characters: the size the issue's floor was
+/// measured on.
+pub const TOKEN_CHARS: usize = 273;
+/// The time every protocol fixture is built at (the real device capture's `iat`).
+pub const FIXTURE_NOW: u64 = 1_784_767_764;
+
+/// The device's access token of FACTS §6: header `{"typ":"JWT","alg":"HS256"}`, claims
+/// `{scope, sub, iat, exp, jti}` with a kid `sub` (an external-authenticator token), issued at
+/// `now` for [`TOKEN_LIFETIME_SECS`], [`TOKEN_CHARS`] characters long, signed with
+/// [`TOKEN_KEY`].
+///
+/// The peer libraries check the claims against the real clock (jwt-simple also refuses an
+/// `iat` in its future), so the benches issue it at [`unix_now`].
+pub fn access_token(now: u64) -> String {
+    let claims = AccessTokenClaims {
+        scope: Cow::Borrowed("keymgmt:list"),
+        sub: Cow::Borrowed("Qq/EGdvacmNrN6JFWVXglQ=="),
+        iat: now,
+        exp: now + TOKEN_LIFETIME_SECS,
+        jti: Cow::Borrowed("koQ4YsCf3L4iTrl2py6g7t3jvV9pwwsIr6//F96OfYI="),
+        ctx: None,
+    };
+    jwt::sign(Header::AccessToken, &claims, &TOKEN_KEY)
+}
+
+/// Unix seconds by the system clock: what every verifier reads once per request (the peers
+/// read it inside their verify call, so ours reads it in the measured loop too).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Why a bearer check failed, for the three libraries alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// Shape, header, signature or claim types.
+    Invalid,
+    /// `now >= exp`.
+    Expired,
+}
+
+/// Our bearer check: [`UntrustedJwt::parse`], [`UntrustedJwt::verify`] with
+/// [`HeaderPolicy::Plain`], typed [`AccessTokenClaims`], then `now < exp`. Returns the scope's
+/// length and `exp` so that nothing read can be optimised away.
+pub fn verify_hem(token: &str, key: &[u8], now: u64) -> Result<(usize, u64), Rejected> {
+    let untrusted = UntrustedJwt::parse(token).map_err(|_| Rejected::Invalid)?;
+    let verified = untrusted
+        .verify(key, HeaderPolicy::Plain)
+        .map_err(|_| Rejected::Invalid)?;
+    let claims: AccessTokenClaims<'_> = verified.claims().map_err(|_| Rejected::Invalid)?;
+    if now >= claims.exp {
+        return Err(Rejected::Expired);
+    }
+    Ok((
+        claims.scope.len() + claims.sub.len() + claims.jti.len(),
+        claims.exp,
+    ))
+}
+
+/// The access-token claims as the peer libraries read them (owned: both require
+/// `DeserializeOwned`).
+#[derive(Debug, Deserialize)]
+pub struct PeerClaims {
+    /// Granted scope.
+    pub scope: String,
+    /// Role or kid.
+    pub sub: String,
+    /// Issue time.
+    pub iat: u64,
+    /// Expiry.
+    pub exp: u64,
+    /// Nonce.
+    pub jti: String,
+}
+
+/// The custom part of the claims for jwt-simple, which reads the registered claims itself.
+#[derive(Debug, Deserialize)]
+pub struct PeerScope {
+    /// Granted scope.
+    pub scope: String,
+}
+
+/// The keys and settings a server keeps for the peer libraries, built once.
+pub struct Peers {
+    jwt_key: jsonwebtoken::DecodingKey,
+    jwt_validation: jsonwebtoken::Validation,
+    simple_key: jwt_simple::prelude::HS256Key,
+}
+
+impl Peers {
+    /// Each library's HS256 key for `key`, with its default validation (signature, `alg`,
+    /// `exp` required and checked against the system clock).
+    pub fn new(key: &[u8]) -> Self {
+        let jwt_key = match jsonwebtoken::DecodingKey::from_secret(key) {
+            Ok(k) => k,
+            Err(e) => unreachable!("an HMAC secret of any length is a key: {e}"),
+        };
+        Peers {
+            jwt_key,
+            jwt_validation: jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256),
+            simple_key: jwt_simple::prelude::HS256Key::from_bytes(key),
+        }
+    }
+
+    /// jsonwebtoken's normal verification: `decode` with `Validation::new(HS256)`.
+    pub fn verify_jsonwebtoken(&self, token: &str) -> Result<(usize, u64), Rejected> {
+        let data = jsonwebtoken::decode::<PeerClaims>(token, &self.jwt_key, &self.jwt_validation)
+            .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => Rejected::Expired,
+            _ => Rejected::Invalid,
+        })?;
+        let c = data.claims;
+        Ok((c.scope.len() + c.sub.len() + c.jti.len(), c.exp))
+    }
+
+    /// jwt-simple's normal verification: `verify_token` with the default options (which check
+    /// `exp` against the clock, with its default 15-minute tolerance).
+    pub fn verify_jwt_simple(&self, token: &str) -> Result<(usize, u64), Rejected> {
+        use jwt_simple::prelude::MACLike;
+        let c = self
+            .simple_key
+            .verify_token::<PeerScope>(token, None)
+            .map_err(|_| Rejected::Invalid)?;
+        let len = c.custom.scope.len()
+            + c.subject.as_ref().map_or(0, String::len)
+            + c.jwt_id.as_ref().map_or(0, String::len);
+        Ok((len, c.expires_at.map_or(0, |t| t.as_secs())))
+    }
+}
+
+/// One paired phone and one broker session, with everything derived from them: the inputs of
+/// the broker, authenticator and seal benches.
+pub struct Scenario {
+    /// The device identity key.
+    pub eid_prv: SecretKey,
+    /// Its public half.
+    pub eid: PublicKey,
+    /// The broker session (its `epk_prv`), expecting [`Scenario::eid`].
+    pub broker: ExtAuthState,
+    /// The phone's pairing: pid, eid and its `aid_prv` (with `S1` cached).
+    pub phone: AuthenticatorPairing,
+    /// The pid, standard base64.
+    pub pid: String,
+    /// The authreq's time nonce.
+    pub jti: TimeNonce,
+    /// `K = HMAC(S1, jti)`, the sealing key of this request.
+    pub scope_key: ScopeKey,
+    /// The scope sealed for the phone.
+    pub sealed: String,
+    /// The device's authreq for this broker session, with one scope entry.
+    pub authreq: String,
+}
+
+/// The requested scope of the protocol fixtures.
+pub const FIXTURE_SCOPE: &str = "keymgmt:list";
+
+impl Scenario {
+    /// Builds the scenario from a fixed seed, with the device side made of core primitives
+    /// (the exact bytes the device role writes: FACTS §3.2, §3.3).
+    pub fn new() -> Self {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let eid_prv = SecretKey::generate(&mut rng);
+        let eid = eid_prv.public_key();
+        let broker = ExtAuthState::from_secret(SecretKey::generate(&mut rng), Some(eid));
+        let aid_prv = SecretKey::generate(&mut rng);
+        let aid = aid_prv.public_key();
+        let mut pid_raw = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut pid_raw);
+        let pid = hem_auth_core::codec::encode_std(&pid_raw);
+        let phone = match AuthenticatorPairing::new(&pid, eid, aid_prv) {
+            Ok(p) => p,
+            Err(e) => unreachable!("a generated eid is not low-order: {e}"),
+        };
+        let s1 = match eid_prv.diffie_hellman(&aid) {
+            Ok(s) => s,
+            Err(e) => unreachable!("a generated aid is not low-order: {e}"),
+        };
+        let jti = TimeNonce::generate(FIXTURE_NOW, &mut rng);
+        let scope_key = ScopeKey::derive(&s1, jti.as_bytes());
+        let sealed = match scope_key.seal(FIXTURE_SCOPE) {
+            Ok(s) => s,
+            Err(e) => unreachable!("a short scope seals: {e}"),
+        };
+        let mut scope = ScopeMap::new();
+        scope.push(Cow::Borrowed(&pid), Cow::Borrowed(&sealed));
+        let claims = AuthreqClaims {
+            iss: Cow::Owned(eid.to_b64()),
+            aud: Cow::Owned(broker.epk().to_b64()),
+            iat: FIXTURE_NOW,
+            exp: FIXTURE_NOW + 3600,
+            jti: Cow::Owned(jti.to_b64()),
+            ctx: None,
+            note: None,
+            scope,
+        };
+        let key = match eid_prv.diffie_hellman(&broker.epk()) {
+            Ok(k) => k,
+            Err(e) => unreachable!("a generated epk is not low-order: {e}"),
+        };
+        let authreq = jwt::sign(Header::Device, &claims, key.as_bytes());
+        Scenario {
+            eid_prv,
+            eid,
+            broker,
+            phone,
+            pid,
+            jti,
+            scope_key,
+            sealed,
+            authreq,
+        }
+    }
+
+    /// The broker's work on a fresh authreq: parse it and [`ExtAuthState::verify_authreq`]
+    /// (one X25519, by design: the broker derives the key from the `iss` it reads). Returns the
+    /// number of scope entries.
+    pub fn broker_verify(&self, authreq: &str, now: u64) -> Option<usize> {
+        let untrusted = UntrustedJwt::parse(authreq).ok()?;
+        let verified = self.broker.verify_authreq(&untrusted, now).ok()?;
+        Some(verified.entries().count())
+    }
+
+    /// The event the notify broker hands the phone for this authreq (FACTS §3.4 step 1).
+    pub fn event(&self) -> (String, String) {
+        (self.jti.to_b64(), self.broker.epk().to_b64())
+    }
+
+    /// The phone's work on one approval: open the event (expiry, `K`, the sealed scope) and
+    /// approve it for 15 minutes (seal, sign the authreply, one X25519 for the broker MAC).
+    pub fn approve(&self, jti: &str, epk: &str, now: u64) -> Option<Approval> {
+        let event = Event {
+            jti: Cow::Borrowed(jti),
+            scope: Cow::Borrowed(&self.sealed),
+            epk: Cow::Borrowed(epk),
+            exp: FIXTURE_NOW + 3600,
+        };
+        let opened = self.phone.open_event(&event, now).ok()?;
+        opened.approve(now, 900, false).ok()
+    }
+
+    /// Opens the sealed scope with the cached `K`; returns the plaintext length.
+    pub fn open_sealed(&self, sealed: &str) -> Option<usize> {
+        self.scope_key.open(sealed).ok().map(|s| s.as_str().len())
+    }
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The baseline: one X25519 Diffie-Hellman with x25519-dalek, as the issue's floor was measured.
+pub struct X25519Baseline {
+    secret: x25519_dalek::StaticSecret,
+    peer: x25519_dalek::PublicKey,
+}
+
+impl X25519Baseline {
+    /// Two fixed keys.
+    pub fn new() -> Self {
+        let secret = x25519_dalek::StaticSecret::from([0x11u8; 32]);
+        let peer = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([0x22u8; 32]));
+        X25519Baseline { secret, peer }
+    }
+
+    /// One Diffie-Hellman; returns the shared secret's first byte.
+    pub fn diffie_hellman(&self, peer: &x25519_dalek::PublicKey) -> u8 {
+        self.secret.diffie_hellman(peer).as_bytes()[0]
+    }
+
+    /// The peer key.
+    pub fn peer(&self) -> &x25519_dalek::PublicKey {
+        &self.peer
+    }
+}
+
+impl Default for X25519Baseline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
