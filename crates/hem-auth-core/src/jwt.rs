@@ -2,7 +2,8 @@
 //!
 //! * [`UntrustedJwt::parse`] checks the shape only: the size limit, exactly three strict
 //!   base64url segments, a 32-byte signature, a JSON header and a JSON object payload. It
-//!   decodes the header and payload once, into buffers inside the value (no heap).
+//!   decodes the header and payload once, into buffers inside the value (no heap), and walks
+//!   the payload once for duplicate members; a duplicate is reported when claims are read.
 //! * [`UntrustedJwt::verify`] applies the header policy and checks the HMAC over the
 //!   **received** bytes in constant time. Only it builds a [`VerifiedJwt`], and only a
 //!   [`VerifiedJwt`] hands out claims.
@@ -30,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::codec;
-use crate::json::{self, JsonFault};
+use crate::json::{self, Checked, JsonFault};
 
 /// Longest JWT accepted, in bytes (DECISIONS "Wire formats": checked before any crypto).
 pub const MAX_JWT_BYTES: usize = 4096;
@@ -123,6 +124,16 @@ impl Header {
         }
     }
 
+    /// The exact base64url segment of [`Header::json`] (FACTS §2.2).
+    pub const fn segment(self) -> &'static str {
+        match self {
+            Header::App => "eyJlY2RoIjoieDI1NTE5IiwiYWxnIjoiSFMyNTYiLCJ0eXAiOiJKV1QifQ",
+            Header::Device => "eyJlY2RoIjoieDI1NTE5IiwidHlwIjoiSldUIiwiYWxnIjoiSFMyNTYifQ",
+            Header::AccessToken => "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9",
+            Header::Php => "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImVjZGgiOiJ4MjU1MTkifQ",
+        }
+    }
+
     const ALL: [Header; 4] = [
         Header::App,
         Header::Device,
@@ -151,16 +162,21 @@ struct HeaderFacts {
 }
 
 impl HeaderFacts {
+    /// The facts of a header the ecosystem emits, recognised by its segment before decoding:
+    /// canonical base64url is one-to-one, so equal segments are equal header bytes.
+    fn known(segment: &str) -> Option<Self> {
+        Header::ALL
+            .into_iter()
+            .find(|known| segment == known.segment())
+            .map(|known| HeaderFacts {
+                hs256: true,
+                ecdh_x25519: known != Header::AccessToken,
+            })
+    }
+
+    /// The facts of any other header (the four known ones never get here: see
+    /// [`HeaderFacts::known`]).
     fn read(header: &[u8]) -> Result<Self, JwtError> {
-        // Fast path: one of the four headers the ecosystem emits.
-        for known in Header::ALL {
-            if header == known.json().as_bytes() {
-                return Ok(HeaderFacts {
-                    hs256: true,
-                    ecdh_x25519: known != Header::AccessToken,
-                });
-            }
-        }
         match json::check_object(header) {
             Ok(()) => {}
             Err(JsonFault::Syntax) => return Err(JwtError::HeaderNotJson),
@@ -211,6 +227,18 @@ pub struct UntrustedJwt<'a> {
     header: HeaderFacts,
     payload: [u8; MAX_PAYLOAD_BYTES],
     payload_len: usize,
+    structure: Structure,
+}
+
+/// What the walk at parse time found out about the payload's members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Structure {
+    /// No duplicate member, no object too large.
+    Sound,
+    /// A duplicate member or an object too large: reported when claims are read.
+    Fault(JwtError),
+    /// A member name has escapes: the walk that copies it decides when claims are read.
+    EscapedName,
 }
 
 impl core::fmt::Debug for UntrustedJwt<'_> {
@@ -233,38 +261,68 @@ impl<'a> UntrustedJwt<'a> {
         else {
             return Err(JwtError::SegmentCount);
         };
+        // The payload is decoded straight into the value's own buffer: no second 3 KiB copy.
+        let mut jwt = UntrustedJwt {
+            signed: "",
+            signature: [0u8; SIGNATURE_BYTES],
+            header: HeaderFacts {
+                hs256: false,
+                ecdh_x25519: false,
+            },
+            payload: [0u8; MAX_PAYLOAD_BYTES],
+            payload_len: 0,
+            structure: Structure::Sound,
+        };
+        jwt.fill(token, h, p, s)?;
+        Ok(jwt)
+    }
+
+    /// The body of [`UntrustedJwt::parse`] once the segments are split.
+    fn fill(&mut self, token: &'a str, h: &str, p: &str, s: &str) -> Result<(), JwtError> {
         let mut signature = [0u8; SIGNATURE_BYTES + 1];
         let sig =
             codec::decode_segment(s.as_bytes(), &mut signature).map_err(|_| JwtError::Encoding)?;
-        let signature: [u8; SIGNATURE_BYTES] = sig.try_into().map_err(|_| JwtError::Encoding)?;
+        self.signature = sig.try_into().map_err(|_| JwtError::Encoding)?;
 
+        let known = HeaderFacts::known(h);
         let mut header_buf = [0u8; MAX_HEADER_BYTES];
-        let header = codec::decode_segment(h.as_bytes(), &mut header_buf).map_err(|e| match e {
-            codec::CodecError::TooLong => JwtError::HeaderNotJson,
-            _ => JwtError::Encoding,
-        })?;
+        let header = match known {
+            Some(_) => &[][..],
+            None => codec::decode_segment(h.as_bytes(), &mut header_buf).map_err(|e| match e {
+                codec::CodecError::TooLong => JwtError::HeaderNotJson,
+                _ => JwtError::Encoding,
+            })?,
+        };
 
-        let mut payload = [0u8; MAX_PAYLOAD_BYTES];
-        let payload_len = codec::decode_segment(p.as_bytes(), &mut payload)
+        self.payload_len = codec::decode_segment(p.as_bytes(), &mut self.payload)
             .map_err(|_| JwtError::Encoding)?
             .len();
-        let header = HeaderFacts::read(header)?;
+        self.header = match known {
+            Some(facts) => facts,
+            None => HeaderFacts::read(header)?,
+        };
         // The signed input is the first two segments exactly as received.
-        let signed = token
+        self.signed = token
             .get(..h.len() + 1 + p.len())
             .ok_or(JwtError::SegmentCount)?;
-        let jwt = UntrustedJwt {
-            signed,
-            signature,
-            header,
-            payload,
-            payload_len,
+        // JSON outside strings is ASCII and serde_json checks strings, so a payload that is not
+        // UTF-8 was never an object; checking it whole, once, spares the per-string checks.
+        let payload = self.payload_str().ok_or(JwtError::PayloadNotObject)?;
+        self.structure = match json::check_object_in_place(payload) {
+            Ok(Checked::Complete) => Structure::Sound,
+            Ok(Checked::EscapedName) => Structure::EscapedName,
+            Err(JsonFault::Duplicate) => Structure::Fault(JwtError::DuplicateMember),
+            Err(JsonFault::TooManyMembers) => Structure::Fault(JwtError::TooManyMembers),
+            Err(JsonFault::Syntax | JsonFault::NotObject) => {
+                return Err(JwtError::PayloadNotObject)
+            }
         };
-        if json::is_object(jwt.payload_bytes()) {
-            Ok(jwt)
-        } else {
-            Err(JwtError::PayloadNotObject)
-        }
+        Ok(())
+    }
+
+    /// The payload as text; `None` only before [`UntrustedJwt::fill`] has checked it.
+    fn payload_str(&self) -> Option<&str> {
+        core::str::from_utf8(self.payload_bytes()).ok()
     }
 
     fn payload_bytes(&self) -> &[u8] {
@@ -288,7 +346,8 @@ impl<'a> UntrustedJwt<'a> {
         mac.verify_slice(&self.signature)
             .map_err(|_| JwtError::BadSignature)?;
         Ok(VerifiedJwt {
-            payload: self.payload_bytes(),
+            payload: self.payload_str().ok_or(JwtError::PayloadNotObject)?,
+            structure: self.structure,
         })
     }
 
@@ -298,7 +357,8 @@ impl<'a> UntrustedJwt<'a> {
     /// token (a pid or `iss` lookup), and the phone reading a pairing request it has no key
     /// for yet (FACTS §4.4). Never decide anything else from these values.
     pub fn dangerous_unverified_claims<'s, T: Deserialize<'s>>(&'s self) -> Result<T, JwtError> {
-        read_claims(self.payload_bytes())
+        let payload = self.payload_str().ok_or(JwtError::PayloadNotObject)?;
+        read_claims(payload, self.structure)
     }
 }
 
@@ -307,29 +367,37 @@ impl<'a> UntrustedJwt<'a> {
 /// Only [`UntrustedJwt::verify`] builds one. Borrows the untrusted value's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct VerifiedJwt<'v> {
-    payload: &'v [u8],
+    payload: &'v str,
+    structure: Structure,
 }
 
 impl<'v> VerifiedJwt<'v> {
     /// Reads the claims into `T`, borrowing strings from the payload where they have no
     /// escapes. Duplicate members anywhere, and claims of the wrong JSON type, are rejected.
     pub fn claims<T: Deserialize<'v>>(&self) -> Result<T, JwtError> {
-        read_claims(self.payload)
+        read_claims(self.payload, self.structure)
     }
 
     /// The decoded payload JSON.
     pub fn payload_json(&self) -> &'v [u8] {
-        self.payload
+        self.payload.as_bytes()
     }
 }
 
-fn read_claims<'s, T: Deserialize<'s>>(payload: &'s [u8]) -> Result<T, JwtError> {
-    json::check_object(payload).map_err(|f| match f {
-        JsonFault::Duplicate => JwtError::DuplicateMember,
-        JsonFault::TooManyMembers => JwtError::TooManyMembers,
-        JsonFault::Syntax | JsonFault::NotObject => JwtError::PayloadNotObject,
-    })?;
-    serde_json::from_slice(payload).map_err(|_| JwtError::InvalidClaims)
+fn read_claims<'s, T: Deserialize<'s>>(
+    payload: &'s str,
+    structure: Structure,
+) -> Result<T, JwtError> {
+    match structure {
+        Structure::Sound => {}
+        Structure::Fault(e) => return Err(e),
+        Structure::EscapedName => json::check_object(payload.as_bytes()).map_err(|f| match f {
+            JsonFault::Duplicate => JwtError::DuplicateMember,
+            JsonFault::TooManyMembers => JwtError::TooManyMembers,
+            JsonFault::Syntax | JsonFault::NotObject => JwtError::PayloadNotObject,
+        })?,
+    }
+    serde_json::from_str(payload).map_err(|_| JwtError::InvalidClaims)
 }
 
 /// Signs `claims` as an HS256 JWT with `header`'s exact bytes; claims are serialised compactly
@@ -397,6 +465,7 @@ mod tests {
     fn header_bytes_match_facts() {
         for (h, seg) in HEADER_SEGMENTS {
             assert_eq!(codec::encode_segment(h.json().as_bytes()), seg, "{h:?}");
+            assert_eq!(h.segment(), seg, "{h:?}");
         }
     }
 
@@ -497,6 +566,19 @@ mod tests {
         );
         let big = alloc::format!("{}.{}.{}", "a".repeat(10), "b".repeat(MAX_JWT_BYTES), "c");
         assert_eq!(UntrustedJwt::parse(&big).err(), Some(JwtError::TooLarge));
+        // not UTF-8, inside a string or out of one
+        for payload in [&b"{\"a\":\"\xff\"}"[..], b"{\"a\":1}\xff", b"{\"\xc3\":1}"] {
+            let mut t = codec::encode_segment(Header::App.json().as_bytes());
+            t.push('.');
+            t.push_str(&codec::encode_segment(payload));
+            let tag = mac(&k, t.as_bytes());
+            t.push('.');
+            t.push_str(&codec::encode_segment(&tag));
+            assert_eq!(
+                UntrustedJwt::parse(&t).err(),
+                Some(JwtError::PayloadNotObject)
+            );
+        }
         let arr = forge(Header::App.json(), "[1,2]", &k);
         assert_eq!(
             UntrustedJwt::parse(&arr).err(),
@@ -525,6 +607,16 @@ mod tests {
         assert_eq!(read(r#"{"exp":5,"exp":6}"#), Err(JwtError::DuplicateMember));
         assert_eq!(
             read(r#"{"exp":5,"o":{"a":1,"a":1}}"#),
+            Err(JwtError::DuplicateMember)
+        );
+        // escaped member names: the same name, or not
+        assert_eq!(
+            read(r#"{"exp":5,"\u0065xp":6}"#),
+            Err(JwtError::DuplicateMember)
+        );
+        assert_eq!(read(r#"{"\u0065xp":5}"#), Ok(5));
+        assert_eq!(
+            read(r#"{"\u0061":1,"exp":5,"o":{"a":1,"a":1}}"#),
             Err(JwtError::DuplicateMember)
         );
     }
