@@ -7,7 +7,7 @@ pub mod generate;
 pub mod report;
 pub mod schema;
 
-pub use check::{verify_file, verify_path, verify_str, KINDS};
+pub use check::{load_path, load_str, verify_file, verify_path, verify_str, KINDS};
 pub use report::{CaseReport, Counts, FileReport, Outcome, RunReport};
 pub use schema::{Case, Expect, Group, VectorFile, SCHEMA_ID};
 

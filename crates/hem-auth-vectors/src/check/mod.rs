@@ -39,20 +39,42 @@ pub const KINDS: [&str; 12] = [
     "access-token",
 ];
 
+/// The loader: reads one vector file's envelope (`schema`, `source`, groups of raw tests).
+///
+/// Fails on an unreadable file, on text that is not JSON of that shape, and on a `schema`
+/// other than [`SCHEMA_ID`]. Tests stay raw: [`Case::from_value`] reads each one.
+pub fn load_path(path: &Path) -> Result<VectorFile, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    load_str(&text)
+}
+
+/// [`load_path`] on text.
+pub fn load_str(text: &str) -> Result<VectorFile, String> {
+    let file: VectorFile =
+        serde_json::from_str(text).map_err(|e| format!("not a {SCHEMA_ID} file: {e}"))?;
+    if file.schema != SCHEMA_ID {
+        return Err(format!(
+            "schema is {:?}, this checker reads {SCHEMA_ID:?}",
+            file.schema
+        ));
+    }
+    Ok(file)
+}
+
 /// Reads and checks one file. Never fails: problems are in the report.
 pub fn verify_path(path: &Path) -> FileReport {
     let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => verify_str(&name, &text),
-        Err(e) => file_error(&name, format!("cannot read: {e}")),
+    match load_path(path) {
+        Ok(file) => verify_file(&name, &file),
+        Err(e) => file_error(&name, e),
     }
 }
 
 /// Checks the text of one file; `name` is how reports refer to it.
 pub fn verify_str(name: &str, text: &str) -> FileReport {
-    match serde_json::from_str::<VectorFile>(text) {
+    match load_str(text) {
         Ok(file) => verify_file(name, &file),
-        Err(e) => file_error(name, format!("not a {SCHEMA_ID} file: {e}")),
+        Err(e) => file_error(name, e),
     }
 }
 
