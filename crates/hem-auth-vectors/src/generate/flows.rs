@@ -776,7 +776,7 @@ pub(super) fn pairing_reply_build(file: &mut FileOut) {
         ("Pixel 8 (Android)", false),
         ("iPhone 15 (iOS)", true),
         ("x", false),
-        ("A label of exactly 32 chars....", false),
+        ("A label of exactly 32 characters", false),
     ] {
         let req = pairing_request(&mut rng, T0);
         let (aid_sk, aid) = keys(&mut rng);
@@ -883,6 +883,14 @@ pub(super) fn pairing_reply_build(file: &mut FileOut) {
         Fields::PairingReplyBuild(base(
             object(&b64::encode(&[7u8; 31]), &req.epk.to_b64()),
             "Pixel 8 (Android)",
+        )),
+    );
+    t.invalid(
+        "33-character label (the device keeps at most 32)",
+        "LabelTooLong",
+        Fields::PairingReplyBuild(base(
+            Value::String(req.token.clone()),
+            "A label of thirty-three chars....",
         )),
     );
     t.invalid(
