@@ -10,6 +10,7 @@ extern crate std;
 
 pub mod claims;
 pub mod codec;
+pub mod device;
 mod json;
 pub mod jwt;
 pub mod keys;
