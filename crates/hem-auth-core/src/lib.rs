@@ -8,12 +8,15 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod authenticator;
+pub mod broker;
 pub mod claims;
 pub mod codec;
 pub mod device;
 mod json;
 pub mod jwt;
 pub mod keys;
+pub mod manual;
 pub mod messages;
 pub mod nonce;
 pub mod scope;

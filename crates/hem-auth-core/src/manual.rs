@@ -1,0 +1,61 @@
+//! The design manual: why the crate is shaped as it is, and what it defends against.
+//!
+//! Nothing here is code; it lives in rustdoc so that it stays next to what it explains.
+//!
+//! # Roles
+//!
+//! The protocol has three parties, and the crate has one module per party:
+//!
+//! * the **device** (the HEM): issues challenges, authreqs and pairing requests, verifies the
+//!   answers, mints access tokens and checks them on every request;
+//! * the **broker** (the client that calls the device and holds the notify-broker session key
+//!   `epk`): asks for an authreq, verifies it, relays the authreply, and runs pairing and password
+//!   login;
+//! * the **authenticator** (the phone app): reads a pairing request, answers it, opens the sealed
+//!   scope of an event, and approves or denies it.
+//!
+//! Every JWT is HS256 keyed with a raw X25519 shared secret (no KDF), except the access token,
+//! which is keyed with a per-boot secret only the device knows. Scopes travel to the phone sealed
+//! with AES-128-CBC and an HMAC tag under a key derived from the pairing secret and the request
+//! nonce ([`crate::seal`]).
+//!
+//! # Sans-IO
+//!
+//! The core never reads a clock, a socket, a file or the OS random source. Every call that depends
+//! on time takes `now` (unix seconds); every call that needs randomness takes the caller's
+//! `rand_core::CryptoRngCore`. The same code therefore runs on a microcontroller, in a server, in
+//! a fuzzer and in a test on simulated time, and every test is deterministic.
+//!
+//! # Untrusted, then verified
+//!
+//! Bytes from the network become an *untrusted* value first ([`crate::jwt::UntrustedJwt`]): its
+//! shape is checked, nothing in it is believed. Only the constant-time HMAC check
+//! ([`crate::jwt::UntrustedJwt::verify`]) builds a [`crate::jwt::VerifiedJwt`], and only a
+//! verified value hands out claims. The two places where the protocol must look inside a token
+//! before it can verify it (the key lookup by `pid`/`iss`, and the phone reading a pairing request
+//! it has no key for) go through a method whose name says it is dangerous.
+//!
+//! # Strict where it costs nothing, tolerant where the firmware is
+//!
+//! JWT segments must be canonical unpadded base64url: a token has exactly one spelling, so a bit
+//! flip anywhere is a rejection, never a silent alias. Binary values inside JSON are accepted in
+//! either base64 alphabet with optional padding, as the firmware accepts them, but must decode to
+//! their exact length. Duplicate JSON members are rejected anywhere in a JWT (two parsers could
+//! disagree on which one counts), and a claim of the wrong JSON type is an error, never "absent".
+//!
+//! # Threat model
+//!
+//! | threat | answer |
+//! |---|---|
+//! | forged or altered token | HS256 over the received bytes, compared in constant time (`hmac`'s `verify_slice`) |
+//! | replayed authreply, login or pairing reply | device nonces are single use, bounded per purpose, expire, and are consumed only on success |
+//! | low-order X25519 point making the "shared" secret public | every Diffie-Hellman refuses an all-zero result ([`crate::keys::KeyError::NonContributory`]) |
+//! | reading someone else's scope | each pairing's entry is sealed under its own pairing secret and the request nonce |
+//! | `alg: none`, algorithm confusion | the header must say `HS256`; ECDH tokens must say `x25519`; `crit` is refused |
+//! | resource exhaustion by a large input | size limits are checked before any parsing or crypto; tables are bounded |
+//! | secrets in logs | secret types zeroize on drop and print as `<redacted>` |
+//! | a panic on hostile input | the core has no `unwrap`, `expect`, `panic!` or unchecked indexing outside tests; the parsers are fuzzed |
+//!
+//! Out of scope: the notify broker's own checks (no source exists), side channels of the AES
+//! implementation (the `aes` crate's constant-time software backend is used), and the check-in
+//! backend's real key (emulated, DECISIONS "Check-in").
