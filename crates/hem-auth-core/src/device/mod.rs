@@ -9,6 +9,65 @@
 //! [`crate::messages::to_json`] for the wire bytes) or a [`DeviceError`] that knows its HTTP
 //! status, together with the audit events to record. Nothing here does I/O or reads a clock.
 //!
+//! # The external-authenticator login, end to end
+//!
+//! A device with one paired phone (set up, hidden, through the real login and pairing flows),
+//! the client's broker session, and the phone:
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use hem_auth_core::{authenticator::{Event, PERIODS_SECS}, broker, jwt::UntrustedJwt};
+//! use hem_auth_core::device::{Device, DeviceConfig, Requirement};
+//! use hem_auth_core::messages::to_json;
+//! # use hem_auth_core::authenticator::{reply_to_pairing, AuthenticatorPairing, UnverifiedPairingRequest};
+//! # use hem_auth_core::keys::SecretKey;
+//! # use rand_chacha::rand_core::SeedableRng;
+//! # let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+//! # let now = 1_784_767_764;
+//! # let user = SecretKey::generate(&mut rng);
+//! # let mut config = DeviceConfig::new(SecretKey::generate(&mut rng));
+//! # config.user_key = Some(user.public_key());
+//! # let mut device = Device::new(config, &mut rng);
+//! # let _ = device.set_clock(now);
+//! # // password login for a system:config token
+//! # let challenge = to_json(&device.auth_token_challenge(now, &mut rng).result?);
+//! # let challenge = broker::LoginChallenge::parse(challenge.as_bytes())?;
+//! # let ejwt = broker::build_login(&user, &challenge, "system:config", now, now + 60, None)?;
+//! # let token = to_json(&device.auth_token(broker::login_body(&ejwt).as_bytes(), now, &mut rng).result?);
+//! # let token = broker::UnverifiableAccessToken::from_response(token.as_bytes())?;
+//! # // pairing: ext/init, the phone's reply, ext/validate
+//! # let (body, pairing) = broker::start_pairing(Some(*device.eid()), &mut rng);
+//! # let init = to_json(&device.ext_init(Some(token.token()), body.as_bytes(), now, &mut rng).result?);
+//! # let request = pairing.verify_init_response(init.as_bytes(), now)?;
+//! # let seen = UnverifiedPairingRequest::parse(request.request())?;
+//! # let aid = SecretKey::generate(&mut rng);
+//! # let reply = reply_to_pairing(&aid, &seen, "Pixel 8 (Android)", "fcm-token")?;
+//! # let pid = "SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=";
+//! # let validate = pairing.validate_body(pid, &reply.reply);
+//! # device.ext_validate(Some(token.token()), validate.as_bytes(), now).result?;
+//! # let phone = AuthenticatorPairing::new(pid, *device.eid(), aid)?;
+//! // The client asks the device for an authreq (POST /api/auth/ext/request) and verifies it.
+//! let (body, session) = broker::start_ext_auth("keymgmt:list", None, None, Some(*device.eid()), &mut rng)?;
+//! let response = to_json(&device.ext_request(body.as_bytes(), now, &mut rng).result?);
+//! let authreq = session.authreq_from_response(response.as_bytes())?;
+//! let untrusted = UntrustedJwt::parse(&authreq)?;
+//! let authreq = session.verify_authreq(&untrusted, now)?;
+//! // The notify broker hands the phone its sealed entry; the user approves for 15 minutes.
+//! let (sealed, epk) = (authreq.entry(phone.pid()).ok_or("not asked")?, session.epk().to_b64());
+//! let event = Event { jti: Cow::Borrowed(authreq.jti()), scope: Cow::Borrowed(sealed), epk: Cow::Borrowed(&epk), exp: authreq.exp() };
+//! let approval = phone.open_event(&event, now + 5)?.approve(now + 5, PERIODS_SECS[0], false)?;
+//! // The device turns the authreply into an access token (POST /api/auth/ext/token)…
+//! let body = session.ext_token_body(&approval.authreply);
+//! let response = to_json(&device.ext_token(body.as_bytes(), now + 6, &mut rng).result?);
+//! let token = session.finish(response.as_bytes())?;
+//! assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now + 5 + 900));
+//! // …and accepts it as a bearer.
+//! device.authorize(Some(token.token()), &Requirement::any_of(&["keymgmt:list"]), now + 7).result?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Endpoints
+//!
 //! | endpoint | operation |
 //! |---|---|
 //! | `GET /api/auth/token` | [`Device::auth_token_challenge`] |
