@@ -70,6 +70,18 @@ pub struct PairingRequestClaims<'a> {
     pub iss: Cow<'a, str>,
 }
 
+/// Longest pairing `label`, in characters: the device stores it as a key label of at most 32
+/// printable ASCII characters (FACTS §1.2; DECISIONS "Error mapping": anything else is the
+/// device's 400).
+pub const MAX_LABEL_CHARS: usize = 32;
+
+/// Whether `label` can be the device key's label: 1 to [`MAX_LABEL_CHARS`] printable ASCII
+/// characters, space included.
+pub fn is_valid_label(label: &str) -> bool {
+    (1..=MAX_LABEL_CHARS).contains(&label.len())
+        && label.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
 /// Pairing reply, phone → device (FACTS §4.4). Order: `jti, [eat], iss, aud, epk, label`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairingReplyClaims<'a> {

@@ -5,13 +5,13 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
 
-use super::pairing::{kid_from_hex, label_ok, Pairing};
+use super::pairing::{kid_from_hex, Pairing};
 use super::{
     jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, AuditEvent,
     AuditKind, AuditResult, Denial, Device, DeviceError, Malformed, NoncePurpose, Outcome,
     Requirement,
 };
-use crate::claims::{PairingReplyClaims, PairingRequestClaims, MAX_PAIRINGS};
+use crate::claims::{self, PairingReplyClaims, PairingRequestClaims, MAX_PAIRINGS};
 use crate::codec;
 use crate::jwt::{self, Header, HeaderPolicy};
 use crate::keys::{PublicKey, SharedSecret};
@@ -150,7 +150,7 @@ impl Device {
         let pid: [u8; 32] = codec::decode_fixed(&req.pid).map_err(|_| Malformed::Pid)?;
         let jwt = parse_jwt(&req.reply)?;
         let lookup: PairingReplyClaims<'_> = lookup_claims(&jwt)?;
-        if !label_ok(&lookup.label) {
+        if !claims::is_valid_label(&lookup.label) {
             return Err(Malformed::Label.into());
         }
         let (_, code_key) = self.epk_secret(&lookup.epk)?;

@@ -1,13 +1,12 @@
 //! `POST /api/auth/ext/token`: an authreply becomes an access token (FACTS §3.5).
 
-use alloc::borrow::Cow;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
 
 use super::{
     bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error,
-    AuditEvent, AuditKind, AuditResult, Device, DeviceError, Grant, Malformed, NoncePurpose,
-    Outcome, ScopePolicy, MAX_CTX_CHARS,
+    AuditKind, Device, DeviceError, Grant, Malformed, NoncePurpose, Outcome, ScopePolicy,
+    MAX_CTX_CHARS,
 };
 use crate::claims::AuthreplyClaims;
 use crate::codec;
@@ -52,20 +51,7 @@ impl Device {
             exp: approval.exp,
             ctx: approval.ctx.as_deref(),
         };
-        let token = self.mint_token(&grant, now, rng);
-        let event = AuditEvent::new(
-            now,
-            AuditKind::AuthSuccessExternal,
-            AuditResult::Ok,
-            &approval.sub,
-            &approval.scope,
-        );
-        Outcome::ok_with(
-            TokenResponse {
-                token: Cow::Owned(token),
-            },
-            event,
-        )
+        self.grant_token(&grant, AuditKind::AuthSuccessExternal, now, rng)
     }
 
     fn check_ext_token(&self, body: &[u8], now: u64) -> Result<Approval, DeviceError> {

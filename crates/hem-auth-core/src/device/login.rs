@@ -7,8 +7,7 @@ use subtle::ConstantTimeEq;
 
 use super::{
     bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error,
-    AuditEvent, AuditKind, AuditResult, Device, DeviceError, Grant, Malformed, NoncePurpose,
-    Outcome, MAX_CTX_CHARS,
+    AuditKind, Device, DeviceError, Grant, Malformed, NoncePurpose, Outcome, MAX_CTX_CHARS,
 };
 use crate::claims::LoginClaims;
 use crate::jwt::HeaderPolicy;
@@ -78,20 +77,7 @@ impl Device {
             exp: login.exp,
             ctx: login.ctx.as_deref(),
         };
-        let token = self.mint_token(&grant, now, rng);
-        let event = AuditEvent::new(
-            now,
-            AuditKind::AuthSuccessInternal,
-            AuditResult::Ok,
-            login.sub,
-            &login.scope,
-        );
-        Outcome::ok_with(
-            TokenResponse {
-                token: Cow::Owned(token),
-            },
-            event,
-        )
+        self.grant_token(&grant, AuditKind::AuthSuccessInternal, now, rng)
     }
 
     fn check_login(&self, auth: &str, now: u64) -> Result<Login, DeviceError> {

@@ -112,7 +112,7 @@ use crate::claims::AccessTokenClaims;
 use crate::codec;
 use crate::jwt::{self, Header, JwtError, UntrustedJwt, VerifiedJwt};
 use crate::keys::{PublicKey, SecretKey, SharedSecret};
-use crate::messages::{self, BodyError};
+use crate::messages::{self, BodyError, TokenResponse};
 use crate::nonce::TimeNonce;
 
 mod audit;
@@ -138,9 +138,7 @@ pub use ext_request::{
 pub use ext_token::EXT_TOKEN_DEFAULT_LIFETIME_SECS;
 pub use login::LOGIN_CHALLENGE_LIFETIME_SECS;
 pub use nonces::{NoncePurpose, DEFAULT_NONCE_CAPACITY};
-pub use pairing::{
-    kid_from_hex, kid_of, kid_to_hex, Pairing, KEY_TYPE_X25519_PUBLIC, KID_BYTES, MAX_LABEL_CHARS,
-};
+pub use pairing::{kid_from_hex, kid_of, kid_to_hex, Pairing, KEY_TYPE_X25519_PUBLIC, KID_BYTES};
 pub use snapshot::{DeviceSnapshot, PairingSnapshot, PendingSnapshot};
 
 use nonces::{NonceTable, Pending};
@@ -495,8 +493,15 @@ impl Device {
     }
 
     /// The one place an access token is minted (FACTS §6): header `{"typ","alg"}`, claims
-    /// `scope, sub, iat, exp, jti[, ctx]`, keyed with the per-boot token key.
-    fn mint_token(&self, grant: &Grant<'_>, now: u64, rng: &mut impl CryptoRngCore) -> String {
+    /// `scope, sub, iat, exp, jti[, ctx]`, keyed with the per-boot token key; with it, the
+    /// login's audit event (`kind`, the token's `sub`, the granted scope).
+    fn grant_token(
+        &self,
+        grant: &Grant<'_>,
+        kind: AuditKind,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<TokenResponse<'static>> {
         let jti = TimeNonce::generate(now, rng).to_b64();
         let claims = AccessTokenClaims {
             scope: Cow::Borrowed(grant.scope),
@@ -506,7 +511,14 @@ impl Device {
             jti: Cow::Owned(jti),
             ctx: grant.ctx.map(Cow::Borrowed),
         };
-        jwt::sign(Header::AccessToken, &claims, &*self.token_key)
+        let token = jwt::sign(Header::AccessToken, &claims, &*self.token_key);
+        let event = AuditEvent::new(now, kind, AuditResult::Ok, grant.sub, grant.scope);
+        Outcome::ok_with(
+            TokenResponse {
+                token: Cow::Owned(token),
+            },
+            event,
+        )
     }
 }
 

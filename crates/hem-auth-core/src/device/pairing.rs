@@ -12,8 +12,6 @@ pub const KID_BYTES: usize = 16;
 /// public | 0x0800 ECDH | 20 (CURVE25519), written in the `keymgmt:use:<kid>` key hint
 /// (FACTS §3.2 and §9 Q13; the bit table is the authenticator's `base.js`).
 pub const KEY_TYPE_X25519_PUBLIC: u16 = 0x9814;
-/// Longest pairing label, in characters (FACTS §1.2: key labels are at most 32 printable ASCII).
-pub const MAX_LABEL_CHARS: usize = 32;
 
 /// The kid of an authenticator key: SHA-1(aid)[0..16] (FACTS §9 Q6).
 pub fn kid_of(aid: &PublicKey) -> [u8; KID_BYTES] {
@@ -56,12 +54,6 @@ pub fn kid_from_hex(text: &str) -> Option<[u8; KID_BYTES]> {
         *dst = (nibble(hi)? << 4) | nibble(lo)?;
     }
     Some(kid)
-}
-
-/// Whether `label` is a valid key label: 1 to 32 printable ASCII characters.
-pub(crate) fn label_ok(label: &str) -> bool {
-    (1..=MAX_LABEL_CHARS).contains(&label.len())
-        && label.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 /// One paired authenticator: its pid, public key, kid and label, and the pairing secret
@@ -171,13 +163,5 @@ mod tests {
     #[test]
     fn key_type_word_is_the_bit_sum() {
         assert_eq!(KEY_TYPE_X25519_PUBLIC, 0x8000 | 0x1000 | 0x0800 | 20);
-    }
-
-    #[test]
-    fn labels() {
-        assert!(label_ok("Pixel 8 (Android)"));
-        assert!(!label_ok(""));
-        assert!(!label_ok(&"x".repeat(33)));
-        assert!(!label_ok("tab\there"));
     }
 }
