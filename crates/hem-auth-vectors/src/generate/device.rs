@@ -235,15 +235,15 @@ pub(super) fn ext_token(file: &mut FileOut) {
     let exp = p.now + 900;
     let php = jwt::sign(Header::Php, &p.claims(0, "keymgmt:list", exp), &p.s1(0));
     ok("PHP tester header order", p.ok(0, php, "keymgmt:list", exp));
-    let l = ext_login(&mut rng, 1, "keymgmt:list");
+    let mut l = ext_login(&mut rng, 1, "keymgmt:list");
+    l.now = l.pending_exp - 1;
     let exp = l.now + 900;
-    let mut last = l.ok(
+    let last = l.ok(
         0,
         l.sign(0, &l.claims(0, "keymgmt:list", exp)),
         "keymgmt:list",
         exp,
     );
-    last.now = l.pending_exp - 1;
     ok("one second before the authreq nonce expires", last);
 
     // Invalid: each on a fresh device so a reader can take any test alone.
