@@ -107,3 +107,116 @@ fn generator_reproduces_the_committed_files() {
         );
     }
 }
+
+/// What the role's rejection says for each defect flag of the project's own files: an invalid
+/// test must fail *because of* its one defect, not because of something else.
+const REJECTIONS: &[(&str, &[&str])] = &[
+    (
+        "BitFlip",
+        &[
+            "does not verify",
+            "tag mismatch",
+            "invalid padding",
+            "bearer token invalid",
+        ],
+    ),
+    (
+        "WrongKey",
+        &[
+            "does not verify",
+            "tag mismatch",
+            "invalid padding",
+            "bearer token invalid",
+        ],
+    ),
+    ("AlgNone", &["header rejected", "bearer token invalid"]),
+    ("WrongAlg", &["header rejected"]),
+    ("MissingAlg", &["header rejected"]),
+    ("MissingEcdh", &["header rejected"]),
+    ("WrongEcdh", &["header rejected"]),
+    ("Crit", &["header rejected"]),
+    ("DuplicateMember", &["header rejected"]),
+    ("MalformedHeader", &["header is not JSON"]),
+    ("PayloadNotObject", &["not a JSON object"]),
+    ("DuplicateClaim", &["duplicate member", "DuplicateMember"]),
+    ("Padding", &["not canonical base64url", "Jwt(Encoding)"]),
+    (
+        "NonUrlCharacter",
+        &["not canonical base64url", "Jwt(Encoding)"],
+    ),
+    ("Whitespace", &["not canonical base64url"]),
+    (
+        "NonCanonicalBase64",
+        &["not canonical base64url", "Jwt(Encoding)"],
+    ),
+    ("BadSignatureLength", &["not canonical base64url"]),
+    (
+        "SegmentCount",
+        &["three segments", "SegmentCount", "bearer token invalid"],
+    ),
+    ("Oversized", &["too large", "TooLarge"]),
+    ("ExpString", &["wrong type", "Claims"]),
+    ("ExpFloat", &["wrong type", "Claims"]),
+    ("MissingClaim", &["wrong type", "Claims"]),
+    ("Expired", &["expired", "expiry not in the future"]),
+    ("WrongIss", &["not the expected device"]),
+    ("WrongAud", &["another broker session", "audience"]),
+    ("LowOrderPoint", &["all zero", "Epk", "does not verify"]),
+    ("UnsupportedScheme", &["unsupported scheme"]),
+    (
+        "Truncated",
+        &["invalid length", "tag mismatch", "invalid padding"],
+    ),
+    ("Encoding", &["invalid base64"]),
+    ("BadPadding", &["invalid padding"]),
+    ("UnknownPid", &["no entry for pid", "unknown pairing"]),
+    ("Replay", &["nonce unknown"]),
+    ("UnknownNonce", &["nonce unknown"]),
+    ("ExpiredNonce", &["nonce unknown"]),
+    ("IssMismatch", &["not the paired key"]),
+    ("ScopeMismatch", &["not the requested one"]),
+    ("BadPidLength", &["Pid"]),
+    ("TooManyPairings", &["too many pairings"]),
+    ("DuplicateAid", &["already paired"]),
+    ("LabelTooLong", &["Label", "label"]),
+    ("EmptyLabel", &["Label"]),
+    ("LabelCharacter", &["Label"]),
+    ("BadKeyLength", &["Epk", "32 bytes"]),
+    ("UnknownKey", &["not a known key"]),
+    ("ScopeTooLong", &["Scope"]),
+    ("ScopeTooNarrow", &["lacks the required scope"]),
+    ("UseExactness", &["lacks the required scope"]),
+];
+
+#[test]
+fn every_invalid_test_of_ours_fails_for_its_named_defect() {
+    let files: Vec<_> = json_files(&repo().join("vectors"))
+        .into_iter()
+        .filter(|p| !p.components().any(|c| c.as_os_str() == "interop"))
+        .collect();
+    let report = hem_auth_vectors::verify_paths(&files, true);
+    let mut wrong = Vec::new();
+    for f in &report.files {
+        for c in f.cases.iter().filter(|c| c.valid == Some(false)) {
+            let flag = c.flags.first().map(String::as_str).unwrap_or_default();
+            let Some((_, needles)) = REJECTIONS.iter().find(|(f, _)| *f == flag) else {
+                wrong.push(format!(
+                    "{} #{:?}: flag {flag:?} has no entry",
+                    c.kind, c.id
+                ));
+                continue;
+            };
+            let detail = match &c.outcome {
+                hem_auth_vectors::Outcome::Passed { detail } => detail.clone().unwrap_or_default(),
+                other => format!("{other:?}"),
+            };
+            if !needles.iter().any(|n| detail.contains(n)) {
+                wrong.push(format!(
+                    "{} #{:?} [{flag}] {}: rejected with {detail:?}",
+                    c.kind, c.id, c.comment
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
