@@ -122,23 +122,16 @@ pub(crate) fn non_url_char(token: &str, key: &[u8]) -> Option<String> {
 const URL_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Sets an unused trailing bit in the signature segment (43 characters for 32 bytes: the last
-/// one carries two unused bits), so that a lenient decoder gets the same 32 bytes.
+/// one carries two unused bits, zero in the canonical form), so that a lenient decoder gets
+/// the same 32 bytes.
 pub(crate) fn non_canonical_signature(token: &str) -> String {
     let mut segs = segments(token);
-    let sig = &mut segs[2];
-    if let Some(last) = sig.pop() {
+    if let Some(last) = segs[2].pop() {
         let idx = URL_ALPHABET
             .iter()
             .position(|&c| c == last as u8)
             .unwrap_or(0);
-        // The two low bits of the last sextet are unused; set the lowest.
-        let twisted = URL_ALPHABET.get(idx | 1).copied().unwrap_or(b'B') as char;
-        let twisted = if twisted == last {
-            URL_ALPHABET.get(idx ^ 2).copied().unwrap_or(b'C') as char
-        } else {
-            twisted
-        };
-        sig.push(twisted);
+        segs[2].push(URL_ALPHABET.get(idx | 1).copied().unwrap_or(b'B') as char);
     }
     segs.join(".")
 }

@@ -32,7 +32,8 @@ const LOGIN_CHALLENGE_SECS: u64 = 60;
 /// Lifetime of a pairing request.
 const PAIRING_REQUEST_SECS: u64 = 86_400;
 
-/// kid of a paired key: SHA-1(aid)[..16] (DECISIONS "Identities").
+/// kid of a paired key: SHA-1(aid)[..16] (DECISIONS "Identities"). Computed here, not with
+/// the device role's `kid_of`, so that the expected kid is an independent statement.
 pub(crate) fn kid_bytes(aid: &PublicKey) -> [u8; 16] {
     let digest = Sha1::digest(aid.as_bytes());
     let mut kid = [0u8; 16];

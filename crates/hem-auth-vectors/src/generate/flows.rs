@@ -21,6 +21,9 @@ use crate::schema::{
     AuthreplyBuildCase, AuthreqCase, EventFields, LoginBuildCase, PairingReplyBuildCase,
 };
 
+// The generator restates the protocol's numbers from DECISIONS.md instead of importing the
+// device role's constants: the vectors must encode the decisions, not follow the role.
+
 /// Lifetime of an authreq (DECISIONS "Nonces, time and state").
 pub(crate) const AUTHREQ_LIFETIME_SECS: u64 = 3600;
 /// Lifetime of an authreq for `keymgmt:use:<kid>` of an existing key.
