@@ -84,6 +84,11 @@ pub fn encode_segment(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Appends one JWT segment (base64url, no padding) to `out`.
+pub fn append_segment(bytes: &[u8], out: &mut String) {
+    URL_SAFE_NO_PAD.encode_string(bytes, out);
+}
+
 /// Encodes a binary JSON field: standard base64 with padding.
 pub fn encode_std(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)

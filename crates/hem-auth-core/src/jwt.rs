@@ -26,6 +26,7 @@
 //! ```
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -403,19 +404,42 @@ fn read_claims<'s, T: Deserialize<'s>>(
 /// Signs `claims` as an HS256 JWT with `header`'s exact bytes; claims are serialised compactly
 /// in the struct's field order.
 pub fn sign<T: Serialize + ?Sized>(header: Header, claims: &T, key: &[u8]) -> String {
-    // Serialising a plain struct of strings and integers cannot fail.
-    let payload = serde_json::to_vec(claims).unwrap_or_default();
-    sign_json(header, &payload, key)
+    sign_json(header, &serialize(claims), key)
 }
 
-/// Signs an already serialised payload.
+/// The compact JSON of `claims`. Serialising a plain struct of strings and integers cannot
+/// fail; an error gives an empty payload.
+#[cfg(feature = "std")]
+fn serialize<T: Serialize + ?Sized>(claims: &T) -> Vec<u8> {
+    // Room for every claim set of the protocol but a large authreq: one allocation.
+    let mut payload = Vec::with_capacity(SIGN_PAYLOAD_CAPACITY);
+    if serde_json::to_writer(&mut payload, claims).is_err() {
+        payload.clear();
+    }
+    payload
+}
+
+/// The compact JSON of `claims` (without `std`, serde_json only writes into its own vector).
+#[cfg(not(feature = "std"))]
+fn serialize<T: Serialize + ?Sized>(claims: &T) -> Vec<u8> {
+    serde_json::to_vec(claims).unwrap_or_default()
+}
+
+/// The payload buffer [`sign`] starts with, in bytes: an access token's claims are about 150.
+#[cfg(feature = "std")]
+const SIGN_PAYLOAD_CAPACITY: usize = 512;
+
+/// Signs an already serialised payload. The token is built in one allocation.
 pub fn sign_json(header: Header, payload_json: &[u8], key: &[u8]) -> String {
-    let mut token = codec::encode_segment(header.json().as_bytes());
+    let segment = header.segment();
+    let capacity = segment.len() + 1 + payload_json.len().div_ceil(3) * 4 + 1 + 44;
+    let mut token = String::with_capacity(capacity);
+    token.push_str(segment);
     token.push('.');
-    token.push_str(&codec::encode_segment(payload_json));
+    codec::append_segment(payload_json, &mut token);
     let tag = mac(key, token.as_bytes());
     token.push('.');
-    token.push_str(&codec::encode_segment(&tag));
+    codec::append_segment(&tag, &mut token);
     token
 }
 

@@ -45,6 +45,24 @@ fn scope_open_allocates_nothing() {
 }
 
 #[test]
+fn signing_allocates_the_payload_buffer_and_the_token_only() {
+    let claims = AccessTokenClaims {
+        scope: "keymgmt:list".into(),
+        sub: "Qq/EGdvacmNrN6JFWVXglQ==".into(),
+        iat: 1_647_871_122,
+        exp: 1_647_872_020,
+        jti: "koQ4YsCf3L4iTrl2py6g7t3jvV9pwwsIr6//F96OfYI=".into(),
+        ctx: None,
+    };
+    let mut token = String::new();
+    let info = allocation_counter::measure(|| {
+        token = jwt::sign(Header::AccessToken, &claims, &[0x5au8; 32]);
+    });
+    assert!(UntrustedJwt::parse(&token).is_ok());
+    assert_eq!(info.count_total, 2, "{info:?}");
+}
+
+#[test]
 fn the_counter_sees_allocations() {
     // Guards the two tests above against a counter that silently counts nothing.
     let info = allocation_counter::measure(|| {
