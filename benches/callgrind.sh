@@ -2,8 +2,10 @@
 # Instruction counts per operation of the hot paths, under valgrind's callgrind.
 #
 # Unlike wall time, an instruction count does not change when other jobs share the machine, so
-# it is the figure CI can watch. Each bench runs twice in `hem-bench-iter` (0 and N iterations,
-# fixtures built before the loop); the difference divided by N is the cost of one operation.
+# it is the figure CI can watch. `hem-bench-iter` runs each bench N times with every measured
+# call inside one never-inlined function, and callgrind counts inside that function only
+# (fixtures and single-use inputs are built outside it): the count divided by N is the cost of
+# one operation.
 #
 #   benches/callgrind.sh                 all benches, a table on stdout
 #   benches/callgrind.sh NAME...         only these (criterion ids, e.g. token_verify/hem-auth-core)
@@ -32,7 +34,8 @@ names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then mapfile -t names < <("$bin" --list); fi
 
 ir() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+    '--toggle-collect=hem_bench_iter::timed*' "$bin" "$1" "$2" 2>&1 |
     awk '/refs:/ { gsub(",", "", $NF); print $NF }'
 }
 
@@ -41,9 +44,8 @@ out=""
 printf '%-30s %12s %10s\n' bench "Ir/op" "vs x25519"
 x25519=""
 for name in "${names[@]}"; do
-  zero=$(ir "$name" 0)
   full=$(ir "$name" "$iters")
-  per=$(( (full - zero) / iters ))
+  per=$(( full / iters ))
   [[ $name == x25519/diffie_hellman ]] && x25519=$per
   ratio="-"
   if [[ -n $x25519 ]]; then ratio=$(awk -v a="$per" -v b="$x25519" 'BEGIN { printf "%.4f", a / b }'); fi

@@ -1,14 +1,44 @@
 //! The hot paths of hem-auth beside their floor (one X25519) and the peer JWT libraries, in
 //! one criterion run so that ratios compare like with like. See `benches/README.md`.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use hem_auth_benches::{
-    access_token, unix_now, verify_hem, Peers, Scenario, X25519Baseline, FIXTURE_NOW, TOKEN_KEY,
+    access_token, unix_now, verify_hem, DeviceBench, FixtureError, Peers, Scenario, X25519Baseline,
+    FIXTURE_NOW, TOKEN_KEY,
 };
+
+/// Inputs prepared per batch for the single-use operations: below the device's 64 pending
+/// nonces per purpose, so that none is evicted before it is used.
+const BATCH: u64 = 32;
+
+/// Times `op` on inputs made by `prepare`, which is not timed: for operations whose input is
+/// single use (a pending nonce is consumed).
+fn timed_batches(
+    iters: u64,
+    fx: &mut DeviceBench,
+    prepare: fn(&mut DeviceBench) -> Result<String, FixtureError>,
+    op: fn(&mut DeviceBench, &[u8]) -> Result<usize, FixtureError>,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BATCH);
+        let inputs: Vec<String> = (0..n)
+            .map(|_| prepare(fx).expect("input prepared"))
+            .collect();
+        let start = Instant::now();
+        for input in &inputs {
+            black_box(op(fx, black_box(input.as_bytes())).expect("operation succeeds"));
+        }
+        total += start.elapsed();
+        left -= n;
+    }
+    total
+}
 
 fn x25519(c: &mut Criterion) {
     let base = X25519Baseline::new();
@@ -73,6 +103,55 @@ fn seal(c: &mut Criterion) {
     g.finish();
 }
 
+fn device(c: &mut Criterion) {
+    let mut fx = DeviceBench::new(1).expect("device with one pairing");
+    let mut g = c.benchmark_group("ext_token");
+    g.bench_function("cached", |b| {
+        b.iter_custom(|iters| {
+            timed_batches(
+                iters,
+                &mut fx,
+                DeviceBench::prepare_ext_token,
+                DeviceBench::ext_token,
+            )
+        })
+    });
+    g.bench_function("cold", |b| {
+        b.iter_custom(|iters| {
+            timed_batches(
+                iters,
+                &mut fx,
+                DeviceBench::prepare_ext_token,
+                DeviceBench::ext_token_cold,
+            )
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("ext_request");
+    for (name, pairings) in [("1_pairing", 1), ("8_pairings", 8)] {
+        let mut fx = DeviceBench::new(pairings).expect("device with its pairings");
+        let body = fx.ext_request_body().to_vec();
+        g.bench_function(name, |b| {
+            b.iter(|| fx.ext_request(black_box(&body)).expect("authreq issued"))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("login");
+    g.bench_function("verify", |b| {
+        b.iter_custom(|iters| {
+            timed_batches(
+                iters,
+                &mut fx,
+                DeviceBench::prepare_login,
+                DeviceBench::login,
+            )
+        })
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     // The machine is shared: more samples and a longer window than criterion's defaults.
     Criterion::default()
@@ -84,6 +163,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = hot_paths;
     config = config();
-    targets = x25519, token_verify, broker, authenticator, seal
+    targets = x25519, token_verify, device, broker, authenticator, seal
 }
 criterion_main!(hot_paths);

@@ -8,11 +8,15 @@
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hem_auth_core::authenticator::{Approval, AuthenticatorPairing, Event};
-use hem_auth_core::broker::ExtAuthState;
-use hem_auth_core::claims::{AccessTokenClaims, AuthreqClaims, ScopeMap};
+use hem_auth_core::authenticator::{
+    reply_to_pairing, Approval, AuthenticatorPairing, Event, UnverifiedPairingRequest,
+};
+use hem_auth_core::broker::{self, ExtAuthState};
+use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims, AuthreqClaims, ScopeMap};
+use hem_auth_core::device::{Device, DeviceConfig, NoncePurpose};
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
-use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
+use hem_auth_core::messages::{to_json, ExtRequest, ExtTokenRequest};
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::seal::ScopeKey;
 use rand_chacha::rand_core::SeedableRng;
@@ -304,5 +308,195 @@ impl X25519Baseline {
 impl Default for X25519Baseline {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A device with paired phones, built through the real flows (password login, `ext/init`, the
+/// phone's reply, `ext/validate`), with what the device benches feed it.
+pub struct DeviceBench {
+    /// The device.
+    pub device: Device,
+    rng: rand_chacha::ChaCha20Rng,
+    eid_prv: SecretKey,
+    user: SecretKey,
+    phones: Vec<BenchPhone>,
+    ext_request_body: String,
+}
+
+/// One paired phone as the benches need it.
+struct BenchPhone {
+    pid: String,
+    aid: PublicKey,
+    /// S1 = X25519(aid_prv, eid), to build authreplies without a Diffie-Hellman per call.
+    s1: SharedSecret,
+}
+
+/// Why a device fixture step failed (setting up, or a measured operation refused).
+#[derive(Debug)]
+pub struct FixtureError(pub String);
+
+impl<E: std::fmt::Display> From<E> for FixtureError {
+    fn from(e: E) -> Self {
+        FixtureError(e.to_string())
+    }
+}
+
+/// The requested scope of the device benches' logins.
+pub const LOGIN_SCOPE: &str = "keymgmt:list";
+
+impl DeviceBench {
+    /// A device at [`FIXTURE_NOW`] with `pairings` phones paired (at most 8).
+    pub fn new(pairings: usize) -> Result<Self, FixtureError> {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+        let now = FIXTURE_NOW;
+        let user = SecretKey::generate(&mut rng);
+        let eid_prv = SecretKey::generate(&mut rng);
+        let mut config = DeviceConfig::new(eid_prv.clone());
+        config.user_key = Some(user.public_key());
+        let mut device = Device::new(config, &mut rng);
+        let _ = device.set_clock(now);
+        // A system:config token for the pairing endpoints.
+        let challenge = to_json(&device.auth_token_challenge(now, &mut rng).result?);
+        let challenge = broker::LoginChallenge::parse(challenge.as_bytes())?;
+        let ejwt = broker::build_login(&user, &challenge, "system:config", now, now + 600, None)?;
+        let body = broker::login_body(&ejwt);
+        let token = to_json(&device.auth_token(body.as_bytes(), now, &mut rng).result?);
+        let token = broker::UnverifiableAccessToken::from_response(token.as_bytes())?;
+        let mut phones = Vec::new();
+        for i in 0..pairings {
+            let (body, state) = broker::start_pairing(Some(*device.eid()), &mut rng);
+            let init = device.ext_init(Some(token.token()), body.as_bytes(), now, &mut rng);
+            let init = to_json(&init.result?);
+            let request = state.verify_init_response(init.as_bytes(), now)?;
+            let seen = UnverifiedPairingRequest::parse(request.request())?;
+            let aid_prv = SecretKey::generate(&mut rng);
+            let label = format!("phone {i}");
+            let reply = reply_to_pairing(&aid_prv, &seen, &label, "fcm-token")?;
+            let mut pid_raw = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rng, &mut pid_raw);
+            let pid = hem_auth_core::codec::encode_std(&pid_raw);
+            let validate = state.validate_body(&pid, &reply.reply);
+            let _ = device
+                .ext_validate(Some(token.token()), validate.as_bytes(), now)
+                .result?;
+            phones.push(BenchPhone {
+                pid,
+                aid: aid_prv.public_key(),
+                s1: aid_prv.diffie_hellman(device.eid())?,
+            });
+        }
+        let epk = SecretKey::generate(&mut rng).public_key();
+        let ext_request_body = to_json(&ExtRequest {
+            epk: Cow::Owned(epk.to_b64()),
+            scope: Cow::Borrowed(FIXTURE_SCOPE),
+            ctx: None,
+            note: None,
+        });
+        Ok(DeviceBench {
+            device,
+            rng,
+            eid_prv,
+            user,
+            phones,
+            ext_request_body,
+        })
+    }
+
+    /// The body of an `ext/request` from a broker session (always the same epk).
+    pub fn ext_request_body(&self) -> &[u8] {
+        self.ext_request_body.as_bytes()
+    }
+
+    /// The device's `ext/request`: one X25519 with the broker's epk, then one sealed scope per
+    /// pairing and the signed authreq. Returns the authreq's length.
+    pub fn ext_request(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
+        let response = self
+            .device
+            .ext_request(body, FIXTURE_NOW, &mut self.rng)
+            .result?;
+        Ok(response.authreq.len())
+    }
+
+    /// An authreq nonce made pending on the device, and the first phone's approving
+    /// `ext/token` body for it, as the phone would build it (FACTS §3.4) but without its
+    /// broker MAC, which the device never sees. Not timed by the benches.
+    pub fn prepare_ext_token(&mut self) -> Result<String, FixtureError> {
+        let phone = self
+            .phones
+            .first()
+            .ok_or_else(|| FixtureError("no pairing".into()))?;
+        let jti = TimeNonce::generate(FIXTURE_NOW, &mut self.rng);
+        self.device.insert_pending(
+            NoncePurpose::Authreq,
+            *jti.as_bytes(),
+            FIXTURE_NOW + 3600,
+            Some(FIXTURE_SCOPE),
+        );
+        let sealed = ScopeKey::derive(&phone.s1, jti.as_bytes()).seal(FIXTURE_SCOPE)?;
+        let claims = AuthreplyClaims {
+            aud: Some(Cow::Owned(self.device.eid().to_b64())),
+            jti: Cow::Owned(jti.to_b64()),
+            exp: FIXTURE_NOW + 900,
+            iat: Some(FIXTURE_NOW),
+            pid: Cow::Borrowed(&phone.pid),
+            iss: Cow::Owned(phone.aid.to_b64()),
+            scope: Cow::Owned(sealed),
+            ctx: None,
+        };
+        let authreply = jwt::sign(Header::App, &claims, phone.s1.as_bytes());
+        Ok(to_json(&ExtTokenRequest {
+            authreply: Cow::Owned(authreply),
+        }))
+    }
+
+    /// The device's `ext/token` with the pairing secret S1 cached (as the device keeps it):
+    /// no Diffie-Hellman. Returns the token's length.
+    pub fn ext_token(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
+        let response = self
+            .device
+            .ext_token(body, FIXTURE_NOW + 5, &mut self.rng)
+            .result?;
+        Ok(response.token.len())
+    }
+
+    /// [`DeviceBench::ext_token`] as a device that keeps no S1 would do it: X25519(eid_prv,
+    /// aid) first, then the same work.
+    pub fn ext_token_cold(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
+        let aid = self
+            .phones
+            .first()
+            .ok_or_else(|| FixtureError("no pairing".into()))?
+            .aid;
+        let s1 = self.eid_prv.diffie_hellman(&aid)?;
+        std::hint::black_box(s1.as_bytes());
+        self.ext_token(body)
+    }
+
+    /// A fresh login challenge from the device and the client's eJWT for it (one X25519 on the
+    /// client's side). Not timed by the benches.
+    pub fn prepare_login(&mut self) -> Result<String, FixtureError> {
+        let challenge = self.device.auth_token_challenge(FIXTURE_NOW, &mut self.rng);
+        let challenge = to_json(&challenge.result?);
+        let challenge = broker::LoginChallenge::parse(challenge.as_bytes())?;
+        let ejwt = broker::build_login(
+            &self.user,
+            &challenge,
+            LOGIN_SCOPE,
+            FIXTURE_NOW,
+            FIXTURE_NOW + 600,
+            None,
+        )?;
+        Ok(broker::login_body(&ejwt))
+    }
+
+    /// The device's side of a password login once the client has derived its key (no PBKDF2
+    /// here): X25519(spk_prv, iss), the eJWT's MAC and claims, the nonce, a new token.
+    /// Returns the token's length.
+    pub fn login(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
+        let response = self
+            .device
+            .auth_token(body, FIXTURE_NOW + 1, &mut self.rng)
+            .result?;
+        Ok(response.token.len())
     }
 }

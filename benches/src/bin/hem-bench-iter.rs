@@ -1,13 +1,17 @@
 //! Runs one hot path N times, for instruction counting under callgrind (`benches/callgrind.sh`):
 //! `hem-bench-iter <bench-name> <iterations>`, where the name is a criterion bench id such as
-//! `token_verify/hem-auth-core`. Fixtures are built before the loop; the script subtracts a
-//! run of 0 iterations, so only the loop is counted.
+//! `token_verify/hem-auth-core`; `--list` prints the names.
+//!
+//! Each measured call goes through [`timed`], which is never inlined, so that callgrind can
+//! count inside it alone (`--toggle-collect=hem_bench_iter::timed*`): fixtures and the inputs
+//! of single-use operations are built outside it and not counted.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 
 use hem_auth_benches::{
-    access_token, unix_now, verify_hem, Peers, Scenario, X25519Baseline, FIXTURE_NOW, TOKEN_KEY,
+    access_token, unix_now, verify_hem, DeviceBench, FixtureError, Peers, Scenario, X25519Baseline,
+    FIXTURE_NOW, TOKEN_KEY,
 };
 
 /// Every bench this driver knows, in the README's order.
@@ -16,57 +20,100 @@ const NAMES: &[&str] = &[
     "token_verify/hem-auth-core",
     "token_verify/jsonwebtoken",
     "token_verify/jwt-simple",
+    "ext_token/cached",
+    "ext_token/cold",
+    "ext_request/1_pairing",
+    "ext_request/8_pairings",
     "authreq_verify/broker",
     "approve/authenticator",
+    "login/verify",
     "seal/open",
 ];
+
+/// The measured call: everything callgrind counts happens in here.
+#[inline(never)]
+fn timed<R>(op: impl FnOnce() -> R) -> R {
+    op()
+}
+
+/// Runs a single-use operation `n` times on inputs made (outside [`timed`]) by `prepare`.
+fn device_loop(
+    fx: &mut DeviceBench,
+    n: u64,
+    prepare: fn(&mut DeviceBench) -> Result<String, FixtureError>,
+    op: fn(&mut DeviceBench, &[u8]) -> Result<usize, FixtureError>,
+) -> Option<()> {
+    for _ in 0..n {
+        let input = prepare(fx).ok()?;
+        black_box(timed(|| op(fx, black_box(input.as_bytes()))).ok()?);
+    }
+    Some(())
+}
 
 fn run(name: &str, n: u64) -> Option<()> {
     match name {
         "x25519/diffie_hellman" => {
             let base = X25519Baseline::new();
             for _ in 0..n {
-                black_box(base.diffie_hellman(black_box(base.peer())));
+                black_box(timed(|| base.diffie_hellman(black_box(base.peer()))));
             }
         }
         "token_verify/hem-auth-core" => {
-            let now = unix_now();
-            let token = access_token(now);
+            let token = access_token(unix_now());
             for _ in 0..n {
-                black_box(verify_hem(black_box(&token), &TOKEN_KEY, unix_now()).ok()?);
+                black_box(timed(|| verify_hem(black_box(&token), &TOKEN_KEY, unix_now())).ok()?);
             }
         }
         "token_verify/jsonwebtoken" => {
             let token = access_token(unix_now());
             let peers = Peers::new(&TOKEN_KEY);
             for _ in 0..n {
-                black_box(peers.verify_jsonwebtoken(black_box(&token)).ok()?);
+                black_box(timed(|| peers.verify_jsonwebtoken(black_box(&token))).ok()?);
             }
         }
         "token_verify/jwt-simple" => {
             let token = access_token(unix_now());
             let peers = Peers::new(&TOKEN_KEY);
             for _ in 0..n {
-                black_box(peers.verify_jwt_simple(black_box(&token)).ok()?);
+                black_box(timed(|| peers.verify_jwt_simple(black_box(&token))).ok()?);
+            }
+        }
+        "ext_token/cached" | "ext_token/cold" | "login/verify" => {
+            let mut fx = DeviceBench::new(1).ok()?;
+            let (prepare, op): (fn(&mut _) -> _, fn(&mut _, &_) -> _) = match name {
+                "ext_token/cached" => (DeviceBench::prepare_ext_token, DeviceBench::ext_token),
+                "ext_token/cold" => (DeviceBench::prepare_ext_token, DeviceBench::ext_token_cold),
+                _ => (DeviceBench::prepare_login, DeviceBench::login),
+            };
+            device_loop(&mut fx, n, prepare, op)?;
+        }
+        "ext_request/1_pairing" | "ext_request/8_pairings" => {
+            let pairings = if name.ends_with("8_pairings") { 8 } else { 1 };
+            let mut fx = DeviceBench::new(pairings).ok()?;
+            let body = fx.ext_request_body().to_vec();
+            for _ in 0..n {
+                black_box(timed(|| fx.ext_request(black_box(&body))).ok()?);
             }
         }
         "authreq_verify/broker" => {
             let s = Scenario::new();
             for _ in 0..n {
-                black_box(s.broker_verify(black_box(&s.authreq), FIXTURE_NOW + 10)?);
+                black_box(timed(|| {
+                    s.broker_verify(black_box(&s.authreq), FIXTURE_NOW + 10)
+                })?);
             }
         }
         "approve/authenticator" => {
             let s = Scenario::new();
             let (jti, epk) = s.event();
             for _ in 0..n {
-                black_box(s.approve(black_box(&jti), &epk, FIXTURE_NOW + 5)?);
+                black_box(timed(|| s.approve(black_box(&jti), &epk, FIXTURE_NOW + 5))?);
             }
         }
         "seal/open" => {
             let s = Scenario::new();
             for _ in 0..n {
-                black_box(s.open_sealed(black_box(&s.sealed))?);
+                black_box(timed(|| s.open_sealed(black_box(&s.sealed)))?);
             }
         }
         _ => return None,

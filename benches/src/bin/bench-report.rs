@@ -1,0 +1,185 @@
+//! Turns the last `cargo bench -p hem-auth-benches` run into the README's table: time per
+//! operation of every bench, its ratio to one X25519, and the goals met or missed.
+//!
+//! `bench-report [criterion-dir]` (default `target/criterion`). For each bench it reads
+//! criterion's `new/sample.json` (per-sample iteration counts and total times) and reports the
+//! median and the 10th percentile of the per-iteration times. On a shared machine other jobs
+//! only ever add time, so the low percentile is the steadier figure for ratios; the median is
+//! printed beside it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Deserialize;
+
+/// Bench ids, in table order.
+const BENCHES: &[&str] = &[
+    "x25519/diffie_hellman",
+    "token_verify/hem-auth-core",
+    "token_verify/jsonwebtoken",
+    "token_verify/jwt-simple",
+    "ext_token/cached",
+    "ext_token/cold",
+    "ext_request/1_pairing",
+    "ext_request/8_pairings",
+    "authreq_verify/broker",
+    "approve/authenticator",
+    "login/verify",
+    "seal/open",
+];
+
+#[derive(Deserialize)]
+struct Sample {
+    iters: Vec<f64>,
+    times: Vec<f64>,
+}
+
+/// Median and 10th percentile of the per-iteration time, in nanoseconds.
+#[derive(Clone, Copy)]
+struct Figure {
+    median: f64,
+    p10: f64,
+}
+
+fn read(dir: &Path, id: &str) -> Result<Figure, String> {
+    let path = dir.join(id).join("new").join("sample.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let sample: Sample =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut per: Vec<f64> = sample
+        .iters
+        .iter()
+        .zip(&sample.times)
+        .map(|(n, t)| t / n)
+        .collect();
+    if per.is_empty() {
+        return Err(format!("{}: no samples", path.display()));
+    }
+    per.sort_by(f64::total_cmp);
+    let at = |q: f64| per[((per.len() - 1) as f64 * q).round() as usize];
+    Ok(Figure {
+        median: at(0.5),
+        p10: at(0.1),
+    })
+}
+
+fn ns(t: f64) -> String {
+    if t >= 10_000.0 {
+        format!("{:.1} µs", t / 1000.0)
+    } else {
+        format!("{t:.0} ns")
+    }
+}
+
+/// One goal: a ratio `num / den` compared with a bound.
+struct Goal {
+    what: &'static str,
+    num: &'static str,
+    den: &'static str,
+    /// `true`: the ratio must be at least `bound`; `false`: at most.
+    at_least: bool,
+    bound: f64,
+}
+
+const GOALS: &[Goal] = &[
+    Goal {
+        what: "jsonwebtoken / ours (token_verify)",
+        num: "token_verify/jsonwebtoken",
+        den: "token_verify/hem-auth-core",
+        at_least: true,
+        bound: 1.6,
+    },
+    Goal {
+        what: "jwt-simple / ours (token_verify)",
+        num: "token_verify/jwt-simple",
+        den: "token_verify/hem-auth-core",
+        at_least: true,
+        bound: 3.0,
+    },
+    Goal {
+        what: "ext_token/cached / X25519",
+        num: "ext_token/cached",
+        den: "x25519/diffie_hellman",
+        at_least: false,
+        bound: 0.10,
+    },
+    Goal {
+        what: "ext_token/cold / X25519",
+        num: "ext_token/cold",
+        den: "x25519/diffie_hellman",
+        at_least: false,
+        bound: 1.10,
+    },
+    Goal {
+        what: "ext_request/8_pairings / X25519",
+        num: "ext_request/8_pairings",
+        den: "x25519/diffie_hellman",
+        at_least: false,
+        bound: 1.30,
+    },
+    Goal {
+        what: "authreq_verify/broker / X25519",
+        num: "authreq_verify/broker",
+        den: "x25519/diffie_hellman",
+        at_least: false,
+        bound: 1.10,
+    },
+];
+
+fn main() -> ExitCode {
+    let dir = std::env::args()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("target/criterion"), PathBuf::from);
+    let mut figures = Vec::new();
+    for id in BENCHES {
+        match read(&dir, id) {
+            Ok(f) => figures.push((*id, f)),
+            Err(e) => {
+                eprintln!("bench-report: {e} (run `cargo bench -p hem-auth-benches` first)");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let get = |id: &str| figures.iter().find(|(i, _)| *i == id).map(|(_, f)| *f);
+    let Some(x25519) = get("x25519/diffie_hellman") else {
+        return ExitCode::FAILURE;
+    };
+    println!("| bench | median | p10 | ÷ X25519 (p10) | ÷ X25519 (median) |");
+    println!("|---|---:|---:|---:|---:|");
+    for (id, f) in &figures {
+        println!(
+            "| `{id}` | {} | {} | {:.3} | {:.3} |",
+            ns(f.median),
+            ns(f.p10),
+            f.p10 / x25519.p10,
+            f.median / x25519.median
+        );
+    }
+    println!();
+    println!("| goal | bound | p10 ratio | median ratio | met (p10) |");
+    println!("|---|---:|---:|---:|---|");
+    for g in GOALS {
+        let (Some(n), Some(d)) = (get(g.num), get(g.den)) else {
+            return ExitCode::FAILURE;
+        };
+        let (p10, median) = (n.p10 / d.p10, n.median / d.median);
+        let met = if g.at_least {
+            p10 >= g.bound
+        } else {
+            p10 <= g.bound
+        };
+        let sign = if g.at_least { "≥" } else { "≤" };
+        let verdict = if met {
+            "yes".to_owned()
+        } else if g.at_least {
+            format!("no: {:.0}% short", (1.0 - p10 / g.bound) * 100.0)
+        } else {
+            format!("no: {:.0}% over", (p10 / g.bound - 1.0) * 100.0)
+        };
+        println!(
+            "| {} | {sign} {} | {p10:.3} | {median:.3} | {verdict} |",
+            g.what, g.bound
+        );
+    }
+    ExitCode::SUCCESS
+}
