@@ -40,7 +40,6 @@ use hem_auth_core::device::{DeviceError, Requirement, Roles};
 use hem_auth_core::messages::{to_json, MAX_BODY_BYTES};
 use rand_core::OsRng;
 use serde::Serialize;
-use serde_json::json;
 use tokio::sync::watch;
 
 use crate::app::App;
@@ -129,10 +128,10 @@ fn empty(status: u16) -> Response {
 }
 
 /// A 200 answer with a JSON body.
-fn json_body(text: String) -> Response {
+fn ok<T: Serialize>(body: &T) -> Response {
     (
         [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        text,
+        to_json(body),
     )
         .into_response()
 }
@@ -140,7 +139,7 @@ fn json_body(text: String) -> Response {
 /// The answer to a device operation's result.
 fn answer<T: Serialize>(app: &App, result: Result<T, DeviceError>) -> Response {
     match result {
-        Ok(body) => json_body(to_json(&body)),
+        Ok(body) => ok(&body),
         Err(e) => empty(app.faults.status(e.status())),
     }
 }
@@ -302,13 +301,10 @@ async fn checkin(State(app): State<Shared>, Body(body): Body) -> Response {
 }
 
 async fn version() -> Response {
-    json_body(
-        json!({
-            "hwv": "hem-emulator",
-            "fwv": concat!("hem-emulator v", env!("CARGO_PKG_VERSION")),
-        })
-        .to_string(),
-    )
+    ok(&Version {
+        hwv: "hem-emulator",
+        fwv: concat!("hem-emulator v", env!("CARGO_PKG_VERSION")),
+    })
 }
 
 /// `uptime`, `ts` and `time` (only while the RTC is set, FACTS §7), `fls_state` 0.
@@ -317,14 +313,12 @@ async fn status(State(app): State<Shared>) -> Response {
         let s = app.lock();
         (s.device.rtc_is_set(), s.clock.now())
     };
-    let mut body = serde_json::Map::new();
-    body.insert(String::from("uptime"), json!(app.uptime()));
-    if rtc {
-        body.insert(String::from("ts"), json!(rfc3339(now)));
-        body.insert(String::from("time"), json!(now));
-    }
-    body.insert(String::from("fls_state"), json!(0));
-    json_body(serde_json::Value::Object(body).to_string())
+    ok(&Status {
+        uptime: app.uptime(),
+        ts: rtc.then(|| rfc3339(now)),
+        time: rtc.then_some(now),
+        fls_state: 0,
+    })
 }
 
 /// The configuration a client needs for pairing (FACTS §4.1): `eid`, `user` (the label),
@@ -335,18 +329,15 @@ async fn config(State(app): State<Shared>, headers: HeaderMap) -> Response {
     }
     let s = app.lock();
     let config = s.device.config();
-    json_body(
-        json!({
-            "eid": s.device.eid().to_b64(),
-            "user": config.label,
-            "email": "",
-            "hostname": "",
-            "trusted_ts": config.trusted_time,
-            "trusted_backend": config.backend_key.is_some(),
-            "spk": s.device.spk().to_b64(),
-        })
-        .to_string(),
-    )
+    ok(&Config {
+        eid: s.device.eid().to_b64(),
+        user: &config.label,
+        email: "",
+        hostname: "",
+        trusted_ts: config.trusted_time,
+        trusted_backend: config.backend_key.is_some(),
+        spk: s.device.spk().to_b64(),
+    })
 }
 
 /// The paired authenticators as the device lists their `EXTAID` keys (FACTS §4.5), paged
@@ -373,28 +364,23 @@ async fn key_list(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Re
     };
     let s = app.lock();
     let pairings = s.device.pairings();
-    let list: Vec<serde_json::Value> = pairings
+    let list: Vec<KeyEntry<'_>> = pairings
         .iter()
         .skip(offset)
         .take(count)
-        .map(|p| {
-            json!({
-                "kid": p.kid_hex(),
-                "type": EXTAID_KEY_TYPE,
-                "label": p.label(),
-                "descr": codec::encode_std(&p.descriptor()),
-            })
+        .map(|p| KeyEntry {
+            kid: p.kid_hex(),
+            key_type: EXTAID_KEY_TYPE,
+            label: p.label(),
+            descr: codec::encode_std(&p.descriptor()),
         })
         .collect();
-    json_body(
-        json!({
-            "offset": offset,
-            "total": pairings.len(),
-            "listed": list.len(),
-            "list": list,
-        })
-        .to_string(),
-    )
+    ok(&KeyList {
+        offset,
+        total: pairings.len(),
+        listed: list.len(),
+        list,
+    })
 }
 
 async fn unpair(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
@@ -420,5 +406,63 @@ async fn logger_list(State(app): State<Shared>, headers: HeaderMap) -> Response 
     }
     let s = app.lock();
     let lines: Vec<&str> = s.log.lines().collect();
-    json_body(json!({ "total": lines.len(), "lines": lines }).to_string())
+    ok(&LogList {
+        total: lines.len(),
+        lines,
+    })
+}
+
+/// `GET /api/system/version`.
+#[derive(Serialize)]
+struct Version {
+    hwv: &'static str,
+    fwv: &'static str,
+}
+
+/// `GET /api/system/status`, in the device's member order.
+#[derive(Serialize)]
+struct Status {
+    uptime: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<u64>,
+    fls_state: u8,
+}
+
+/// `GET /api/system/config`: the members pairing needs.
+#[derive(Serialize)]
+struct Config<'a> {
+    eid: String,
+    user: &'a str,
+    email: &'a str,
+    hostname: &'a str,
+    trusted_ts: bool,
+    trusted_backend: bool,
+    spk: String,
+}
+
+/// `GET /api/keymgmt/list`, in the device's member order.
+#[derive(Serialize)]
+struct KeyList<'a> {
+    offset: usize,
+    total: usize,
+    listed: usize,
+    list: Vec<KeyEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct KeyEntry<'a> {
+    kid: String,
+    #[serde(rename = "type")]
+    key_type: &'static str,
+    label: &'a str,
+    descr: String,
+}
+
+/// `GET /api/logger/list` (the emulator's form).
+#[derive(Serialize)]
+struct LogList<'a> {
+    total: usize,
+    lines: Vec<&'a str>,
 }
