@@ -103,7 +103,7 @@ impl fmt::Debug for EmulatorConfig {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EmulatorError {
-    /// The configuration cannot work (for example a label the device would not accept).
+    /// The device refused its start configuration.
     Config(String),
     /// The state directory holds something this emulator did not write, or is in use by
     /// another emulator.

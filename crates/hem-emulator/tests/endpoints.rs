@@ -113,14 +113,7 @@ fn login_pairing_ext_auth_list_logger_and_unpair() {
 
     // The audit log: every event of the run, each line MAC-checked with the key line's key.
     let log_token = c.login("logger:get");
-    let log = c.get("/api/logger/list", Some(&log_token)).json();
-    let lines: Vec<&str> = log["lines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
-    assert_eq!(log["total"].as_u64(), Some(lines.len() as u64));
+    let lines = c.log_lines(&log_token);
     let events = support::verify_log(&lines);
     for (event, what) in [
         (19, "RTC_SET"),

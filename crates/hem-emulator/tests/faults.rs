@@ -13,6 +13,11 @@ fn faulty(faults: Faults) -> (RunningEmulator, Client) {
     start(EmulatorConfig { faults, ..config() })
 }
 
+/// The honest emulator with the status it must answer, then the faulty one with its status.
+fn honest_then(faults: Faults, honest: u16, faulty: u16) -> [(Faults, u16); 2] {
+    [(Faults::default(), honest), (faults, faulty)]
+}
+
 /// One character of the signature segment changed (not the last, whose spare bits would make
 /// the segment non-canonical, a 400).
 fn bad_signature(jwt: &str) -> String {
@@ -24,16 +29,14 @@ fn bad_signature(jwt: &str) -> String {
 
 #[test]
 fn skip_replay_check_accepts_a_spent_approval_and_a_spent_login() {
-    for (faults, replay_status) in [
-        (Faults::default(), 401),
-        (
-            Faults {
-                skip_replay_check: true,
-                ..Faults::default()
-            },
-            200,
-        ),
-    ] {
+    for (faults, replay_status) in honest_then(
+        Faults {
+            skip_replay_check: true,
+            ..Faults::default()
+        },
+        401,
+        200,
+    ) {
         let (emu, c) = faulty(faults);
         let token = c.login("system:config");
         let phone = c.pair(&token, emu.eid(), "Phone", 41);
@@ -63,16 +66,14 @@ fn skip_replay_check_accepts_a_spent_approval_and_a_spent_login() {
 
 #[test]
 fn accept_bad_mac_takes_a_forged_authreply() {
-    for (faults, status) in [
-        (Faults::default(), 401),
-        (
-            Faults {
-                accept_bad_mac: true,
-                ..Faults::default()
-            },
-            200,
-        ),
-    ] {
+    for (faults, status) in honest_then(
+        Faults {
+            accept_bad_mac: true,
+            ..Faults::default()
+        },
+        401,
+        200,
+    ) {
         let (emu, c) = faulty(faults);
         let token = c.login("system:config");
         let phone = c.pair(&token, emu.eid(), "Phone", 43);
@@ -98,16 +99,14 @@ fn leak_500_answers_500_for_a_400() {
 
 #[test]
 fn ignore_scope_lets_a_narrow_token_through() {
-    for (faults, status) in [
-        (Faults::default(), 403),
-        (
-            Faults {
-                ignore_scope: true,
-                ..Faults::default()
-            },
-            200,
-        ),
-    ] {
+    for (faults, status) in honest_then(
+        Faults {
+            ignore_scope: true,
+            ..Faults::default()
+        },
+        403,
+        200,
+    ) {
         let (_emu, c) = faulty(faults);
         let narrow = c.login("auth:ext:pair");
         assert_eq!(c.get("/api/keymgmt/list", Some(&narrow)).status, status);
@@ -117,16 +116,14 @@ fn ignore_scope_lets_a_narrow_token_through() {
 
 #[test]
 fn skip_expiry_check_accepts_an_expired_token() {
-    for (faults, status) in [
-        (Faults::default(), 401),
-        (
-            Faults {
-                skip_expiry_check: true,
-                ..Faults::default()
-            },
-            200,
-        ),
-    ] {
+    for (faults, status) in honest_then(
+        Faults {
+            skip_expiry_check: true,
+            ..Faults::default()
+        },
+        401,
+        200,
+    ) {
         let (_emu, c) = faulty(faults);
         let short = c.login_for(&user_key(), "keymgmt:list", 1);
         std::thread::sleep(Duration::from_millis(2100));

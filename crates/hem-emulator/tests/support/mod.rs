@@ -177,6 +177,21 @@ impl Client {
         self.login_for(&user_key(), scope, 3600)
     }
 
+    /// The audit log's lines (`GET /api/logger/list`), checked against its `total`.
+    pub fn log_lines(&self, token: &str) -> Vec<String> {
+        let log = self.get("/api/logger/list", Some(token));
+        assert_eq!(log.status, 200);
+        let log = log.json();
+        let lines: Vec<String> = log["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(log["total"].as_u64(), Some(lines.len() as u64));
+        lines
+    }
+
     /// Pairs a new phone (FACTS §4): ext/init, the phone's reply, ext/validate.
     pub fn pair(&self, token: &str, eid: PublicKey, label: &str, seed: u64) -> Phone {
         let mut rng = rng(seed);
@@ -312,8 +327,8 @@ pub fn raw(client: &Client, request: &[u8]) -> String {
 
 /// Checks the key line and every line's MAC as a log reader does (FACTS Appendix A); returns
 /// the event numbers.
-pub fn verify_log(lines: &[&str]) -> Vec<u64> {
-    let key_fields: Vec<&str> = lines[0].split('|').collect();
+pub fn verify_log<L: AsRef<str>>(lines: &[L]) -> Vec<u64> {
+    let key_fields: Vec<&str> = lines[0].as_ref().split('|').collect();
     assert_eq!(key_fields.len(), 7);
     assert_eq!(
         (key_fields[0], key_fields[2], key_fields[3]),
@@ -323,7 +338,7 @@ pub fn verify_log(lines: &[&str]) -> Vec<u64> {
     let key = codec::decode_segment(key_fields[4].as_bytes(), &mut buf).unwrap();
     assert_eq!(key.len(), 32);
     let mut events = Vec::new();
-    for (n, line) in lines.iter().enumerate() {
+    for (n, line) in lines.iter().map(AsRef::as_ref).enumerate() {
         let cut = line.rfind('|').unwrap() + 1;
         let mac = jwt::mac(key, &line.as_bytes()[..cut]);
         assert_eq!(&line[cut..], codec::encode_segment(&mac[..16]), "{line}");
