@@ -251,3 +251,42 @@ fn rtc_unset_until_check_in() {
         200
     );
 }
+
+#[test]
+fn starts_and_stops_from_inside_an_async_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let emu = hem_emulator::start(config()).unwrap();
+        let url = emu.url();
+        let status = tokio::task::spawn_blocking(move || {
+            support::Client::new(&url)
+                .get("/api/system/version", None)
+                .status
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 200);
+        emu.stop();
+    });
+}
+
+#[test]
+fn stop_is_prompt_with_open_connections() {
+    let (emu, c) = start(config());
+    let url = emu.url();
+    // A kept-alive connection, and one stuck half-way through a body.
+    assert_eq!(c.get("/api/system/version", None).status, 200);
+    let mut stuck = std::net::TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    std::io::Write::write_all(
+        &mut stuck,
+        b"POST /api/auth/ext/request HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    emu.stop();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(std::net::TcpStream::connect(url.trim_start_matches("http://")).is_err());
+}
