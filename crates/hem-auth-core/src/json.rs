@@ -114,24 +114,26 @@ fn flat_object(text: &[u8]) -> Option<Result<(), JsonFault>> {
 /// `text`: its contents and the rest of the text.
 fn flat_string(text: &[u8]) -> Option<(&[u8], &[u8])> {
     let body = text.strip_prefix(b"\"")?;
-    // Eight bytes at a time while none of them ends or leaves the plain string.
+    // Eight bytes at a time while none of them ends or leaves the plain string, then byte by
+    // byte to the closing quote.
     let mut start = 0;
-    while let Some(chunk) = body.get(start..start + 8) {
+    for chunk in body.chunks_exact(8) {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
         if !word_is_plain(word) {
             break;
         }
         start += 8;
     }
-    let tail = body.get(start..)?;
-    let end = start + tail.iter().position(|&b| b == b'"')?;
-    let (contents, rest) = body.split_at(end);
-    let plain = |b: &u8| (0x20..0x80).contains(b) && *b != b'\\' && *b != b'"';
-    if contents.get(start..)?.iter().all(plain) {
-        Some((contents, rest.get(1..)?))
-    } else {
-        None
+    for (i, &b) in body.get(start..)?.iter().enumerate() {
+        if b == b'"' {
+            let (contents, rest) = body.split_at(start + i);
+            return Some((contents, rest.get(1..)?));
+        }
+        if !(0x20..0x80).contains(&b) || b == b'\\' {
+            return None;
+        }
     }
+    None
 }
 
 /// Whether none of the eight bytes of `word` is `"`, `\`, below 0x20 or above 0x7f (the
