@@ -1,15 +1,73 @@
 //! The hot paths of hem-auth beside their floor (one X25519) and the peer JWT libraries, in
 //! one criterion run so that ratios compare like with like. See `benches/README.md`.
+//!
+//! Times are this thread's CPU time ([`ThreadCpu`]), not wall time: on a machine shared with
+//! other jobs, time spent waiting for a core is not the code's, and wall-clock samples taken
+//! minutes apart do not compare.
 #![allow(missing_docs, clippy::expect_used)]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use cpu_time::ThreadTime;
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hem_auth_benches::{
     access_token, unix_now, verify_hem, DeviceBench, FixtureError, Peers, Scenario, X25519Baseline,
     FIXTURE_NOW, TOKEN_KEY,
 };
+
+/// Criterion's measurement as the CPU time of the benchmarking thread
+/// (`CLOCK_THREAD_CPUTIME_ID`), in nanoseconds.
+struct ThreadCpu;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = ThreadTime;
+    type Value = Duration;
+
+    fn start(&self) -> ThreadTime {
+        ThreadTime::now()
+    }
+    fn end(&self, start: ThreadTime) -> Duration {
+        start.elapsed()
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Formats nanoseconds as criterion's wall-time formatter does (no throughputs here).
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, ns: f64, values: &mut [f64]) -> &'static str {
+        let (factor, unit) = match ns {
+            ns if ns < 1e3 => (1.0, "ns"),
+            ns if ns < 1e6 => (1e-3, "µs"),
+            ns if ns < 1e9 => (1e-6, "ms"),
+            _ => (1e-9, "s"),
+        };
+        for v in values {
+            *v *= factor;
+        }
+        unit
+    }
+    fn scale_throughputs(&self, _: f64, _: &Throughput, _: &mut [f64]) -> &'static str {
+        "-"
+    }
+    fn scale_for_machines(&self, _: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
 
 /// Inputs prepared per batch for the single-use operations: below the device's 64 pending
 /// nonces per purpose, so that none is evicted before it is used.
@@ -30,7 +88,7 @@ fn timed_batches(
         let inputs: Vec<String> = (0..n)
             .map(|_| prepare(fx).expect("input prepared"))
             .collect();
-        let start = Instant::now();
+        let start = ThreadTime::now();
         for input in &inputs {
             black_box(op(fx, black_box(input.as_bytes())).expect("operation succeeds"));
         }
@@ -40,7 +98,7 @@ fn timed_batches(
     total
 }
 
-fn x25519(c: &mut Criterion) {
+fn x25519(c: &mut Criterion<ThreadCpu>) {
     let base = X25519Baseline::new();
     let mut g = c.benchmark_group("x25519");
     g.bench_function("diffie_hellman", |b| {
@@ -49,7 +107,7 @@ fn x25519(c: &mut Criterion) {
     g.finish();
 }
 
-fn token_verify(c: &mut Criterion) {
+fn token_verify(c: &mut Criterion<ThreadCpu>) {
     let token = access_token(unix_now());
     let peers = Peers::new(&TOKEN_KEY);
     // All three accept the token before anything is timed.
@@ -71,7 +129,7 @@ fn token_verify(c: &mut Criterion) {
     g.finish();
 }
 
-fn broker(c: &mut Criterion) {
+fn broker(c: &mut Criterion<ThreadCpu>) {
     let s = Scenario::new();
     assert_eq!(s.broker_verify(&s.authreq, FIXTURE_NOW + 10), Some(1));
     let mut g = c.benchmark_group("authreq_verify");
@@ -81,7 +139,7 @@ fn broker(c: &mut Criterion) {
     g.finish();
 }
 
-fn authenticator(c: &mut Criterion) {
+fn authenticator(c: &mut Criterion<ThreadCpu>) {
     let s = Scenario::new();
     let (jti, epk) = s.event();
     assert!(s.approve(&jti, &epk, FIXTURE_NOW + 5).is_some());
@@ -92,7 +150,7 @@ fn authenticator(c: &mut Criterion) {
     g.finish();
 }
 
-fn seal(c: &mut Criterion) {
+fn seal(c: &mut Criterion<ThreadCpu>) {
     let s = Scenario::new();
     assert_eq!(
         s.open_sealed(&s.sealed),
@@ -103,7 +161,7 @@ fn seal(c: &mut Criterion) {
     g.finish();
 }
 
-fn device(c: &mut Criterion) {
+fn device(c: &mut Criterion<ThreadCpu>) {
     let mut fx = DeviceBench::new(1).expect("device with one pairing");
     let mut g = c.benchmark_group("ext_token");
     g.bench_function("cached", |b| {
@@ -152,9 +210,10 @@ fn device(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
+fn config() -> Criterion<ThreadCpu> {
     // The machine is shared: more samples and a longer window than criterion's defaults.
     Criterion::default()
+        .with_measurement(ThreadCpu)
         .sample_size(200)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(6))
