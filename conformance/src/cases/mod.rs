@@ -13,8 +13,16 @@ use crate::proto::Decoded;
 use crate::target::Response;
 
 mod auth_token;
+mod bearer;
 mod checkin;
+mod ext_mac;
+mod ext_request;
+mod ext_token;
+mod logger;
+mod pairing;
 mod system;
+mod unpair;
+mod wire;
 
 /// Every case, in run order.
 pub fn catalogue() -> Vec<Case> {
@@ -22,6 +30,14 @@ pub fn catalogue() -> Vec<Case> {
     all.extend(system::cases());
     all.extend(checkin::cases());
     all.extend(auth_token::cases());
+    all.extend(pairing::cases());
+    all.extend(ext_mac::cases());
+    all.extend(ext_request::cases());
+    all.extend(ext_token::cases());
+    all.extend(bearer::cases());
+    all.extend(wire::cases());
+    all.extend(logger::cases());
+    all.extend(unpair::cases());
     all
 }
 
@@ -195,7 +211,7 @@ mod tests {
             }
         }
         let negatives = all.iter().filter(|c| c.kind == Kind::Negative).count();
-        assert!(!all.is_empty(), "{} cases", all.len());
-        assert!(negatives >= 1, "{negatives} negative cases");
+        assert!(all.len() >= 60, "{} cases", all.len());
+        assert!(negatives >= 40, "{negatives} negative cases");
     }
 }
