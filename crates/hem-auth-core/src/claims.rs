@@ -40,7 +40,12 @@ pub struct LoginClaims<'a> {
     #[serde(borrow)]
     pub scope: Cow<'a, str>,
     /// Optional context copied into the token.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "opt_borrowed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ctx: Option<Cow<'a, str>>,
 }
 
@@ -78,7 +83,12 @@ pub struct PairingReplyClaims<'a> {
     #[serde(borrow)]
     pub iss: Cow<'a, str>,
     /// The device's eid (not required by the device).
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "opt_borrowed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aud: Option<Cow<'a, str>>,
     /// The broker's pairing epk (the request's `aud`); keys `code`.
     #[serde(borrow)]
@@ -106,10 +116,20 @@ pub struct AuthreqClaims<'a> {
     #[serde(borrow)]
     pub jti: Cow<'a, str>,
     /// Caller context, echoed.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "opt_borrowed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ctx: Option<Cow<'a, str>>,
     /// Caller note, echoed.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "opt_borrowed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub note: Option<Cow<'a, str>>,
     /// pid → sealed scope, one entry per pairing.
     #[serde(borrow)]
@@ -121,7 +141,12 @@ pub struct AuthreqClaims<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthreplyClaims<'a> {
     /// The eid (optional; when present the device requires it to be its eid).
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "opt_borrowed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub aud: Option<Cow<'a, str>>,
     /// Echo of the authreq `jti`.
     #[serde(borrow)]
@@ -141,7 +166,12 @@ pub struct AuthreplyClaims<'a> {
     #[serde(borrow)]
     pub scope: Cow<'a, str>,
     /// Optional context.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "opt_borrowed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ctx: Option<Cow<'a, str>>,
 }
 
@@ -162,7 +192,12 @@ pub struct AccessTokenClaims<'a> {
     #[serde(borrow)]
     pub jti: Cow<'a, str>,
     /// Context from the request, echoed.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "opt_borrowed",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ctx: Option<Cow<'a, str>>,
 }
 
@@ -263,6 +298,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for ScopeMap<'a> {
     }
 }
 
+/// An optional string that borrows when it can: `#[serde(borrow)]` only borrows a bare
+/// `Cow<str>`; on `Option<Cow<str>>` serde always copies.
+fn opt_borrowed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Ok(Option::<BorrowedStr<'de>>::deserialize(d)?.map(|s| s.0))
+}
+
 /// A string that borrows when it can (serde's `Cow` impl alone always copies).
 struct BorrowedStr<'de>(Cow<'de, str>);
 
@@ -294,6 +335,7 @@ mod tests {
         let payload = r#"{"iss":"rcPF9XEvpsF6tPW3PTvbuC2UCqC+0kCOJuX/kgY1uTk=","aud":"9PgSHRVIPWLvz9gWbCIXk8475ZeRhwLCwG9pk5ibuGM=","iat":1784767764,"exp":1784771364,"jti":"FGVhapdad+8ap9x6t0UQB/2O1G/vabitisjZdQTxJ0M=","ctx":"fixture-ctx","scope":{"SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=":"A8bOT/ou0PNkTHH+1Sr5700+or/FoBFylYWV5IZ8BxQZkg55EoXElgBqIPNVbptQo"}}"#;
         let c: AuthreqClaims<'_> = serde_json::from_str(payload).unwrap();
         assert!(matches!(c.iss, Cow::Borrowed(_)));
+        assert!(matches!(c.ctx, Some(Cow::Borrowed("fixture-ctx"))));
         assert_eq!(c.scope.len(), 1);
         assert_eq!(serde_json::to_string(&c).unwrap(), payload);
     }
@@ -303,6 +345,26 @@ mod tests {
         let payload = r#"{"scope":"keymgmt:list","sub":"Qq/EGdvacmNrN6JFWVXglQ==","iat":1647871122,"exp":1647872020,"jti":"koQ4YsCf3L4iTrl2py6g7t3jvV9pwwsIr6//F96OfYI="}"#;
         let c: AccessTokenClaims<'_> = serde_json::from_str(payload).unwrap();
         assert_eq!(serde_json::to_string(&c).unwrap(), payload);
+    }
+
+    #[test]
+    fn optional_strings_borrow_unless_escaped() {
+        let c: AccessTokenClaims<'_> =
+            serde_json::from_str(r#"{"scope":"s","sub":"U","iat":1,"exp":2,"jti":"j","ctx":"c"}"#)
+                .unwrap();
+        assert!(matches!(c.ctx, Some(Cow::Borrowed("c"))));
+        let c: AccessTokenClaims<'_> = serde_json::from_str(
+            r#"{"scope":"s","sub":"U","iat":1,"exp":2,"jti":"j","ctx":"a\/b"}"#,
+        )
+        .unwrap();
+        assert!(matches!(c.ctx, Some(Cow::Owned(ref s)) if s == "a/b"));
+        let c: AccessTokenClaims<'_> =
+            serde_json::from_str(r#"{"scope":"s","sub":"U","iat":1,"exp":2,"jti":"j"}"#).unwrap();
+        assert_eq!(c.ctx, None);
+        assert!(serde_json::from_str::<AccessTokenClaims<'_>>(
+            r#"{"scope":"s","sub":"U","iat":1,"exp":2,"jti":"j","ctx":1}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -149,6 +149,23 @@ pub fn pid_to_pidx(pid: &str) -> String {
         .collect()
 }
 
+/// Turns a `pidx` from a URL path back into the pid's standard base64 form: `-`→`+`, `_`→`/`,
+/// and `=` padding restored to a multiple of four characters.
+pub fn pidx_to_pid(pidx: &str) -> String {
+    let mut pid: String = pidx
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            other => other,
+        })
+        .collect();
+    while pid.len() % 4 != 0 {
+        pid.push('=');
+    }
+    pid
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +217,18 @@ mod tests {
             Err(CodecError::WrongLength { expected: 16 })
         );
         assert_eq!(encode_std(&a), std);
+    }
+
+    #[test]
+    fn pidx_round_trip() {
+        for pid in [
+            "a+b/cw==",
+            "MTIzNDU2Nzg5MA==",
+            "SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=",
+        ] {
+            assert_eq!(pidx_to_pid(&pid_to_pidx(pid)), pid);
+        }
+        assert_eq!(pid_to_pidx("//++=="), "__--");
     }
 
     #[test]

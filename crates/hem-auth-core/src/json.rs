@@ -33,6 +33,65 @@ pub(crate) fn check_object(text: &[u8]) -> Result<(), JsonFault> {
     }
 }
 
+/// Whether `text` is one JSON object (any members, duplicates included), without allocating.
+///
+/// `serde_json`'s `IgnoredAny` keeps a heap stack for containers nested two deep; this walk
+/// recurses on the call stack instead (bounded by serde_json's depth limit of 128).
+pub(crate) fn is_object(text: &[u8]) -> bool {
+    if text.first() != Some(&b'{') {
+        return false;
+    }
+    let mut de = serde_json::Deserializer::from_slice(text);
+    Skip.deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
+/// Reads any JSON value and keeps nothing.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+}
+
 /// Walks any JSON value; a found fault is returned as `Ok(Err(fault))` so that it is not
 /// confused with a syntax error from serde_json.
 struct Checker {
@@ -162,6 +221,29 @@ mod tests {
         assert_eq!(
             check_object(br#"{"exp":1,"\u0065xp":2}"#),
             Err(JsonFault::Duplicate)
+        );
+    }
+
+    #[test]
+    fn is_object_accepts_any_object_only() {
+        assert!(is_object(
+            br#"{"a":1,"b":{"c":[1,{"d":[null,true,-1.5,"\u0041"]}]}}"#
+        ));
+        assert!(
+            is_object(br#"{"a":1,"a":2}"#),
+            "duplicates are not its concern"
+        );
+        assert!(is_object(b"{}"));
+        assert!(!is_object(b"[1]"));
+        assert!(!is_object(b" {}"));
+        assert!(!is_object(b"\"x\""));
+        assert!(!is_object(b"{"));
+        assert!(!is_object(b"{} x"));
+        assert!(!is_object(br#"{"a":}"#));
+        let deep = alloc::format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(
+            !is_object(deep.as_bytes()),
+            "beyond serde_json's depth limit"
         );
     }
 

@@ -260,9 +260,10 @@ impl<'a> UntrustedJwt<'a> {
             payload,
             payload_len,
         };
-        match serde_json::from_slice::<serde::de::IgnoredAny>(jwt.payload_bytes()) {
-            Ok(_) if jwt.payload_bytes().first() == Some(&b'{') => Ok(jwt),
-            _ => Err(JwtError::PayloadNotObject),
+        if json::is_object(jwt.payload_bytes()) {
+            Ok(jwt)
+        } else {
+            Err(JwtError::PayloadNotObject)
         }
     }
 

@@ -99,8 +99,13 @@ pub struct SecretKey(x25519_dalek::StaticSecret);
 
 impl SecretKey {
     /// Uses 32 bytes (a seed or a stored key) as the secret.
+    ///
+    /// The bytes are clamped (RFC 7748 §5) on the way in, so [`SecretKey::to_bytes`] returns
+    /// the form the v1 app stores (`axlsign` keeps the clamped key). The scalar multiplication
+    /// clamps anyway, so this changes no public key and no shared secret.
     pub fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
         let mut bytes = bytes;
+        clamp(&mut bytes);
         let key = SecretKey(x25519_dalek::StaticSecret::from(bytes));
         bytes.zeroize();
         key
@@ -143,6 +148,14 @@ impl SecretKey {
         }
         Ok(SharedSecret(*shared.as_bytes()))
     }
+}
+
+/// RFC 7748 §5 `decodeScalar25519` bit fixing: clear the three low bits and the top bit, set
+/// bit 254.
+fn clamp(bytes: &mut [u8; KEY_BYTES]) {
+    bytes[0] &= 0b1111_1000;
+    bytes[KEY_BYTES - 1] &= 0b0111_1111;
+    bytes[KEY_BYTES - 1] |= 0b0100_0000;
 }
 
 impl core::fmt::Debug for SecretKey {
@@ -193,6 +206,19 @@ mod tests {
             sk.diffie_hellman(&PublicKey::from_bytes(one)).err(),
             Some(KeyError::NonContributory)
         );
+    }
+
+    #[test]
+    fn stored_form_is_clamped() {
+        // v1 vector: seed 3zC7…2cI= is stored by the app as 2DC7…2UI= (FACTS §1.3).
+        let mut seed = [0u8; 32];
+        seed[0] = 0xdf;
+        seed[31] = 0xc2;
+        let sk = SecretKey::from_bytes(seed);
+        let stored = sk.to_bytes();
+        assert_eq!(stored[0], 0xd8);
+        assert_eq!(stored[31], 0x42);
+        assert_eq!(SecretKey::from_bytes(*stored).public_key(), sk.public_key());
     }
 
     #[test]

@@ -8,13 +8,15 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod authenticator;
+pub mod broker;
 pub mod claims;
 pub mod codec;
 mod json;
 pub mod jwt;
 pub mod keys;
+pub mod manual;
 pub mod messages;
 pub mod nonce;
 pub mod scope;
 pub mod seal;
-pub mod manual;

@@ -46,10 +46,15 @@ pub fn b64_32(text: &str) -> [u8; 32] {
 
 /// Hex → 32 bytes.
 pub fn hex_32(text: &str) -> [u8; 32] {
-    hex::decode(text).expect("hex").try_into().expect("32 bytes")
+    hex::decode(text)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes")
 }
 
 /// A JSON string field.
 pub fn s<'a>(v: &'a serde_json::Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("field {key} is a string"))
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("field {key} is a string"))
 }

@@ -1,0 +1,242 @@
+//! External-authenticator login, broker side (FACTS §3): `ext/request` → authreq → (phone) →
+//! authreply → `ext/token` → access token.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use rand_core::CryptoRngCore;
+use serde::Deserialize;
+
+use super::{len_in, BrokerError, UnverifiableAccessToken};
+use crate::claims::AuthreqClaims;
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
+use crate::keys::{PublicKey, SecretKey};
+use crate::messages::{self, ExtRequest, ExtRequestResponse, ExtTokenRequest};
+use crate::nonce::TimeNonce;
+use crate::scope::{self, MAX_REQUEST_SCOPE_CHARS};
+
+/// Longest `ctx` in `ext/request`, in bytes (FACTS §3.2: 1–64; the firmware silently drops
+/// anything else, so we refuse to send it).
+pub const MAX_CTX_CHARS: usize = 64;
+/// Longest `note` in `ext/request`, in bytes (FACTS §3.2: 1–128, else silently dropped).
+pub const MAX_NOTE_CHARS: usize = 128;
+
+/// Starts an external-authenticator login: a fresh broker session key, and the body of
+/// `POST /api/auth/ext/request` (`{"epk","scope"[,"ctx"][,"note"]}`).
+///
+/// Refuses a scope that breaks the grammar or is longer than [`MAX_REQUEST_SCOPE_CHARS`], and a
+/// `ctx`/`note` that is empty or longer than [`MAX_CTX_CHARS`]/[`MAX_NOTE_CHARS`] bytes (the
+/// device would drop it without telling). Pass the device's eid as `expected_eid` whenever it
+/// is known: the authreq is then refused unless that device signed it.
+pub fn start_ext_auth(
+    scope: &str,
+    ctx: Option<&str>,
+    note: Option<&str>,
+    expected_eid: Option<PublicKey>,
+    rng: &mut impl CryptoRngCore,
+) -> Result<(String, ExtAuthState), BrokerError> {
+    scope::validate(scope, MAX_REQUEST_SCOPE_CHARS)?;
+    if ctx.is_some_and(|c| !len_in(c, MAX_CTX_CHARS)) {
+        return Err(BrokerError::BadContext);
+    }
+    if note.is_some_and(|n| !len_in(n, MAX_NOTE_CHARS)) {
+        return Err(BrokerError::BadNote);
+    }
+    let mut state = ExtAuthState::from_secret(SecretKey::generate(rng), expected_eid);
+    state.scope = Some(String::from(scope));
+    let body = messages::to_json(&ExtRequest {
+        epk: Cow::Owned(state.epk.to_b64()),
+        scope: Cow::Borrowed(scope),
+        ctx: ctx.map(Cow::Borrowed),
+        note: note.map(Cow::Borrowed),
+    });
+    Ok((body, state))
+}
+
+/// What the broker keeps between the steps of one external-authenticator login: the session
+/// key pair and the device it expects.
+///
+/// The secret zeroizes on drop; `Debug` shows only public values.
+#[derive(Clone)]
+pub struct ExtAuthState {
+    epk_secret: SecretKey,
+    epk: PublicKey,
+    expected_eid: Option<PublicKey>,
+    scope: Option<String>,
+}
+
+impl core::fmt::Debug for ExtAuthState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ExtAuthState")
+            .field("epk", &self.epk)
+            .field("expected_eid", &self.expected_eid)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `iss` alone, read only to find the key that verifies the authreq.
+#[derive(Deserialize)]
+struct Issuer<'a> {
+    #[serde(borrow)]
+    iss: Cow<'a, str>,
+}
+
+impl ExtAuthState {
+    /// A state around a known session secret (test vectors, or a secret kept elsewhere).
+    /// It has no requested scope.
+    pub fn from_secret(epk_secret: SecretKey, expected_eid: Option<PublicKey>) -> Self {
+        let epk = epk_secret.public_key();
+        ExtAuthState {
+            epk_secret,
+            epk,
+            expected_eid,
+            scope: None,
+        }
+    }
+
+    /// This session's public key: what the authreq's `aud` must be, and what is forwarded
+    /// with the authreq to the notify broker.
+    pub fn epk(&self) -> PublicKey {
+        self.epk
+    }
+
+    /// The device this flow insists on, if any.
+    pub fn expected_eid(&self) -> Option<PublicKey> {
+        self.expected_eid
+    }
+
+    /// The scope sent by [`start_ext_auth`] (`None` for [`ExtAuthState::from_secret`]).
+    pub fn requested_scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
+    /// Reads the `ext/request` response body `{"authreq","epk"}` and returns the authreq text,
+    /// for [`UntrustedJwt::parse`]. The echoed `epk` must be this session's
+    /// ([`BrokerError::WrongAudience`]). Borrows from `body` unless the JSON has escapes.
+    pub fn authreq_from_response<'b>(&self, body: &'b [u8]) -> Result<Cow<'b, str>, BrokerError> {
+        let response: ExtRequestResponse<'b> = messages::parse_body(body)?;
+        if PublicKey::from_b64(&response.epk)? != self.epk {
+            return Err(BrokerError::WrongAudience);
+        }
+        Ok(response.authreq)
+    }
+
+    /// Verifies an authreq. Allocates nothing (unless its JSON strings contain escapes, which
+    /// the device does not write).
+    ///
+    /// In order: `iss` is read unverified, only to find the key, and must be the expected eid
+    /// when one is known ([`BrokerError::WrongIssuer`], before any cryptography); the header
+    /// must be HS256 + `ecdh: x25519` and the HMAC must verify under X25519(epk_prv, `iss`);
+    /// then, from the verified claims: `aud` must be this session's epk
+    /// ([`BrokerError::WrongAudience`]), `exp` after `iat` ([`BrokerError::InvalidLifetime`]),
+    /// `now < exp` ([`BrokerError::Expired`]) and `jti` a 32-byte time nonce.
+    ///
+    /// `iat` is not compared with `now`: the device's clock is its own (set by check-in).
+    pub fn verify_authreq<'u>(
+        &self,
+        authreq: &'u UntrustedJwt<'_>,
+        now: u64,
+    ) -> Result<VerifiedAuthreq<'u>, BrokerError> {
+        let eid = {
+            let unverified: Issuer<'_> = authreq.dangerous_unverified_claims()?;
+            PublicKey::from_b64(&unverified.iss)?
+        };
+        if self.expected_eid.is_some_and(|expected| expected != eid) {
+            return Err(BrokerError::WrongIssuer);
+        }
+        let key = self.epk_secret.diffie_hellman(&eid)?;
+        let verified = authreq.verify(key.as_bytes(), HeaderPolicy::Ecdh)?;
+        let claims: AuthreqClaims<'u> = verified.claims()?;
+        if PublicKey::from_b64(&claims.aud).ok() != Some(self.epk) {
+            return Err(BrokerError::WrongAudience);
+        }
+        if claims.exp <= claims.iat {
+            return Err(BrokerError::InvalidLifetime);
+        }
+        if now >= claims.exp {
+            return Err(BrokerError::Expired);
+        }
+        let jti = TimeNonce::from_b64(&claims.jti)?;
+        Ok(VerifiedAuthreq { claims, eid, jti })
+    }
+
+    /// The body of `POST /api/auth/ext/token`: `{"authreply": …}`, the phone's JWT verbatim.
+    pub fn ext_token_body(&self, authreply: &str) -> String {
+        messages::to_json(&ExtTokenRequest {
+            authreply: Cow::Borrowed(authreply),
+        })
+    }
+
+    /// Reads the `ext/token` response `{"token": …}` and ends the flow.
+    ///
+    /// The token cannot be verified by a client (per-boot device key); see
+    /// [`UnverifiableAccessToken`].
+    pub fn finish(
+        self,
+        token_response_body: &[u8],
+    ) -> Result<UnverifiableAccessToken, BrokerError> {
+        UnverifiableAccessToken::from_response(token_response_body)
+    }
+}
+
+/// An authreq whose signature, issuer, audience and lifetime have been checked: only
+/// [`ExtAuthState::verify_authreq`] builds one. Borrows the [`UntrustedJwt`] it came from.
+#[derive(Debug, Clone)]
+pub struct VerifiedAuthreq<'u> {
+    claims: AuthreqClaims<'u>,
+    eid: PublicKey,
+    jti: TimeNonce,
+}
+
+impl<'u> VerifiedAuthreq<'u> {
+    /// The device's time nonce, as text (what the authreply echoes).
+    pub fn jti(&self) -> &str {
+        &self.claims.jti
+    }
+
+    /// The decoded `jti`: the key input of the sealed scopes, stamped with the issue time.
+    pub fn jti_nonce(&self) -> TimeNonce {
+        self.jti
+    }
+
+    /// Device time of issue.
+    pub fn iat(&self) -> u64 {
+        self.claims.iat
+    }
+
+    /// Expiry: the phone must answer before it.
+    pub fn exp(&self) -> u64 {
+        self.claims.exp
+    }
+
+    /// The caller context echoed by the device.
+    pub fn ctx(&self) -> Option<&str> {
+        self.claims.ctx.as_deref()
+    }
+
+    /// The caller note echoed by the device.
+    pub fn note(&self) -> Option<&str> {
+        self.claims.note.as_deref()
+    }
+
+    /// The device that signed it (`iss`).
+    pub fn eid(&self) -> PublicKey {
+        self.eid
+    }
+
+    /// `(pid, sealed scope)` for every paired authenticator, in the device's order. Empty when
+    /// nothing is paired (the device still answers 200).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.claims.scope.iter()
+    }
+
+    /// The sealed scope for one pid (compared as text).
+    pub fn entry(&self, pid: &str) -> Option<&str> {
+        self.claims.scope.get(pid)
+    }
+
+    /// All verified claims.
+    pub fn claims(&self) -> &AuthreqClaims<'u> {
+        &self.claims
+    }
+}

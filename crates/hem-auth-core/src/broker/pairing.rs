@@ -1,0 +1,229 @@
+//! Pairing a phone, broker side (FACTS §4): `ext/init` → request JWT → QR → (phone) → reply →
+//! `ext/validate` → `{kid, code}`.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::BrokerError;
+use crate::claims::PairingRequestClaims;
+use crate::codec;
+use crate::jwt::{self, HeaderPolicy, JwtError, UntrustedJwt};
+use crate::keys::{PublicKey, SecretKey};
+use crate::messages::{self, EpkRequest, ExtInitResponse, ExtValidateRequest, ExtValidateResponse};
+
+/// Starts a pairing: a fresh broker session key and the body of `POST /api/auth/ext/init`
+/// (`{"epk": …}`).
+///
+/// Pass the device's eid (from `GET /api/system/config`) as `expected_eid` whenever it is
+/// known: the pairing request is then refused unless that device signed it.
+pub fn start_pairing(
+    expected_eid: Option<PublicKey>,
+    rng: &mut impl CryptoRngCore,
+) -> (String, PairingState) {
+    let state = PairingState::from_secret(SecretKey::generate(rng), expected_eid);
+    let body = messages::to_json(&EpkRequest {
+        epk: Cow::Owned(state.epk.to_b64()),
+    });
+    (body, state)
+}
+
+/// What the broker keeps between the steps of one pairing.
+///
+/// The secret zeroizes on drop; `Debug` shows only public values.
+#[derive(Clone)]
+pub struct PairingState {
+    epk_secret: SecretKey,
+    epk: PublicKey,
+    expected_eid: Option<PublicKey>,
+}
+
+impl core::fmt::Debug for PairingState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PairingState")
+            .field("epk", &self.epk)
+            .field("expected_eid", &self.expected_eid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `iss` alone, read only to check it before any cryptography.
+#[derive(Deserialize)]
+struct Issuer<'a> {
+    #[serde(borrow)]
+    iss: Cow<'a, str>,
+}
+
+impl PairingState {
+    /// A state around a known session secret (test vectors, or a secret kept elsewhere).
+    pub fn from_secret(epk_secret: SecretKey, expected_eid: Option<PublicKey>) -> Self {
+        let epk = epk_secret.public_key();
+        PairingState {
+            epk_secret,
+            epk,
+            expected_eid,
+        }
+    }
+
+    /// This session's public key: the request's `aud`, and what the phone's reply carries as
+    /// `epk`.
+    pub fn epk(&self) -> PublicKey {
+        self.epk
+    }
+
+    /// The device this flow insists on, if any.
+    pub fn expected_eid(&self) -> Option<PublicKey> {
+        self.expected_eid
+    }
+
+    /// Reads and verifies the `ext/init` response `{"request","eid"}`.
+    ///
+    /// In order: the body's shape; `eid` must be the expected device when known, and the
+    /// request's `iss` must equal `eid` ([`BrokerError::WrongIssuer`], before any
+    /// cryptography); the header must be HS256 + `ecdh: x25519` and the HMAC must verify under
+    /// X25519(epk_prv, eid); then `aud` must be this session's epk
+    /// ([`BrokerError::WrongAudience`]) and `now` before the expiry (`exp`, or `eat` in the v1
+    /// vectors' form; neither is [`JwtError::InvalidClaims`]) ([`BrokerError::Expired`]).
+    /// The `jti` stays opaque text: the phone echoes it and only the device interprets it.
+    pub fn verify_init_response(
+        &self,
+        body: &[u8],
+        now: u64,
+    ) -> Result<VerifiedPairingRequest, BrokerError> {
+        let response: ExtInitResponse<'_> = messages::parse_body(body)?;
+        let eid = PublicKey::from_b64(&response.eid)?;
+        if self.expected_eid.is_some_and(|expected| expected != eid) {
+            return Err(BrokerError::WrongIssuer);
+        }
+        let untrusted = UntrustedJwt::parse(&response.request)?;
+        {
+            let unverified: Issuer<'_> = untrusted.dangerous_unverified_claims()?;
+            if PublicKey::from_b64(&unverified.iss)? != eid {
+                return Err(BrokerError::WrongIssuer);
+            }
+        }
+        let key = self.epk_secret.diffie_hellman(&eid)?;
+        let verified = untrusted.verify(key.as_bytes(), HeaderPolicy::Ecdh)?;
+        let claims: PairingRequestClaims<'_> = verified.claims()?;
+        if PublicKey::from_b64(&claims.aud).ok() != Some(self.epk) {
+            return Err(BrokerError::WrongAudience);
+        }
+        let exp = claims
+            .exp
+            .or(claims.eat)
+            .ok_or(BrokerError::Jwt(JwtError::InvalidClaims))?;
+        if now >= exp {
+            return Err(BrokerError::Expired);
+        }
+        Ok(VerifiedPairingRequest {
+            jti: claims.jti.into_owned(),
+            exp,
+            eid,
+            request: response.request.into_owned(),
+        })
+    }
+
+    /// The body of `POST /api/auth/ext/validate`: `{"pid","reply"}` as the notify broker's
+    /// `register/check` returned them.
+    pub fn validate_body(&self, pid: &str, reply: &str) -> String {
+        messages::to_json(&ExtValidateRequest {
+            pid: Cow::Borrowed(pid),
+            reply: Cow::Borrowed(reply),
+        })
+    }
+
+    /// Reads the `ext/validate` response `{"kid","code"}` and checks that `code` is
+    /// HMAC-SHA256(X25519(epk_prv, eid), reply) in constant time (FACTS §4.5): proof that
+    /// the device `eid` accepted exactly this `reply`. Returns the kid, for
+    /// `register/finalise` and for deleting the pairing later.
+    ///
+    /// Refuses an `eid` other than the expected one ([`BrokerError::WrongIssuer`]), a `code`
+    /// that is not base64 of 32 bytes ([`BrokerError::Encoding`]), a `kid` that is not 32
+    /// lowercase hex characters ([`BrokerError::BadKid`]; the code does not cover the kid, so
+    /// its form is all that can be checked), and a wrong code ([`BrokerError::BadCode`]).
+    pub fn verify_validate_response(
+        &self,
+        eid: &PublicKey,
+        reply: &str,
+        body: &[u8],
+    ) -> Result<String, BrokerError> {
+        if self.expected_eid.is_some_and(|expected| expected != *eid) {
+            return Err(BrokerError::WrongIssuer);
+        }
+        let response: ExtValidateResponse<'_> = messages::parse_body(body)?;
+        let code: [u8; 32] = codec::decode_fixed(&response.code)?;
+        if !is_kid(&response.kid) {
+            return Err(BrokerError::BadKid);
+        }
+        let key = self.epk_secret.diffie_hellman(eid)?;
+        if !jwt::mac_verify(key.as_bytes(), &[reply.as_bytes()], &code) {
+            return Err(BrokerError::BadCode);
+        }
+        Ok(response.kid.into_owned())
+    }
+}
+
+/// A pairing request whose signature, issuer, audience and expiry have been checked: only
+/// [`PairingState::verify_init_response`] builds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPairingRequest {
+    request: String,
+    jti: String,
+    exp: u64,
+    eid: PublicKey,
+}
+
+impl VerifiedPairingRequest {
+    /// The request JWT, verbatim: for `register/init` and the QR hash.
+    pub fn request(&self) -> &str {
+        &self.request
+    }
+
+    /// The device's nonce, as text (the phone's reply echoes it).
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+
+    /// Expiry (24 h after issue on a real device).
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+
+    /// The device that signed it.
+    pub fn eid(&self) -> PublicKey {
+        self.eid
+    }
+
+    /// The QR payload for this request; see [`qr_payload`].
+    pub fn qr_payload(&self, link: &str, user: &str, email: &str, hostname: &str) -> String {
+        qr_payload(link, &self.request, user, email, hostname)
+    }
+}
+
+/// The QR code's JSON (FACTS §4.3): `{"link","hash","user","email","hostname"}` in that order,
+/// compact, with `hash` = standard base64 of SHA-256 of the request JWT text.
+pub fn qr_payload(link: &str, request: &str, user: &str, email: &str, hostname: &str) -> String {
+    #[derive(Serialize)]
+    struct Qr<'a> {
+        link: &'a str,
+        hash: &'a str,
+        user: &'a str,
+        email: &'a str,
+        hostname: &'a str,
+    }
+    let hash = codec::encode_std(&Sha256::digest(request.as_bytes()));
+    messages::to_json(&Qr {
+        link,
+        hash: &hash,
+        user,
+        email,
+        hostname,
+    })
+}
+
+/// A kid as the API writes it: 32 lowercase hex characters (FACTS §1.2).
+fn is_kid(kid: &str) -> bool {
+    kid.len() == 32 && kid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
