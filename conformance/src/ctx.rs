@@ -3,6 +3,11 @@
 
 use std::collections::HashMap;
 
+use hem_auth_core::authenticator::{
+    reply_to_pairing, Approval, AuthenticatorPairing, Event, UnverifiedPairingRequest,
+};
+use hem_auth_core::broker::{self, ExtAuthState, LoginChallenge, PairingState};
+use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::seal::ScopeKey;
@@ -14,8 +19,11 @@ use crate::target::{Auth, Response, Target};
 
 /// Lifetime asked for the user tokens the runner logs in for, in seconds.
 pub const USER_TOKEN_SECS: u64 = 3600;
-/// Approval period the runner's authenticator grants by default (the phone's default, 15 min).
-pub const APPROVAL_SECS: u64 = 900;
+/// Approval period the runner's authenticator grants (the phone's default, 15 min).
+pub const APPROVAL_SECS: u64 = hem_auth_core::authenticator::PERIODS_SECS[0];
+/// The push token the runner's authenticators claim (the broker's MAC covers it; the device
+/// never sees it).
+const PUSH_TOKEN: &str = "hem-conformance";
 
 /// What the runner knows about the target before it starts.
 #[derive(Clone, Default)]
@@ -53,11 +61,21 @@ pub struct Authenticator {
     pub label: String,
 }
 
+impl Authenticator {
+    /// The phone's view of this pairing (the core's authenticator role).
+    pub fn pairing(&self, eid: PublicKey) -> Result<AuthenticatorPairing, Abort> {
+        AuthenticatorPairing::new(&self.pid, eid, self.secret.clone())
+            .map_err(|e| Abort::fail(format!("authenticator {}: {e}", self.label)))
+    }
+}
+
 /// The login challenge of `GET /api/auth/token`.
 #[derive(Clone, Debug)]
 pub struct Challenge {
     /// The raw answer.
     pub response: Response,
+    /// The parsed challenge (the core's broker role).
+    pub parsed: LoginChallenge,
     /// `spk` as sent.
     pub spk_text: String,
     /// `spk`.
@@ -66,8 +84,6 @@ pub struct Challenge {
     pub jti: String,
     /// `eid` as sent.
     pub eid_text: String,
-    /// `exp`.
-    pub exp: u64,
 }
 
 /// An authreq the device issued to the runner's broker session.
@@ -163,7 +179,7 @@ impl Ctx {
     pub fn eid(&mut self) -> Result<PublicKey, Abort> {
         match self.eid {
             Some(e) => Ok(e),
-            None => Ok(self.challenge()?.response_eid()?),
+            None => Ok(self.challenge()?.parsed.eid()),
         }
     }
 
@@ -173,29 +189,21 @@ impl Ctx {
             .target
             .get("/api/auth/token", Auth::None)?
             .require("GET /api/auth/token", 200)?;
-        let spk_text = r.field("challenge", "spk")?;
-        let jti = r.field("challenge", "jti")?;
-        let eid_text = r.field("challenge", "eid")?;
-        let exp = r
-            .json("challenge")?
-            .get("exp")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| Abort::fail("challenge: no integer `exp`"))?;
-        let spk = PublicKey::from_b64(&spk_text)
-            .map_err(|e| Abort::fail(format!("challenge spk: {e}")))?;
-        let eid = PublicKey::from_b64(&eid_text)
-            .map_err(|e| Abort::fail(format!("challenge eid: {e}")))?;
-        if let Ok(n) = TimeNonce::from_b64(&jti) {
+        let parsed = LoginChallenge::parse(&r.body).map_err(|e| Abort::Fail {
+            status: Some(r.status),
+            detail: format!("challenge: {e}: {}", r.body_text()),
+        })?;
+        if let Ok(n) = TimeNonce::from_b64(parsed.jti()) {
             self.observe_device_time(u64::from(n.time()));
         }
-        self.eid = Some(eid);
+        self.eid = Some(parsed.eid());
         Ok(Challenge {
             response: r,
-            spk_text,
-            spk,
-            jti,
-            eid_text,
-            exp,
+            spk_text: parsed.spk_text().to_string(),
+            spk: parsed.spk(),
+            jti: parsed.jti().to_string(),
+            eid_text: parsed.eid_text().to_string(),
+            parsed,
         })
     }
 
@@ -207,7 +215,7 @@ impl Ctx {
         let key = if let Some(k) = &self.settings.user_secret {
             k.clone()
         } else if let Some(p) = &self.settings.password {
-            proto::user_key_from_password(p, eid_text)
+            broker::derive_user_key(p, eid_text)
         } else {
             return Err(Abort::skip(
                 "no login secret: give --password (or a user key)",
@@ -221,16 +229,19 @@ impl Ctx {
     pub fn login_jwt(&mut self, scope: &str, exp: u64) -> Result<(Challenge, String), Abort> {
         let c = self.challenge()?;
         let user = self.user_key(&c.eid_text)?;
-        let key = proto::shared(&user, &c.spk).map_err(Abort::fail)?;
         let now = self.device_now();
-        let token = proto::login_jwt(&user, &key, &c.jti, &c.spk_text, scope, now, exp);
+        let token = broker::build_login(&user, &c.parsed, scope, now, exp, None)
+            .map_err(|e| Abort::fail(format!("building the eJWT for {scope}: {e}")))?;
         Ok((c, token))
     }
 
     /// Posts an eJWT to `POST /api/auth/token`.
     pub fn post_login(&self, ejwt: &str) -> Result<Response, Abort> {
-        self.target
-            .post_json("/api/auth/token", &json!({ "auth": ejwt }), Auth::None)
+        self.target.post(
+            "/api/auth/token",
+            broker::login_body(ejwt).as_bytes(),
+            Auth::None,
+        )
     }
 
     /// Logs in for `scope` with a token living until `exp`; required to succeed.
@@ -257,29 +268,27 @@ impl Ctx {
         self.tokens.insert(scope.to_string(), token.to_string());
     }
 
-    /// `POST /api/auth/ext/init` with a fresh broker key; returns the key, the request JWT
-    /// (verified with X25519(epk, eid)) and the raw answer.
-    pub fn ext_init(&mut self, token: &str) -> Result<(SecretKey, Decoded, Response), Abort> {
+    /// `POST /api/auth/ext/init` with a fresh broker session (the core's broker role); the
+    /// answer is required to be 200 and to verify. Returns the session and the pairing
+    /// request, decoded.
+    pub fn ext_init(&mut self, token: &str) -> Result<(PairingState, Decoded), Abort> {
         let eid = self.eid()?;
-        let epk = proto::fresh_key();
+        let (body, state) = broker::start_pairing(Some(eid), &mut rand_core::OsRng);
         let r = self
             .target
-            .post_json(
-                "/api/auth/ext/init",
-                &json!({ "epk": epk.public_key().to_b64() }),
-                Auth::Bearer(token),
-            )?
+            .post("/api/auth/ext/init", body.as_bytes(), Auth::Bearer(token))?
             .require("ext/init", 200)?;
-        let request = r.field("ext/init", "request")?;
-        let key = proto::shared(&epk, &eid).map_err(Abort::fail)?;
-        let jwt = proto::verify_ecdh(&request, &key).map_err(|e| Abort::Fail {
-            status: Some(200),
-            detail: format!("ext/init: {e}"),
-        })?;
-        Ok((epk, jwt, r))
+        let request = state
+            .verify_init_response(&r.body, self.device_now())
+            .map_err(|e| Abort::Fail {
+                status: Some(200),
+                detail: format!("ext/init answer does not verify: {e}"),
+            })?;
+        let decoded = proto::decode(request.request()).map_err(Abort::fail)?;
+        Ok((state, decoded))
     }
 
-    /// A pairing reply for `request` from a new authenticator key: `(aid secret, reply)`.
+    /// A pairing reply to `request` from a new authenticator key: `(aid secret, reply)`.
     pub fn reply_for(
         &mut self,
         request: &Decoded,
@@ -290,22 +299,18 @@ impl Ctx {
         Ok((aid, reply))
     }
 
-    /// A pairing reply for `request` signed by the authenticator key `aid`.
+    /// The reply of the authenticator key `aid` to `request` (the core's authenticator role).
     pub fn reply_with(
         &mut self,
         aid: &SecretKey,
         request: &Decoded,
         label: &str,
     ) -> Result<String, Abort> {
-        let eid = self.eid()?;
-        let s1 = proto::shared(aid, &eid).map_err(Abort::fail)?;
-        let jti = request
-            .str("jti")
-            .ok_or_else(|| Abort::fail("pairing request has no jti"))?;
-        let epk = request
-            .str("aud")
-            .ok_or_else(|| Abort::fail("pairing request has no aud"))?;
-        Ok(proto::pairing_reply(aid, &s1, jti, &eid, epk, label))
+        let unverified = UnverifiedPairingRequest::parse(&request.token)
+            .map_err(|e| Abort::fail(format!("reading the pairing request: {e}")))?;
+        let answer = reply_to_pairing(aid, &unverified, label, PUSH_TOKEN)
+            .map_err(|e| Abort::fail(format!("replying to the pairing request: {e}")))?;
+        Ok(answer.reply)
     }
 
     /// `POST /api/auth/ext/validate {pid, reply}` with `token`.
@@ -317,16 +322,28 @@ impl Ctx {
         )
     }
 
-    /// Pairs a new authenticator end to end (init, reply, validate); required to succeed.
+    /// Pairs a new authenticator end to end (init, reply, validate, code check); required
+    /// to succeed.
     pub fn pair(&mut self, label: &str) -> Result<Authenticator, Abort> {
         let token = self.token("auth:ext:pair")?;
-        let (_, request, _) = self.ext_init(&token)?;
+        let eid = self.eid()?;
+        let (state, request) = self.ext_init(&token)?;
         let (secret, reply) = self.reply_for(&request, label)?;
         let pid = proto::random_b64_32();
         let r = self
-            .post_validate(&token, &pid, &reply)?
+            .target
+            .post(
+                "/api/auth/ext/validate",
+                state.validate_body(&pid, &reply).as_bytes(),
+                Auth::Bearer(&token),
+            )?
             .require("ext/validate", 200)?;
-        let kid = r.field("ext/validate", "kid")?;
+        let kid = state
+            .verify_validate_response(&eid, &reply, &r.body)
+            .map_err(|e| Abort::Fail {
+                status: Some(200),
+                detail: format!("ext/validate answer: {e}"),
+            })?;
         Ok(Authenticator {
             aid: secret.public_key(),
             secret,
@@ -381,30 +398,13 @@ impl Ctx {
         let r = self
             .post_ext_request(&epk, scope, extra)?
             .require("ext/request", 200)?;
-        let token = r.field("ext/request", "authreq")?;
-        let key = proto::shared(&epk, &eid).map_err(Abort::fail)?;
-        let jwt = proto::verify_ecdh(&token, &key).map_err(|e| Abort::Fail {
-            status: Some(200),
-            detail: format!("ext/request: {e}"),
-        })?;
-        let jti = jwt
-            .str("jti")
-            .ok_or_else(|| Abort::fail("authreq has no jti"))?
-            .to_string();
-        let iat = jwt
-            .u64("iat")
-            .ok_or_else(|| Abort::fail("authreq has no integer iat"))?;
-        let exp = jwt
-            .u64("exp")
-            .ok_or_else(|| Abort::fail("authreq has no integer exp"))?;
-        self.observe_device_time(iat);
-        Ok(Authreq {
-            epk_secret: epk,
-            jwt,
-            jti,
-            iat,
-            exp,
-        })
+        let authreq =
+            read_authreq(epk, eid, &r.body, self.device_now()).map_err(|e| Abort::Fail {
+                status: Some(200),
+                detail: format!("ext/request answer does not verify: {e}"),
+            })?;
+        self.observe_device_time(authreq.iat);
+        Ok(authreq)
     }
 
     /// The pairing secret S1 of authenticator `a` with the device.
@@ -421,19 +421,52 @@ impl Ctx {
         Ok(ScopeKey::derive(&s1, jti.as_bytes()))
     }
 
-    /// Opens `a`'s entry of `authreq` as the authenticator does.
-    pub fn open_entry(&mut self, a: &Authenticator, authreq: &Authreq) -> Result<String, Abort> {
+    /// The broker event for `a` of `authreq`, as the notify broker would hand it to the phone.
+    fn event<'e>(&self, a: &Authenticator, authreq: &'e Authreq) -> Result<Event<'e>, Abort> {
         let sealed = authreq
             .entry(&a.pid)
-            .ok_or_else(|| Abort::fail(format!("authreq has no entry for pid {}", a.pid)))?
-            .to_string();
-        let k = self.scope_key(a, authreq)?;
-        k.open(&sealed)
-            .map(|o| o.as_str().to_string())
-            .map_err(|e| Abort::fail(format!("opening the authreq entry: {e}")))
+            .ok_or_else(|| Abort::fail(format!("authreq has no entry for pid {}", a.pid)))?;
+        let epk = authreq
+            .jwt
+            .str("aud")
+            .ok_or_else(|| Abort::fail("authreq has no aud"))?;
+        Ok(Event {
+            jti: authreq.jti.as_str().into(),
+            scope: sealed.into(),
+            epk: epk.into(),
+            exp: authreq.exp,
+        })
     }
 
-    /// `a`'s approval of `authreq`, granting `granted` until `exp` (authreply, v1 order).
+    /// Opens `a`'s entry of `authreq` as the phone does (the core's authenticator role).
+    pub fn open_entry(&mut self, a: &Authenticator, authreq: &Authreq) -> Result<String, Abort> {
+        let pairing = a.pairing(self.eid()?)?;
+        let event = self.event(a, authreq)?;
+        let opened = pairing
+            .open_event(&event, self.device_now())
+            .map_err(|e| Abort::fail(format!("opening the authreq entry: {e}")))?;
+        Ok(opened.scope().to_string())
+    }
+
+    /// `a`'s approval of `authreq` as the phone app makes it (the core's authenticator role):
+    /// the requested scope, write access for storage when `writable`, valid 15 minutes.
+    pub fn phone_approval(
+        &mut self,
+        a: &Authenticator,
+        authreq: &Authreq,
+        writable: bool,
+    ) -> Result<Approval, Abort> {
+        let pairing = a.pairing(self.eid()?)?;
+        let event = self.event(a, authreq)?;
+        let now = self.device_now();
+        pairing
+            .open_event(&event, now)
+            .and_then(|opened| opened.approve(now, APPROVAL_SECS, writable))
+            .map_err(|e| Abort::fail(format!("approving as the phone: {e}")))
+    }
+
+    /// An approval by `a` of `authreq` granting `granted` (any text) until `exp` (any value):
+    /// what a non-conforming or hostile phone could send.
     pub fn approve(
         &mut self,
         a: &Authenticator,
@@ -473,10 +506,8 @@ impl Ctx {
     pub fn ext_login(&mut self, index: usize, scope: &str) -> Result<String, Abort> {
         let a = self.authenticator(index)?;
         let authreq = self.authreq(scope)?;
-        let asked = self.open_entry(&a, &authreq)?;
-        let exp = self.device_now() + APPROVAL_SECS;
-        let reply = self.approve(&a, &authreq, &asked, exp)?;
-        self.post_ext_token(&reply)?
+        let approval = self.phone_approval(&a, &authreq, false)?;
+        self.post_ext_token(&approval.authreply)?
             .require(&format!("ext/token for {scope}"), 200)?
             .field("ext/token", "token")
     }
@@ -501,17 +532,34 @@ impl Ctx {
     pub fn approval_draft(&mut self, index: usize) -> Result<(proto::Draft, Authreq), Abort> {
         let a = self.authenticator(index)?;
         let authreq = self.authreq("keymgmt:list")?;
-        let asked = self.open_entry(&a, &authreq)?;
-        let exp = self.device_now() + APPROVAL_SECS;
-        let reply = self.approve(&a, &authreq, &asked, exp)?;
+        let approval = self.phone_approval(&a, &authreq, false)?;
         let s1 = self.s1(&a)?;
-        let draft = proto::Draft::from_token(&reply, &s1).map_err(Abort::fail)?;
+        let draft = proto::Draft::from_token(&approval.authreply, &s1).map_err(Abort::fail)?;
         Ok((draft, authreq))
     }
 }
 
-impl Challenge {
-    fn response_eid(&self) -> Result<PublicKey, Abort> {
-        PublicKey::from_b64(&self.eid_text).map_err(|e| Abort::fail(format!("challenge eid: {e}")))
-    }
+/// Reads an `ext/request` answer with the core's broker role: the echoed epk, then the
+/// authreq's issuer (must be `eid`), signature, audience, lifetime and nonce.
+pub fn read_authreq(
+    epk: SecretKey,
+    eid: PublicKey,
+    body: &[u8],
+    now: u64,
+) -> Result<Authreq, String> {
+    let state = ExtAuthState::from_secret(epk.clone(), Some(eid));
+    let token = state
+        .authreq_from_response(body)
+        .map_err(|e| e.to_string())?;
+    let untrusted = UntrustedJwt::parse(&token).map_err(|e| e.to_string())?;
+    let verified = state
+        .verify_authreq(&untrusted, now)
+        .map_err(|e| e.to_string())?;
+    Ok(Authreq {
+        epk_secret: epk,
+        jti: verified.jti().to_string(),
+        iat: verified.iat(),
+        exp: verified.exp(),
+        jwt: proto::decode(&token)?,
+    })
 }

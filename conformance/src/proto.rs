@@ -1,43 +1,26 @@
-//! Client-side message building and checking on top of the core's primitives: what a broker
-//! and an authenticator send, and the means to spoil it one defect at a time.
+//! What the core's broker and authenticator roles deliberately cannot produce: messages with
+//! one defect each, and the helpers to take device answers apart for inspection.
 //!
-//! Conforming messages are built from the core's claim structs (`hem_auth_core::claims`), so
-//! they carry each producer's exact header bytes and claim order. Defective ones start from a
-//! [`Draft`] (header JSON, payload JSON and key kept apart) so that each case changes exactly
-//! one thing and signs the result properly unless the signature is the defect.
+//! Conforming messages come from `hem_auth_core::broker` and `hem_auth_core::authenticator`
+//! (see [`crate::ctx`]). A defective one starts from a [`Draft`] (header JSON, payload JSON and
+//! key kept apart) so that each case changes exactly one thing and signs the result properly
+//! unless the signature is the defect. [`authreply`] builds an approval with an arbitrary
+//! granted scope and `exp`, which the phone role refuses to make.
 
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hem_auth_core::claims::{AuthreplyClaims, LoginClaims, PairingReplyClaims};
+use hem_auth_core::claims::AuthreplyClaims;
 use hem_auth_core::codec;
-use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
 use serde_json::Value;
-
-/// PBKDF2 rounds of the password login KDF (FACTS §5.2).
-pub const PASSWORD_ROUNDS: u32 = 600_000;
 
 /// Host time, unix seconds.
 pub fn host_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// The login key from a password: PBKDF2-HMAC-SHA256(password, salt = the eid text as
-/// received, 600 000 rounds) used as the X25519 secret (FACTS §5.2).
-pub fn user_key_from_password(password: &str, eid_text: &str) -> SecretKey {
-    let mut seed = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-        password.as_bytes(),
-        eid_text.as_bytes(),
-        PASSWORD_ROUNDS,
-        &mut seed,
-    );
-    let key = SecretKey::from_bytes(seed);
-    seed.fill(0);
-    key
 }
 
 /// X25519 with a key the device sent; a low-order key is a setup failure, not a panic.
@@ -105,60 +88,6 @@ pub fn decode(token: &str) -> Result<Decoded, String> {
         header,
         claims,
     })
-}
-
-/// Verifies a device ECDH JWT (authreq, pairing request) with `key`, then decodes it.
-pub fn verify_ecdh(token: &str, key: &SharedSecret) -> Result<Decoded, String> {
-    let untrusted = UntrustedJwt::parse(token).map_err(|e| format!("device JWT: {e}"))?;
-    untrusted
-        .verify(key.as_bytes(), HeaderPolicy::Ecdh)
-        .map_err(|e| format!("device JWT does not verify: {e}"))?;
-    decode(token)
-}
-
-/// The password-login eJWT (FACTS §5.3): App header, `jti, aud, exp, iat, iss, scope`.
-pub fn login_jwt(
-    user: &SecretKey,
-    spk: &SharedSecret,
-    challenge_jti: &str,
-    spk_text: &str,
-    scope: &str,
-    iat: u64,
-    exp: u64,
-) -> String {
-    let iss = user.public_key().to_b64();
-    let claims = LoginClaims {
-        jti: Cow::Borrowed(challenge_jti),
-        aud: Cow::Borrowed(spk_text),
-        exp,
-        iat,
-        iss: Cow::Borrowed(&iss),
-        scope: Cow::Borrowed(scope),
-        ctx: None,
-    };
-    jwt::sign(Header::App, &claims, spk.as_bytes())
-}
-
-/// The phone's pairing reply (FACTS §4.4): `jti, iss, aud, epk, label`, keyed S1.
-pub fn pairing_reply(
-    aid: &SecretKey,
-    s1: &SharedSecret,
-    jti: &str,
-    eid: &PublicKey,
-    epk_text: &str,
-    label: &str,
-) -> String {
-    let iss = aid.public_key().to_b64();
-    let aud = eid.to_b64();
-    let claims = PairingReplyClaims {
-        jti: Cow::Borrowed(jti),
-        eat: None,
-        iss: Cow::Borrowed(&iss),
-        aud: Some(Cow::Borrowed(&aud)),
-        epk: Cow::Borrowed(epk_text),
-        label: Cow::Borrowed(label),
-    };
-    jwt::sign(Header::App, &claims, s1.as_bytes())
 }
 
 /// The phone's authreply in v1 claim order (FACTS §3.4): `aud, jti, exp, iat, pid, iss, scope`.
@@ -301,6 +230,7 @@ pub fn to_url_alphabet(std_b64: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hem_auth_core::jwt::{HeaderPolicy, UntrustedJwt};
 
     #[test]
     fn flip_changes_one_bit_and_stays_parseable() {

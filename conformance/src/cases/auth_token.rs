@@ -1,5 +1,6 @@
 //! Password login: `GET /api/auth/token` (challenge) and `POST /api/auth/token` (eJWT).
 
+use hem_auth_core::broker;
 use hem_auth_core::jwt::Header;
 use serde_json::{json, Value};
 
@@ -283,17 +284,16 @@ fn edited_login(
 fn unknown_key(ctx: &mut Ctx) -> Result<Check, Abort> {
     let ch = ctx.challenge()?;
     let stranger = proto::fresh_key();
-    let key = proto::shared(&stranger, &ch.spk).map_err(Abort::fail)?;
     let now = ctx.device_now();
-    let ejwt = proto::login_jwt(
+    let ejwt = broker::build_login(
         &stranger,
-        &key,
-        &ch.jti,
-        &ch.spk_text,
+        &ch.parsed,
         "keymgmt:list",
         now,
         now + USER_TOKEN_SECS,
-    );
+        None,
+    )
+    .map_err(|e| Abort::fail(format!("building the eJWT: {e}")))?;
     status(ctx.post_login(&ejwt)?)
 }
 

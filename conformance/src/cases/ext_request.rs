@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{negative, nonce_time, positive, status};
 use crate::case::{Abort, Case, Check};
-use crate::ctx::{Authreq, Ctx};
+use crate::ctx::{read_authreq, Authreq, Ctx};
 use crate::proto;
 use crate::target::Auth;
 
@@ -208,30 +208,19 @@ fn request_checked(
     if r.status != 200 {
         return Ok((c, None));
     }
-    let epk_text = epk.public_key().to_b64();
-    let v = r.json("ext/request")?;
-    c.expect(
-        v.get("epk").and_then(Value::as_str) == Some(epk_text.as_str()),
-        || format!("response epk {:?} is not the epk sent", v.get("epk")),
-    );
-    let token = r.field("ext/request", "authreq")?;
-    let key = proto::shared(&epk, &eid).map_err(Abort::fail)?;
-    let d = match proto::verify_ecdh(&token, &key) {
-        Ok(d) => d,
+    // The broker role checks the echoed epk, iss = eid, the signature, aud = epk, exp > iat,
+    // now < exp and the jti's form; the rest is checked here.
+    let authreq = match read_authreq(epk, eid, &r.body, ctx.device_now()) {
+        Ok(a) => a,
         Err(e) => {
-            c.problems.push(e);
+            c.problems.push(format!("the authreq does not verify: {e}"));
             return Ok((c, None));
         }
     };
+    let d = &authreq.jwt;
     let header = Header::Device.json();
     c.expect(d.header == header, || {
         format!("header {} instead of {header}", d.header)
-    });
-    c.expect(d.str("iss") == Some(eid.to_b64().as_str()), || {
-        format!("iss {:?} is not the eid", d.str("iss"))
-    });
-    c.expect(d.str("aud") == Some(epk_text.as_str()), || {
-        format!("aud {:?} is not the epk", d.str("aud"))
     });
     let iat = d.u64("iat");
     let exp = d.u64("exp");
@@ -250,13 +239,6 @@ fn request_checked(
     c.expect(d.claims.get("scope").is_some_and(Value::is_object), || {
         format!("scope is not an object: {:?}", d.claims.get("scope"))
     });
-    let authreq = Authreq {
-        epk_secret: epk,
-        jti: d.str("jti").unwrap_or_default().to_string(),
-        iat: iat.unwrap_or_default(),
-        exp: exp.unwrap_or_default(),
-        jwt: d,
-    };
     Ok((c, Some(authreq)))
 }
 
@@ -388,10 +370,8 @@ fn epk_url_alphabet(ctx: &mut Ctx) -> Result<Check, Abort> {
     )?;
     let mut c = Check::status(r.status);
     if r.status == 200 {
-        let token = r.field("ext/request", "authreq")?;
-        let key = proto::shared(&epk, &eid).map_err(Abort::fail)?;
-        if let Err(e) = proto::verify_ecdh(&token, &key) {
-            c.problems.push(e);
+        if let Err(e) = read_authreq(epk, eid, &r.body, ctx.device_now()) {
+            c.problems.push(format!("the authreq does not verify: {e}"));
         }
     }
     Ok(c)

@@ -3,8 +3,9 @@
 //! Two authenticators, "A" and "B", are paired here and used by the later groups. Cases that
 //! need a pairing of their own (replay, limits) remove it again before they end.
 
+use hem_auth_core::broker;
 use hem_auth_core::claims::MAX_PAIRINGS;
-use hem_auth_core::jwt::{self, Header};
+use hem_auth_core::jwt::Header;
 use serde_json::{json, Value};
 
 use super::{near, negative, nonce_time, positive, status};
@@ -281,25 +282,22 @@ fn pair_token(ctx: &mut Ctx) -> Result<String, Abort> {
 fn init_request(ctx: &mut Ctx) -> Result<Check, Abort> {
     let token = pair_token(ctx)?;
     let eid = ctx.eid()?;
-    let epk = proto::fresh_key();
-    let epk_text = epk.public_key().to_b64();
-    let r = ctx.target.post_json(
-        "/api/auth/ext/init",
-        &json!({ "epk": epk_text }),
-        Auth::Bearer(&token),
-    )?;
+    let (body, state) = broker::start_pairing(Some(eid), &mut rand_core::OsRng);
+    let epk_text = state.epk().to_b64();
+    let r = ctx
+        .target
+        .post("/api/auth/ext/init", body.as_bytes(), Auth::Bearer(&token))?;
     let mut c = Check::status(r.status);
     if r.status != 200 {
         return Ok(c);
     }
-    let v = r.json("ext/init")?;
-    c.expect(
-        v.get("eid").and_then(Value::as_str) == Some(eid.to_b64().as_str()),
-        || format!("eid {:?} is not the challenge's {eid}", v.get("eid")),
-    );
-    let request = r.field("ext/init", "request")?;
-    let key = proto::shared(&epk, &eid).map_err(Abort::fail)?;
-    match proto::verify_ecdh(&request, &key) {
+    // The broker role checks eid, iss = eid, the signature under X25519(epk, eid), aud = epk
+    // and now < exp; the rest is checked here.
+    let verified = state.verify_init_response(&r.body, ctx.device_now());
+    match verified
+        .map_err(|e| e.to_string())
+        .and_then(|v| proto::decode(v.request()))
+    {
         Ok(d) => {
             let header = Header::Device.json();
             c.expect(d.header == header, || {
@@ -384,7 +382,7 @@ fn init_epk_short(ctx: &mut Ctx) -> Result<Check, Abort> {
 fn pair_checked(ctx: &mut Ctx, label: &str) -> Result<(Check, Option<Authenticator>), Abort> {
     let token = pair_token(ctx)?;
     let eid = ctx.eid()?;
-    let (epk, request, _) = ctx.ext_init(&token)?;
+    let (state, request) = ctx.ext_init(&token)?;
     let (secret, reply) = ctx.reply_for(&request, label)?;
     let pid = proto::random_b64_32();
     let r = ctx.post_validate(&token, &pid, &reply)?;
@@ -393,17 +391,15 @@ fn pair_checked(ctx: &mut Ctx, label: &str) -> Result<(Check, Option<Authenticat
         return Ok((c, None));
     }
     let kid = r.field("ext/validate", "kid")?;
-    let code = r.field("ext/validate", "code")?;
     let aid = secret.public_key();
     let want_kid = proto::kid_of(&aid);
     c.expect(kid == want_kid, || {
         format!("kid {kid} is not SHA-1(aid)[..16] = {want_kid}")
     });
-    let k = proto::shared(&epk, &eid).map_err(Abort::fail)?;
-    let want_code = hem_auth_core::codec::encode_std(&jwt::mac(k.as_bytes(), reply.as_bytes()));
-    c.expect(code == want_code, || {
-        format!("code {code} is not HMAC(X25519(eid, epk), reply) = {want_code}")
-    });
+    // The broker role checks code = HMAC(X25519(eid, epk), reply) and the kid's form.
+    if let Err(e) = state.verify_validate_response(&eid, &reply, &r.body) {
+        c.problems.push(format!("{e}: {}", r.body_text()));
+    }
     Ok((
         c,
         Some(Authenticator {
@@ -444,7 +440,7 @@ fn label_32(ctx: &mut Ctx) -> Result<Check, Abort> {
 fn reply_draft(ctx: &mut Ctx) -> Result<(String, Draft), Abort> {
     let token = pair_token(ctx)?;
     let eid = ctx.eid()?;
-    let (_, request, _) = ctx.ext_init(&token)?;
+    let (_, request) = ctx.ext_init(&token)?;
     let (aid, reply) = ctx.reply_for(&request, "Conformance (defect)")?;
     let s1 = proto::shared(&aid, &eid).map_err(Abort::fail)?;
     Ok((token, Draft::from_token(&reply, &s1).map_err(Abort::fail)?))
@@ -456,7 +452,7 @@ fn post_reply(ctx: &mut Ctx, token: &str, reply: &str) -> Result<Check, Abort> {
 
 fn validate_replay(ctx: &mut Ctx) -> Result<Check, Abort> {
     let token = pair_token(ctx)?;
-    let (_, request, _) = ctx.ext_init(&token)?;
+    let (_, request) = ctx.ext_init(&token)?;
     let (_, first) = ctx.reply_for(&request, "Conformance (replay 1)")?;
     let r = ctx
         .post_validate(&token, &proto::random_b64_32(), &first)?
@@ -476,7 +472,7 @@ fn validate_replay(ctx: &mut Ctx) -> Result<Check, Abort> {
 
 fn validate_failure_keeps_nonce(ctx: &mut Ctx) -> Result<Check, Abort> {
     let token = pair_token(ctx)?;
-    let (_, request, _) = ctx.ext_init(&token)?;
+    let (_, request) = ctx.ext_init(&token)?;
     let (_, reply) = ctx.reply_for(&request, "Conformance (retry)")?;
     let pid = proto::random_b64_32();
     ctx.post_validate(&token, &pid, &proto::flip_signature(&reply))?
@@ -492,7 +488,7 @@ fn validate_failure_keeps_nonce(ctx: &mut Ctx) -> Result<Check, Abort> {
 fn duplicate_aid(ctx: &mut Ctx) -> Result<Check, Abort> {
     let a = ctx.authenticator(0)?;
     let token = pair_token(ctx)?;
-    let (_, request, _) = ctx.ext_init(&token)?;
+    let (_, request) = ctx.ext_init(&token)?;
     let reply = ctx.reply_with(&a.secret, &request, "Conformance A again")?;
     let r = ctx.post_validate(&token, &proto::random_b64_32(), &reply)?;
     status(r)
@@ -632,7 +628,7 @@ fn ninth_pairing(ctx: &mut Ctx) -> Result<Check, Abort> {
     if result.is_ok() {
         result = (|| {
             let token = pair_token(ctx)?;
-            let (_, request, _) = ctx.ext_init(&token)?;
+            let (_, request) = ctx.ext_init(&token)?;
             let (_, reply) = ctx.reply_for(&request, "Conformance ninth")?;
             let r = ctx.post_validate(&token, &proto::random_b64_32(), &reply)?;
             if r.status == 200 {

@@ -2,7 +2,7 @@
 
 use super::{negative, positive, status};
 use crate::case::{Abort, Case, Check};
-use crate::ctx::{Ctx, APPROVAL_SECS};
+use crate::ctx::Ctx;
 use crate::target::Auth;
 
 const B: &[&str] = &["ext-validate/pair-b"];
@@ -91,11 +91,9 @@ fn unknown_kid(ctx: &mut Ctx) -> Result<Check, Abort> {
 fn stale_authreply(ctx: &mut Ctx) -> Result<Check, Abort> {
     let c = ctx.pair("Conformance (to be unpaired)")?;
     let authreq = ctx.authreq("keymgmt:list")?;
-    let asked = ctx.open_entry(&c, &authreq)?;
-    let exp = ctx.device_now() + APPROVAL_SECS;
-    let reply = ctx.approve(&c, &authreq, &asked, exp)?;
+    let approval = ctx.phone_approval(&c, &authreq, false)?;
     ctx.unpair(&c.kid)?;
-    status(ctx.post_ext_token(&reply)?)
+    status(ctx.post_ext_token(&approval.authreply)?)
 }
 
 /// Deletes authenticator `index` and checks that a later authreq has no entry for it while
