@@ -104,7 +104,7 @@ use alloc::vec::Vec;
 use core::marker::PhantomData;
 use serde::{Deserialize, Serialize};
 
-use crate::claims::{AuthreplyClaims, PairingReplyClaims, PairingRequestClaims};
+use crate::claims::{self, AuthreplyClaims, PairingReplyClaims, PairingRequestClaims};
 use crate::codec::{self, CodecError};
 use crate::jwt::{self, Header, JwtError, UntrustedJwt};
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
@@ -124,9 +124,7 @@ pub const MAX_JTI_BYTES: usize = 64;
 /// Longest `jti` text: the padded base64 of [`MAX_JTI_BYTES`].
 const MAX_JTI_CHARS: usize = 4 * MAX_JTI_BYTES.div_ceil(3);
 
-/// Longest pairing `label`: the device stores it as a key label of at most 32 printable ASCII
-/// characters (FACTS §1.2, DECISIONS "Error mapping": anything else is the device's 400).
-pub const MAX_LABEL_CHARS: usize = 32;
+pub use crate::claims::MAX_LABEL_CHARS;
 
 /// Why the authenticator refused an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,11 +363,11 @@ impl PairingReply {
 /// Whether `label` can be the device key's label: 1 to [`MAX_LABEL_CHARS`] printable ASCII
 /// characters (space included).
 fn check_label(label: &str) -> Result<(), AuthenticatorError> {
-    let printable = label.bytes().all(|b| (0x20..=0x7e).contains(&b));
-    if label.is_empty() || label.len() > MAX_LABEL_CHARS || !printable {
-        return Err(AuthenticatorError::Label);
+    if claims::is_valid_label(label) {
+        Ok(())
+    } else {
+        Err(AuthenticatorError::Label)
     }
-    Ok(())
 }
 
 /// Answers a pairing request with the phone's key `aid` (FACTS §4.4 steps 2–4).

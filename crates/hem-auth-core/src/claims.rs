@@ -70,6 +70,18 @@ pub struct PairingRequestClaims<'a> {
     pub iss: Cow<'a, str>,
 }
 
+/// Longest pairing `label`, in characters: the device stores it as a key label of at most 32
+/// printable ASCII characters (FACTS §1.2; DECISIONS "Error mapping": anything else is the
+/// device's 400).
+pub const MAX_LABEL_CHARS: usize = 32;
+
+/// Whether `label` can be the device key's label: 1 to [`MAX_LABEL_CHARS`] printable ASCII
+/// characters, space included.
+pub fn is_valid_label(label: &str) -> bool {
+    (1..=MAX_LABEL_CHARS).contains(&label.len())
+        && label.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
 /// Pairing reply, phone → device (FACTS §4.4). Order: `jti, [eat], iss, aud, epk, label`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairingReplyClaims<'a> {
@@ -199,6 +211,56 @@ pub struct AccessTokenClaims<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     pub ctx: Option<Cow<'a, str>>,
+}
+
+/// Check-in challenge, device → backend (FACTS §7, DOCS checkin.mdx).
+/// Order: `jti, iss, qid, aud, fws, bls, uis, csn`; every member is a string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckClaims<'a> {
+    /// The device's time nonce.
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    /// The device's `spk`.
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+    /// Query id (32 bytes, standard base64).
+    #[serde(borrow)]
+    pub qid: Cow<'a, str>,
+    /// The backend's public key.
+    #[serde(borrow)]
+    pub aud: Cow<'a, str>,
+    /// Firmware measurement (64 bytes, standard base64).
+    #[serde(borrow)]
+    pub fws: Cow<'a, str>,
+    /// Bootloader measurement (64 bytes, standard base64).
+    #[serde(borrow)]
+    pub bls: Cow<'a, str>,
+    /// UI measurement (32 bytes, standard base64).
+    #[serde(borrow)]
+    pub uis: Cow<'a, str>,
+    /// Chip serial number (16 bytes, standard base64).
+    #[serde(borrow)]
+    pub csn: Cow<'a, str>,
+}
+
+/// Check-in answer, backend → device (FACTS §2.3; DECISIONS "Check-in (emulated backend)").
+/// Order: `jti, iat, iss, aud, status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckedClaims<'a> {
+    /// Echo of the `check` jti.
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    /// Backend time: the device sets its clock to it.
+    pub iat: u64,
+    /// The backend's public key.
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+    /// The device's `spk`.
+    #[serde(borrow)]
+    pub aud: Cow<'a, str>,
+    /// `OK`, or a command (`L`, `W`, `R`, `B`, `U`).
+    #[serde(borrow)]
+    pub status: Cow<'a, str>,
 }
 
 /// The authreq `scope` object: pid → sealed scope, at most [`MAX_PAIRINGS`] entries, held

@@ -12,6 +12,7 @@ pub mod authenticator;
 pub mod broker;
 pub mod claims;
 pub mod codec;
+pub mod device;
 mod json;
 pub mod jwt;
 pub mod keys;

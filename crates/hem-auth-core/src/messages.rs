@@ -182,6 +182,31 @@ pub struct ExtMacResponse<'a> {
     pub eid: Cow<'a, str>,
 }
 
+/// `GET /api/system/checkin` response (FACTS §7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinChallenge<'a> {
+    /// The device's `check` JWT, to forward to the backend verbatim.
+    #[serde(borrow)]
+    pub check: Cow<'a, str>,
+}
+
+/// `POST /api/system/checkin` request: the backend's answer, verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinRequest<'a> {
+    /// The backend's `checked` JWT.
+    #[serde(borrow)]
+    pub checked: Cow<'a, str>,
+}
+
+/// `POST /api/system/checkin` response (the optional `newfws`, `newuis`, `newcrt` are not
+/// produced by the emulator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinResponse<'a> {
+    /// The backend's status (`OK`, …).
+    #[serde(borrow)]
+    pub status: Cow<'a, str>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

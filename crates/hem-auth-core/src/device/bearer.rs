@@ -1,0 +1,220 @@
+//! Bearer verification for the protected endpoints (FACTS §6, DECISIONS "Error mapping").
+//!
+//! [`Device::authorize`] allocates nothing on success: the token is parsed into stack
+//! buffers, its claims borrow from them, and scopes are compared as borrowed strings.
+
+use alloc::string::String;
+
+use super::{AuditEvent, AuditKind, AuditResult, Denial, Device, DeviceError, Outcome, KID_BYTES};
+use crate::claims::AccessTokenClaims;
+use crate::codec;
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
+use crate::scope;
+
+/// Which subjects may use an endpoint (FACTS §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Roles {
+    /// Any subject.
+    Any,
+    /// Only the user (`sub` `U`): `ext/init`, `ext/validate`, `ext/mac`.
+    UserOnly,
+    /// Anyone but the master key: keymgmt and crypto endpoints.
+    NotMaster,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scopes<'r> {
+    AnyToken,
+    AnyOf(&'r [&'r str]),
+    Exact(&'r str),
+}
+
+/// What an endpoint requires of a bearer token: a scope (prefix match against any of several,
+/// or one exact match) and a role rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement<'r> {
+    scopes: Scopes<'r>,
+    roles: Roles,
+}
+
+impl<'r> Requirement<'r> {
+    /// Any valid token (`/api/system/selftest`).
+    pub const fn any_token() -> Self {
+        Requirement {
+            scopes: Scopes::AnyToken,
+            roles: Roles::Any,
+        }
+    }
+
+    /// A token whose scope starts with one of `scopes` (`strstr(scope, X) == scope`).
+    pub const fn any_of(scopes: &'r [&'r str]) -> Self {
+        Requirement {
+            scopes: Scopes::AnyOf(scopes),
+            roles: Roles::Any,
+        }
+    }
+
+    /// A token whose scope is exactly `scope` (the crypto endpoints' `keymgmt:use:<kid>`).
+    pub const fn exact(scope: &'r str) -> Self {
+        Requirement {
+            scopes: Scopes::Exact(scope),
+            roles: Roles::Any,
+        }
+    }
+
+    /// The same requirement with a role rule.
+    pub const fn roles(self, roles: Roles) -> Self {
+        Requirement {
+            scopes: self.scopes,
+            roles,
+        }
+    }
+
+    /// The first required scope `token_scope` satisfies, `Some("")` for [`Self::any_token`].
+    fn matched(&self, token_scope: &str) -> Option<&'r str> {
+        match self.scopes {
+            Scopes::AnyToken => Some(""),
+            Scopes::AnyOf(list) => list
+                .iter()
+                .copied()
+                .find(|r| scope::permits(token_scope, r, false)),
+            Scopes::Exact(r) => scope::permits(token_scope, r, true).then_some(r),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.scopes {
+            Scopes::AnyToken => String::new(),
+            Scopes::AnyOf(list) => list.join("|"),
+            Scopes::Exact(r) => String::from(r),
+        }
+    }
+}
+
+impl Requirement<'static> {
+    /// `ext/init`, `ext/validate`, `ext/mac`: `auth:ext:pair` or `system:config`, user only.
+    pub const EXT_PAIRING: Self =
+        Requirement::any_of(&["auth:ext:pair", "system:config"]).roles(Roles::UserOnly);
+    /// `DELETE /api/keymgmt/delete/{kid}`: `keymgmt:del`, master denied.
+    pub const KEY_DELETE: Self = Requirement::any_of(&["keymgmt:del"]).roles(Roles::NotMaster);
+}
+
+/// The subject of an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// `U`: the user (password login).
+    User,
+    /// `M`: the master key.
+    Master,
+    /// An external authenticator, by the kid of its key.
+    External {
+        /// The kid.
+        kid: [u8; KID_BYTES],
+    },
+}
+
+impl Subject {
+    fn parse(sub: &str) -> Option<Self> {
+        match sub {
+            "U" => Some(Subject::User),
+            "M" => Some(Subject::Master),
+            other => codec::decode_fixed(other)
+                .ok()
+                .map(|kid| Subject::External { kid }),
+        }
+    }
+
+    /// The token's `sub` text: `U`, `M`, or the std-b64 kid.
+    pub fn to_sub(&self) -> String {
+        match self {
+            Subject::User => String::from("U"),
+            Subject::Master => String::from("M"),
+            Subject::External { kid } => codec::encode_std(kid),
+        }
+    }
+
+    fn allowed(&self, roles: Roles) -> bool {
+        match roles {
+            Roles::Any => true,
+            Roles::UserOnly => *self == Subject::User,
+            Roles::NotMaster => *self != Subject::Master,
+        }
+    }
+}
+
+/// Proof that a bearer token passed [`Device::authorize`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Authorized<'r> {
+    /// Who the token was issued to.
+    pub subject: Subject,
+    /// The required scope the token satisfied (empty for [`Requirement::any_token`]).
+    pub matched: &'r str,
+    /// The token's issue time.
+    pub iat: u64,
+    /// The token's expiry.
+    pub exp: u64,
+}
+
+impl Device {
+    /// Checks a bearer token (the text after `Bearer `) against an endpoint's requirement.
+    ///
+    /// 401: no token ([`DeviceError::MissingToken`]); malformed, bad header or signature — a
+    /// token from before the last reboot, say — ([`DeviceError::InvalidToken`]); `now >= exp`
+    /// ([`DeviceError::TokenExpired`]). 403 with a `FAILED_SCOPE_CHECK` event: the subject's
+    /// role is not allowed ([`DeviceError::WrongRole`]) or no required scope matches
+    /// ([`DeviceError::InsufficientScope`]). No heap allocation unless it fails.
+    pub fn authorize<'r>(
+        &self,
+        bearer: Option<&str>,
+        requirement: &Requirement<'r>,
+        now: u64,
+    ) -> Outcome<Authorized<'r>> {
+        match self.check_bearer(bearer, requirement, now) {
+            Ok(a) => Outcome::ok(a),
+            Err(d) => Outcome::denied(d),
+        }
+    }
+
+    pub(super) fn check_bearer<'r>(
+        &self,
+        bearer: Option<&str>,
+        requirement: &Requirement<'r>,
+        now: u64,
+    ) -> Result<Authorized<'r>, Denial> {
+        let token = bearer.ok_or(DeviceError::MissingToken)?;
+        let jwt = UntrustedJwt::parse(token).map_err(|_| DeviceError::InvalidToken)?;
+        let verified = jwt
+            .verify(&*self.token_key, HeaderPolicy::Plain)
+            .map_err(|_| DeviceError::InvalidToken)?;
+        let claims: AccessTokenClaims<'_> =
+            verified.claims().map_err(|_| DeviceError::InvalidToken)?;
+        if now >= claims.exp {
+            return Err(DeviceError::TokenExpired.into());
+        }
+        let subject = Subject::parse(&claims.sub).ok_or(DeviceError::InvalidToken)?;
+        let failed = |error: DeviceError| Denial {
+            error,
+            event: Some(AuditEvent::new(
+                now,
+                AuditKind::FailedScopeCheck,
+                AuditResult::Failed,
+                &claims.sub,
+                &requirement.describe(),
+            )),
+        };
+        if !subject.allowed(requirement.roles) {
+            return Err(failed(DeviceError::WrongRole));
+        }
+        let matched = requirement
+            .matched(&claims.scope)
+            .ok_or_else(|| failed(DeviceError::InsufficientScope))?;
+        Ok(Authorized {
+            subject,
+            matched,
+            iat: claims.iat,
+            exp: claims.exp,
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! Check-in with the emulated backend, and the emulator's explicit set-clock (FACTS §7,
+//! DECISIONS "Check-in (emulated backend)").
+
+use alloc::borrow::Cow;
+use alloc::format;
+use rand_core::CryptoRngCore;
+use sha2::{Digest, Sha256};
+
+use super::{
+    jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, AuditEvent,
+    AuditKind, AuditResult, Device, DeviceError, NoncePurpose, Outcome,
+};
+use crate::claims::{CheckClaims, CheckedClaims};
+use crate::codec;
+use crate::jwt::{self, Header, HeaderPolicy};
+use crate::keys::{PublicKey, SharedSecret};
+use crate::messages::{CheckinChallenge, CheckinRequest, CheckinResponse};
+
+/// How long a `check` nonce is accepted. No source gives the firmware's value; the Manager
+/// answers within seconds, so five minutes is ample.
+pub const CHECKIN_LIFETIME_SECS: u64 = 300;
+
+/// What a successful check-in produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckinOutcome {
+    /// The response body.
+    pub response: CheckinResponse<'static>,
+    /// The time the RTC was set to (`checked.iat`); the adapter's clock follows it.
+    pub time: u64,
+}
+
+impl Device {
+    /// X25519(spk_prv, backend): the key of `check` and `checked`.
+    fn backend_secret(&self) -> Result<(PublicKey, SharedSecret), DeviceError> {
+        let backend = self.config.backend_key.ok_or(DeviceError::NoBackend)?;
+        let key = self
+            .session
+            .diffie_hellman(&backend)
+            .map_err(|_| DeviceError::NoBackend)?;
+        Ok((backend, key))
+    }
+
+    /// `GET /api/system/checkin` → `{"check": JWT}`: device header, claims `jti, iss (spk),
+    /// qid, aud (backend key), fws, bls, uis, csn`, keyed X25519(spk_prv, backend). 409 when
+    /// no backend key is configured.
+    ///
+    /// The emulator has no firmware to measure: `fws` and `bls` are 64 zero bytes, `uis` 32
+    /// zero bytes, `csn` the first 16 bytes of SHA-256(eid), and `qid` is random per check.
+    pub fn checkin_challenge(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<CheckinChallenge<'static>> {
+        let (backend, key) = match self.backend_secret() {
+            Ok(k) => k,
+            Err(e) => return Outcome::err(e),
+        };
+        let exp = now.saturating_add(CHECKIN_LIFETIME_SECS);
+        let jti = self.issue_nonce(NoncePurpose::Checkin, exp, None, None, now, rng);
+        let mut qid = [0u8; 32];
+        rng.fill_bytes(&mut qid);
+        let serial = Sha256::digest(self.eid.as_bytes());
+        let claims = CheckClaims {
+            jti: Cow::Owned(jti.to_b64()),
+            iss: Cow::Borrowed(&self.spk_b64),
+            qid: Cow::Owned(codec::encode_std(&qid)),
+            aud: Cow::Owned(backend.to_b64()),
+            fws: Cow::Owned(codec::encode_std(&[0u8; 64])),
+            bls: Cow::Owned(codec::encode_std(&[0u8; 64])),
+            uis: Cow::Owned(codec::encode_std(&[0u8; 32])),
+            csn: Cow::Owned(codec::encode_std(serial.get(..16).unwrap_or_default())),
+        };
+        let check = jwt::sign(Header::Device, &claims, key.as_bytes());
+        Outcome::ok(CheckinChallenge {
+            check: Cow::Owned(check),
+        })
+    }
+
+    /// `POST /api/system/checkin {"checked": JWT}` → `{"status": …}`; sets the RTC to
+    /// `checked.iat` and emits `RTC_SET`.
+    ///
+    /// Checks: 409 no backend; 413; 400 body, JWT shape, claims; 401 `iss` not the backend
+    /// key, header policy, bad MAC, `aud` not the spk, `jti` not a pending check nonce.
+    pub fn checkin(&mut self, body: &[u8], now: u64) -> Outcome<CheckinOutcome> {
+        let (jti, time, status) = match self.check_checkin(body, now) {
+            Ok(c) => c,
+            Err(e) => return Outcome::err(e),
+        };
+        self.nonces.consume(NoncePurpose::Checkin, &jti);
+        self.rtc_set = true;
+        Outcome::ok_with(
+            CheckinOutcome {
+                response: CheckinResponse {
+                    status: Cow::Owned(status),
+                },
+                time,
+            },
+            rtc_event(time),
+        )
+    }
+
+    fn check_checkin(
+        &self,
+        body: &[u8],
+        now: u64,
+    ) -> Result<([u8; 32], u64, alloc::string::String), DeviceError> {
+        let (backend, key) = self.backend_secret()?;
+        let req: CheckinRequest<'_> = parse_body(body)?;
+        let jwt = parse_jwt(&req.checked)?;
+        let lookup: CheckedClaims<'_> = lookup_claims(&jwt)?;
+        match PublicKey::from_b64(&lookup.iss) {
+            Ok(iss) if iss == backend => {}
+            _ => return Err(DeviceError::UnknownIssuer),
+        }
+        let verified = jwt
+            .verify(key.as_bytes(), HeaderPolicy::Ecdh)
+            .map_err(verify_error)?;
+        let claims: CheckedClaims<'_> = verified_claims(&verified)?;
+        match PublicKey::from_b64(&claims.aud) {
+            Ok(aud) if aud == self.spk => {}
+            _ => return Err(DeviceError::AudienceMismatch),
+        }
+        let jti = jti_bytes(&claims.jti)?;
+        if self.nonces.find(NoncePurpose::Checkin, &jti, now).is_none() {
+            return Err(DeviceError::NonceNotPending);
+        }
+        Ok((
+            jti,
+            claims.iat,
+            alloc::string::String::from(claims.status.as_ref()),
+        ))
+    }
+
+    /// The emulator's explicit set-clock: marks the RTC set at `time` and emits `RTC_SET`.
+    pub fn set_clock(&mut self, time: u64) -> Outcome<()> {
+        self.rtc_set = true;
+        Outcome::ok_with((), rtc_event(time))
+    }
+}
+
+fn rtc_event(time: u64) -> AuditEvent {
+    AuditEvent::new(
+        time,
+        AuditKind::RtcSet,
+        AuditResult::Ok,
+        "",
+        &format!("{time}"),
+    )
+}

@@ -1,0 +1,122 @@
+//! `POST /api/auth/ext/request`: the authreq (FACTS §3.2, §3.3).
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use rand_core::CryptoRngCore;
+
+use super::{bounded, parse_body, Device, DeviceError, Malformed, NoncePurpose, Outcome};
+use crate::claims::{AuthreqClaims, ScopeMap};
+use crate::jwt::{self, Header};
+use crate::messages::{ExtRequest, ExtRequestResponse};
+use crate::scope::{self, KeyHint, MAX_REQUEST_SCOPE_CHARS};
+use crate::seal::ScopeKey;
+
+use super::pairing::KEY_TYPE_X25519_PUBLIC;
+
+/// Lifetime of an authreq: `exp = iat + 3600` (FACTS §3.2).
+pub const AUTHREQ_LIFETIME_SECS: u64 = 3600;
+/// Lifetime of an authreq for exactly `keymgmt:use:<kid>` of an existing key: 900 s
+/// (FACTS §3.2, live-measured by the C client).
+pub const AUTHREQ_USE_LIFETIME_SECS: u64 = 900;
+/// Longest `ctx` kept, in characters; longer or empty ones are dropped (FACTS §3.2).
+pub const MAX_CTX_CHARS: usize = 64;
+/// Longest `note` kept, in characters; longer or empty ones are dropped (FACTS §3.2).
+pub const MAX_NOTE_CHARS: usize = 128;
+
+impl Device {
+    /// `POST /api/auth/ext/request {epk, scope[, ctx][, note]}` → `{authreq, epk}`.
+    ///
+    /// Checks: 403 RTC unset, 409 not initialised, 413, 400 (body, `epk` not 32 bytes or
+    /// low-order, scope missing, empty or over 1023). The body's `exp` and any other member
+    /// are ignored (FACTS §9 Q17). The authreq carries one sealed entry per pairing, keyed by
+    /// pid (an empty map when nothing is paired). A request for exactly `keymgmt:use:<kid>` of
+    /// a paired authenticator key gets the key hint and 900 s; any other scope (including
+    /// an unknown kid, FACTS §9 Q16) is sealed as is with 3600 s.
+    pub fn ext_request(
+        &mut self,
+        body: &[u8],
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<ExtRequestResponse<'static>> {
+        let plan = match self.check_ext_request(body) {
+            Ok(p) => p,
+            Err(e) => return Outcome::err(e),
+        };
+        let exp = now.saturating_add(plan.lifetime);
+        let jti = self.issue_nonce(
+            NoncePurpose::Authreq,
+            exp,
+            Some(plan.requested),
+            plan.ctx.clone(),
+            now,
+            rng,
+        );
+        let mut map = ScopeMap::new();
+        for pairing in &self.pairings {
+            let key = ScopeKey::derive(pairing.s1(), jti.as_bytes());
+            // The plaintext is at most 1023 + a short hint, below the sealing limit.
+            let sealed = key.seal(&plan.plaintext).unwrap_or_default();
+            map.push(Cow::Borrowed(pairing.pid_b64()), Cow::Owned(sealed));
+        }
+        let epk_b64 = plan.epk_b64;
+        let claims = AuthreqClaims {
+            iss: Cow::Borrowed(&self.eid_b64),
+            aud: Cow::Borrowed(&epk_b64),
+            iat: now,
+            exp,
+            jti: Cow::Owned(jti.to_b64()),
+            ctx: plan.ctx.as_deref().map(Cow::Borrowed),
+            note: plan.note.as_deref().map(Cow::Borrowed),
+            scope: map,
+        };
+        let authreq = jwt::sign(Header::Device, &claims, plan.key.as_bytes());
+        Outcome::ok(ExtRequestResponse {
+            authreq: Cow::Owned(authreq),
+            epk: Cow::Owned(epk_b64),
+        })
+    }
+
+    fn check_ext_request(&self, body: &[u8]) -> Result<AuthreqPlan, DeviceError> {
+        self.require_rtc()?;
+        self.require_initialised()?;
+        let req: ExtRequest<'_> = parse_body(body)?;
+        let (epk, key) = self.epk_secret(&req.epk)?;
+        let requested: &str = &req.scope;
+        if requested.is_empty() || requested.len() > MAX_REQUEST_SCOPE_CHARS {
+            return Err(Malformed::Scope.into());
+        }
+        let hinted_key = scope::use_kid(requested).and_then(|kid| {
+            self.pairings
+                .iter()
+                .find(|p| super::pairing::kid_from_hex(kid).as_ref() == Some(p.kid()))
+        });
+        let (plaintext, lifetime) = match hinted_key {
+            Some(p) => {
+                let mut text = String::from(requested);
+                text.push_str(&KeyHint::new(KEY_TYPE_X25519_PUBLIC, p.label()).to_suffix());
+                (text, AUTHREQ_USE_LIFETIME_SECS)
+            }
+            None => (String::from(requested), AUTHREQ_LIFETIME_SECS),
+        };
+        Ok(AuthreqPlan {
+            epk_b64: epk.to_b64(),
+            key,
+            requested: String::from(requested),
+            plaintext,
+            lifetime,
+            ctx: bounded(req.ctx.as_deref(), MAX_CTX_CHARS),
+            note: bounded(req.note.as_deref(), MAX_NOTE_CHARS),
+        })
+    }
+}
+
+/// A checked `ext/request`.
+struct AuthreqPlan {
+    epk_b64: String,
+    key: crate::keys::SharedSecret,
+    requested: String,
+    plaintext: String,
+    lifetime: u64,
+    ctx: Option<String>,
+    note: Option<String>,
+}

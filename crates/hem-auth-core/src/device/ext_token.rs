@@ -1,0 +1,130 @@
+//! `POST /api/auth/ext/token`: an authreply becomes an access token (FACTS §3.5).
+
+use alloc::string::String;
+use rand_core::CryptoRngCore;
+
+use super::{
+    bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error,
+    AuditKind, Device, DeviceError, Grant, Malformed, NoncePurpose, Outcome, ScopePolicy,
+    MAX_CTX_CHARS,
+};
+use crate::claims::AuthreplyClaims;
+use crate::codec;
+use crate::jwt::HeaderPolicy;
+use crate::keys::PublicKey;
+use crate::messages::{ExtTokenRequest, TokenResponse};
+use crate::scope;
+use crate::seal::{ScopeKey, SealError};
+
+/// Token lifetime when the authreply's `exp` is `0`: 8 h (the firmware's fallback, FACTS §9
+/// Q4).
+pub const EXT_TOKEN_DEFAULT_LIFETIME_SECS: u64 = 28_800;
+
+impl Device {
+    /// `POST /api/auth/ext/token {"authreply": JWT}` → `{"token": …}`.
+    ///
+    /// Checks, in order (DECISIONS "Error mapping"): 403 RTC unset; 409 not initialised; 413;
+    /// 400 body, JWT shape, a required claim (`jti`, `pid`, `iss`, `scope`, `exp`) missing or
+    /// mistyped, pid not 32 bytes; 406 pid not paired, `iss` not the paired aid; 401 header
+    /// policy, bad MAC (keyed with the stored S1: no Diffie-Hellman here), `aud` present and
+    /// not the eid, `jti` not a pending authreq nonce, `exp` not after now (`0` excepted);
+    /// 406 scope not scheme `A`, scope does not open, and under `RequestedOnly` a scope other
+    /// than the requested one.
+    ///
+    /// The token: `scope` = the opened scope minus any `#…` hint, `sub` = std-b64 of the
+    /// approving key's kid, `exp` = the authreply's verbatim (`0` → now + 8 h), `ctx` = the
+    /// authreply's `ctx` when it has one, else the `ctx` of the `ext/request`.
+    pub fn ext_token(
+        &mut self,
+        body: &[u8],
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<TokenResponse<'static>> {
+        let approval = match self.check_ext_token(body, now) {
+            Ok(a) => a,
+            Err(e) => return Outcome::err(e),
+        };
+        self.nonces.consume(NoncePurpose::Authreq, &approval.jti);
+        let grant = Grant {
+            scope: &approval.scope,
+            sub: &approval.sub,
+            exp: approval.exp,
+            ctx: approval.ctx.as_deref(),
+        };
+        self.grant_token(&grant, AuditKind::AuthSuccessExternal, now, rng)
+    }
+
+    fn check_ext_token(&self, body: &[u8], now: u64) -> Result<Approval, DeviceError> {
+        self.require_rtc()?;
+        self.require_initialised()?;
+        let req: ExtTokenRequest<'_> = parse_body(body)?;
+        let jwt = parse_jwt(&req.authreply)?;
+
+        // Key lookup (the firmware finds the EXTAID key before it verifies anything).
+        let lookup: AuthreplyClaims<'_> = lookup_claims(&jwt)?;
+        let pid: [u8; 32] = codec::decode_fixed(&lookup.pid).map_err(|_| Malformed::Pid)?;
+        let pairing = self
+            .pairing_by_pid(&pid)
+            .ok_or(DeviceError::UnknownPairing)?;
+        match PublicKey::from_b64(&lookup.iss) {
+            Ok(iss) if iss == *pairing.aid() => {}
+            _ => return Err(DeviceError::IssuerMismatch),
+        }
+
+        let verified = jwt
+            .verify(pairing.s1().as_bytes(), HeaderPolicy::Ecdh)
+            .map_err(verify_error)?;
+        let claims: AuthreplyClaims<'_> = verified_claims(&verified)?;
+        if let Some(aud) = &claims.aud {
+            match PublicKey::from_b64(aud) {
+                Ok(aud) if aud == self.eid => {}
+                _ => return Err(DeviceError::AudienceMismatch),
+            }
+        }
+        let jti = jti_bytes(&claims.jti)?;
+        let pending = self
+            .nonces
+            .find(NoncePurpose::Authreq, &jti, now)
+            .ok_or(DeviceError::NonceNotPending)?;
+        if claims.exp != 0 && claims.exp <= now {
+            return Err(DeviceError::Expired);
+        }
+
+        let opened = ScopeKey::derive(pairing.s1(), &jti)
+            .open(&claims.scope)
+            .map_err(|e| match e {
+                SealError::UnsupportedScheme => DeviceError::ScopeScheme,
+                other => DeviceError::ScopeOpen(other),
+            })?;
+        let approved = scope::strip_hint(opened.as_str());
+        if self.config.scope_policy == ScopePolicy::RequestedOnly {
+            let requested = pending.scope.as_deref().unwrap_or_default();
+            if !scope::approved_matches_request(requested, approved) {
+                return Err(DeviceError::ScopeMismatch);
+            }
+        }
+
+        let exp = if claims.exp == 0 {
+            now.saturating_add(EXT_TOKEN_DEFAULT_LIFETIME_SECS)
+        } else {
+            claims.exp
+        };
+        let ctx = bounded(claims.ctx.as_deref(), MAX_CTX_CHARS).or_else(|| pending.ctx.clone());
+        Ok(Approval {
+            jti,
+            scope: String::from(approved),
+            sub: codec::encode_std(pairing.kid()),
+            exp,
+            ctx,
+        })
+    }
+}
+
+/// An authreply that passed every check.
+struct Approval {
+    jti: [u8; 32],
+    scope: String,
+    sub: String,
+    exp: u64,
+    ctx: Option<String>,
+}

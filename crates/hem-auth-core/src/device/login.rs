@@ -1,0 +1,135 @@
+//! Password (or master-key) login: `GET` and `POST /api/auth/token` (FACTS §5.1, §5.3).
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use rand_core::CryptoRngCore;
+use subtle::ConstantTimeEq;
+
+use super::{
+    bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error,
+    AuditKind, Device, DeviceError, Grant, Malformed, NoncePurpose, Outcome, MAX_CTX_CHARS,
+};
+use crate::claims::LoginClaims;
+use crate::jwt::HeaderPolicy;
+use crate::keys::PublicKey;
+use crate::messages::{AuthChallenge, AuthTokenRequest, TokenResponse};
+use crate::scope::MAX_LOGIN_SCOPE_CHARS;
+
+/// Lifetime of a login challenge: its `exp` is now + 60 (FACTS §5.1).
+pub const LOGIN_CHALLENGE_LIFETIME_SECS: u64 = 60;
+
+impl Device {
+    fn login_gate(&self) -> Result<(), DeviceError> {
+        if self.config.trusted_time {
+            self.require_rtc()?;
+        }
+        self.require_initialised()
+    }
+
+    /// `GET /api/auth/token`: a login challenge `{exp, spk, jti, lbl, eid}`.
+    ///
+    /// 403 when trusted time is on and the RTC is unset; 409 when not initialised.
+    pub fn auth_token_challenge(
+        &mut self,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<AuthChallenge<'static>> {
+        if let Err(e) = self.login_gate() {
+            return Outcome::err(e);
+        }
+        let exp = now.saturating_add(LOGIN_CHALLENGE_LIFETIME_SECS);
+        let jti = self.issue_nonce(NoncePurpose::Login, exp, None, None, now, rng);
+        Outcome::ok(AuthChallenge {
+            exp,
+            spk: Cow::Owned(self.spk_b64.clone()),
+            jti: Cow::Owned(jti.to_b64()),
+            lbl: Cow::Owned(self.config.label.clone()),
+            eid: Cow::Owned(self.eid_b64.clone()),
+        })
+    }
+
+    /// `POST /api/auth/token {"auth": eJWT}`: a token for the user (`sub` `U`) or master
+    /// (`sub` `M`) key, with the eJWT's scope and `exp` verbatim.
+    ///
+    /// Checks, in order: 403 (trusted time and RTC unset), 409, 413, 400 (body, JWT, claims,
+    /// scope 1..=127), then 401: header policy, MAC under X25519(spk_prv, `iss`), `iss` is
+    /// the user or master key (constant-time compare), `jti` a pending login nonce, `exp`
+    /// after now (so `0` is refused, FACTS §9 Q8).
+    pub fn auth_token(
+        &mut self,
+        body: &[u8],
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<TokenResponse<'static>> {
+        let request: AuthTokenRequest<'_> = match self.login_gate().and_then(|()| parse_body(body))
+        {
+            Ok(r) => r,
+            Err(e) => return Outcome::err(e),
+        };
+        let login = match self.check_login(&request.auth, now) {
+            Ok(l) => l,
+            Err(e) => return Outcome::err(e),
+        };
+        self.nonces.consume(NoncePurpose::Login, &login.jti);
+        let grant = Grant {
+            scope: &login.scope,
+            sub: login.sub,
+            exp: login.exp,
+            ctx: login.ctx.as_deref(),
+        };
+        self.grant_token(&grant, AuditKind::AuthSuccessInternal, now, rng)
+    }
+
+    fn check_login(&self, auth: &str, now: u64) -> Result<Login, DeviceError> {
+        let jwt = parse_jwt(auth)?;
+        let claims: LoginClaims<'_> = lookup_claims(&jwt)?;
+        if !(1..=MAX_LOGIN_SCOPE_CHARS).contains(&claims.scope.len()) {
+            return Err(Malformed::Scope.into());
+        }
+        // The MAC is checked first (DECISIONS table order); a key that cannot be decoded or
+        // gives no shared secret cannot have produced a valid MAC.
+        let iss = PublicKey::from_b64(&claims.iss).map_err(|_| DeviceError::BadMac)?;
+        let key = self
+            .session
+            .diffie_hellman(&iss)
+            .map_err(|_| DeviceError::BadMac)?;
+        let verified = jwt
+            .verify(key.as_bytes(), HeaderPolicy::Ecdh)
+            .map_err(verify_error)?;
+        let claims: LoginClaims<'_> = verified_claims(&verified)?;
+        let is = |k: &Option<PublicKey>| {
+            k.as_ref()
+                .is_some_and(|k| bool::from(k.as_bytes().ct_eq(iss.as_bytes())))
+        };
+        let sub = if is(&self.config.user_key) {
+            "U"
+        } else if is(&self.config.master_key) {
+            "M"
+        } else {
+            return Err(DeviceError::UnknownIssuer);
+        };
+        let jti = jti_bytes(&claims.jti)?;
+        if self.nonces.find(NoncePurpose::Login, &jti, now).is_none() {
+            return Err(DeviceError::NonceNotPending);
+        }
+        if claims.exp <= now {
+            return Err(DeviceError::Expired);
+        }
+        Ok(Login {
+            jti,
+            sub,
+            scope: String::from(claims.scope.as_ref()),
+            exp: claims.exp,
+            ctx: bounded(claims.ctx.as_deref(), MAX_CTX_CHARS),
+        })
+    }
+}
+
+/// A login that passed every check.
+struct Login {
+    jti: [u8; 32],
+    sub: &'static str,
+    scope: String,
+    exp: u64,
+    ctx: Option<String>,
+}

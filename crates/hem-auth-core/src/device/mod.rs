@@ -1,0 +1,583 @@
+//! The device role: the HEM side of every flow, as a sans-IO state machine.
+//!
+//! A [`Device`] holds what an HEM holds: the identity key (`eid`), the per-boot session key
+//! (`spk`) and access-token key, the user and master public keys, up to eight paired
+//! authenticators, the nonces it issued and still accepts, the RTC state and the scope policy.
+//! Every operation takes the request (the raw body bytes as received, plus the bearer token
+//! where the endpoint needs one), the time `now` in unix seconds and the caller's CSPRNG, and
+//! returns an [`Outcome`]: the typed response (serialise it with
+//! [`crate::messages::to_json`] for the wire bytes) or a [`DeviceError`] that knows its HTTP
+//! status, together with the audit events to record. Nothing here does I/O or reads a clock.
+//!
+//! # The external-authenticator login, end to end
+//!
+//! A device with one paired phone (set up, hidden, through the real login and pairing flows),
+//! the client's broker session, and the phone:
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use hem_auth_core::{authenticator::{Event, PERIODS_SECS}, broker, jwt::UntrustedJwt};
+//! use hem_auth_core::device::{Device, DeviceConfig, Requirement};
+//! use hem_auth_core::messages::to_json;
+//! # use hem_auth_core::authenticator::{reply_to_pairing, AuthenticatorPairing, UnverifiedPairingRequest};
+//! # use hem_auth_core::keys::SecretKey;
+//! # use rand_chacha::rand_core::SeedableRng;
+//! # let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+//! # let now = 1_784_767_764;
+//! # let user = SecretKey::generate(&mut rng);
+//! # let mut config = DeviceConfig::new(SecretKey::generate(&mut rng));
+//! # config.user_key = Some(user.public_key());
+//! # let mut device = Device::new(config, &mut rng);
+//! # let _ = device.set_clock(now);
+//! # // password login for a system:config token
+//! # let challenge = to_json(&device.auth_token_challenge(now, &mut rng).result?);
+//! # let challenge = broker::LoginChallenge::parse(challenge.as_bytes())?;
+//! # let ejwt = broker::build_login(&user, &challenge, "system:config", now, now + 60, None)?;
+//! # let token = to_json(&device.auth_token(broker::login_body(&ejwt).as_bytes(), now, &mut rng).result?);
+//! # let token = broker::UnverifiableAccessToken::from_response(token.as_bytes())?;
+//! # // pairing: ext/init, the phone's reply, ext/validate
+//! # let (body, pairing) = broker::start_pairing(Some(*device.eid()), &mut rng);
+//! # let init = to_json(&device.ext_init(Some(token.token()), body.as_bytes(), now, &mut rng).result?);
+//! # let request = pairing.verify_init_response(init.as_bytes(), now)?;
+//! # let seen = UnverifiedPairingRequest::parse(request.request())?;
+//! # let aid = SecretKey::generate(&mut rng);
+//! # let reply = reply_to_pairing(&aid, &seen, "Pixel 8 (Android)", "fcm-token")?;
+//! # let pid = "SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=";
+//! # let validate = pairing.validate_body(pid, &reply.reply);
+//! # device.ext_validate(Some(token.token()), validate.as_bytes(), now).result?;
+//! # let phone = AuthenticatorPairing::new(pid, *device.eid(), aid)?;
+//! // The client asks the device for an authreq (POST /api/auth/ext/request) and verifies it.
+//! let (body, session) = broker::start_ext_auth("keymgmt:list", None, None, Some(*device.eid()), &mut rng)?;
+//! let response = to_json(&device.ext_request(body.as_bytes(), now, &mut rng).result?);
+//! let authreq = session.authreq_from_response(response.as_bytes())?;
+//! let untrusted = UntrustedJwt::parse(&authreq)?;
+//! let authreq = session.verify_authreq(&untrusted, now)?;
+//! // The notify broker hands the phone its sealed entry; the user approves for 15 minutes.
+//! let (sealed, epk) = (authreq.entry(phone.pid()).ok_or("not asked")?, session.epk().to_b64());
+//! let event = Event { jti: Cow::Borrowed(authreq.jti()), scope: Cow::Borrowed(sealed), epk: Cow::Borrowed(&epk), exp: authreq.exp() };
+//! let approval = phone.open_event(&event, now + 5)?.approve(now + 5, PERIODS_SECS[0], false)?;
+//! // The device turns the authreply into an access token (POST /api/auth/ext/token)…
+//! let body = session.ext_token_body(&approval.authreply);
+//! let response = to_json(&device.ext_token(body.as_bytes(), now + 6, &mut rng).result?);
+//! let token = session.finish(response.as_bytes())?;
+//! assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now + 5 + 900));
+//! // …and accepts it as a bearer.
+//! device.authorize(Some(token.token()), &Requirement::any_of(&["keymgmt:list"]), now + 7).result?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Endpoints
+//!
+//! | endpoint | operation |
+//! |---|---|
+//! | `GET /api/auth/token` | [`Device::auth_token_challenge`] |
+//! | `POST /api/auth/token` | [`Device::auth_token`] |
+//! | `POST /api/auth/ext/request` | [`Device::ext_request`] |
+//! | `POST /api/auth/ext/token` | [`Device::ext_token`] |
+//! | `POST /api/auth/ext/init` | [`Device::ext_init`] |
+//! | `POST /api/auth/ext/validate` | [`Device::ext_validate`] |
+//! | `POST /api/auth/ext/mac` | [`Device::ext_mac`] |
+//! | `DELETE /api/keymgmt/delete/{kid}` of a pairing key | [`Device::unpair`] |
+//! | `GET` / `POST /api/system/checkin` | [`Device::checkin_challenge`], [`Device::checkin`] |
+//! | (emulator) set the clock | [`Device::set_clock`] |
+//! | any bearer-protected endpoint | [`Device::authorize`] |
+//!
+//! Guarantees:
+//!
+//! * **Errors change no state.** Every operation first checks everything on `&self` (in the
+//!   order of the DECISIONS error table) and only then commits. A failed verification leaves
+//!   the nonce usable; only success consumes it.
+//! * **No token without the checks.** Access tokens are minted in one private place, reached
+//!   only after a login or an authreply has passed every check.
+//! * **Speed.** The pairing secret S1 = X25519(eid_prv, aid) is computed once per pairing (at
+//!   pairing and on restore) and kept in a zeroizing value, so `ext_token` does no
+//!   Diffie-Hellman; [`Device::authorize`] allocates nothing on success.
+//! * **A restore is a reboot.** [`Device::restore`] draws new per-boot keys, so every access
+//!   token issued before dies, while pairings survive.
+//!
+//! The order of checks of every operation is the table of DECISIONS "Error mapping (device)":
+//! 403 (RTC) → 409 → 413/400 → 406 → 401, except that in `ext/token` the 406 scope checks come
+//! after the MAC and nonce checks (the pid/iss 406 before them). On the bearer-protected
+//! endpoints the bearer is checked first (401/403), as the firmware's dispatcher does before a
+//! handler sees the body (FACTS §6).
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use rand_core::CryptoRngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::claims::AccessTokenClaims;
+use crate::codec;
+use crate::jwt::{self, Header, JwtError, UntrustedJwt, VerifiedJwt};
+use crate::keys::{PublicKey, SecretKey, SharedSecret};
+use crate::messages::{self, BodyError, TokenResponse};
+use crate::nonce::TimeNonce;
+
+mod audit;
+mod bearer;
+mod checkin;
+mod error;
+mod ext_pairing;
+mod ext_request;
+mod ext_token;
+mod login;
+mod nonces;
+mod pairing;
+mod snapshot;
+
+pub use audit::{AuditEvent, AuditKind, AuditResult};
+pub use bearer::{Authorized, Requirement, Roles, Subject};
+pub use checkin::{CheckinOutcome, CHECKIN_LIFETIME_SECS};
+pub use error::{DeviceError, Malformed};
+pub use ext_pairing::{Unpaired, PAIRING_REQUEST_LIFETIME_SECS};
+pub use ext_request::{
+    AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS, MAX_CTX_CHARS, MAX_NOTE_CHARS,
+};
+pub use ext_token::EXT_TOKEN_DEFAULT_LIFETIME_SECS;
+pub use login::LOGIN_CHALLENGE_LIFETIME_SECS;
+pub use nonces::{NoncePurpose, DEFAULT_NONCE_CAPACITY};
+pub use pairing::{kid_from_hex, kid_of, kid_to_hex, Pairing, KEY_TYPE_X25519_PUBLIC, KID_BYTES};
+pub use snapshot::{DeviceSnapshot, PairingSnapshot, PendingSnapshot};
+
+use nonces::{NonceTable, Pending};
+
+/// How `ext/token` treats the scope the authenticator approved (DECISIONS "Scope policy").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ScopePolicy {
+    /// Firmware behaviour: the token carries the approved scope, minus any `#…` suffix.
+    #[default]
+    AsApproved,
+    /// Strict: the approved scope must be the requested one, except that a `storage:diskN`
+    /// request may come back with `:rw` added or removed; anything else is 406.
+    RequestedOnly,
+}
+
+/// The persistent configuration of a device.
+///
+/// Build one with [`DeviceConfig::new`] and set the public fields.
+#[derive(Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeviceConfig {
+    /// The identity secret; its public key is the `eid`.
+    #[serde(with = "snapshot::b64_secret")]
+    pub identity: SecretKey,
+    /// The user key (login → `sub` `U`).
+    #[serde(default, with = "snapshot::b64_opt_key")]
+    pub user_key: Option<PublicKey>,
+    /// The master key (login → `sub` `M`).
+    #[serde(default, with = "snapshot::b64_opt_key")]
+    pub master_key: Option<PublicKey>,
+    /// The user label shown in the login challenge (`lbl`).
+    pub label: String,
+    /// `trusted_ts`: when on, the login endpoints also answer 403 while the RTC is unset.
+    pub trusted_time: bool,
+    /// Whether the device is initialised (otherwise the auth endpoints answer 409).
+    pub initialised: bool,
+    /// The `ext/token` scope policy.
+    pub scope_policy: ScopePolicy,
+    /// The check-in backend's public key (DECISIONS "Check-in (emulated backend)").
+    #[serde(default, with = "snapshot::b64_opt_key")]
+    pub backend_key: Option<PublicKey>,
+    /// Pending nonces kept per purpose (at least 1).
+    pub nonce_capacity: usize,
+}
+
+impl DeviceConfig {
+    /// An initialised device with this identity, no user or master key, an empty label,
+    /// trusted time off, the `AsApproved` policy, no backend and 64 nonces per purpose.
+    pub fn new(identity: SecretKey) -> Self {
+        DeviceConfig {
+            identity,
+            user_key: None,
+            master_key: None,
+            label: String::new(),
+            trusted_time: false,
+            initialised: true,
+            scope_policy: ScopePolicy::AsApproved,
+            backend_key: None,
+            nonce_capacity: DEFAULT_NONCE_CAPACITY,
+        }
+    }
+}
+
+impl PartialEq for DeviceConfig {
+    fn eq(&self, other: &Self) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.identity.to_bytes().ct_eq(&*other.identity.to_bytes()))
+            && self.user_key == other.user_key
+            && self.master_key == other.master_key
+            && self.label == other.label
+            && self.trusted_time == other.trusted_time
+            && self.initialised == other.initialised
+            && self.scope_policy == other.scope_policy
+            && self.backend_key == other.backend_key
+            && self.nonce_capacity == other.nonce_capacity
+    }
+}
+
+impl Eq for DeviceConfig {}
+
+impl core::fmt::Debug for DeviceConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DeviceConfig")
+            .field("eid", &self.identity.public_key())
+            .field("user_key", &self.user_key)
+            .field("master_key", &self.master_key)
+            .field("label", &self.label)
+            .field("trusted_time", &self.trusted_time)
+            .field("initialised", &self.initialised)
+            .field("scope_policy", &self.scope_policy)
+            .field("backend_key", &self.backend_key)
+            .field("nonce_capacity", &self.nonce_capacity)
+            .finish()
+    }
+}
+
+/// The keys a device draws at every boot: the session key (`spk`) and the access-token key.
+/// Never persisted: a reboot invalidates every access token (FACTS §9 Q12).
+pub struct BootKeys {
+    session: SecretKey,
+    token_key: Zeroizing<[u8; 32]>,
+}
+
+impl BootKeys {
+    /// Draws both keys from the CSPRNG: 32 bytes of session secret, then 32 bytes of token key.
+    pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
+        let session = SecretKey::generate(rng);
+        let mut token_key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut *token_key);
+        BootKeys { session, token_key }
+    }
+
+    /// Uses given keys. For test vectors and conformance runs that fix the per-boot secrets
+    /// (`spk_private`, `token_key`); a real device draws them with [`BootKeys::generate`].
+    pub fn from_parts(session: SecretKey, token_key: [u8; 32]) -> Self {
+        BootKeys {
+            session,
+            token_key: Zeroizing::new(token_key),
+        }
+    }
+}
+
+impl core::fmt::Debug for BootKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BootKeys")
+            .field("spk", &self.session.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an operation produced: its result and the audit events to record.
+///
+/// Events come with errors too: a failed scope check is a 403 *and* a `FAILED_SCOPE_CHECK`
+/// event, so the adapter records [`Outcome::events`] whatever the result.
+#[derive(Debug)]
+#[must_use = "an outcome carries audit events that must be recorded"]
+pub struct Outcome<T> {
+    /// The response, or the error to answer with.
+    pub result: Result<T, DeviceError>,
+    /// Audit events, in order.
+    pub events: Vec<AuditEvent>,
+}
+
+impl<T> Outcome<T> {
+    fn ok(value: T) -> Self {
+        Outcome {
+            result: Ok(value),
+            events: Vec::new(),
+        }
+    }
+
+    fn ok_with(value: T, event: AuditEvent) -> Self {
+        Outcome {
+            result: Ok(value),
+            events: alloc::vec![event],
+        }
+    }
+
+    fn err(error: DeviceError) -> Self {
+        Outcome {
+            result: Err(error),
+            events: Vec::new(),
+        }
+    }
+
+    fn denied(denial: Denial) -> Self {
+        Outcome {
+            result: Err(denial.error),
+            events: denial.event.into_iter().collect(),
+        }
+    }
+
+    /// Splits into the result and the events.
+    pub fn into_parts(self) -> (Result<T, DeviceError>, Vec<AuditEvent>) {
+        (self.result, self.events)
+    }
+}
+
+/// A refusal that may carry an audit event (a failed scope or role check).
+#[derive(Debug)]
+struct Denial {
+    error: DeviceError,
+    event: Option<AuditEvent>,
+}
+
+impl From<DeviceError> for Denial {
+    fn from(error: DeviceError) -> Self {
+        Denial { error, event: None }
+    }
+}
+
+impl From<Malformed> for Denial {
+    fn from(m: Malformed) -> Self {
+        DeviceError::Malformed(m).into()
+    }
+}
+
+/// An emulated HEM: see the module docs.
+pub struct Device {
+    config: DeviceConfig,
+    eid: PublicKey,
+    eid_b64: String,
+    session: SecretKey,
+    spk: PublicKey,
+    spk_b64: String,
+    token_key: Zeroizing<[u8; 32]>,
+    pairings: Vec<Pairing>,
+    nonces: NonceTable,
+    rtc_set: bool,
+}
+
+impl core::fmt::Debug for Device {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Device")
+            .field("eid", &self.eid)
+            .field("spk", &self.spk)
+            .field("config", &self.config)
+            .field("pairings", &self.pairings)
+            .field("rtc_set", &self.rtc_set)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    /// Boots a device: draws the per-boot keys from `rng`. The RTC starts unset and no nonce is
+    /// pending.
+    pub fn new(config: DeviceConfig, rng: &mut impl CryptoRngCore) -> Self {
+        Device::with_boot_keys(config, BootKeys::generate(rng))
+    }
+
+    /// Boots a device with given per-boot keys (see [`BootKeys::from_parts`]).
+    pub fn with_boot_keys(config: DeviceConfig, boot: BootKeys) -> Self {
+        let eid = config.identity.public_key();
+        let spk = boot.session.public_key();
+        Device {
+            eid_b64: eid.to_b64(),
+            eid,
+            spk_b64: spk.to_b64(),
+            spk,
+            session: boot.session,
+            token_key: boot.token_key,
+            pairings: Vec::new(),
+            nonces: NonceTable::new(config.nonce_capacity),
+            rtc_set: false,
+            config,
+        }
+    }
+
+    /// The identity public key (`eid`).
+    pub fn eid(&self) -> &PublicKey {
+        &self.eid
+    }
+
+    /// The per-boot session public key (`spk`).
+    pub fn spk(&self) -> &PublicKey {
+        &self.spk
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DeviceConfig {
+        &self.config
+    }
+
+    /// The paired authenticators, in pairing order.
+    pub fn pairings(&self) -> &[Pairing] {
+        &self.pairings
+    }
+
+    /// Whether the RTC has been set since boot.
+    pub fn rtc_is_set(&self) -> bool {
+        self.rtc_set
+    }
+
+    fn require_rtc(&self) -> Result<(), DeviceError> {
+        if self.rtc_set {
+            Ok(())
+        } else {
+            Err(DeviceError::RtcUnset)
+        }
+    }
+
+    fn require_initialised(&self) -> Result<(), DeviceError> {
+        if self.config.initialised {
+            Ok(())
+        } else {
+            Err(DeviceError::NotInitialised)
+        }
+    }
+
+    /// Decodes a broker `epk` and computes X25519(eid_prv, epk); a bad or low-order key is 400.
+    fn epk_secret(&self, text: &str) -> Result<(PublicKey, SharedSecret), DeviceError> {
+        let epk = PublicKey::from_b64(text).map_err(|_| Malformed::Epk)?;
+        let shared = self
+            .config
+            .identity
+            .diffie_hellman(&epk)
+            .map_err(|_| Malformed::Epk)?;
+        Ok((epk, shared))
+    }
+
+    fn pairing_by_pid(&self, pid: &[u8; 32]) -> Option<&Pairing> {
+        self.pairings.iter().find(|p| p.pid() == pid)
+    }
+
+    /// Issues a time nonce for `purpose` and records it as pending until `exp`.
+    fn issue_nonce(
+        &mut self,
+        purpose: NoncePurpose,
+        exp: u64,
+        scope: Option<String>,
+        ctx: Option<String>,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> TimeNonce {
+        let nonce = TimeNonce::generate(now, rng);
+        let pending = Pending {
+            jti: *nonce.as_bytes(),
+            exp,
+            scope,
+            ctx,
+        };
+        self.nonces.insert(purpose, pending, Some(now));
+        nonce
+    }
+
+    /// Records a pending nonce directly, as if this device had issued it.
+    ///
+    /// For test vectors (`pending` entries of `hem-auth-vectors/1`) and for restoring state;
+    /// never needed in a normal flow. `requested_scope` is the authreq's requested scope
+    /// (used by the `RequestedOnly` policy).
+    pub fn insert_pending(
+        &mut self,
+        purpose: NoncePurpose,
+        jti: [u8; 32],
+        exp: u64,
+        requested_scope: Option<&str>,
+    ) {
+        let pending = Pending {
+            jti,
+            exp,
+            scope: requested_scope.map(String::from),
+            ctx: None,
+        };
+        self.nonces.insert(purpose, pending, None);
+    }
+
+    /// Whether `jti` is pending for `purpose` at `now` (for checkers and tests).
+    pub fn is_pending(&self, purpose: NoncePurpose, jti: &[u8], now: u64) -> bool {
+        self.nonces.find(purpose, jti, now).is_some()
+    }
+
+    /// The one place an access token is minted (FACTS §6): header `{"typ","alg"}`, claims
+    /// `scope, sub, iat, exp, jti[, ctx]`, keyed with the per-boot token key; with it, the
+    /// login's audit event (`kind`, the token's `sub`, the granted scope).
+    fn grant_token(
+        &self,
+        grant: &Grant<'_>,
+        kind: AuditKind,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<TokenResponse<'static>> {
+        let jti = TimeNonce::generate(now, rng).to_b64();
+        let claims = AccessTokenClaims {
+            scope: Cow::Borrowed(grant.scope),
+            sub: Cow::Borrowed(grant.sub),
+            iat: now,
+            exp: grant.exp,
+            jti: Cow::Owned(jti),
+            ctx: grant.ctx.map(Cow::Borrowed),
+        };
+        let token = jwt::sign(Header::AccessToken, &claims, &*self.token_key);
+        let event = AuditEvent::new(now, kind, AuditResult::Ok, grant.sub, grant.scope);
+        Outcome::ok_with(
+            TokenResponse {
+                token: Cow::Owned(token),
+            },
+            event,
+        )
+    }
+}
+
+/// What a passed login or authreply grants: the content of the token to mint.
+struct Grant<'g> {
+    scope: &'g str,
+    sub: &'g str,
+    exp: u64,
+    ctx: Option<&'g str>,
+}
+
+/// Parses a request body; 413 above the size limit, 400 for anything else.
+fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, DeviceError> {
+    messages::parse_body(body).map_err(|e| match e {
+        BodyError::TooLarge => DeviceError::BodyTooLarge,
+        _ => DeviceError::Malformed(Malformed::Body),
+    })
+}
+
+/// Parses a JWT from a body; any shape fault is 400.
+fn parse_jwt(token: &str) -> Result<UntrustedJwt<'_>, DeviceError> {
+    UntrustedJwt::parse(token).map_err(|e| Malformed::Jwt(e).into())
+}
+
+/// Maps a claim-reading error: a duplicate member is a malformed JWT, a missing or mistyped
+/// claim is [`Malformed::Claims`].
+fn claims_error(e: JwtError) -> DeviceError {
+    match e {
+        JwtError::InvalidClaims => Malformed::Claims.into(),
+        other => Malformed::Jwt(other).into(),
+    }
+}
+
+/// Reads claims of an untrusted JWT, only to find the key that will verify it.
+fn lookup_claims<'s, T: Deserialize<'s>>(jwt: &'s UntrustedJwt<'_>) -> Result<T, DeviceError> {
+    jwt.dangerous_unverified_claims().map_err(claims_error)
+}
+
+/// Reads the claims of a verified JWT.
+fn verified_claims<'v, T: Deserialize<'v>>(jwt: &VerifiedJwt<'v>) -> Result<T, DeviceError> {
+    jwt.claims().map_err(claims_error)
+}
+
+/// Maps a verification failure to its 401 cause.
+fn verify_error(e: JwtError) -> DeviceError {
+    match e {
+        JwtError::HeaderPolicy => DeviceError::HeaderPolicy,
+        _ => DeviceError::BadMac,
+    }
+}
+
+/// An optional free-text field kept only when it has 1..=`max` characters (the firmware drops
+/// out-of-range `ctx`/`note` silently, FACTS §3.2).
+fn bounded(text: Option<&str>, max: usize) -> Option<String> {
+    text.filter(|t| (1..=max).contains(&t.chars().count()))
+        .map(String::from)
+}
+
+/// Decodes a `jti` claim; anything that is not 32 bytes cannot be a pending device nonce.
+fn jti_bytes(text: &str) -> Result<[u8; 32], DeviceError> {
+    codec::decode_fixed(text).map_err(|_| DeviceError::NonceNotPending)
+}

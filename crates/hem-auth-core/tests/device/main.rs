@@ -1,0 +1,18 @@
+//! Device-role tests: the DECISIONS error table cell by cell, nonce and clock behaviour,
+//! snapshot/restore, and byte-compatibility with the real device's output.
+// Test helpers outside #[test] functions may unwrap and panic too.
+#![allow(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod errors;
+mod flows;
+mod rig;
+mod wire;

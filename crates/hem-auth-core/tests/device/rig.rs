@@ -1,0 +1,341 @@
+//! A device plus hand-built clients (user, broker, phone) made from the primitives only, so
+//! the device can be tested before and independently of the broker and authenticator roles.
+
+use std::borrow::Cow;
+
+use hem_auth_core::claims::{
+    AccessTokenClaims, AuthreplyClaims, AuthreqClaims, LoginClaims, PairingReplyClaims,
+    PairingRequestClaims,
+};
+use hem_auth_core::codec;
+use hem_auth_core::device::{
+    Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, ScopePolicy,
+};
+use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
+use hem_auth_core::messages::{self, AuthChallenge, ExtInitResponse, ExtRequestResponse};
+use hem_auth_core::seal::ScopeKey;
+use rand_chacha::ChaCha20Rng;
+use serde_json::{json, Value};
+
+use crate::support;
+
+pub const T0: u64 = 1_784_767_764;
+
+pub struct Rig {
+    pub dev: Device,
+    pub rng: ChaCha20Rng,
+    pub now: u64,
+    pub user: SecretKey,
+    pub master: SecretKey,
+    pub backend: SecretKey,
+}
+
+/// A paired phone as the test knows it.
+pub struct Phone {
+    pub aid_sk: SecretKey,
+    pub aid: PublicKey,
+    pub pid: [u8; 32],
+    pub kid: String,
+    pub label: String,
+    pub s1: SharedSecret,
+}
+
+impl Phone {
+    pub fn pid_b64(&self) -> String {
+        codec::encode_std(&self.pid)
+    }
+}
+
+/// An authreq as the broker received it.
+pub struct Req {
+    pub jti: [u8; 32],
+    pub iat: u64,
+    pub exp: u64,
+    pub claims: Value,
+}
+
+impl Req {
+    /// The sealed entry for `phone`, opened as the phone would.
+    pub fn open_for(&self, phone: &Phone) -> String {
+        let sealed = self.claims["scope"][phone.pid_b64()]
+            .as_str()
+            .expect("entry");
+        ScopeKey::derive(&phone.s1, &self.jti)
+            .open(sealed)
+            .expect("opens")
+            .as_str()
+            .to_owned()
+    }
+}
+
+pub fn body(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
+}
+
+impl Rig {
+    pub fn new() -> Self {
+        Rig::with(|_| {})
+    }
+
+    /// A device with user, master and backend keys, the clock set at [`T0`].
+    pub fn with(adjust: impl FnOnce(&mut DeviceConfig)) -> Self {
+        let mut rng = support::rng(7);
+        let user = SecretKey::generate(&mut rng);
+        let master = SecretKey::generate(&mut rng);
+        let backend = SecretKey::generate(&mut rng);
+        let mut config = DeviceConfig::new(SecretKey::generate(&mut rng));
+        config.user_key = Some(user.public_key());
+        config.master_key = Some(master.public_key());
+        config.backend_key = Some(backend.public_key());
+        config.label = "My device".into();
+        adjust(&mut config);
+        let mut dev = Device::new(config, &mut rng);
+        let _ = dev.set_clock(T0);
+        Rig {
+            dev,
+            rng,
+            now: T0,
+            user,
+            master,
+            backend,
+        }
+    }
+
+    pub fn unset_clock(&mut self) {
+        // A reboot forgets the clock; keep everything else.
+        let snap = self.dev.snapshot_with_pending();
+        self.dev = Device::restore(snap, &mut self.rng).unwrap();
+    }
+
+    pub fn state(&self) -> (DeviceSnapshot, bool) {
+        (self.dev.snapshot_with_pending(), self.dev.rtc_is_set())
+    }
+
+    pub fn eid_b64(&self) -> String {
+        self.dev.eid().to_b64()
+    }
+
+    pub fn challenge(&mut self) -> AuthChallenge<'static> {
+        self.dev
+            .auth_token_challenge(self.now, &mut self.rng)
+            .result
+            .unwrap()
+    }
+
+    /// A login eJWT body for `key` over a fresh challenge, with claims adjusted by `edit`.
+    pub fn login_body_with(
+        &mut self,
+        key: &SecretKey,
+        scope: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> Vec<u8> {
+        let c = self.challenge();
+        let claims = LoginClaims {
+            jti: c.jti.clone(),
+            aud: c.spk.clone(),
+            exp: self.now + 3600,
+            iat: self.now,
+            iss: Cow::Owned(key.public_key().to_b64()),
+            scope: Cow::Owned(scope.into()),
+            ctx: None,
+        };
+        let mut v = serde_json::to_value(&claims).unwrap();
+        edit(&mut v);
+        let spk = PublicKey::from_b64(&c.spk).unwrap();
+        let shared = key.diffie_hellman(&spk).unwrap();
+        body(&json!({ "auth": jwt::sign(Header::App, &v, shared.as_bytes()) }))
+    }
+
+    pub fn login_as(&mut self, key: &SecretKey, scope: &str) -> String {
+        let b = self.login_body_with(&key.clone(), scope, |_| {});
+        let out = self.dev.auth_token(&b, self.now, &mut self.rng);
+        out.result.unwrap().token.into_owned()
+    }
+
+    pub fn login(&mut self, scope: &str) -> String {
+        let user = self.user.clone();
+        self.login_as(&user, scope)
+    }
+
+    /// `ext/init` with a fresh broker key: (request JWT, its jti).
+    pub fn ext_init(&mut self, token: &str) -> (ExtInitResponse<'static>, String) {
+        let broker = SecretKey::generate(&mut self.rng);
+        let b = body(&json!({ "epk": broker.public_key().to_b64() }));
+        let r = self
+            .dev
+            .ext_init(Some(token), &b, self.now, &mut self.rng)
+            .result
+            .unwrap();
+        let u = UntrustedJwt::parse(&r.request).unwrap();
+        let c: PairingRequestClaims<'_> = u.dangerous_unverified_claims().unwrap();
+        let jti = c.jti.into_owned();
+        (r, jti)
+    }
+
+    /// A phone's pairing reply (claims adjustable) for a request jti: (reply, phone).
+    pub fn reply_with(
+        &mut self,
+        jti: &str,
+        label: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> (String, Phone) {
+        let aid_sk = SecretKey::generate(&mut self.rng);
+        let reply_epk = SecretKey::generate(&mut self.rng).public_key();
+        let s1 = aid_sk.diffie_hellman(self.dev.eid()).unwrap();
+        let claims = PairingReplyClaims {
+            jti: Cow::Owned(jti.into()),
+            eat: None,
+            iss: Cow::Owned(aid_sk.public_key().to_b64()),
+            aud: Some(Cow::Owned(self.eid_b64())),
+            epk: Cow::Owned(reply_epk.to_b64()),
+            label: Cow::Owned(label.into()),
+        };
+        let mut v = serde_json::to_value(&claims).unwrap();
+        edit(&mut v);
+        let reply = jwt::sign(Header::App, &v, s1.as_bytes());
+        let mut pid = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut self.rng, &mut pid);
+        let aid = aid_sk.public_key();
+        let kid = hem_auth_core::device::kid_to_hex(&hem_auth_core::device::kid_of(&aid));
+        let phone = Phone {
+            aid_sk,
+            aid,
+            pid,
+            kid,
+            label: label.into(),
+            s1,
+        };
+        (reply, phone)
+    }
+
+    pub fn validate_body(phone: &Phone, reply: &str) -> Vec<u8> {
+        body(&json!({ "pid": phone.pid_b64(), "reply": reply }))
+    }
+
+    /// A complete pairing with a fresh `system:config` login.
+    pub fn pair(&mut self, label: &str) -> Phone {
+        let token = self.login("system:config");
+        let (_, jti) = self.ext_init(&token);
+        let (reply, phone) = self.reply_with(&jti, label, |_| {});
+        let out =
+            self.dev
+                .ext_validate(Some(&token), &Rig::validate_body(&phone, &reply), self.now);
+        let r = out.result.unwrap();
+        assert_eq!(r.kid, phone.kid);
+        phone
+    }
+
+    pub fn ext_request_body(
+        &mut self,
+        v: Value,
+    ) -> (SecretKey, Outcome<ExtRequestResponse<'static>>) {
+        let broker = SecretKey::generate(&mut self.rng);
+        let mut v = v;
+        if v.get("epk").is_none() {
+            v["epk"] = json!(broker.public_key().to_b64());
+        }
+        let out = self.dev.ext_request(&body(&v), self.now, &mut self.rng);
+        (broker, out)
+    }
+
+    /// `ext/request` for `scope` (and optional ctx); the broker verifies the authreq.
+    pub fn ext_request(&mut self, scope: &str, ctx: Option<&str>) -> Req {
+        let mut v = json!({ "scope": scope });
+        if let Some(ctx) = ctx {
+            v["ctx"] = json!(ctx);
+        }
+        let (broker, out) = self.ext_request_body(v);
+        let r = out.result.unwrap();
+        let u = UntrustedJwt::parse(&r.authreq).unwrap();
+        let key = broker.diffie_hellman(self.dev.eid()).unwrap();
+        let verified = u.verify(key.as_bytes(), HeaderPolicy::Ecdh).unwrap();
+        let c: AuthreqClaims<'_> = verified.claims().unwrap();
+        let claims: Value = serde_json::from_slice(verified.payload_json()).unwrap();
+        Req {
+            jti: codec::decode_fixed(&c.jti).unwrap(),
+            iat: c.iat,
+            exp: c.exp,
+            claims,
+        }
+    }
+
+    /// The phone's authreply claims for `req`, approving `plaintext` until `exp`.
+    pub fn authreply_claims(&self, phone: &Phone, req: &Req, plaintext: &str, exp: u64) -> Value {
+        let sealed = ScopeKey::derive(&phone.s1, &req.jti)
+            .seal(plaintext)
+            .unwrap();
+        let claims = AuthreplyClaims {
+            aud: Some(Cow::Owned(self.eid_b64())),
+            jti: Cow::Owned(codec::encode_std(&req.jti)),
+            exp,
+            iat: Some(self.now),
+            pid: Cow::Owned(phone.pid_b64()),
+            iss: Cow::Owned(phone.aid.to_b64()),
+            scope: Cow::Owned(sealed),
+            ctx: None,
+        };
+        serde_json::to_value(&claims).unwrap()
+    }
+
+    pub fn authreply_body(phone: &Phone, claims: &Value) -> Vec<u8> {
+        body(&json!({ "authreply": jwt::sign(Header::App, claims, phone.s1.as_bytes()) }))
+    }
+
+    pub fn approve_body(&self, phone: &Phone, req: &Req, plaintext: &str, exp: u64) -> Vec<u8> {
+        Rig::authreply_body(phone, &self.authreply_claims(phone, req, plaintext, exp))
+    }
+
+    pub fn ext_token(&mut self, body: &[u8]) -> Outcome<messages::TokenResponse<'static>> {
+        self.dev.ext_token(body, self.now, &mut self.rng)
+    }
+}
+
+/// The claims of a device-issued access token (read without the per-boot key).
+pub fn token_claims(token: &str) -> AccessTokenClaims<'static> {
+    let u = UntrustedJwt::parse(token).unwrap();
+    let c: AccessTokenClaims<'_> = u.dangerous_unverified_claims().unwrap();
+    AccessTokenClaims {
+        scope: Cow::Owned(c.scope.into_owned()),
+        sub: Cow::Owned(c.sub.into_owned()),
+        iat: c.iat,
+        exp: c.exp,
+        jti: Cow::Owned(c.jti.into_owned()),
+        ctx: c.ctx.map(|c| Cow::Owned(c.into_owned())),
+    }
+}
+
+/// Runs `op`, expects exactly `expected` with `status`, and checks that the device state
+/// (persistent state, pending nonces, RTC) did not change. Returns the audit events.
+pub fn refused<T: std::fmt::Debug>(
+    rig: &mut Rig,
+    expected: DeviceError,
+    status: u16,
+    op: impl FnOnce(&mut Rig) -> Outcome<T>,
+) -> Vec<hem_auth_core::device::AuditEvent> {
+    let before = rig.state();
+    let out = op(rig);
+    assert_eq!(
+        out.result.as_ref().err(),
+        Some(&expected),
+        "{:?}",
+        out.result
+    );
+    assert_eq!(expected.status(), status, "{expected:?}");
+    assert_eq!(
+        rig.state(),
+        before,
+        "state changed by a refused {expected:?}"
+    );
+    out.events
+}
+
+pub fn policy_strict(c: &mut DeviceConfig) {
+    c.scope_policy = ScopePolicy::RequestedOnly;
+}
+
+/// The payload of any JWT as JSON (unverified).
+pub fn claims_of(token: &str) -> Value {
+    let u = UntrustedJwt::parse(token).unwrap();
+    u.dangerous_unverified_claims().unwrap()
+}
