@@ -4,9 +4,9 @@
 //! before looking at anything else. The runner then plays the check-in backend with the key
 //! it was given and sets the clock the documented way.
 
+use hem_auth_core::claims::CheckedClaims;
 use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::PublicKey;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{key_field, negative, nonce_time, positive, status};
@@ -166,16 +166,6 @@ fn checkin_get(ctx: &mut Ctx) -> Result<Check, Abort> {
     Ok(c)
 }
 
-/// The backend's answer (claim order `jti, iat, iss, aud, status`, FACTS §2.3).
-#[derive(Serialize)]
-struct Checked<'a> {
-    jti: &'a str,
-    iat: u64,
-    iss: &'a str,
-    aud: &'a str,
-    status: &'a str,
-}
-
 fn checked_for(
     check: &proto::Decoded,
     backend: &hem_auth_core::keys::SecretKey,
@@ -185,12 +175,12 @@ fn checked_for(
     let key = proto::shared(backend, spk).map_err(Abort::fail)?;
     let iss = backend.public_key().to_b64();
     let aud = spk.to_b64();
-    let claims = Checked {
-        jti: check.str("jti").unwrap_or_default(),
+    let claims = CheckedClaims {
+        jti: check.str("jti").unwrap_or_default().into(),
         iat,
-        iss: &iss,
-        aud: &aud,
-        status: "OK",
+        iss: iss.into(),
+        aud: aud.into(),
+        status: "OK".into(),
     };
     Ok(jwt::sign(Header::Device, &claims, key.as_bytes()))
 }

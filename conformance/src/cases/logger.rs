@@ -40,11 +40,29 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-/// Event numbers found in a log listing: from `|`-separated log lines (field 3, hex) and from
-/// objects with a numeric `event`/`type` member.
+/// Event names as the core's `AuditKind` and FACTS Appendix A spell them, with their numbers.
+const EVENT_NAMES: [(&str, u64); 5] = [
+    ("failedscopecheck", FAILED_SCOPE_CHECK),
+    ("authsuccessinternal", AUTH_SUCCESS_INTERNAL),
+    ("authsuccessexternal", AUTH_SUCCESS_EXTERNAL),
+    ("authpairedexternal", AUTH_PAIRED_EXTERNAL),
+    ("rtcset", RTC_SET),
+];
+
+/// Event numbers found in a log listing, whatever its layout: `|`-separated log lines (field
+/// 3, hex, FACTS Appendix A), numeric `event`/`type`/`kind` members, and event names
+/// (`AuthSuccessExternal`, `AUTH_SUCCESS_EXTERNAL`, `auth-success-external`, …).
 pub(crate) fn event_numbers(v: &Value, out: &mut Vec<u64>) {
     match v {
         Value::String(s) => {
+            let folded: String = s
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
+            if let Some((_, n)) = EVENT_NAMES.iter().find(|(name, _)| *name == folded) {
+                out.push(*n);
+            }
             for line in s.lines() {
                 let fields: Vec<&str> = line.split('|').collect();
                 if fields.len() >= 7 {
@@ -56,7 +74,7 @@ pub(crate) fn event_numbers(v: &Value, out: &mut Vec<u64>) {
         }
         Value::Array(a) => a.iter().for_each(|x| event_numbers(x, out)),
         Value::Object(m) => {
-            for key in ["event", "type", "event_type"] {
+            for key in ["event", "type", "event_type", "kind", "code"] {
                 if let Some(n) = m.get(key).and_then(Value::as_u64) {
                     out.push(n);
                 }
@@ -108,10 +126,11 @@ mod tests {
         let v = json!({
             "lines": ["1|62396a|d|0|U||abc", "2|62396b|13|0|||def\n3|62396c|f|0|x|y|z"],
             "events": [{"event": 14, "result": 0}],
+            "audit": [{"kind": "FailedScopeCheck"}, {"kind": "RTC_SET"}, {"kind": "other"}],
         });
         let mut found = Vec::new();
         event_numbers(&v, &mut found);
         found.sort();
-        assert_eq!(found, vec![13, 14, 15, 19]);
+        assert_eq!(found, vec![12, 13, 14, 15, 19, 19]);
     }
 }
