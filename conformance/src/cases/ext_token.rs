@@ -116,7 +116,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative("ext-token/two-segments", "an authreply with two segments", T400, 400, A, two_segments),
         negative("ext-token/four-segments", "an authreply with a fourth segment", T400, 400, A, four_segments),
         negative("ext-token/padded-segment", "an authreply whose payload segment has base64 padding (re-signed)", "DECISIONS Wire formats (segment with padding rejected); error table ext/token 400", 400, A, padded_segment),
-        negative("ext-token/standard-alphabet", "an authreply whose payload segment uses + or / (re-signed)", "DECISIONS Wire formats (characters outside the url alphabet rejected); error table ext/token 400", 400, A, standard_alphabet),
+        negative("ext-token/standard-alphabet", "an authreply whose signature segment uses + or / for - or _", "DECISIONS Wire formats (characters outside the url alphabet rejected); error table ext/token 400", 400, A, standard_alphabet),
         negative("ext-token/whitespace", "an authreply with a space inside a segment (re-signed)", "DECISIONS Wire formats (whitespace rejected); error table ext/token 400", 400, A, whitespace),
         negative("ext-token/short-signature", "an authreply whose signature is 31 bytes", T400, 400, A, short_signature),
         negative("ext-token/oversized", "a properly signed authreply longer than 4096 bytes", "DECISIONS Wire formats (JWT at most 4096 bytes); error table ext/token 400", 400, A, oversized),
@@ -355,30 +355,33 @@ fn spoil_header(ctx: &mut Ctx, header: &str) -> Result<Check, Abort> {
     })
 }
 
-/// Changes the signed segment texts (header, payload) and signs the result as it stands.
-fn spoil_segments(
+/// Edits the compact text of A's approval: `edit` gets the token's three segments and its
+/// key and returns the spoilt token, or `None` when this token gives it nothing to work on.
+/// The (unchecked) `iat` is then varied, in value and length, until one does; 64 tries are
+/// plenty for every edit used here.
+fn spoil_text(
     ctx: &mut Ctx,
-    edit: impl Fn(&str, &str) -> Option<(String, String)>,
+    edit: impl Fn([&str; 3], &[u8; 32]) -> Option<String>,
 ) -> Result<Check, Abort> {
     spoil(ctx, |_, d, _| {
-        // Vary the (unchecked) `iat` until the encoded payload gives the edit something to
-        // work on; 64 tries are plenty for any of the edits used here.
-        for i in 0..64u64 {
-            let d = d.clone().claim("iat", Some(json!(1_700_000_000 + i)));
-            let token = d.sign();
+        for i in 0..64u32 {
+            let iat = 10u64.pow(i % 12) + u64::from(i / 12);
+            let token = d.clone().claim("iat", Some(json!(iat))).sign();
             let mut parts = token.split('.');
-            let (h, p) = (
-                parts.next().unwrap_or_default(),
-                parts.next().unwrap_or_default(),
-            );
-            if let Some((h2, p2)) = edit(h, p) {
-                let signed = format!("{h2}.{p2}");
-                let tag = jwt::mac(&d.key, signed.as_bytes());
-                return Ok(format!("{signed}.{}", codec::encode_segment(&tag)));
+            let segments = [(); 3].map(|()| parts.next().unwrap_or_default());
+            if let Some(spoilt) = edit(segments, &d.key) {
+                return Ok(spoilt);
             }
         }
         Err(Abort::fail("could not build the defect"))
     })
+}
+
+/// `header.payload` signed as they stand.
+fn resign(header: &str, payload: &str, key: &[u8; 32]) -> String {
+    let signed = format!("{header}.{payload}");
+    let tag = jwt::mac(key, signed.as_bytes());
+    format!("{signed}.{}", codec::encode_segment(&tag))
 }
 
 /// Replaces the sealed scope.
@@ -438,30 +441,32 @@ fn four_segments(ctx: &mut Ctx) -> Result<Check, Abort> {
 }
 
 fn padded_segment(ctx: &mut Ctx) -> Result<Check, Abort> {
-    spoil_segments(ctx, |h, p| {
+    spoil_text(ctx, |[h, p, _], key| {
         let pad = (4 - p.len() % 4) % 4;
-        (pad > 0).then(|| (h.to_string(), format!("{p}{}", "=".repeat(pad))))
+        (pad > 0).then(|| resign(h, &format!("{p}{}", "=".repeat(pad)), key))
     })
 }
 
 fn standard_alphabet(ctx: &mut Ctx) -> Result<Check, Abort> {
-    spoil_segments(ctx, |h, p| {
-        let i = p.find(['-', '_'])?;
-        let mut q = p.to_string();
-        let std = if p.as_bytes().get(i) == Some(&b'-') {
+    // In the signature, so the signed bytes stay as they are: `+`//` decode to the very same
+    // bytes in the standard alphabet, and only the alphabet is wrong.
+    spoil_text(ctx, |[h, p, s], _| {
+        let i = s.find(['-', '_'])?;
+        let mut t = s.to_string();
+        let std = if s.as_bytes().get(i) == Some(&b'-') {
             "+"
         } else {
             "/"
         };
-        q.replace_range(i..=i, std);
-        Some((h.to_string(), q))
+        t.replace_range(i..=i, std);
+        Some(format!("{h}.{p}.{t}"))
     })
 }
 
 fn whitespace(ctx: &mut Ctx) -> Result<Check, Abort> {
-    spoil_segments(ctx, |h, p| {
+    spoil_text(ctx, |[h, p, _], key| {
         let mid = p.len() / 2;
-        Some((h.to_string(), format!("{} {}", &p[..mid], &p[mid..])))
+        Some(resign(h, &format!("{} {}", &p[..mid], &p[mid..]), key))
     })
 }
 
