@@ -13,7 +13,7 @@ use crate::target::Auth;
 
 const LIST_TOKEN: &[&str] = &["ext-token/keymgmt-list", "ext-validate/pair-b"];
 const LOGIN: &[&str] = &["auth-token/login"];
-const A: &[&str] = &["ext-validate/pair-a"];
+const A: &[&str] = &["rtc/set", "ext-validate/pair-a"];
 const LIST: &str = "/api/keymgmt/list";
 
 pub(super) fn cases() -> Vec<Case> {

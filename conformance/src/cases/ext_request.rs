@@ -11,8 +11,8 @@ use crate::ctx::{read_authreq, Authreq, Ctx};
 use crate::proto;
 use crate::target::Auth;
 
-const PAIRED_AB: &[&str] = &["ext-validate/pair-a", "ext-validate/pair-b"];
-const PAIRED_A: &[&str] = &["ext-validate/pair-a"];
+const PAIRED_AB: &[&str] = &["rtc/set", "ext-validate/pair-a", "ext-validate/pair-b"];
+const PAIRED_A: &[&str] = &["rtc/set", "ext-validate/pair-a"];
 const RTC: &[&str] = &["rtc/set"];
 
 /// authreq lifetime for ordinary scopes (FACTS §3.2).

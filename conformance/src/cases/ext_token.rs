@@ -16,8 +16,8 @@ use crate::ctx::{Authreq, Ctx, APPROVAL_SECS};
 use crate::proto::{self, Draft};
 use crate::target::Auth;
 
-const A: &[&str] = &["ext-validate/pair-a"];
-const AB: &[&str] = &["ext-validate/pair-a", "ext-validate/pair-b"];
+const A: &[&str] = &["rtc/set", "ext-validate/pair-a"];
+const AB: &[&str] = &["rtc/set", "ext-validate/pair-a", "ext-validate/pair-b"];
 const RTC: &[&str] = &["rtc/set"];
 
 /// The firmware's fallback lifetime for an authreply `exp` of 0 (DECISIONS Error mapping).

@@ -16,7 +16,7 @@ use crate::target::Auth;
 
 const LOGIN: &[&str] = &["auth-token/login"];
 const PAIRED_A: &[&str] = &["auth-token/login", "ext-validate/pair-a"];
-const PAIRED_AB: &[&str] = &["ext-validate/pair-a", "ext-validate/pair-b"];
+const PAIRED_AB: &[&str] = &["rtc/set", "ext-validate/pair-a", "ext-validate/pair-b"];
 
 /// Lifetime of a pairing request, seconds (FACTS §4.2: exp = now + 86400).
 const PAIRING_REQUEST_SECS: u64 = 86_400;

@@ -5,8 +5,8 @@ use crate::case::{Abort, Case, Check};
 use crate::ctx::Ctx;
 use crate::target::Auth;
 
-const B: &[&str] = &["ext-validate/pair-b"];
-const A: &[&str] = &["ext-validate/pair-a"];
+const B: &[&str] = &["rtc/set", "ext-validate/pair-b"];
+const A: &[&str] = &["rtc/set", "ext-validate/pair-a"];
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
