@@ -87,6 +87,15 @@ pub(super) fn cases() -> Vec<Case> {
             escaped_slash,
         ),
         positive(
+            "wire/keep-alive-after-early-401",
+            "after a 401 sent before the body arrived (invalid bearer), the connection still serves the next request, or the 401 said Connection: close",
+            "RFC 9112 §9.6 (a server that closes announces it: Connection: close); FACTS §6 (invalid bearer: 401 before routing)",
+            200,
+            &[],
+            keep_alive_after_early_401,
+        )
+        .advisory(),
+        positive(
             "wire/unknown-members",
             "unknown members in an ext/request body (a whole broker session object) are ignored",
             "FACTS §9 Q17 (extra body fields ignored)",
@@ -247,4 +256,117 @@ fn unknown_members(ctx: &mut Ctx) -> Result<Check, Abort> {
         .target
         .post_json("/api/auth/ext/request", &body, Auth::None)?;
     Ok(Check::status(r.status))
+}
+
+/// One HTTP/1.1 answer read off a raw socket: status, lower-cased headers, body.
+struct RawAnswer {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl RawAnswer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one answer (headers, then `Content-Length` bytes of body) from `stream`.
+fn read_answer(stream: &mut std::net::TcpStream) -> std::io::Result<RawAnswer> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let mut lines = text.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let answer = RawAnswer { status, headers };
+    let length: usize = answer
+        .header("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body)?;
+    Ok(answer)
+}
+
+fn keep_alive_after_early_401(ctx: &mut Ctx) -> Result<Check, Abort> {
+    use std::io::Write;
+    let Some(authority) = ctx.target.base().strip_prefix("http://") else {
+        return Err(Abort::skip(
+            "this raw-socket case speaks plain http:// only",
+        ));
+    };
+    let io = |what: &str, e: std::io::Error| Abort::fail(format!("{what}: {e}"));
+    let connect = || -> Result<std::net::TcpStream, Abort> {
+        let s = std::net::TcpStream::connect(authority).map_err(|e| io("connect", e))?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .map_err(|e| io("timeout", e))?;
+        Ok(s)
+    };
+    let mut s = connect()?;
+    let body = json!({ "epk": proto::fresh_key().public_key().to_b64() }).to_string();
+    let head = format!(
+        "POST /api/auth/ext/init HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer not-a-token\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).map_err(|e| io("send", e))?;
+    // Does the device answer before the body arrives? That is what this case is about; a
+    // device that waits for the body is just as fine.
+    s.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .map_err(|e| io("timeout", e))?;
+    let early = s.peek(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| io("timeout", e))?;
+    let first = if early {
+        let first = read_answer(&mut s).map_err(|e| io("first answer", e))?;
+        // The body is still owed on this connection; a close makes this write fail later.
+        let _ = s.write_all(body.as_bytes());
+        first
+    } else {
+        s.write_all(body.as_bytes())
+            .map_err(|e| io("send the body", e))?;
+        read_answer(&mut s).map_err(|e| io("first answer", e))?
+    };
+    if first.status != 401 {
+        return Err(Abort::Fail {
+            status: Some(first.status),
+            detail: format!(
+                "setup: the invalid bearer got {}, expected 401",
+                first.status
+            ),
+        });
+    }
+    let announced = first
+        .header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+    if announced {
+        // The close was announced: a client opens a new connection, as it should.
+        s = connect()?;
+    }
+    let next = format!("GET /api/system/version HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    let second = s
+        .write_all(next.as_bytes())
+        .and_then(|()| read_answer(&mut s));
+    match second {
+        Ok(a) => Ok(Check::status(a.status)),
+        Err(e) => Err(Abort::fail(format!(
+            "the connection was closed after the 401 without Connection: close; the next request on it failed: {e}"
+        ))),
+    }
 }
