@@ -4,6 +4,7 @@
 pub mod case;
 pub mod cases;
 pub mod ctx;
+pub mod embedded;
 pub mod proto;
 pub mod report;
 pub mod runner;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hem_auth_core::keys::SecretKey;
+use hem_conformance::embedded::{Embedded, Login, DEFAULT_PASSWORD};
 use hem_conformance::select::{Patterns, Waivers};
 use hem_conformance::{cases, run_suite, Progress, RunConfig, Settings, Target};
 
@@ -23,14 +24,16 @@ struct Args {
     /// Accept any TLS certificate (self-signed devices). Never across an untrusted network.
     #[arg(long)]
     insecure: bool,
-    /// The device's user password (login key = PBKDF2 over the eid, 600 000 rounds).
+    /// The device's user password (login key = PBKDF2 over the eid, 600 000 rounds). The
+    /// embedded emulator's is "conformance" unless given.
     #[arg(long, value_name = "PASSWORD")]
     password: Option<String>,
     /// The user's X25519 private key (standard base64), instead of --password.
     #[arg(long, value_name = "B64")]
     user_key: Option<String>,
     /// The emulated check-in backend's X25519 private key (standard base64): enables the
-    /// check-in cases (DECISIONS "Check-in (emulated backend)").
+    /// check-in cases (DECISIONS "Check-in (emulated backend)"). The embedded emulator gets a
+    /// fresh one.
     #[arg(long, value_name = "B64")]
     backend_key: Option<String>,
     /// Run only cases matching these patterns (`*` any run, `?` one character; commas or
@@ -112,21 +115,53 @@ fn run(args: Args) -> Result<bool, String> {
     for w in config.waivers.unmatched(&ids) {
         eprintln!("warning: waiver {w:?} matches no case");
     }
-    let settings = Settings {
-        password: args.password.clone(),
-        user_secret: key_arg("user-key", args.user_key.as_deref())?,
-        backend_secret: key_arg("backend-key", args.backend_key.as_deref())?,
+    let (embedded, target, settings) = match &args.target {
+        Some(url) => {
+            let settings = Settings {
+                password: args.password.clone(),
+                user_secret: key_arg("user-key", args.user_key.as_deref())?,
+                backend_secret: key_arg("backend-key", args.backend_key.as_deref())?,
+            };
+            (None, Target::new(url, args.insecure)?, settings)
+        }
+        // Without --target: an emulator in process, RTC unset, with a backend key we hold.
+        None => {
+            if args.backend_key.is_some() {
+                return Err(
+                    "--backend-key needs --target (the embedded emulator makes its own)".into(),
+                );
+            }
+            let login = match key_arg("user-key", args.user_key.as_deref())? {
+                Some(key) => Login::Key(key),
+                None => Login::Password(
+                    args.password
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_PASSWORD.to_string()),
+                ),
+            };
+            let e = Embedded::start(login, hem_emulator::Faults::default())?;
+            let (target, settings) = (e.target()?, e.settings.clone());
+            (Some(e), target, settings)
+        }
     };
-    let Some(url) = &args.target else {
-        return Err("no --target given, and this build has no embedded emulator yet".to_string());
-    };
-    let target = Target::new(url, args.insecure)?;
-    // One request first, so an unreachable target is a setup error, not 188 failures.
+    // One request first, so an unreachable target is a setup error, not a wall of failures.
     if let Err(e) = target.get("/api/system/version", hem_conformance::target::Auth::None) {
         return Err(format!("cannot reach the target: {e:?}"));
     }
-    println!("hem-conformance: {} cases against {url}", ids.len());
+    match &embedded {
+        Some(_) => println!(
+            "hem-conformance: {} cases against the embedded emulator at {}",
+            ids.len(),
+            target.base()
+        ),
+        None => println!(
+            "hem-conformance: {} cases against {}",
+            ids.len(),
+            target.base()
+        ),
+    }
     let report = run_suite(target, settings, &config);
+    drop(embedded);
     print!("\n{}", report.summary_table());
     let (json, junit) = report.write(&args.report_dir)?;
     println!("reports: {} {}", json.display(), junit.display());
