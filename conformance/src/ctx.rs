@@ -76,14 +76,6 @@ pub struct Challenge {
     pub response: Response,
     /// The parsed challenge (the core's broker role).
     pub parsed: LoginChallenge,
-    /// `spk` as sent.
-    pub spk_text: String,
-    /// `spk`.
-    pub spk: PublicKey,
-    /// `jti` as sent.
-    pub jti: String,
-    /// `eid` as sent.
-    pub eid_text: String,
 }
 
 /// An authreq the device issued to the runner's broker session.
@@ -199,10 +191,6 @@ impl Ctx {
         self.eid = Some(parsed.eid());
         Ok(Challenge {
             response: r,
-            spk_text: parsed.spk_text().to_string(),
-            spk: parsed.spk(),
-            jti: parsed.jti().to_string(),
-            eid_text: parsed.eid_text().to_string(),
             parsed,
         })
     }
@@ -228,7 +216,7 @@ impl Ctx {
     /// A signed eJWT answering a fresh challenge: `(challenge, eJWT)`.
     pub fn login_jwt(&mut self, scope: &str, exp: u64) -> Result<(Challenge, String), Abort> {
         let c = self.challenge()?;
-        let user = self.user_key(&c.eid_text)?;
+        let user = self.user_key(c.parsed.eid_text())?;
         let now = self.device_now();
         let token = broker::build_login(&user, &c.parsed, scope, now, exp, None)
             .map_err(|e| Abort::fail(format!("building the eJWT for {scope}: {e}")))?;

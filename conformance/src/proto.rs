@@ -30,17 +30,10 @@ pub fn shared(secret: &SecretKey, peer: &PublicKey) -> Result<SharedSecret, Stri
         .map_err(|e| format!("X25519 with {peer}: {e}"))
 }
 
-/// The kid of an imported X25519 public key: SHA-1(key)[0..16] as lowercase hex (DECISIONS
-/// "Identities").
-pub fn kid_of(key: &PublicKey) -> String {
-    use sha1::Digest;
-    let digest = sha1::Sha1::digest(key.as_bytes());
-    hex::encode(&digest[..16])
-}
-
-/// The access-token `sub` of an ext token: standard base64 of the kid's 16 bytes.
+/// The access-token `sub` of an ext token: standard base64 of the kid's 16 bytes
+/// (DECISIONS "Identities"); empty for a kid that is not 32 hex characters.
 pub fn sub_of_kid(kid: &str) -> String {
-    hex::decode(kid).map_or_else(|_| String::new(), |b| codec::encode_std(&b))
+    hem_auth_core::device::kid_from_hex(kid).map_or_else(String::new, |k| codec::encode_std(&k))
 }
 
 /// A JWT taken apart: decoded header text, payload as JSON, and the token itself.
@@ -222,11 +215,6 @@ pub fn fresh_key() -> SecretKey {
     SecretKey::generate(&mut rand_core::OsRng)
 }
 
-/// Standard base64 → URL alphabet without padding (the tolerant input form).
-pub fn to_url_alphabet(std_b64: &str) -> String {
-    codec::pid_to_pidx(std_b64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +257,5 @@ mod tests {
             sub_of_kid("42afc419dbda72636b37a2455955e095"),
             "Qq/EGdvacmNrN6JFWVXglQ=="
         );
-        assert_eq!(kid_of(&PublicKey::from_bytes([0u8; 32])).len(), 32);
     }
 }

@@ -207,8 +207,8 @@ fn challenge_fresh(ctx: &mut Ctx) -> Result<Check, Abort> {
     let a = ctx.challenge()?;
     let b = ctx.challenge()?;
     let mut c = Check::status(b.response.status);
-    c.expect(a.jti != b.jti, || {
-        format!("both challenges carry jti {}", a.jti)
+    c.expect(a.parsed.jti() != b.parsed.jti(), || {
+        format!("both challenges carry jti {}", a.parsed.jti())
     });
     Ok(c)
 }
@@ -269,8 +269,8 @@ fn edited_login(
     header: Option<&str>,
 ) -> Result<String, Abort> {
     let (ch, ejwt) = ctx.login_jwt("keymgmt:list", ctx.device_now() + USER_TOKEN_SECS)?;
-    let user = ctx.user_key(&ch.eid_text)?;
-    let key = proto::shared(&user, &ch.spk).map_err(Abort::fail)?;
+    let user = ctx.user_key(ch.parsed.eid_text())?;
+    let key = proto::shared(&user, &ch.parsed.spk()).map_err(Abort::fail)?;
     let mut draft = Draft::from_token(&ejwt, &key).map_err(Abort::fail)?;
     let mut claims = draft.claims();
     edit(&mut claims);
@@ -324,11 +324,11 @@ fn exp_now(ctx: &mut Ctx) -> Result<Check, Abort> {
     let (ch, ejwt) = ctx.login_jwt("keymgmt:list", ctx.device_now() + USER_TOKEN_SECS)?;
     // The challenge nonce carries the device's time of issue: the device's `now` when it
     // checks the eJWT is at least that.
-    let issued = hem_auth_core::nonce::TimeNonce::from_b64(&ch.jti)
+    let issued = hem_auth_core::nonce::TimeNonce::from_b64(ch.parsed.jti())
         .map_err(|e| Abort::fail(format!("challenge jti: {e}")))?
         .time();
-    let user = ctx.user_key(&ch.eid_text)?;
-    let key = proto::shared(&user, &ch.spk).map_err(Abort::fail)?;
+    let user = ctx.user_key(ch.parsed.eid_text())?;
+    let key = proto::shared(&user, &ch.parsed.spk()).map_err(Abort::fail)?;
     let draft = Draft::from_token(&ejwt, &key)
         .map_err(Abort::fail)?
         .claim("exp", Some(json!(issued)));

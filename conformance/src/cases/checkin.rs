@@ -152,11 +152,11 @@ fn checkin_get(ctx: &mut Ctx) -> Result<Check, Abort> {
             nonce_time(&mut c, "check jti", d.str("jti"));
             key_field(&mut c, "check iss", d.str("iss"));
             if let Ok(ch) = ctx.challenge() {
-                c.expect(d.str("iss") == Some(ch.spk_text.as_str()), || {
+                c.expect(d.str("iss") == Some(ch.parsed.spk_text()), || {
                     format!(
                         "check iss {:?} is not the spk {}",
                         d.str("iss"),
-                        ch.spk_text
+                        ch.parsed.spk_text()
                     )
                 });
             }

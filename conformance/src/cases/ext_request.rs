@@ -1,6 +1,7 @@
 //! `POST /api/auth/ext/request`: the authreq (FACTS §3.2, §3.3).
 
 use hem_auth_core::codec;
+use hem_auth_core::device::kid_to_hex;
 use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::scope::KeyHint;
 use serde_json::{json, Value};
@@ -335,7 +336,7 @@ fn use_kid_hint(ctx: &mut Ctx) -> Result<Check, Abort> {
 }
 
 fn use_unknown_kid(ctx: &mut Ctx) -> Result<Check, Abort> {
-    let scope = format!("keymgmt:use:{}", hex::encode([0x5au8; 16]));
+    let scope = format!("keymgmt:use:{}", kid_to_hex(&[0x5au8; 16]));
     let (mut c, authreq) = request_checked(ctx, &scope, &[], AUTHREQ_SECS)?;
     if let Some(authreq) = authreq {
         expect_plaintext(ctx, &mut c, &authreq, &scope)?;
@@ -385,7 +386,7 @@ fn epk_url_alphabet(ctx: &mut Ctx) -> Result<Check, Abort> {
             break k;
         }
     };
-    let url = proto::to_url_alphabet(&epk.public_key().to_b64());
+    let url = codec::pid_to_pidx(&epk.public_key().to_b64());
     let r = ctx.target.post_json(
         "/api/auth/ext/request",
         &json!({ "epk": url, "scope": "keymgmt:list" }),

@@ -306,7 +306,7 @@ fn url_alphabet(ctx: &mut Ctx) -> Result<Check, Abort> {
         let mut c = d.claims();
         for k in ["jti", "pid", "iss", "aud"] {
             if let Some(Value::String(s)) = c.get(k).cloned() {
-                c.insert(k.to_string(), json!(proto::to_url_alphabet(&s)));
+                c.insert(k.to_string(), json!(codec::pid_to_pidx(&s)));
             }
         }
         let mut d = d;
@@ -709,7 +709,7 @@ fn unknown_jti(ctx: &mut Ctx) -> Result<Check, Abort> {
 
 fn login_jti(ctx: &mut Ctx) -> Result<Check, Abort> {
     let ch = ctx.challenge()?;
-    spoil_claim(ctx, "jti", Some(json!(ch.jti)))
+    spoil_claim(ctx, "jti", Some(json!(ch.parsed.jti())))
 }
 
 fn pairing_jti(ctx: &mut Ctx) -> Result<Check, Abort> {

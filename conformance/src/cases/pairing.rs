@@ -5,6 +5,7 @@
 
 use hem_auth_core::broker;
 use hem_auth_core::claims::MAX_PAIRINGS;
+use hem_auth_core::device::{kid_of, kid_to_hex};
 use hem_auth_core::jwt::Header;
 use serde_json::{json, Value};
 
@@ -392,7 +393,7 @@ fn pair_checked(ctx: &mut Ctx, label: &str) -> Result<(Check, Option<Authenticat
     }
     let kid = r.field("ext/validate", "kid")?;
     let aid = secret.public_key();
-    let want_kid = proto::kid_of(&aid);
+    let want_kid = kid_to_hex(&kid_of(&aid));
     c.expect(kid == want_kid, || {
         format!("kid {kid} is not SHA-1(aid)[..16] = {want_kid}")
     });
@@ -516,7 +517,7 @@ fn validate_unknown_jti(ctx: &mut Ctx) -> Result<Check, Abort> {
 fn validate_login_jti(ctx: &mut Ctx) -> Result<Check, Abort> {
     let (token, d) = reply_draft(ctx)?;
     let ch = ctx.challenge()?;
-    let d = d.claim("jti", Some(json!(ch.jti)));
+    let d = d.claim("jti", Some(json!(ch.parsed.jti())));
     post_reply(ctx, &token, &d.sign())
 }
 

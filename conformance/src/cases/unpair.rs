@@ -1,5 +1,7 @@
 //! Unpairing: `DELETE /api/keymgmt/delete/{kid}` (FACTS §4.6), last in the run.
 
+use hem_auth_core::device::kid_to_hex;
+
 use super::{negative, positive, status};
 use crate::case::{Abort, Case, Check};
 use crate::ctx::Ctx;
@@ -83,7 +85,7 @@ fn wrong_scope(ctx: &mut Ctx) -> Result<Check, Abort> {
 fn unknown_kid(ctx: &mut Ctx) -> Result<Check, Abort> {
     let token = ctx.token("keymgmt:del")?;
     status(ctx.target.delete(
-        &delete_path(&hex::encode([0xeeu8; 16])),
+        &delete_path(&kid_to_hex(&[0xeeu8; 16])),
         Auth::Bearer(&token),
     )?)
 }
