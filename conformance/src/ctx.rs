@@ -376,15 +376,10 @@ impl Ctx {
 
     /// A fresh authreq for `scope`, verified with X25519(epk, eid); required to succeed.
     pub fn authreq(&mut self, scope: &str) -> Result<Authreq, Abort> {
-        self.authreq_with(scope, &[])
-    }
-
-    /// As [`Ctx::authreq`] with extra body members.
-    pub fn authreq_with(&mut self, scope: &str, extra: &[(&str, Value)]) -> Result<Authreq, Abort> {
         let eid = self.eid()?;
         let epk = proto::fresh_key();
         let r = self
-            .post_ext_request(&epk, scope, extra)?
+            .post_ext_request(&epk, scope, &[])?
             .require("ext/request", 200)?;
         let authreq =
             read_authreq(epk, eid, &r.body, self.device_now()).map_err(|e| Abort::Fail {
