@@ -172,6 +172,17 @@ impl Client {
             .to_string()
     }
 
+    /// A token that expires a few seconds from now, returned once it has expired on the host
+    /// clock. The margin keeps the login itself valid on a loaded machine.
+    pub fn expired_token(&self, scope: &str) -> String {
+        let token = self.login_for(&user_key(), scope, 4);
+        let exp = UnverifiableAccessToken::parse(&token).unwrap().exp();
+        while host_now() <= exp {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        token
+    }
+
     /// A one-hour token for `scope` with the test user key.
     pub fn login(&self, scope: &str) -> String {
         self.login_for(&user_key(), scope, 3600)
