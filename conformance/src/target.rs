@@ -105,17 +105,6 @@ impl Target {
     /// With `insecure`, any TLS certificate is accepted (for devices with self-signed
     /// certificates); never use it across an untrusted network.
     pub fn new(base: &str, insecure: bool) -> Result<Self, String> {
-        Self::build(base, insecure, true)
-    }
-
-    /// As [`Target::new`], but every request on a connection of its own (no keep-alive
-    /// pool): for load tests, where a request must not inherit a connection the device
-    /// closed after an earlier answer.
-    pub fn new_unpooled(base: &str, insecure: bool) -> Result<Self, String> {
-        Self::build(base, insecure, false)
-    }
-
-    fn build(base: &str, insecure: bool, pooled: bool) -> Result<Self, String> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!(
@@ -130,8 +119,6 @@ impl Target {
             // Loopback emulators and LAN devices are reached directly, never via a proxy.
             .proxy(None)
             .tls_config(TlsConfig::builder().disable_verification(insecure).build())
-            .max_idle_connections(if pooled { 10 } else { 0 })
-            .max_idle_connections_per_host(if pooled { 3 } else { 0 })
             .build()
             .new_agent();
         Ok(Target { base, agent })
