@@ -71,19 +71,15 @@ const fn negative(
     needs: &'static [&'static str],
     run: CaseFn,
 ) -> Case {
-    Case {
-        id,
-        title,
-        spec,
-        kind: Kind::Negative,
-        required: true,
-        expected,
-        needs,
-        run,
-    }
+    positive(id, title, spec, expected, needs, run).with_kind(Kind::Negative)
 }
 
 impl Case {
+    const fn with_kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     /// Marks a case advisory: it checks behaviour the spec implies but does not fix, so its
     /// failure is reported but does not fail the run.
     const fn advisory(mut self) -> Self {
