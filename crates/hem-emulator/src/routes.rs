@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -163,10 +165,41 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn dispatcher(State(app): State<Shared>, request: Request, next: Next) -> Response {
     if let Some(token) = bearer(request.headers()) {
         if let Err(status) = app.authorize(Some(token), &Requirement::any_token()) {
-            return empty(status);
+            return refuse_unread(request, empty(status)).await;
         }
     }
     next.run(request).await
+}
+
+/// Answers `response` to a request whose body the handler did not read. A keep-alive client
+/// may send its next request on the same connection, so a body within the device's limit is
+/// drained first (bounded in size and time); otherwise the answer says `Connection: close`
+/// rather than letting the connection die unannounced (RFC 9112 §9.6).
+async fn refuse_unread(request: Request, response: Response) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    match declared {
+        None | Some(0) if request.headers().get(TRANSFER_ENCODING).is_none() => response,
+        Some(n) if n <= MAX_BODY_BYTES as u64 => {
+            let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
+            match tokio::time::timeout(BODY_TIMEOUT, read).await {
+                Ok(Ok(_)) => response,
+                _ => closing(response),
+            }
+        }
+        _ => closing(response),
+    }
+}
+
+/// Marks a response as the last one on its connection.
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 async fn not_found() -> Response {
@@ -181,17 +214,17 @@ impl FromRequest<Shared> for Body {
 
     async fn from_request(request: Request, app: &Shared) -> Result<Self, Response> {
         let Some(length) = request.headers().get(CONTENT_LENGTH) else {
-            return Err(empty(411));
+            return Err(closing(empty(411)));
         };
         let Some(length) = length
             .to_str()
             .ok()
             .and_then(|l| l.trim().parse::<u64>().ok())
         else {
-            return Err(empty(app.faults.status(400)));
+            return Err(closing(empty(app.faults.status(400))));
         };
         if length > MAX_BODY_BYTES as u64 {
-            return Err(empty(413));
+            return Err(closing(empty(413)));
         }
         let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
         match tokio::time::timeout(BODY_TIMEOUT, read).await {

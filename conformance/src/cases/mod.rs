@@ -1,0 +1,213 @@
+//! The catalogue: every case, in run order.
+//!
+//! Groups run in protocol order: what needs no authentication, the RTC-unset phase and
+//! check-in, password login, pairing, `ext/mac`, `ext/request`, `ext/token`, bearer use,
+//! the wire rules, the audit log, and finally unpairing. Each case sends its own requests;
+//! cases share state (tokens, paired authenticators) only through their declared `needs`.
+
+use hem_auth_core::keys::PublicKey;
+use hem_auth_core::nonce::TimeNonce;
+
+use crate::case::{Abort, Case, CaseFn, Check, Kind};
+use crate::proto::Decoded;
+use crate::target::Response;
+
+mod auth_token;
+mod bearer;
+mod checkin;
+mod ext_mac;
+mod ext_request;
+mod ext_token;
+mod logger;
+mod pairing;
+mod system;
+mod unpair;
+mod wire;
+
+/// Every case, in run order.
+pub fn catalogue() -> Vec<Case> {
+    let mut all = Vec::new();
+    all.extend(system::cases());
+    all.extend(checkin::cases());
+    all.extend(auth_token::cases());
+    all.extend(pairing::cases());
+    all.extend(ext_mac::cases());
+    all.extend(ext_request::cases());
+    all.extend(ext_token::cases());
+    all.extend(bearer::cases());
+    all.extend(wire::cases());
+    all.extend(logger::cases());
+    all.extend(unpair::cases());
+    all
+}
+
+/// A case with conforming input.
+const fn positive(
+    id: &'static str,
+    title: &'static str,
+    spec: &'static str,
+    expected: u16,
+    needs: &'static [&'static str],
+    run: CaseFn,
+) -> Case {
+    Case {
+        id,
+        title,
+        spec,
+        kind: Kind::Positive,
+        required: true,
+        expected,
+        needs,
+        run,
+    }
+}
+
+/// A case with one defect.
+const fn negative(
+    id: &'static str,
+    title: &'static str,
+    spec: &'static str,
+    expected: u16,
+    needs: &'static [&'static str],
+    run: CaseFn,
+) -> Case {
+    positive(id, title, spec, expected, needs, run).with_kind(Kind::Negative)
+}
+
+impl Case {
+    const fn with_kind(mut self, kind: Kind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Marks a case advisory: it checks behaviour the spec implies but does not fix, so its
+    /// failure is reported but does not fail the run.
+    const fn advisory(mut self) -> Self {
+        self.required = false;
+        self
+    }
+}
+
+/// The case's result is just the status of `r`.
+fn status(r: Response) -> Result<Check, Abort> {
+    Ok(Check::status(r.status))
+}
+
+/// Allowed difference between a device time and the runner's estimate of it, in seconds.
+const CLOCK_SLACK_SECS: u64 = 5;
+
+fn near(a: u64, b: u64) -> bool {
+    a.abs_diff(b) <= CLOCK_SLACK_SECS
+}
+
+/// Checks that `text` is a device time nonce (32 bytes) and returns its embedded time.
+fn nonce_time(check: &mut Check, what: &str, text: Option<&str>) -> Option<u64> {
+    match text.map(TimeNonce::from_b64) {
+        Some(Ok(n)) => Some(u64::from(n.time())),
+        Some(Err(e)) => {
+            check
+                .problems
+                .push(format!("{what} is not a 32-byte nonce: {e}"));
+            None
+        }
+        None => {
+            check.problems.push(format!("{what} missing"));
+            None
+        }
+    }
+}
+
+/// Checks that `text` is standard base64 of a 32-byte key.
+fn key_field(check: &mut Check, what: &str, text: Option<&str>) -> Option<PublicKey> {
+    match text.map(PublicKey::from_b64) {
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            check
+                .problems
+                .push(format!("{what} is not a 32-byte key: {e}"));
+            None
+        }
+        None => {
+            check.problems.push(format!("{what} missing"));
+            None
+        }
+    }
+}
+
+/// Checks a device access token: exact header bytes, claims `scope`, `sub`, `exp`, and an
+/// `iat`/`jti` pair stamped now.
+fn check_access_token(
+    check: &mut Check,
+    token: &str,
+    scope: &str,
+    sub: &str,
+    exp: Option<u64>,
+    now: u64,
+) -> Option<Decoded> {
+    let d = match crate::proto::decode(token) {
+        Ok(d) => d,
+        Err(e) => {
+            check.problems.push(format!("access token: {e}"));
+            return None;
+        }
+    };
+    let header = hem_auth_core::jwt::Header::AccessToken.json();
+    check.expect(d.header == header, || {
+        format!("token header {} instead of {header}", d.header)
+    });
+    check.expect(d.str("scope") == Some(scope), || {
+        format!(
+            "token scope {:?} instead of {scope:?}",
+            d.claims.get("scope")
+        )
+    });
+    check.expect(d.str("sub") == Some(sub), || {
+        format!("token sub {:?} instead of {sub:?}", d.claims.get("sub"))
+    });
+    if let Some(exp) = exp {
+        check.expect(d.u64("exp") == Some(exp), || {
+            format!(
+                "token exp {:?} instead of {exp} (verbatim)",
+                d.claims.get("exp")
+            )
+        });
+    }
+    let iat = d.u64("iat");
+    check.expect(iat.is_some_and(|t| near(t, now)), || {
+        format!("token iat {iat:?} is not now ({now})")
+    });
+    if let Some(t) = nonce_time(check, "token jti", d.str("jti")) {
+        check.expect(Some(t) == iat, || {
+            format!("token jti time {t} differs from iat {iat:?}")
+        });
+    }
+    Some(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn catalogue_is_well_formed() {
+        let all = catalogue();
+        let mut seen = HashSet::new();
+        for c in &all {
+            assert!(seen.insert(c.id), "duplicate id {}", c.id);
+            assert!(c.id.contains('/'), "{} has no group", c.id);
+            assert!(!c.id.contains(':') && !c.id.contains(' '), "{}", c.id);
+            assert!(!c.title.is_empty() && !c.spec.is_empty(), "{}", c.id);
+            for need in c.needs {
+                assert!(
+                    seen.contains(need),
+                    "{} needs {need}, which does not run before it",
+                    c.id
+                );
+            }
+        }
+        let negatives = all.iter().filter(|c| c.kind == Kind::Negative).count();
+        assert!(all.len() >= 60, "{} cases", all.len());
+        assert!(negatives >= 40, "{negatives} negative cases");
+    }
+}

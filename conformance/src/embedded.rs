@@ -1,0 +1,69 @@
+//! The default target: an emulated device started in process on a free loopback port.
+//!
+//! It starts with its RTC unset and knows a check-in backend key the runner generated, so the
+//! suite can walk the RTC-unset → check-in → retry path (DECISIONS "Check-in (emulated
+//! backend)").
+
+use hem_auth_core::keys::SecretKey;
+use hem_emulator::{EmulatorConfig, Faults, RunningEmulator};
+
+use crate::ctx::Settings;
+use crate::target::Target;
+
+/// The password of the embedded emulator's user.
+pub const DEFAULT_PASSWORD: &str = "conformance";
+
+/// How the runner logs in to the embedded emulator.
+#[derive(Clone, Debug)]
+pub enum Login {
+    /// A password (PBKDF2, 600 000 rounds, on both sides: the real client path).
+    Password(String),
+    /// The user's key directly (fast; for debug-build tests).
+    Key(SecretKey),
+}
+
+/// A running embedded emulator and the settings that let the runner use it.
+#[derive(Debug)]
+pub struct Embedded {
+    /// The emulator; dropping it stops it.
+    pub emulator: RunningEmulator,
+    /// Password or user key, and the check-in backend key.
+    pub settings: Settings,
+}
+
+impl Embedded {
+    /// Starts an emulator on `127.0.0.1:0` with the RTC unset, a fresh backend key, `login`,
+    /// and `faults` (all off for a real run).
+    pub fn start(login: Login, faults: Faults) -> Result<Self, String> {
+        let backend = SecretKey::generate(&mut rand_core::OsRng);
+        let mut config = EmulatorConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            rtc_unset: true,
+            backend_key: Some(backend.public_key()),
+            faults,
+            ..EmulatorConfig::default()
+        };
+        let mut settings = Settings {
+            backend_secret: Some(backend),
+            ..Settings::default()
+        };
+        match login {
+            Login::Password(p) => {
+                config.password = Some(p.clone());
+                settings.password = Some(p);
+            }
+            Login::Key(k) => {
+                config.user_key = Some(k.public_key());
+                settings.user_secret = Some(k);
+            }
+        }
+        let emulator =
+            hem_emulator::start(config).map_err(|e| format!("starting the emulator: {e}"))?;
+        Ok(Embedded { emulator, settings })
+    }
+
+    /// A client for the emulator.
+    pub fn target(&self) -> Result<Target, String> {
+        Target::new(&self.emulator.url(), false)
+    }
+}

@@ -1,0 +1,169 @@
+//! `hem-conformance`: runs the conformance catalogue against a HEM device or emulator.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use hem_auth_core::keys::SecretKey;
+use hem_conformance::embedded::{Embedded, Login, DEFAULT_PASSWORD};
+use hem_conformance::select::{Patterns, Waivers};
+use hem_conformance::{cases, run_suite, Progress, RunConfig, Settings, Target};
+
+/// Conformance suite for the Encedo HEM external-authenticator protocol.
+///
+/// Without --target it starts an emulated device in process on a free loopback port and runs
+/// every case against it. Exit status: 0 when no required case failed, 1 when one did, 2 on a
+/// usage or setup error.
+#[derive(Parser, Debug)]
+#[command(name = "hem-conformance", version)]
+struct Args {
+    /// Base URL of an external device or emulator (http:// or https://). Real devices are
+    /// opt-in: the suite pairs and unpairs authenticators on them.
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    /// Accept any TLS certificate (self-signed devices). Never across an untrusted network.
+    #[arg(long)]
+    insecure: bool,
+    /// The device's user password (login key = PBKDF2 over the eid, 600 000 rounds). The
+    /// embedded emulator's is "conformance" unless given.
+    #[arg(long, value_name = "PASSWORD")]
+    password: Option<String>,
+    /// The user's X25519 private key (standard base64), instead of --password.
+    #[arg(long, value_name = "B64")]
+    user_key: Option<String>,
+    /// The emulated check-in backend's X25519 private key (standard base64): enables the
+    /// check-in cases (DECISIONS "Check-in (emulated backend)"). The embedded emulator gets a
+    /// fresh one.
+    #[arg(long, value_name = "B64")]
+    backend_key: Option<String>,
+    /// Run only cases matching these patterns (`*` any run, `?` one character; commas or
+    /// repeated flags). Prerequisites of chosen cases run too.
+    #[arg(long, value_name = "PATTERN")]
+    only: Vec<String>,
+    /// Do not run cases matching these patterns (their dependants are skipped).
+    #[arg(long, value_name = "PATTERN")]
+    skip: Vec<String>,
+    /// Waivers file: `id: reason` lines or a JSON object {id: reason} (see the README).
+    #[arg(long, value_name = "FILE")]
+    waivers: Option<PathBuf>,
+    /// Where report.json and junit.xml go.
+    #[arg(long, value_name = "DIR", default_value = "target/conformance")]
+    report_dir: PathBuf,
+    /// Print a line per case but never a progress bar.
+    #[arg(long)]
+    no_bar: bool,
+    /// List the catalogue and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        for c in cases::catalogue() {
+            println!(
+                "{:<40} {:<8} {} {}{}  [{}]",
+                c.id,
+                c.kind.as_str(),
+                c.expected,
+                c.title,
+                if c.required { "" } else { " (advisory)" },
+                c.spec
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("hem-conformance: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn key_arg(name: &str, text: Option<&str>) -> Result<Option<SecretKey>, String> {
+    text.map(|t| SecretKey::from_b64(t).map_err(|e| format!("--{name}: {e}")))
+        .transpose()
+}
+
+fn run(args: Args) -> Result<bool, String> {
+    let waivers = match &args.waivers {
+        Some(path) => Waivers::load(path)?,
+        None => Waivers::default(),
+    };
+    let config = RunConfig {
+        only: Patterns::parse(&args.only),
+        skip: Patterns::parse(&args.skip),
+        waivers,
+        progress: if args.no_bar {
+            Progress::Lines
+        } else {
+            Progress::Auto
+        },
+    };
+    let ids: Vec<&str> = cases::catalogue().iter().map(|c| c.id).collect();
+    for p in config
+        .only
+        .unmatched(&ids)
+        .into_iter()
+        .chain(config.skip.unmatched(&ids))
+    {
+        eprintln!("warning: pattern {p:?} matches no case");
+    }
+    for w in config.waivers.unmatched(&ids) {
+        eprintln!("warning: waiver {w:?} matches no case");
+    }
+    let (embedded, target, settings) = match &args.target {
+        Some(url) => {
+            let settings = Settings {
+                password: args.password.clone(),
+                user_secret: key_arg("user-key", args.user_key.as_deref())?,
+                backend_secret: key_arg("backend-key", args.backend_key.as_deref())?,
+            };
+            (None, Target::new(url, args.insecure)?, settings)
+        }
+        // Without --target: an emulator in process, RTC unset, with a backend key we hold.
+        None => {
+            if args.backend_key.is_some() {
+                return Err(
+                    "--backend-key needs --target (the embedded emulator makes its own)".into(),
+                );
+            }
+            let login = match key_arg("user-key", args.user_key.as_deref())? {
+                Some(key) => Login::Key(key),
+                None => Login::Password(
+                    args.password
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_PASSWORD.to_string()),
+                ),
+            };
+            let e = Embedded::start(login, hem_emulator::Faults::default())?;
+            let (target, settings) = (e.target()?, e.settings.clone());
+            (Some(e), target, settings)
+        }
+    };
+    // One request first, so an unreachable target is a setup error, not a wall of failures.
+    if let Err(e) = target.get("/api/system/version", hem_conformance::target::Auth::None) {
+        return Err(format!("cannot reach the target: {e:?}"));
+    }
+    match &embedded {
+        Some(_) => println!(
+            "hem-conformance: {} cases against the embedded emulator at {}",
+            ids.len(),
+            target.base()
+        ),
+        None => println!(
+            "hem-conformance: {} cases against {}",
+            ids.len(),
+            target.base()
+        ),
+    }
+    let report = run_suite(target, settings, &config);
+    drop(embedded);
+    print!("\n{}", report.summary_table());
+    let (json, junit) = report.write(&args.report_dir)?;
+    println!("reports: {} {}", json.display(), junit.display());
+    Ok(report.passed())
+}
