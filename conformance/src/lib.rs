@@ -5,6 +5,7 @@ pub mod case;
 pub mod cases;
 pub mod ctx;
 pub mod embedded;
+pub mod load;
 pub mod proto;
 pub mod report;
 pub mod runner;

@@ -13,7 +13,7 @@ use hem_conformance::{cases, run_suite, Progress, RunConfig, Settings, Target};
 ///
 /// Without --target it starts an emulated device in process on a free loopback port and runs
 /// every case against it. Exit status: 0 when no required case failed, 1 when one did, 2 on a
-/// usage or setup error.
+/// usage or setup error. `hem-conformance load --help` describes the load generator.
 #[derive(Parser, Debug)]
 #[command(name = "hem-conformance", version)]
 struct Args {
@@ -58,6 +58,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // `hem-conformance load …`: the load generator, with its own arguments (see `load --help`).
+    if std::env::args().nth(1).as_deref() == Some("load") {
+        return hem_conformance::load::main(std::env::args().skip(2));
+    }
     let args = Args::parse();
     if args.list {
         for c in cases::catalogue() {
