@@ -162,6 +162,11 @@ pub fn append_segment(bytes: &[u8], out: &mut String) {
     URL_SAFE_NO_PAD.encode_string(bytes, out);
 }
 
+/// Appends a binary JSON field (standard base64 with padding) to `out`.
+pub fn append_std(bytes: &[u8], out: &mut String) {
+    STANDARD.encode_string(bytes, out);
+}
+
 /// Encodes a binary JSON field: standard base64 with padding.
 pub fn encode_std(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
