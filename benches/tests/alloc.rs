@@ -40,3 +40,15 @@ fn ext_token_cached_allocates_no_more_than_its_outputs() {
     assert!(token.is_ok());
     assert!(n <= EXT_TOKEN_ALLOCATIONS, "ext_token allocated {n} times");
 }
+
+/// For the README's comparison: the peers allocate on every verify (9 and 11 times with
+/// jsonwebtoken 12.0.0 and jwt-simple 0.15.0).
+#[test]
+fn peers_allocate() {
+    let token = access_token(unix_now());
+    let peers = hem_auth_benches::Peers::new(&TOKEN_KEY);
+    let (a, n) = count(|| peers.verify_jsonwebtoken(&token));
+    let (b, m) = count(|| peers.verify_jwt_simple(&token));
+    assert!(a.is_ok() && b.is_ok());
+    assert!(n > 0 && m > 0);
+}
