@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Regenerates the committed seed corpora (fuzz/corpus/<target>/) from the roles' own messages,
+# the published artefacts in ../shared/interop and, when present, the vector files in vectors/.
+# Deterministic: running it twice changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")"
+shared="${HEM_SHARED_DIR:-../../shared}"
+cargo run --release -q -p hem-auth-corpus-gen --bin make-corpus -- corpus "$shared" ../vectors
