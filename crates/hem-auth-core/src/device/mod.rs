@@ -138,7 +138,10 @@ pub use ext_request::{
 pub use ext_token::EXT_TOKEN_DEFAULT_LIFETIME_SECS;
 pub use login::LOGIN_CHALLENGE_LIFETIME_SECS;
 pub use nonces::{NoncePurpose, DEFAULT_NONCE_CAPACITY};
-pub use pairing::{kid_from_hex, kid_of, kid_to_hex, Pairing, KEY_TYPE_X25519_PUBLIC, KID_BYTES};
+pub use pairing::{
+    kid_from_hex, kid_of, kid_to_hex, Pairing, EXTAID_DESCRIPTOR_BYTES, EXTAID_PREFIX,
+    KEY_TYPE_X25519_PUBLIC, KID_BYTES,
+};
 pub use snapshot::{DeviceSnapshot, PairingSnapshot, PendingSnapshot};
 
 use nonces::{NonceTable, Pending};

@@ -13,6 +13,11 @@ pub const KID_BYTES: usize = 16;
 /// (FACTS §3.2 and §9 Q13; the bit table is the authenticator's `base.js`).
 pub const KEY_TYPE_X25519_PUBLIC: u16 = 0x9814;
 
+/// The prefix of a paired authenticator key's descriptor (FACTS §4.5).
+pub const EXTAID_PREFIX: &[u8; 6] = b"EXTAID";
+/// Length of that descriptor: the prefix and the 32-byte pid.
+pub const EXTAID_DESCRIPTOR_BYTES: usize = EXTAID_PREFIX.len() + 32;
+
 /// The kid of an authenticator key: SHA-1(aid)[0..16] (FACTS §9 Q6).
 pub fn kid_of(aid: &PublicKey) -> [u8; KID_BYTES] {
     let digest = Sha1::digest(aid.as_bytes());
@@ -122,6 +127,19 @@ impl Pairing {
         kid_to_hex(&self.kid)
     }
 
+    /// The descriptor of the stored key, `"EXTAID" ‖ pid` (FACTS §4.5); the key list shows
+    /// it as `descr`, standard base64 (`"RVhUQUlE"` followed by the pid's base64).
+    pub fn descriptor(&self) -> [u8; EXTAID_DESCRIPTOR_BYTES] {
+        let mut descr = [0u8; EXTAID_DESCRIPTOR_BYTES];
+        for (dst, src) in descr
+            .iter_mut()
+            .zip(EXTAID_PREFIX.iter().chain(self.pid.iter()))
+        {
+            *dst = *src;
+        }
+        descr
+    }
+
     /// The key label (the phone's name).
     pub fn label(&self) -> &str {
         &self.label
@@ -158,6 +176,22 @@ mod tests {
         assert_eq!(kid_from_hex("42AFC419DBDA72636B37A2455955E095"), None);
         assert_eq!(kid_from_hex("42afc4"), None);
         assert_eq!(kid_from_hex("42afc419dbda72636b37a2455955e09é"), None);
+    }
+
+    #[test]
+    fn descriptor_is_extaid_then_pid() {
+        let identity = SecretKey::from_bytes([5; 32]);
+        let aid = SecretKey::from_bytes([6; 32]).public_key();
+        let pid = [0x4a; 32];
+        let pairing = Pairing::new(&identity, pid, aid, String::from("phone")).unwrap();
+        let descr = pairing.descriptor();
+        assert_eq!(&descr[..6], b"EXTAID");
+        assert_eq!(&descr[6..], &pid);
+        // The clients' form (MGR build.js): "RVhUQUlE" + pid.
+        assert_eq!(
+            codec::encode_std(&descr),
+            alloc::format!("RVhUQUlE{}", pairing.pid_b64())
+        );
     }
 
     #[test]

@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod b64;
+pub mod check;
+pub mod generate;
+pub mod report;
+pub mod schema;
+
+pub use check::{load_path, load_str, verify_file, verify_path, verify_str, KINDS};
+pub use report::{CaseReport, Counts, FileReport, Outcome, RunReport};
+pub use schema::{Case, Expect, Group, VectorFile, SCHEMA_ID};
+
+/// Checks every file named and gathers the reports (`hem-vectors verify`).
+pub fn verify_paths<P: AsRef<std::path::Path>>(paths: &[P], strict: bool) -> RunReport {
+    RunReport {
+        files: paths.iter().map(|p| verify_path(p.as_ref())).collect(),
+        strict,
+    }
+}

@@ -1,0 +1,185 @@
+//! The emulated device and what surrounds it: clock, audit log, state directory, faults.
+//!
+//! One mutex guards it all; device operations take microseconds (a Diffie-Hellman at most),
+//! and writing the state under the same lock keeps the files in the order of the changes.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use hem_auth_core::broker::derive_user_key;
+use hem_auth_core::device::{
+    AuditEvent, Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, Requirement,
+};
+use hem_auth_core::keys::{PublicKey, SecretKey};
+use rand_core::{OsRng, RngCore};
+use zeroize::Zeroizing;
+
+use crate::audit::AuditLog;
+use crate::clock::{system_now, Clock};
+use crate::store::Store;
+use crate::{EmulatorConfig, EmulatorError, Faults};
+
+/// What the handlers share.
+pub(crate) struct App {
+    state: Mutex<State>,
+    pub(crate) faults: Faults,
+    eid: PublicKey,
+    booted: Instant,
+}
+
+/// The device and everything that changes with it.
+pub(crate) struct State {
+    pub(crate) device: Device,
+    pub(crate) clock: Clock,
+    pub(crate) log: AuditLog,
+    store: Option<Store>,
+    logger_key: Zeroizing<[u8; 32]>,
+}
+
+impl App {
+    /// Boots the device: restores the state directory (or creates an identity), applies the
+    /// configuration, saves, opens the audit log and, unless `rtc_unset`, sets the clock.
+    pub(crate) fn boot(config: &EmulatorConfig) -> Result<Self, EmulatorError> {
+        let store = config.state_dir.as_deref().map(Store::open).transpose()?;
+        let saved = match &store {
+            Some(s) => s.load()?,
+            None => None,
+        };
+        let (mut snapshot, logger_key) = match saved {
+            Some(saved) => saved,
+            None => {
+                let mut key = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(&mut *key);
+                let identity = SecretKey::generate(&mut OsRng);
+                (DeviceSnapshot::new(DeviceConfig::new(identity)), key)
+            }
+        };
+        configure(&mut snapshot.config, config);
+        let device = Device::restore(snapshot, &mut OsRng).map_err(|e| EmulatorError::State {
+            path: config.state_dir.clone().unwrap_or_default(),
+            detail: format!("saved device does not restore: {e}"),
+        })?;
+        let now = system_now();
+        let log = match &store {
+            Some(s) => AuditLog::open(s, logger_key.clone(), now)?,
+            None => AuditLog::new(logger_key.clone(), now),
+        };
+        let eid = *device.eid();
+        let mut state = State {
+            device,
+            clock: Clock::default(),
+            log,
+            store,
+            logger_key,
+        };
+        if let Some(store) = &state.store {
+            store
+                .save(&state.device.snapshot(), &state.logger_key)
+                .map_err(|e| EmulatorError::io(format!("saving {}", store.dir().display()), e))?;
+        }
+        if !config.rtc_unset {
+            let out = state.device.set_clock(now);
+            state
+                .finish(out)
+                .map_err(|e| EmulatorError::Config(e.to_string()))?;
+        }
+        Ok(App {
+            state: Mutex::new(state),
+            faults: config.faults,
+            eid,
+            booted: Instant::now(),
+        })
+    }
+
+    /// The device, locked. A panic while locked cannot leave the device half-changed (its
+    /// operations check everything before they commit), so a poisoned lock is used as is.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The identity key.
+    pub(crate) fn eid(&self) -> PublicKey {
+        self.eid
+    }
+
+    /// Seconds since boot.
+    pub(crate) fn uptime(&self) -> u64 {
+        self.booted.elapsed().as_secs()
+    }
+
+    /// Checks a bearer token for an endpoint the adapter serves itself, recording any audit
+    /// event; `Err` is the status to answer. Honours `ignore_scope` and `skip_expiry_check`.
+    pub(crate) fn authorize(
+        &self,
+        bearer: Option<&str>,
+        requirement: &Requirement<'_>,
+    ) -> Result<(), u16> {
+        let mut state = self.lock();
+        let now = state.clock.now();
+        let (result, events) = state
+            .device
+            .authorize(bearer, requirement, now)
+            .into_parts();
+        match result {
+            Ok(_) => Ok(()),
+            Err(DeviceError::InsufficientScope | DeviceError::WrongRole)
+                if self.faults.ignore_scope =>
+            {
+                Ok(())
+            }
+            Err(DeviceError::TokenExpired) if self.faults.skip_expiry_check => Ok(()),
+            Err(e) => {
+                state.record(events);
+                Err(self.faults.status(e.status()))
+            }
+        }
+    }
+}
+
+impl State {
+    /// Records the outcome's audit events and returns its result.
+    pub(crate) fn finish<T>(&mut self, outcome: Outcome<T>) -> Result<T, DeviceError> {
+        let (result, events) = outcome.into_parts();
+        self.record(events);
+        result
+    }
+
+    fn record(&mut self, events: Vec<AuditEvent>) {
+        for event in &events {
+            self.log.append(event);
+        }
+    }
+
+    /// Saves the device after a change of its persistent state (a pairing made or removed).
+    /// A failure is reported on stderr; the device goes on, as one whose flash write failed
+    /// would have to.
+    pub(crate) fn save(&self) {
+        if let Some(store) = &self.store {
+            if let Err(e) = store.save(&self.device.snapshot(), &self.logger_key) {
+                eprintln!(
+                    "hem-emulator: state not saved to {}: {e}",
+                    store.dir().display()
+                );
+            }
+        }
+    }
+}
+
+/// Applies the start configuration to a (new or restored) device configuration: keys given
+/// replace saved ones, keys not given keep them; label and policy always follow the start.
+fn configure(device: &mut DeviceConfig, config: &EmulatorConfig) {
+    if let Some(password) = &config.password {
+        let eid_text = device.identity.public_key().to_b64();
+        device.user_key = Some(derive_user_key(password, &eid_text).public_key());
+    } else if let Some(key) = config.user_key {
+        device.user_key = Some(key);
+    }
+    if let Some(key) = config.master_key {
+        device.master_key = Some(key);
+    }
+    if let Some(key) = config.backend_key {
+        device.backend_key = Some(key);
+    }
+    device.label.clone_from(&config.label);
+    device.scope_policy = config.policy;
+}

@@ -1,0 +1,238 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(clippy::indexing_slicing)]
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hem_auth_core::device::ScopePolicy;
+use hem_auth_core::keys::PublicKey;
+use tokio::sync::watch;
+
+mod app;
+mod audit;
+mod clock;
+mod conn;
+mod faults;
+mod routes;
+mod store;
+
+pub use faults::Faults;
+
+/// Default listen address, as the issue states: `127.0.0.1:8080`.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// Default user label (`lbl` of the login challenge, `user` of the configuration).
+pub const DEFAULT_LABEL: &str = "hem-emulator";
+/// How long [`RunningEmulator::stop`] lets open connections finish before it drops them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How to start an emulator. Build it with struct-update syntax from [`Default`]:
+///
+/// ```
+/// let config = hem_emulator::EmulatorConfig {
+///     listen: "127.0.0.1:0".parse().unwrap(),
+///     ..Default::default()
+/// };
+/// # drop(config);
+/// ```
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// Address to listen on; port 0 picks a free one (see [`RunningEmulator::url`]).
+    pub listen: SocketAddr,
+    /// Where identity, user key, pairings and the audit log live across restarts; `None`
+    /// keeps everything in memory (a new identity on every start).
+    pub state_dir: Option<PathBuf>,
+    /// User password: the user key is PBKDF2-HMAC-SHA256(password, eid text), 600 000
+    /// rounds (FACTS §5.2). Slow in debug builds; tests use [`EmulatorConfig::user_key`].
+    pub password: Option<String>,
+    /// User public key (login → `sub` `U`). Ignored when `password` is set.
+    pub user_key: Option<PublicKey>,
+    /// Master public key (login → `sub` `M`).
+    pub master_key: Option<PublicKey>,
+    /// Start with the RTC unset: the auth endpoints answer 403 until a check-in.
+    pub rtc_unset: bool,
+    /// Public key of the emulated check-in backend (DECISIONS "Check-in").
+    pub backend_key: Option<PublicKey>,
+    /// The `ext/token` scope policy.
+    pub policy: ScopePolicy,
+    /// Test-only misbehaviour; all off by default.
+    pub faults: Faults,
+    /// The user label (`lbl` of the login challenge, `user` of the configuration).
+    pub label: String,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            listen: DEFAULT_LISTEN,
+            state_dir: None,
+            password: None,
+            user_key: None,
+            master_key: None,
+            rtc_unset: false,
+            backend_key: None,
+            policy: ScopePolicy::default(),
+            faults: Faults::default(),
+            label: String::from(DEFAULT_LABEL),
+        }
+    }
+}
+
+impl fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("listen", &self.listen)
+            .field("state_dir", &self.state_dir)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("user_key", &self.user_key)
+            .field("master_key", &self.master_key)
+            .field("rtc_unset", &self.rtc_unset)
+            .field("backend_key", &self.backend_key)
+            .field("policy", &self.policy)
+            .field("faults", &self.faults)
+            .field("label", &self.label)
+            .finish()
+    }
+}
+
+/// Why an emulator did not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    /// The device refused its start configuration.
+    Config(String),
+    /// The state directory holds something this emulator did not write, or is in use by
+    /// another emulator.
+    State {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An operating-system call failed.
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl EmulatorError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        EmulatorError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+impl fmt::Display for EmulatorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmulatorError::Config(detail) => write!(f, "configuration: {detail}"),
+            EmulatorError::State { path, detail } => {
+                write!(f, "state {}: {detail}", path.display())
+            }
+            EmulatorError::Io { what, source } => write!(f, "{what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for EmulatorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EmulatorError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Boots a device from `config` (restoring the state directory if there is one), starts
+/// serving it on its own Tokio runtime and threads, and returns once the socket listens.
+pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+    let app = Arc::new(app::App::boot(&config)?);
+    let eid = app.eid();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("hem-emulator")
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| EmulatorError::io("starting the runtime", e))?;
+    let listener = {
+        let _context = runtime.enter();
+        conn::bind(config.listen)
+            .map_err(|e| EmulatorError::io(format!("listening on {}", config.listen), e))?
+    };
+    let addr = listener.local_addr();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let router = routes::router(app);
+    let thread = std::thread::Builder::new()
+        .name(String::from("hem-emulator"))
+        .spawn(move || {
+            runtime.block_on(routes::serve(listener, router, stop_rx, SHUTDOWN_GRACE));
+            runtime.shutdown_timeout(SHUTDOWN_GRACE);
+        })
+        .map_err(|e| EmulatorError::io("starting the server thread", e))?;
+    Ok(RunningEmulator {
+        addr,
+        eid,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+/// A running emulator. Dropping it stops it, as [`RunningEmulator::stop`] does.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    addr: SocketAddr,
+    eid: PublicKey,
+    stop: Option<watch::Sender<bool>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    /// The base URL, `http://HOST:PORT`; an unspecified listen address (`0.0.0.0`, `::`) is
+    /// reported as the loopback address of its family.
+    pub fn url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// The socket address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The device identity key (`eid`).
+    pub fn eid(&self) -> PublicKey {
+        self.eid
+    }
+
+    /// Stops serving and waits for the server thread: open connections get
+    /// a short grace period, then are dropped. The state directory is consistent at every
+    /// moment, so stopping needs no final write.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

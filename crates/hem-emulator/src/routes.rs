@@ -1,0 +1,468 @@
+//! The HTTP surface: request bytes in, a device operation, status and JSON out.
+//!
+//! | endpoint | operation | bearer |
+//! |---|---|---|
+//! | `GET /api/auth/token` | `Device::auth_token_challenge` | — |
+//! | `POST /api/auth/token` | `Device::auth_token` | — |
+//! | `POST /api/auth/ext/request` | `Device::ext_request` | — |
+//! | `POST /api/auth/ext/token` | `Device::ext_token` | — |
+//! | `POST /api/auth/ext/init`, `/validate`, `/mac` | `Device::ext_init`, `ext_validate`, `ext_mac` | `auth:ext:pair` or `system:config`, `U` only (core) |
+//! | `GET` / `POST /api/system/checkin` | `Device::checkin_challenge`, `checkin` | — |
+//! | `GET /api/system/version`, `/status` | the emulator | — |
+//! | `GET /api/system/config` | the emulator | `system:config`, `logger:get` or `auth:ext:pair` |
+//! | `GET /api/keymgmt/list[/{offset}[/{count}]]` | the paired authenticator keys | `keymgmt:list`, not `M` |
+//! | `DELETE /api/keymgmt/delete/{kid}` | `Device::unpair` | `keymgmt:del`, not `M` (core) |
+//! | `GET /api/logger/list` | the audit log | `logger:get` |
+//!
+//! Statuses come from `DeviceError::status`. Besides: a path the device does not have is 404,
+//! and so is a known path with another method (the device's dispatcher knows no 405);
+//! a POST without `Content-Length` is 411; a `Content-Length` above 7300 is 413 before any
+//! byte of the body is read; a body that does not arrive within [`BODY_TIMEOUT`] is 408. A
+//! request that carries an `Authorization` header has its token checked before routing, as
+//! the firmware's dispatcher does (FACTS §6): invalid or expired → 401 on any path. Error
+//! bodies are empty, with `Content-Type: application/json`; nothing answers 5xx (unless the
+//! `leak_500` fault is on).
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use hem_auth_core::codec;
+use hem_auth_core::device::{DeviceError, Requirement, Roles};
+use hem_auth_core::messages::{to_json, MAX_BODY_BYTES};
+use rand_core::OsRng;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::clock::rfc3339;
+use crate::conn::Listener;
+use crate::faults::{self, Replay};
+
+/// How long a request body may take to arrive.
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET /api/system/config` (FACTS §6 table).
+const CONFIG_READ: Requirement<'static> =
+    Requirement::any_of(&["system:config", "logger:get", "auth:ext:pair"]);
+/// `GET /api/keymgmt/list` (FACTS §6 table).
+const KEY_LIST: Requirement<'static> =
+    Requirement::any_of(&["keymgmt:list"]).roles(Roles::NotMaster);
+/// `GET /api/logger/list` (FACTS §6 table).
+const LOGGER: Requirement<'static> = Requirement::any_of(&["logger:get"]);
+/// Keys listed when the request gives no count (DOCS "List the keys": default 15).
+const DEFAULT_LIST_COUNT: usize = 15;
+/// The `type` the device lists for an imported X25519 public key (FACTS §4.5).
+const EXTAID_KEY_TYPE: &str = "ECDH,CURVE25519";
+
+type Shared = Arc<App>;
+
+/// The device API.
+pub(crate) fn router(app: Shared) -> Router {
+    Router::new()
+        .route("/api/auth/token", get(auth_challenge).post(auth_token))
+        .route("/api/auth/ext/request", post(ext_request))
+        .route("/api/auth/ext/token", post(ext_token))
+        .route("/api/auth/ext/init", post(ext_init))
+        .route("/api/auth/ext/validate", post(ext_validate))
+        .route("/api/auth/ext/mac", post(ext_mac))
+        .route("/api/system/checkin", get(checkin_challenge).post(checkin))
+        .route("/api/system/version", get(version))
+        .route("/api/system/status", get(status))
+        .route("/api/system/config", get(config))
+        .route("/api/keymgmt/list", get(key_list))
+        .route("/api/keymgmt/list/{offset}", get(key_list))
+        .route("/api/keymgmt/list/{offset}/{count}", get(key_list))
+        .route("/api/keymgmt/delete/{kid}", delete(unpair))
+        .route("/api/logger/list", get(logger_list))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), dispatcher))
+        .with_state(app)
+}
+
+/// Serves until `stop` turns true (or its sender is dropped), then lets open connections
+/// finish for at most `grace`.
+pub(crate) async fn serve(
+    listener: Listener,
+    router: Router,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut graceful = stop.clone();
+    let mut deadline = stop;
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+    tokio::select! {
+        result = server => {
+            if let Err(e) = result {
+                eprintln!("hem-emulator: server stopped: {e}");
+            }
+        }
+        () = async move {
+            let _ = deadline.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        } => {}
+    }
+}
+
+/// An empty answer with the device's error shape.
+fn empty(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+    )
+        .into_response()
+}
+
+/// A 200 answer with a JSON body.
+fn ok<T: Serialize>(body: &T) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        to_json(body),
+    )
+        .into_response()
+}
+
+/// The answer to a device operation's result.
+fn answer<T: Serialize>(app: &App, result: Result<T, DeviceError>) -> Response {
+    match result {
+        Ok(body) => ok(&body),
+        Err(e) => empty(app.faults.status(e.status())),
+    }
+}
+
+/// The token of an `Authorization` header: `None` without the header; an empty token (which
+/// no check accepts) when the header is not `Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .unwrap_or("");
+    Some(token)
+}
+
+/// The firmware dispatcher: a present token must be valid (FACTS §6).
+async fn dispatcher(State(app): State<Shared>, request: Request, next: Next) -> Response {
+    if let Some(token) = bearer(request.headers()) {
+        if let Err(status) = app.authorize(Some(token), &Requirement::any_token()) {
+            return empty(status);
+        }
+    }
+    next.run(request).await
+}
+
+async fn not_found() -> Response {
+    empty(404)
+}
+
+/// A POST body: `Content-Length` required (411) and at most 7300 (413, nothing read).
+struct Body(Bytes);
+
+impl FromRequest<Shared> for Body {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &Shared) -> Result<Self, Response> {
+        let Some(length) = request.headers().get(CONTENT_LENGTH) else {
+            return Err(empty(411));
+        };
+        let Some(length) = length
+            .to_str()
+            .ok()
+            .and_then(|l| l.trim().parse::<u64>().ok())
+        else {
+            return Err(empty(app.faults.status(400)));
+        };
+        if length > MAX_BODY_BYTES as u64 {
+            return Err(empty(413));
+        }
+        let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
+        match tokio::time::timeout(BODY_TIMEOUT, read).await {
+            Ok(Ok(bytes)) => Ok(Body(bytes)),
+            Ok(Err(_)) => Err(empty(app.faults.status(400))),
+            Err(_) => Err(empty(408)),
+        }
+    }
+}
+
+async fn auth_challenge(State(app): State<Shared>) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let out = s.device.auth_token_challenge(now, &mut OsRng);
+    answer(&app, s.finish(out))
+}
+
+async fn auth_token(State(app): State<Shared>, Body(body): Body) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let replay = Replay::before(&app.faults, &s.device);
+    let out = s.device.auth_token(&body, now, &mut OsRng);
+    let result = s.finish(out);
+    if result.is_ok() {
+        replay.restore(&mut s.device);
+    }
+    answer(&app, result)
+}
+
+async fn ext_request(State(app): State<Shared>, Body(body): Body) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let out = s.device.ext_request(&body, now, &mut OsRng);
+    answer(&app, s.finish(out))
+}
+
+async fn ext_token(State(app): State<Shared>, Body(body): Body) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let replay = Replay::before(&app.faults, &s.device);
+    let mut out = s.device.ext_token(&body, now, &mut OsRng);
+    if app.faults.accept_bad_mac && matches!(out.result, Err(DeviceError::BadMac)) {
+        if let Some(resigned) = faults::resigned_ext_token(&s.device, &body) {
+            out = s.device.ext_token(&resigned, now, &mut OsRng);
+        }
+    }
+    let result = s.finish(out);
+    if result.is_ok() {
+        replay.restore(&mut s.device);
+    }
+    answer(&app, result)
+}
+
+async fn ext_init(State(app): State<Shared>, headers: HeaderMap, Body(body): Body) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let out = s.device.ext_init(bearer(&headers), &body, now, &mut OsRng);
+    answer(&app, s.finish(out))
+}
+
+async fn ext_validate(State(app): State<Shared>, headers: HeaderMap, Body(body): Body) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let token = bearer(&headers);
+    let replay = Replay::before(&app.faults, &s.device);
+    let mut out = s.device.ext_validate(token, &body, now);
+    if app.faults.accept_bad_mac && matches!(out.result, Err(DeviceError::BadMac)) {
+        if let Some(resigned) = faults::resigned_ext_validate(&s.device, &body) {
+            out = s.device.ext_validate(token, &resigned, now);
+        }
+    }
+    let result = s.finish(out);
+    if result.is_ok() {
+        replay.restore(&mut s.device);
+        s.save();
+    }
+    answer(&app, result)
+}
+
+async fn ext_mac(State(app): State<Shared>, headers: HeaderMap, Body(body): Body) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let out = s.device.ext_mac(bearer(&headers), &body, now, &mut OsRng);
+    answer(&app, s.finish(out))
+}
+
+async fn checkin_challenge(State(app): State<Shared>) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let out = s.device.checkin_challenge(now, &mut OsRng);
+    answer(&app, s.finish(out))
+}
+
+async fn checkin(State(app): State<Shared>, Body(body): Body) -> Response {
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let replay = Replay::before(&app.faults, &s.device);
+    let out = s.device.checkin(&body, now);
+    let result = s.finish(out).map(|done| {
+        s.clock.set(done.time);
+        done.response
+    });
+    if result.is_ok() {
+        replay.restore(&mut s.device);
+    }
+    answer(&app, result)
+}
+
+async fn version() -> Response {
+    ok(&Version {
+        hwv: "hem-emulator",
+        fwv: concat!("hem-emulator v", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// `uptime`, `ts` and `time` (only while the RTC is set, FACTS §7), `fls_state` 0.
+async fn status(State(app): State<Shared>) -> Response {
+    let (rtc, now) = {
+        let s = app.lock();
+        (s.device.rtc_is_set(), s.clock.now())
+    };
+    ok(&Status {
+        uptime: app.uptime(),
+        ts: rtc.then(|| rfc3339(now)),
+        time: rtc.then_some(now),
+        fls_state: 0,
+    })
+}
+
+/// The configuration a client needs for pairing (FACTS §4.1): `eid`, `user` (the label),
+/// `spk`, and the trust options.
+async fn config(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(status) = app.authorize(bearer(&headers), &CONFIG_READ) {
+        return empty(status);
+    }
+    let s = app.lock();
+    let config = s.device.config();
+    ok(&Config {
+        eid: s.device.eid().to_b64(),
+        user: &config.label,
+        email: "",
+        hostname: "",
+        trusted_ts: config.trusted_time,
+        trusted_backend: config.backend_key.is_some(),
+        spk: s.device.spk().to_b64(),
+    })
+}
+
+/// The paired authenticators as the device lists their `EXTAID` keys (FACTS §4.5), paged
+/// by `/{offset}/{count}` (non-negative decimal; otherwise 400).
+async fn key_list(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    if let Err(status) = app.authorize(bearer(&headers), &KEY_LIST) {
+        return empty(status);
+    }
+    let mut paging = uri
+        .path()
+        .trim_start_matches("/api/keymgmt/list")
+        .split('/')
+        .skip(1)
+        .map(|n| {
+            n.parse::<usize>()
+                .ok()
+                .filter(|_| n.bytes().all(|b| b.is_ascii_digit()))
+        });
+    let (offset, count) = match (paging.next(), paging.next()) {
+        (None, _) => (0, DEFAULT_LIST_COUNT),
+        (Some(Some(offset)), None) => (offset, DEFAULT_LIST_COUNT),
+        (Some(Some(offset)), Some(Some(count))) => (offset, count),
+        _ => return empty(app.faults.status(400)),
+    };
+    let s = app.lock();
+    let pairings = s.device.pairings();
+    let list: Vec<KeyEntry<'_>> = pairings
+        .iter()
+        .skip(offset)
+        .take(count)
+        .map(|p| KeyEntry {
+            kid: p.kid_hex(),
+            key_type: EXTAID_KEY_TYPE,
+            label: p.label(),
+            descr: codec::encode_std(&p.descriptor()),
+        })
+        .collect();
+    ok(&KeyList {
+        offset,
+        total: pairings.len(),
+        listed: list.len(),
+        list,
+    })
+}
+
+async fn unpair(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    let kid = uri.path().rsplit('/').next().unwrap_or_default();
+    let mut s = app.lock();
+    let now = s.clock.now();
+    let out = s.device.unpair(bearer(&headers), kid, now);
+    match s.finish(out) {
+        Ok(_) => {
+            s.save();
+            empty(200)
+        }
+        Err(e) => empty(app.faults.status(e.status())),
+    }
+}
+
+/// The audit log. The device lists log *files* here (`{total, id}`) and serves each by id;
+/// the emulator keeps one log and returns its lines inline: `{"total": n, "lines": [...]}`,
+/// the key line first (format in [`crate::audit`]).
+async fn logger_list(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Err(status) = app.authorize(bearer(&headers), &LOGGER) {
+        return empty(status);
+    }
+    let s = app.lock();
+    let lines: Vec<&str> = s.log.lines().collect();
+    ok(&LogList {
+        total: lines.len(),
+        lines,
+    })
+}
+
+/// `GET /api/system/version`.
+#[derive(Serialize)]
+struct Version {
+    hwv: &'static str,
+    fwv: &'static str,
+}
+
+/// `GET /api/system/status`, in the device's member order.
+#[derive(Serialize)]
+struct Status {
+    uptime: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<u64>,
+    fls_state: u8,
+}
+
+/// `GET /api/system/config`: the members pairing needs.
+#[derive(Serialize)]
+struct Config<'a> {
+    eid: String,
+    user: &'a str,
+    email: &'a str,
+    hostname: &'a str,
+    trusted_ts: bool,
+    trusted_backend: bool,
+    spk: String,
+}
+
+/// `GET /api/keymgmt/list`, in the device's member order.
+#[derive(Serialize)]
+struct KeyList<'a> {
+    offset: usize,
+    total: usize,
+    listed: usize,
+    list: Vec<KeyEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct KeyEntry<'a> {
+    kid: String,
+    #[serde(rename = "type")]
+    key_type: &'static str,
+    label: &'a str,
+    descr: String,
+}
+
+/// `GET /api/logger/list` (the emulator's form).
+#[derive(Serialize)]
+struct LogList<'a> {
+    total: usize,
+    lines: Vec<&'a str>,
+}

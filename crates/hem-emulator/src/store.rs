@@ -1,0 +1,194 @@
+//! The state directory: what a device keeps across reboots, crash-safe.
+//!
+//! * `state.json` (mode 0600): the device snapshot (identity secret, user/master/backend
+//!   keys, pairings — never pending nonces or per-boot keys: a restart is a reboot) and the
+//!   audit-log HMAC key. Replaced atomically after every change: write a temporary file,
+//!   fsync it, rename it over the old one, fsync the directory. A `kill -9` at any moment
+//!   leaves either the old or the new file.
+//! * `audit.log` (mode 0600): the audit log, one line per event (FACTS Appendix A), appended
+//!   and fsynced per line; see [`crate::audit`] for how a torn last line is dropped.
+//! * `lock`: held (`flock`) while an emulator runs, so two never share a directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use hem_auth_core::codec;
+use hem_auth_core::device::DeviceSnapshot;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::EmulatorError;
+
+/// The `format` member of `state.json`.
+const STATE_FORMAT: &str = "hem-emulator-state/1";
+const STATE_FILE: &str = "state.json";
+/// The audit log file name.
+pub(crate) const LOG_FILE: &str = "audit.log";
+const LOCK_FILE: &str = "lock";
+
+/// The state file's content.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    format: String,
+    device: DeviceSnapshot,
+    /// The audit-log HMAC key, standard base64 (one per state directory).
+    logger_key: String,
+}
+
+/// What a state directory holds: the device snapshot and the audit-log HMAC key.
+pub(crate) type Saved = (DeviceSnapshot, Zeroizing<[u8; 32]>);
+
+/// An open state directory, locked for this process.
+#[derive(Debug)]
+pub(crate) struct Store {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Store {
+    /// Creates the directory (mode 0700) if needed and takes its lock.
+    pub(crate) fn open(dir: &Path) -> Result<Self, EmulatorError> {
+        if !dir.exists() {
+            fs::create_dir_all(dir)
+                .map_err(|e| EmulatorError::io(format!("creating {}", dir.display()), e))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| EmulatorError::io(format!("securing {}", dir.display()), e))?;
+        }
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| EmulatorError::io(format!("opening {}", lock_path.display()), e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(EmulatorError::State {
+                    path: dir.to_path_buf(),
+                    detail: String::from("in use by another emulator"),
+                })
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(EmulatorError::io(
+                    format!("locking {}", lock_path.display()),
+                    e,
+                ))
+            }
+        }
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The saved snapshot and logger key, or `None` for a fresh directory.
+    pub(crate) fn load(&self) -> Result<Option<Saved>, EmulatorError> {
+        let path = self.dir.join(STATE_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => Zeroizing::new(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(EmulatorError::io(format!("reading {}", path.display()), e)),
+        };
+        let bad = |detail: String| EmulatorError::State {
+            path: path.clone(),
+            detail,
+        };
+        let state: StateFile =
+            serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a state file: {e}")))?;
+        if state.format != STATE_FORMAT {
+            return Err(bad(format!("unknown format {:?}", state.format)));
+        }
+        let key = codec::decode_fixed::<32>(&state.logger_key)
+            .map_err(|_| bad(String::from("logger_key is not base64 of 32 bytes")))?;
+        Ok(Some((state.device, Zeroizing::new(key))))
+    }
+
+    /// Replaces `state.json` atomically.
+    pub(crate) fn save(&self, device: &DeviceSnapshot, logger_key: &[u8; 32]) -> io::Result<()> {
+        let state = StateFile {
+            format: String::from(STATE_FORMAT),
+            device: device.clone(),
+            logger_key: codec::encode_std(logger_key),
+        };
+        let json = Zeroizing::new(serde_json::to_vec_pretty(&state).map_err(io::Error::other)?);
+        atomic_write(&self.dir, STATE_FILE, &json)
+    }
+
+    /// The audit log's path.
+    pub(crate) fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG_FILE)
+    }
+
+    /// The directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Replaces `dir/name` with `bytes` (mode 0600) so that a crash leaves the old or the new
+/// content, never a mix: temporary file, fsync, rename, fsync of the directory.
+pub(crate) fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    // A leftover temporary file from a crash keeps its old mode: set it again.
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, dir.join(name))?;
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "hem-emulator-store-{tag}-{}-{}",
+            std::process::id(),
+            crate::clock::system_now()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn atomic_write_replaces_with_mode_0600() {
+        let dir = temp_dir("atomic");
+        fs::create_dir_all(&dir).unwrap();
+        atomic_write(&dir, "f", b"one").unwrap();
+        atomic_write(&dir, "f", b"two").unwrap();
+        assert_eq!(fs::read(dir.join("f")).unwrap(), b"two");
+        let mode = fs::metadata(dir.join("f")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!dir.join(".f.tmp").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_has_one_emulator_and_foreign_files_are_refused() {
+        let dir = temp_dir("lock");
+        let store = Store::open(&dir).unwrap();
+        assert!(matches!(
+            Store::open(&dir),
+            Err(EmulatorError::State { .. })
+        ));
+        assert!(store.load().unwrap().is_none());
+        fs::write(dir.join(STATE_FILE), b"{\"format\":\"other\"}").unwrap();
+        assert!(matches!(store.load(), Err(EmulatorError::State { .. })));
+        drop(store);
+        let again = Store::open(&dir).unwrap();
+        assert_eq!(again.dir(), dir.as_path());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
