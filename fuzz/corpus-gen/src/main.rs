@@ -29,6 +29,9 @@ use hem_auth_fuzz_common::ops::{self, Op};
 use hem_auth_fuzz_common::oracle;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+/// Most seeds per target taken from artefact and vector files.
+const MAX_ARTEFACT_SEEDS: usize = 48;
+
 /// Seeds per target: file name → bytes.
 #[derive(Default)]
 struct Corpus(BTreeMap<&'static str, BTreeMap<String, Vec<u8>>>);
@@ -54,6 +57,26 @@ impl Corpus {
         msg.push(header);
         msg.extend_from_slice(&payload_of(jwt));
         self.add(target, format!("{name}-oracle"), encode(mode, 0, &msg));
+    }
+
+    /// Keeps every seed made from the roles and at most [`MAX_ARTEFACT_SEEDS`] of those taken
+    /// from files, evenly spread over them, so the committed corpus stays small.
+    fn trim(&mut self) {
+        for seeds in self.0.values_mut() {
+            let from_files: Vec<String> = seeds
+                .keys()
+                .filter(|n| n.starts_with("interop-") || n.starts_with("vectors-"))
+                .cloned()
+                .collect();
+            if from_files.len() > MAX_ARTEFACT_SEEDS {
+                let step = from_files.len().div_ceil(MAX_ARTEFACT_SEEDS);
+                for (i, name) in from_files.iter().enumerate() {
+                    if i % step != 0 {
+                        seeds.remove(name);
+                    }
+                }
+            }
+        }
     }
 
     fn write(&self, out: &Path) {
@@ -110,6 +133,7 @@ fn main() {
     artefacts(&mut corpus, &shared.join("interop"), "interop");
     artefacts(&mut corpus, &vectors, "vectors");
     device_ops(&mut corpus);
+    corpus.trim();
     corpus.write(&out);
 }
 
