@@ -18,7 +18,7 @@ export RUSTC_BOOTSTRAP=1
 host="$(rustc -vV | sed -n 's/^host: //p')"
 echo "== cargo fuzz build (address sanitizer)"
 cargo fuzz build
-bin="target/$host/release"
+bin="${CARGO_TARGET_DIR:-target}/$host/release"
 
 artifacts="$(mktemp -d)"
 passed=0
