@@ -355,6 +355,17 @@ pub enum Endpoint {
     Checkin,
 }
 
+/// The model's reading of a [`Requirement`]: required scopes (none: any token), exact match,
+/// roles.
+#[derive(Clone, Copy)]
+struct Rule<'r>(&'r [&'r str], bool, Roles);
+
+/// `ext/init`, `ext/validate`, `ext/mac` ([`Requirement::EXT_PAIRING`]).
+const PAIRING_RULE: Rule<'static> =
+    Rule(&["auth:ext:pair", "system:config"], false, Roles::UserOnly);
+/// Unpairing ([`Requirement::KEY_DELETE`]).
+const KEY_DELETE_RULE: Rule<'static> = Rule(&["keymgmt:del"], false, Roles::NotMaster);
+
 /// The purposes the harness tracks, in the device's order.
 const PURPOSES: [NoncePurpose; 3] = [
     NoncePurpose::Login,
@@ -562,19 +573,14 @@ impl World {
         pick(&self.tokens, index).map(|t| t.token.clone())
     }
 
-    /// Whether the model says the device must accept `token` for `need`.
-    fn token_allows(
-        &self,
-        token: Option<&str>,
-        requirement: &Requirement<'_>,
-        need: (&[&str], bool, Roles),
-    ) -> bool {
-        let _ = requirement;
+    /// Whether the model says the device must accept `token` under `rule`: a token of this
+    /// boot, not expired, whose subject and scope the rule allows.
+    fn token_allows(&self, token: Option<&str>, rule: Rule<'_>) -> bool {
         let Some(token) = token else { return false };
         let Some(t) = self.tokens.iter().find(|t| t.token == token) else {
             return false;
         };
-        let (scopes, exact, roles) = need;
+        let Rule(scopes, exact, roles) = rule;
         let role_ok = match roles {
             Roles::UserOnly => t.sub == "U",
             Roles::NotMaster => t.sub != "M",
@@ -1011,11 +1017,7 @@ impl World {
         let out = self
             .device
             .ext_init(bearer.as_deref(), body, self.now, &mut self.rng);
-        let allowed = self.token_allows(
-            bearer.as_deref(),
-            &Requirement::EXT_PAIRING,
-            (&["auth:ext:pair", "system:config"], false, Roles::UserOnly),
-        );
+        let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
         match out.result {
             Ok(response) => {
                 assert!(allowed, "ext/init answered a bearer that does not allow it");
@@ -1129,11 +1131,7 @@ impl World {
         made: Option<(PairingState, SecretKey, bool)>,
     ) {
         let out = self.device.ext_validate(bearer.as_deref(), &body, self.now);
-        let allowed = self.token_allows(
-            bearer.as_deref(),
-            &Requirement::EXT_PAIRING,
-            (&["auth:ext:pair", "system:config"], false, Roles::UserOnly),
-        );
+        let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
         let sent = messages::parse_body::<ExtValidateRequest<'_>>(&body)
             .ok()
             .map(|r| (r.pid.into_owned(), r.reply.into_owned()));
@@ -1217,11 +1215,7 @@ impl World {
         let aid = phone.pairing.aid();
         let kid = kid_to_hex(&kid_of(&aid));
         let bearer = self.bearer(token);
-        let allowed = self.token_allows(
-            bearer.as_deref(),
-            &Requirement::KEY_DELETE,
-            (&["keymgmt:del"], false, Roles::NotMaster),
-        );
+        let allowed = self.token_allows(bearer.as_deref(), KEY_DELETE_RULE);
         let paired = self.model.is_paired_aid(&aid);
         let out = self.device.unpair(bearer.as_deref(), &kid, self.now);
         match out.result {
@@ -1246,29 +1240,21 @@ impl World {
             Need::Exact(i) => self.scope_text(&ScopePick::UseKid(i)),
             _ => String::new(),
         };
-        let (requirement, rule): (Requirement<'_>, (&[&str], bool, Roles)) = match need {
-            Need::AnyToken => (Requirement::any_token(), (&[], false, Roles::Any)),
+        let exact_list = [exact_scope.as_str()];
+        let (requirement, rule) = match need {
+            Need::AnyToken => (Requirement::any_token(), Rule(&[], false, Roles::Any)),
             Need::List => (
                 Requirement::any_of(&["keymgmt:list"]),
-                (&["keymgmt:list"], false, Roles::Any),
+                Rule(&["keymgmt:list"], false, Roles::Any),
             ),
-            Need::ExtPairing => (
-                Requirement::EXT_PAIRING,
-                (&["auth:ext:pair", "system:config"], false, Roles::UserOnly),
+            Need::ExtPairing => (Requirement::EXT_PAIRING, PAIRING_RULE),
+            Need::KeyDelete => (Requirement::KEY_DELETE, KEY_DELETE_RULE),
+            Need::Exact(_) => (
+                Requirement::exact(&exact_scope),
+                Rule(&exact_list, true, Roles::Any),
             ),
-            Need::KeyDelete => (
-                Requirement::KEY_DELETE,
-                (&["keymgmt:del"], false, Roles::NotMaster),
-            ),
-            Need::Exact(_) => (Requirement::exact(&exact_scope), (&[], true, Roles::Any)),
         };
-        let exact_list = [exact_scope.as_str()];
-        let rule = if matches!(need, Need::Exact(_)) {
-            (&exact_list[..], true, Roles::Any)
-        } else {
-            rule
-        };
-        let allowed = self.token_allows(Some(&bearer), &requirement, rule);
+        let allowed = self.token_allows(Some(&bearer), rule);
         let out = self.device.authorize(Some(&bearer), &requirement, self.now);
         assert_eq!(
             out.result.is_ok(),
@@ -1352,11 +1338,7 @@ impl World {
                 }
             }
             Endpoint::ExtMac => {
-                let allowed = self.token_allows(
-                    bearer.as_deref(),
-                    &Requirement::EXT_PAIRING,
-                    (&["auth:ext:pair", "system:config"], false, Roles::UserOnly),
-                );
+                let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
                 let out = self
                     .device
                     .ext_mac(bearer.as_deref(), body, self.now, &mut self.rng);
