@@ -24,15 +24,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let input = input::decode(data);
     let now = input.now;
-    let body = match input.mode % 3 {
-        0 => input.message.to_vec(),
-        1 => fixture::body_with("authreply", &input.text()),
-        _ => {
-            let (header, payload) = oracle::split_header(input.message);
-            let s1 = fixture::phone_a_s1();
-            fixture::body_with("authreply", &oracle::sign(&header, payload, s1.as_bytes()))
-        }
-    };
+    let body = input::jwt_body(&input, "authreply", fixture::phone_a_s1().as_bytes());
     fixture::with_device(|device| {
         let mut rng = fixture::rng();
         let out = device.ext_token(&body, now, &mut rng);

@@ -22,15 +22,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let input = input::decode(data);
     let now = input.now;
-    let body = match input.mode % 3 {
-        0 => input.message.to_vec(),
-        1 => fixture::body_with("auth", &input.text()),
-        _ => {
-            let (header, payload) = oracle::split_header(input.message);
-            let key = fixture::user_login_key();
-            fixture::body_with("auth", &oracle::sign(&header, payload, key.as_bytes()))
-        }
-    };
+    let body = input::jwt_body(&input, "auth", fixture::user_login_key().as_bytes());
     fixture::with_device(|device| {
         let mut rng = fixture::rng();
         let out = device.auth_token(&body, now, &mut rng);

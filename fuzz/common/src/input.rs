@@ -48,3 +48,17 @@ impl Input<'_> {
         String::from_utf8_lossy(self.message)
     }
 }
+
+/// The request body of a device target whose JWT travels as `{"<member>": jwt}`, by mode:
+/// 0, the message is the body; 1, the message is the JWT; 2, the message is a header pick and
+/// payload that [`crate::oracle`] signs with `key`.
+pub fn jwt_body(input: &Input<'_>, member: &str, key: &[u8]) -> Vec<u8> {
+    match input.mode % 3 {
+        0 => input.message.to_vec(),
+        1 => crate::fixture::body_with(member, &input.text()),
+        _ => {
+            let (header, payload) = crate::oracle::split_header(input.message);
+            crate::fixture::body_with(member, &crate::oracle::sign(&header, payload, key))
+        }
+    }
+}

@@ -23,7 +23,7 @@ use hem_auth_core::codec;
 use hem_auth_core::device::{Device, DeviceSnapshot};
 use hem_auth_core::jwt::{self, Header, UntrustedJwt};
 use hem_auth_core::messages::{self, ExtInitResponse, ExtRequest, ExtValidateResponse};
-use hem_auth_fuzz_common::fixture::{self, AUTHREQ_JTI, PAIRING_JTI, START};
+use hem_auth_fuzz_common::fixture::{self, PAIRING_JTI, START};
 use hem_auth_fuzz_common::input::encode;
 use hem_auth_fuzz_common::ops::{self, Op};
 use hem_auth_fuzz_common::oracle;
@@ -539,5 +539,4 @@ fn device_ops(c: &mut Corpus) {
     for (i, (score, bytes)) in scored.into_iter().take(12).enumerate() {
         c.add("device_ops", format!("ops-{i:02}-score-{score}"), bytes);
     }
-    let _ = AUTHREQ_JTI;
 }
