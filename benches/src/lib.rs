@@ -5,6 +5,23 @@
 //! Every fixture is deterministic (a seeded ChaCha20 RNG): two runs, or two machines, time the
 //! same bytes.
 
+/// Every bench id, in the README's table order (the criterion benches' names; `bench-report`
+/// and the instruction-count driver both read this list).
+pub const BENCH_NAMES: &[&str] = &[
+    "x25519/diffie_hellman",
+    "token_verify/hem-auth-core",
+    "token_verify/jsonwebtoken",
+    "token_verify/jwt-simple",
+    "ext_token/cached",
+    "ext_token/cold",
+    "ext_request/1_pairing",
+    "ext_request/8_pairings",
+    "authreq_verify/broker",
+    "approve/authenticator",
+    "login/verify",
+    "seal/open",
+];
+
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 

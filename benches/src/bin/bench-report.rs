@@ -14,21 +14,7 @@ use std::process::ExitCode;
 
 use serde::Deserialize;
 
-/// Bench ids, in table order.
-const BENCHES: &[&str] = &[
-    "x25519/diffie_hellman",
-    "token_verify/hem-auth-core",
-    "token_verify/jsonwebtoken",
-    "token_verify/jwt-simple",
-    "ext_token/cached",
-    "ext_token/cold",
-    "ext_request/1_pairing",
-    "ext_request/8_pairings",
-    "authreq_verify/broker",
-    "approve/authenticator",
-    "login/verify",
-    "seal/open",
-];
+use hem_auth_benches::BENCH_NAMES as BENCHES;
 
 #[derive(Deserialize)]
 struct Sample {

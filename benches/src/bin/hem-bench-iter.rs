@@ -14,21 +14,7 @@ use hem_auth_benches::{
     FIXTURE_NOW, TOKEN_KEY,
 };
 
-/// Every bench this driver knows, in the README's order.
-const NAMES: &[&str] = &[
-    "x25519/diffie_hellman",
-    "token_verify/hem-auth-core",
-    "token_verify/jsonwebtoken",
-    "token_verify/jwt-simple",
-    "ext_token/cached",
-    "ext_token/cold",
-    "ext_request/1_pairing",
-    "ext_request/8_pairings",
-    "authreq_verify/broker",
-    "approve/authenticator",
-    "login/verify",
-    "seal/open",
-];
+use hem_auth_benches::BENCH_NAMES as NAMES;
 
 /// The measured call: everything callgrind counts happens in here.
 #[inline(never)]
