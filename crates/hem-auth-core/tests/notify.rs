@@ -594,7 +594,7 @@ fn registration_errors_change_nothing() {
     let r = env.get(&format!("/notify/register/check/{rid2}"));
     env.refused(r, NotifyError::Refused);
     assert_eq!(
-        (r_status(NotifyError::Refused), NotifyError::Refused.body()),
+        (NotifyError::Refused.status(), NotifyError::Refused.body()),
         (410, "{}".into())
     );
     let r = env.post(
@@ -629,17 +629,11 @@ fn registration_errors_change_nothing() {
     env.refused(r, NotifyError::UnknownRegistration);
 }
 
-fn r_status(e: NotifyError) -> u16 {
-    e.status()
-}
-
 #[test]
 fn events_approve_and_errors() {
     let mut env = Env::new();
     let alice = env.register("alice");
     let bob = env.register("bob");
-    let eid = env.eid().to_b64();
-
     // event/new: 400, 404 (unknown, eid-bound), 401 (signature, aud, exp), 401 iat, 409
     let epk = env.anon_session();
     let (authreq, _) = env.authreq(&epk, &[&alice, &bob], env.now, env.now + 3600);
@@ -845,7 +839,6 @@ fn events_approve_and_errors() {
     env.refused(r, NotifyError::UnknownEvent);
     let r = env.get(&data_path(&ev2, &ghost));
     env.refused(r, NotifyError::UnknownEvent);
-    let _ = eid;
 }
 
 #[test]
@@ -905,14 +898,9 @@ fn deny_and_cancel() {
 }
 
 impl Env {
-    /// An approval body for an event the phone can no longer fetch (made from the event data
-    /// the broker would have shown).
+    /// A body whose MAC is valid for `phone` but whose authreply is junk: an answered or
+    /// cancelled event must be refused before the MAC or the authreply is looked at.
     fn approval_after_answer(&mut self, phone: &Phone, ev: &Ev) -> String {
-        let body =
-            json!({"jti": ev.jti, "scope": "", "epk": ev.epk.to_b64(), "exp": self.now + 60});
-        let _ = body;
-        // The phone cannot open a scope it did not fetch; a MAC-valid junk body suffices to
-        // show that an answered event is refused before the MAC is looked at.
         let key = phone.aid.diffie_hellman(&ev.epk).unwrap();
         let authreply = "e30.e30.AAAA";
         let mac = codec::encode_std(&jwt::mac(key.as_bytes(), authreply.as_bytes()));
