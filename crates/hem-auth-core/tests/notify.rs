@@ -1212,6 +1212,50 @@ fn tables_are_bounded() {
     );
 }
 
+#[test]
+fn subscribers_are_bounded() {
+    // A device holds at most 8 pairings: a ninth finalise drops its oldest (stale) subscriber.
+    let mut env = Env::new();
+    let mut pids = Vec::new();
+    for i in 0..9 {
+        env.now += 1;
+        pids.push(env.register(&format!("phone {i}")).pairing.pid().to_owned());
+    }
+    let kept: Vec<&str> = env.broker.subscribers().map(|s| s.pid.as_str()).collect();
+    assert_eq!(kept.len(), 8);
+    assert!(!kept.contains(&pids[0].as_str()), "the oldest is dropped");
+    assert!(pids[1..].iter().all(|p| kept.contains(&p.as_str())));
+
+    // The whole table is bounded too: a full table refuses, and changes nothing.
+    let mut config = NotifyConfig::default();
+    config.max_subscribers = 2;
+    let mut env = Env::with(config);
+    env.register("one");
+    env.register("two");
+    let (rid, link, request) = env.init();
+    let seen = UnverifiedPairingRequest::parse(&request).unwrap();
+    let aid = SecretKey::generate(&mut env.rng);
+    let reply = reply_to_pairing(&aid, &seen, "three", "fcm").unwrap();
+    let r = env.call_from(
+        Method::Post,
+        Env::link_path(&link),
+        reply.post_body("fcm").as_bytes(),
+        PHONE_IP,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let before = env.snapshot_json();
+    let code = env.code(&reply.reply, seen.epk());
+    let finalise = format!("/notify/register/finalise/{rid}");
+    let body = json!({"kid": "00112233445566778899aabbccddeeff", "code": code});
+    let r = env.post(&finalise, body.clone());
+    env.refused(r, NotifyError::TooManySubscribers);
+    assert_eq!(env.snapshot_json(), before);
+    assert_eq!(
+        env.get(&format!("/notify/register/check/{rid}")).status,
+        200
+    );
+}
+
 mod fuzz {
     use super::*;
     use proptest::prelude::*;

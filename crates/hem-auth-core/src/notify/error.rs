@@ -60,6 +60,9 @@ pub enum NotifyError {
     /// 401 (`POST /checkin`): the `check` JWT does not verify under X25519(backend_prv, iss),
     /// or its `aud` is not the backend key.
     BadCheck,
+    /// 409 (`register/finalise`): the subscriber table is full
+    /// ([`super::NotifyConfig::max_subscribers`]).
+    TooManySubscribers,
     /// [`super::NotifyBroker::restore`]: the snapshot holds two subscribers with one pid.
     BadSnapshot,
 }
@@ -82,7 +85,9 @@ impl NotifyError {
             | NotifyError::UnknownRegistration
             | NotifyError::NoBackend => 404,
             NotifyError::MethodNotAllowed => 405,
-            NotifyError::DuplicateEvent | NotifyError::NotAccepted => 409,
+            NotifyError::DuplicateEvent
+            | NotifyError::NotAccepted
+            | NotifyError::TooManySubscribers => 409,
             NotifyError::Cancelled | NotifyError::AlreadyAnswered | NotifyError::Refused => 410,
             NotifyError::TooLarge => 413,
         }
@@ -142,6 +147,7 @@ impl core::fmt::Display for NotifyError {
             }
             NotifyError::NoBackend => f.write_str("no check-in backend"),
             NotifyError::BadCheck => f.write_str("check does not verify"),
+            NotifyError::TooManySubscribers => f.write_str("subscriber table is full"),
             NotifyError::BadSnapshot => f.write_str("snapshot holds a pid twice"),
         }
     }

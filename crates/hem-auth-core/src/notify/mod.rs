@@ -68,6 +68,14 @@ pub const DEFAULT_MAX_EVENTS: usize = 1024;
 /// Default registration table size (ours): a registration lives at most
 /// [`REGISTRATION_MAX_SECS`].
 pub const DEFAULT_MAX_REGISTRATIONS: usize = 1024;
+/// Default subscriber table size (ours). Anyone can make an X25519 key, act as its device and
+/// finalise a registration, so the table must be bounded; a full table refuses new
+/// subscribers rather than evicting real ones ([`NotifyError::TooManySubscribers`]).
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 4096;
+/// Subscribers kept per device: the device holds at most this many pairings
+/// (`EXT_AUTH_MAX_CLIENTS`, FACTS §4.5), so when a device finalises one more its oldest
+/// subscriber is stale (its key was deleted on the device alone) and is dropped.
+pub const SUBSCRIBERS_PER_DEVICE: usize = crate::claims::MAX_PAIRINGS;
 
 /// The HTTP method of a request, as far as the broker cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,17 +190,20 @@ pub struct NotifyConfig {
     pub max_events: usize,
     /// Registrations kept (at least 1).
     pub max_registrations: usize,
+    /// Subscribers kept (at least 1); see [`DEFAULT_MAX_SUBSCRIBERS`].
+    pub max_subscribers: usize,
 }
 
 impl Default for NotifyConfig {
     /// No backend; [`DEFAULT_MAX_SESSIONS`], [`DEFAULT_MAX_EVENTS`],
-    /// [`DEFAULT_MAX_REGISTRATIONS`].
+    /// [`DEFAULT_MAX_REGISTRATIONS`], [`DEFAULT_MAX_SUBSCRIBERS`].
     fn default() -> Self {
         NotifyConfig {
             backend: None,
             max_sessions: DEFAULT_MAX_SESSIONS,
             max_events: DEFAULT_MAX_EVENTS,
             max_registrations: DEFAULT_MAX_REGISTRATIONS,
+            max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
         }
     }
 }
@@ -296,6 +307,7 @@ impl NotifyBroker {
         config.max_sessions = config.max_sessions.max(1);
         config.max_events = config.max_events.max(1);
         config.max_registrations = config.max_registrations.max(1);
+        config.max_subscribers = config.max_subscribers.max(1);
         NotifyBroker {
             backend_public: config.backend.as_ref().map(SecretKey::public_key),
             config,

@@ -3,6 +3,7 @@
 
 use alloc::borrow::Cow;
 use alloc::string::String;
+use alloc::vec::Vec;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
@@ -383,6 +384,22 @@ impl NotifyBroker {
             return Err(NotifyError::NotAccepted);
         };
         check_mac(&r.secret, &r.eid, &[reply.as_bytes()], &b.code)?;
+        // A device holds at most SUBSCRIBERS_PER_DEVICE pairings: its oldest subscriber beyond
+        // that is stale and makes room. Decide before changing anything.
+        let mut of_device: Vec<(u64, &String)> = self
+            .subscribers
+            .values()
+            .filter(|s| s.eid == r.eid)
+            .map(|s| (s.created, &s.pid))
+            .collect();
+        of_device.sort();
+        let stale = (of_device.len() >= super::SUBSCRIBERS_PER_DEVICE)
+            .then(|| of_device.first().map(|(_, pid)| (*pid).clone()))
+            .flatten();
+        let after = self.subscribers.len() - usize::from(stale.is_some()) + 1;
+        if !self.subscribers.contains_key(pid) && after > self.config.max_subscribers {
+            return Err(NotifyError::TooManySubscribers);
+        }
         let sub = Subscriber {
             pid: pid.clone(),
             eid: r.eid,
@@ -392,6 +409,9 @@ impl NotifyBroker {
             label: label.clone(),
             created: now,
         };
+        if let Some(stale) = &stale {
+            self.subscribers.remove(stale);
+        }
         self.subscribers.insert(sub.pid.clone(), sub);
         if let Some(State::Accepted { finalised, .. }) =
             self.registrations.get_mut(rid).map(|r| &mut r.state)
