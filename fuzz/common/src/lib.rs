@@ -10,11 +10,14 @@
 //! * [`ops`]: the structure-aware device harness: an `Arbitrary` sequence of operations on
 //!   simulated time, played by the real roles, with the protocol's invariants checked after
 //!   every step against a model the harness keeps itself.
+//! * [`notify_ops`]: the same for the notify broker: scripted device, client and phone steps
+//!   mixed with raw and mutated requests, with the broker's invariants checked after every call.
 #![forbid(unsafe_code)]
 // A fuzz harness reports a broken invariant by panicking: that is what libFuzzer catches.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fixture;
 pub mod input;
+pub mod notify_ops;
 pub mod ops;
 pub mod oracle;
