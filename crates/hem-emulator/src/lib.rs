@@ -15,12 +15,14 @@ use tokio::sync::watch;
 
 mod app;
 mod audit;
+mod authenticator;
 mod clock;
 mod conn;
 mod faults;
 mod routes;
 mod store;
 
+pub use authenticator::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
 pub use faults::Faults;
 
 /// Default listen address, as the issue states: `127.0.0.1:8080`.
