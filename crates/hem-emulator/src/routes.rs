@@ -14,6 +14,9 @@
 //! | `DELETE /api/keymgmt/delete/{kid}` | `Device::unpair` | `keymgmt:del`, not `M` (core) |
 //! | `GET /api/logger/list` | the audit log | `logger:get` |
 //!
+//! With `--broker`, broker paths (`/checkin`, `/notify/…`) never reach these routes: the
+//! middleware in [`crate::broker`] answers them first.
+//!
 //! Statuses come from `DeviceError::status`. Besides: a path the device does not have is 404,
 //! and so is a known path with another method (the device's dispatcher knows no 405);
 //! a POST without `Content-Length` is 411; a `Content-Length` above 7300 is 413 before any
