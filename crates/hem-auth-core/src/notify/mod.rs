@@ -401,14 +401,21 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, NotifyError> {
 }
 
 /// A fresh id: 16 random bytes as 32 lowercase hex characters, not already a key of `table`.
+///
+/// A collision (2^-128 with a real CSPRNG) counts the last bytes up, so even a stuck RNG
+/// cannot make this loop forever: the table is finite.
 fn fresh_id<V>(table: &BTreeMap<String, V>, rng: &mut impl CryptoRngCore) -> String {
+    let mut raw = [0u8; 16];
+    rng.fill_bytes(&mut raw);
+    let base = u64::from_le_bytes(raw[8..].try_into().unwrap_or_default());
+    let mut bump: u64 = 0;
     loop {
-        let mut raw = [0u8; 16];
-        rng.fill_bytes(&mut raw);
+        raw[8..].copy_from_slice(&base.wrapping_add(bump).to_le_bytes());
         let id = crate::device::kid_to_hex(&raw);
         if !table.contains_key(&id) {
             return id;
         }
+        bump = bump.wrapping_add(1);
     }
 }
 

@@ -68,7 +68,8 @@ fn route(path: &str) -> Option<Route<'_>> {
         ["event", "check", e] => Route::EventCheck(id(e)?),
         ["event", "data", "allbypid"] => Route::AllByPid,
         ["event", "data", e, p] => Route::EventData(id(e)?, id(p)?),
-        ["event", e] => Route::EventCancel(id(e)?),
+        // `new`, `check` and `data` name other endpoints, never an event.
+        ["event", e] if !matches!(*e, "new" | "check" | "data") => Route::EventCancel(id(e)?),
         ["register", "init"] => Route::RegisterInit,
         ["register", "check", r] => Route::RegisterCheck(id(r)?),
         ["register", "finalise", r] => Route::RegisterFinalise(id(r)?),
