@@ -113,7 +113,7 @@ struct Inner {
 
 impl Broker {
     /// Serves `notify`, keeping it in `dir`; links use `url` unless the client's `Host` says
-    /// otherwise; links and unpairings go to `pushes`.
+    /// otherwise; links and unpairings go to `pushes`, which first learns the subscribers.
     pub(crate) fn new(
         notify: NotifyBroker,
         dir: Option<PathBuf>,
@@ -121,6 +121,9 @@ impl Broker {
         pushes: Option<Sender<Push>>,
     ) -> Self {
         let pids = pids(&notify);
+        if let Some(pushes) = &pushes {
+            let _ = pushes.send(Push::Subscribers(pids.iter().cloned().collect()));
+        }
         Broker {
             inner: Mutex::new(Inner { notify, pids }),
             dir,

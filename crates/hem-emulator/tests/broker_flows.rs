@@ -577,3 +577,31 @@ fn prompt_mode_reads_the_terminal() {
         );
     }
 }
+
+/// A pairing the phone accepted but the client never finalised is not a subscriber, and
+/// registrations do not survive a restart: the virtual authenticator drops it at the next
+/// start instead of refusing that device forever as "already paired".
+#[test]
+fn an_unfinalised_pairing_is_dropped_at_restart() {
+    let dir = temp_dir("unfinalised");
+    let with_state = || EmulatorConfig {
+        state_dir: Some(dir.clone()),
+        ..broker_config(APPROVE)
+    };
+    let (emulator, c) = start(with_state());
+    check_in(&c);
+    let token = c.login("system:config");
+    let (_, accepted) = register_until_answered(&c, &token);
+    assert_eq!(accepted.status, 200);
+    assert_eq!(emulator.authenticator_pairings(), 1);
+    emulator.stop();
+
+    let (emulator, c) = start(with_state());
+    wait_for_pairings(&emulator, 0);
+    check_in(&c);
+    let token = c.login("system:config");
+    register(&c, &token);
+    assert_eq!(emulator.authenticator_pairings(), 1);
+    drop(emulator);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -64,6 +64,10 @@ pub(crate) enum Push {
     Link(String),
     /// Pairings the broker no longer has (an unpair), by pid.
     Deleted(Vec<String>),
+    /// Every subscriber the broker has, by pid, sent once at start: a kept pairing that is not
+    /// among them was never finalised (registrations do not survive a restart) or its unpair
+    /// push was lost to a crash, and is dropped.
+    Subscribers(Vec<String>),
 }
 
 /// The running authenticator thread. Dropping it stops it.
@@ -162,6 +166,15 @@ impl Phone {
             match pushes.recv_timeout(wait) {
                 Ok(Push::Link(link)) => self.pair(&link),
                 Ok(Push::Deleted(pids)) => self.forget(&pids),
+                Ok(Push::Subscribers(pids)) => {
+                    let stale: Vec<String> = self
+                        .paired
+                        .iter()
+                        .map(|p| p.pairing.pid().to_string())
+                        .filter(|pid| !pids.contains(pid))
+                        .collect();
+                    self.forget(&stale);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 // The broker is gone: the emulator is stopping.
                 Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
