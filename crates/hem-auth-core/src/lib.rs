@@ -19,5 +19,6 @@ pub mod keys;
 pub mod manual;
 pub mod messages;
 pub mod nonce;
+pub mod notify;
 pub mod scope;
 pub mod seal;

@@ -125,7 +125,7 @@ mod ext_token;
 mod login;
 mod nonces;
 mod pairing;
-mod snapshot;
+pub(crate) mod snapshot;
 
 pub use audit::{AuditEvent, AuditKind, AuditResult};
 pub use bearer::{Authorized, Requirement, Roles, Subject};

@@ -163,7 +163,7 @@ impl Device {
 }
 
 /// Serde for a secret key as standard base64, without a heap copy of the secret.
-pub(super) mod b64_secret {
+pub(crate) mod b64_secret {
     use crate::keys::SecretKey;
     use base64::Engine;
     use serde::{de, Deserializer, Serializer};
@@ -220,7 +220,7 @@ mod b64_32 {
 }
 
 /// Serde for a public key as standard base64.
-pub(super) mod b64_key {
+pub(crate) mod b64_key {
     use crate::keys::PublicKey;
     use serde::{Deserializer, Serializer};
 
