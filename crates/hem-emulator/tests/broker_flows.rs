@@ -8,13 +8,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hem_auth_core::broker;
 use hem_emulator::{AuthenticatorMode, EmulatorConfig, EmulatorError, RunningEmulator};
 use serde_json::{json, Value};
-use support::{config, host_now, start, Client, Reply};
+use support::{config, start, temp_dir, Client, Reply};
 
 /// The Manager polls `register/check` every 4 s while its QR code lives 60 s (FACTS §4.1).
 const REGISTER_POLL: Duration = Duration::from_secs(4);
@@ -35,16 +35,6 @@ fn broker_config(mode: AuthenticatorMode) -> EmulatorConfig {
         rtc_unset: true,
         ..config()
     }
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hem-emulator-broker-{tag}-{}-{}",
-        std::process::id(),
-        host_now()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 fn post_json(c: &Client, path: &str, body: &Value, token: Option<&str>) -> Reply {
@@ -384,7 +374,7 @@ fn cancel_makes_check_404() {
 
 #[test]
 fn restart_keeps_the_authenticator_pairing_and_the_subscribers() {
-    let dir = temp_dir("restart");
+    let dir = temp_dir("broker-restart");
     let with_state = || EmulatorConfig {
         state_dir: Some(dir.clone()),
         ..broker_config(APPROVE)
@@ -583,7 +573,7 @@ fn prompt_mode_reads_the_terminal() {
 /// start instead of refusing that device forever as "already paired".
 #[test]
 fn an_unfinalised_pairing_is_dropped_at_restart() {
-    let dir = temp_dir("unfinalised");
+    let dir = temp_dir("broker-unfinalised");
     let with_state = || EmulatorConfig {
         state_dir: Some(dir.clone()),
         ..broker_config(APPROVE)
