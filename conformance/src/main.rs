@@ -9,6 +9,7 @@ use hem_conformance::embedded::{Embedded, Login, DEFAULT_PASSWORD};
 use hem_conformance::select::{Patterns, Waivers};
 use hem_conformance::via_broker::{BrokerSettings, Operator, Polling};
 use hem_conformance::{cases, run_suite, run_via_broker, Progress, RunConfig, Settings, Target};
+use hem_emulator::AuthenticatorMode;
 
 /// Conformance suite for the Encedo HEM external-authenticator protocol.
 ///
@@ -164,8 +165,14 @@ fn run(args: Args) -> Result<bool, String> {
                 ),
             };
             let e = if args.via_broker {
-                // Until the emulator serves the broker (branch `emubroker`).
-                return Err("--via-broker needs --target for now".into());
+                // The phone's defaults: 15 minutes, read-only (FACTS §3.4).
+                Embedded::start_broker(
+                    login,
+                    AuthenticatorMode::Approve {
+                        period_secs: hem_conformance::ctx::APPROVAL_SECS,
+                        writable: false,
+                    },
+                )?
             } else {
                 Embedded::start(login, hem_emulator::Faults::default())?
             };
