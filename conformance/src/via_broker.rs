@@ -358,27 +358,9 @@ pub fn listed_pids(r: &Response) -> Result<Vec<String>, Abort> {
     }
 }
 
-/// A base64 text with its first character changed (`A` ↔ `B`): same length, still base64,
-/// different bytes.
-pub fn flip_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some('A') => format!("B{}", chars.as_str()),
-        Some(_) => format!("A{}", chars.as_str()),
-        None => String::from("A"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flip_first_changes_one_character() {
-        assert_eq!(flip_first("ABC="), "BBC=");
-        assert_eq!(flip_first("xBC="), "ABC=");
-        assert_eq!(flip_first(""), "A");
-    }
 
     #[test]
     fn clients_pace() {

@@ -18,8 +18,8 @@ use crate::proto::{self, sub_of_kid};
 use crate::target::{Auth, Response};
 use crate::via_broker::{
     self, anonymous_session, broker, broker_mut, cancel_event, checkin, device_config, device_eid,
-    eid_session, event_new, ext_request, flip_first, listed_pids, member, object, poll,
-    post_session, registration, subscribers_body, subscribers_list, Polled, RemoteLogin, Session,
+    eid_session, event_new, ext_request, listed_pids, member, object, poll, post_session,
+    registration, subscribers_body, subscribers_list, Polled, RemoteLogin, Session,
 };
 
 /// The scope of the remote logins (the one bearer call is `GET /api/keymgmt/list`).
@@ -430,7 +430,7 @@ fn finalise_wrong_code(ctx: &mut Ctx) -> Result<Check, Abort> {
     let code = body
         .get("code")
         .and_then(Value::as_str)
-        .map(flip_first)
+        .map(proto::flip_first)
         .ok_or_else(|| Abort::fail("ext/validate answer has no code"))?;
     body["code"] = Value::String(code);
     status(
@@ -503,7 +503,7 @@ fn subscribers_list_bad_mac(ctx: &mut Ctx) -> Result<Check, Abort> {
     let reg = registration(ctx)?;
     let mut body = subscribers_body(ctx, &reg.eid)?;
     let mac = member(&body, "ext/mac", "mac")?;
-    body.insert("mac".into(), Value::String(flip_first(&mac)));
+    body.insert("mac".into(), Value::String(proto::flip_first(&mac)));
     status(subscribers_list(ctx, &body)?)
 }
 
