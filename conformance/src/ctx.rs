@@ -130,6 +130,8 @@ pub struct Ctx {
     pub rtc_unset_at_start: Option<bool>,
     /// Whether the run set the device's clock by check-in.
     pub checked_in: bool,
+    /// The notify broker of a `--via-broker` run.
+    pub broker: Option<crate::via_broker::Broker>,
 }
 
 impl Ctx {
@@ -146,6 +148,7 @@ impl Ctx {
             skew: 0,
             rtc_unset_at_start: None,
             checked_in: false,
+            broker: None,
         }
     }
 

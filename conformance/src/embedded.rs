@@ -5,7 +5,7 @@
 //! backend)").
 
 use hem_auth_core::keys::SecretKey;
-use hem_emulator::{EmulatorConfig, Faults, RunningEmulator};
+use hem_emulator::{AuthenticatorMode, EmulatorConfig, Faults, RunningEmulator};
 
 use crate::ctx::Settings;
 use crate::target::Target;
@@ -36,17 +36,40 @@ impl Embedded {
     /// and `faults` (all off for a real run).
     pub fn start(login: Login, faults: Faults) -> Result<Self, String> {
         let backend = SecretKey::generate(&mut rand_core::OsRng);
-        let mut config = EmulatorConfig {
+        let config = EmulatorConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             rtc_unset: true,
             backend_key: Some(backend.public_key()),
             faults,
             ..EmulatorConfig::default()
         };
-        let mut settings = Settings {
+        let settings = Settings {
             backend_secret: Some(backend),
             ..Settings::default()
         };
+        Self::boot(config, settings, login)
+    }
+
+    /// Starts an emulator on `127.0.0.1:0` that also serves the notify broker and the check-in
+    /// backend (the broker holds the backend key), with a virtual phone in `authenticator`
+    /// mode, the RTC unset and `login`: the target of `--via-broker` without `--target`.
+    pub fn start_broker(login: Login, authenticator: AuthenticatorMode) -> Result<Self, String> {
+        let config = EmulatorConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            rtc_unset: true,
+            broker: true,
+            authenticator: Some(authenticator),
+            ..EmulatorConfig::default()
+        };
+        Self::boot(config, Settings::default(), login)
+    }
+
+    /// Gives the emulator the user's login and starts it.
+    fn boot(
+        mut config: EmulatorConfig,
+        mut settings: Settings,
+        login: Login,
+    ) -> Result<Self, String> {
         match login {
             Login::Password(p) => {
                 config.password = Some(p.clone());

@@ -7,7 +7,9 @@ use clap::Parser;
 use hem_auth_core::keys::SecretKey;
 use hem_conformance::embedded::{Embedded, Login, DEFAULT_PASSWORD};
 use hem_conformance::select::{Patterns, Waivers};
-use hem_conformance::{cases, run_suite, Progress, RunConfig, Settings, Target};
+use hem_conformance::via_broker::{BrokerSettings, Operator, Polling};
+use hem_conformance::{cases, run_suite, run_via_broker, Progress, RunConfig, Settings, Target};
+use hem_emulator::AuthenticatorMode;
 
 /// Conformance suite for the Encedo HEM external-authenticator protocol.
 ///
@@ -55,6 +57,15 @@ struct Args {
     /// List the catalogue and exit.
     #[arg(long)]
     list: bool,
+    /// Run the broker catalogue instead (ids `broker/...`): the external-authenticator flows
+    /// through a notify broker, as the Manager and the SDKs run them. Without --target, the
+    /// embedded emulator serves the broker too, with a virtual phone that approves.
+    #[arg(long)]
+    via_broker: bool,
+    /// Base URL of the notify broker (`/checkin` and `/notify/...` are under it), e.g.
+    /// https://api.encedo.com. Default: the target's URL (our emulator serves both).
+    #[arg(long, value_name = "URL", requires = "via_broker")]
+    broker: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -64,7 +75,7 @@ fn main() -> ExitCode {
     }
     let args = Args::parse();
     if args.list {
-        for c in cases::catalogue() {
+        for c in catalogue(&args) {
             println!(
                 "{:<40} {:<8} {} {}{}  [{}]",
                 c.id,
@@ -84,6 +95,15 @@ fn main() -> ExitCode {
             eprintln!("hem-conformance: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The catalogue the arguments choose.
+fn catalogue(args: &Args) -> Vec<hem_conformance::Case> {
+    if args.via_broker {
+        cases::broker_catalogue()
+    } else {
+        cases::catalogue()
     }
 }
 
@@ -107,7 +127,8 @@ fn run(args: Args) -> Result<bool, String> {
             Progress::Auto
         },
     };
-    let ids: Vec<&str> = cases::catalogue().iter().map(|c| c.id).collect();
+    let catalogue = catalogue(&args);
+    let ids: Vec<&str> = catalogue.iter().map(|c| c.id).collect();
     for p in config
         .only
         .unmatched(&ids)
@@ -143,7 +164,18 @@ fn run(args: Args) -> Result<bool, String> {
                         .unwrap_or_else(|| DEFAULT_PASSWORD.to_string()),
                 ),
             };
-            let e = Embedded::start(login, hem_emulator::Faults::default())?;
+            let e = if args.via_broker {
+                // The phone's defaults: 15 minutes, read-only (FACTS §3.4).
+                Embedded::start_broker(
+                    login,
+                    AuthenticatorMode::Approve {
+                        period_secs: hem_conformance::ctx::APPROVAL_SECS,
+                        writable: false,
+                    },
+                )?
+            } else {
+                Embedded::start(login, hem_emulator::Faults::default())?
+            };
             let (target, settings) = (e.target()?, e.settings.clone());
             (Some(e), target, settings)
         }
@@ -152,19 +184,37 @@ fn run(args: Args) -> Result<bool, String> {
     if let Err(e) = target.get("/api/system/version", hem_conformance::target::Auth::None) {
         return Err(format!("cannot reach the target: {e:?}"));
     }
-    match &embedded {
-        Some(_) => println!(
-            "hem-conformance: {} cases against the embedded emulator at {}",
+    let against = match &embedded {
+        Some(_) => format!("the embedded emulator at {}", target.base()),
+        None => target.base().to_string(),
+    };
+    let report = if args.via_broker {
+        let url = args
+            .broker
+            .clone()
+            .unwrap_or_else(|| target.base().to_string());
+        let broker = BrokerSettings {
+            // The broker gets --insecure only when it is the target itself.
+            insecure: args.insecure && url.trim_end_matches('/') == target.base(),
+            url,
+            polling: Polling::CLIENTS,
+            // A person holds the phone unless the embedded emulator's virtual one answers.
+            operator: if embedded.is_some() {
+                Operator::Quiet
+            } else {
+                Operator::Stderr
+            },
+        };
+        println!(
+            "hem-conformance: {} broker cases against {against} via the broker at {}",
             ids.len(),
-            target.base()
-        ),
-        None => println!(
-            "hem-conformance: {} cases against {}",
-            ids.len(),
-            target.base()
-        ),
-    }
-    let report = run_suite(target, settings, &config);
+            broker.url
+        );
+        run_via_broker(target, &broker, settings, &config)?
+    } else {
+        println!("hem-conformance: {} cases against {against}", ids.len());
+        run_suite(target, settings, &config)
+    };
     drop(embedded);
     print!("\n{}", report.summary_table());
     let (json, junit) = report.write(&args.report_dir)?;

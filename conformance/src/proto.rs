@@ -192,6 +192,17 @@ pub fn flip_signature(token: &str) -> String {
     out.into_iter().collect()
 }
 
+/// A base64 text with its first character changed (`A` ↔ `B`): same length, still base64,
+/// different bytes.
+pub fn flip_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some('A') => format!("B{}", chars.as_str()),
+        Some(_) => format!("A{}", chars.as_str()),
+        None => String::from("A"),
+    }
+}
+
 /// The token with its payload replaced by `payload` but the original signature kept.
 pub fn swap_payload(token: &str, payload: &str) -> String {
     let mut parts = token.split('.');
@@ -232,6 +243,13 @@ mod tests {
             u.verify(&k, HeaderPolicy::Ecdh).err(),
             Some(jwt::JwtError::BadSignature)
         );
+    }
+
+    #[test]
+    fn flip_first_changes_one_character() {
+        assert_eq!(flip_first("ABC="), "BBC=");
+        assert_eq!(flip_first("xBC="), "ABC=");
+        assert_eq!(flip_first(""), "A");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::target::Response;
 
 mod auth_token;
 mod bearer;
+mod broker;
 mod checkin;
 mod ext_mac;
 mod ext_request;
@@ -39,6 +40,12 @@ pub fn catalogue() -> Vec<Case> {
     all.extend(logger::cases());
     all.extend(unpair::cases());
     all
+}
+
+/// The `--via-broker` catalogue: the external-authenticator flows through a notify broker,
+/// in run order (ids `broker/...`).
+pub fn broker_catalogue() -> Vec<Case> {
+    broker::cases()
 }
 
 /// A case with conforming input.
@@ -192,8 +199,24 @@ mod tests {
     #[test]
     fn catalogue_is_well_formed() {
         let all = catalogue();
+        well_formed(&all);
+        let negatives = all.iter().filter(|c| c.kind == Kind::Negative).count();
+        assert!(all.len() >= 60, "{} cases", all.len());
+        assert!(negatives >= 40, "{negatives} negative cases");
+    }
+
+    #[test]
+    fn broker_catalogue_is_well_formed() {
+        let all = broker_catalogue();
+        well_formed(&all);
+        assert!(all.iter().all(|c| c.group() == "broker"));
+        let negatives = all.iter().filter(|c| c.kind == Kind::Negative).count();
+        assert!(negatives >= 7, "{negatives} negative cases");
+    }
+
+    fn well_formed(all: &[Case]) {
         let mut seen = HashSet::new();
-        for c in &all {
+        for c in all {
             assert!(seen.insert(c.id), "duplicate id {}", c.id);
             assert!(c.id.contains('/'), "{} has no group", c.id);
             assert!(!c.id.contains(':') && !c.id.contains(' '), "{}", c.id);
@@ -206,8 +229,5 @@ mod tests {
                 );
             }
         }
-        let negatives = all.iter().filter(|c| c.kind == Kind::Negative).count();
-        assert!(all.len() >= 60, "{} cases", all.len());
-        assert!(negatives >= 40, "{negatives} negative cases");
     }
 }

@@ -37,10 +37,15 @@ pub(crate) struct State {
 }
 
 impl App {
-    /// Boots the device: restores the state directory (or creates an identity), applies the
-    /// configuration, saves, opens the audit log and, unless `rtc_unset`, sets the clock.
-    pub(crate) fn boot(config: &EmulatorConfig) -> Result<Self, EmulatorError> {
-        let store = config.state_dir.as_deref().map(Store::open).transpose()?;
+    /// Boots the device: restores the state directory `store` (or creates an identity),
+    /// applies the configuration (with `backend`, the emulated broker's check-in key, in place
+    /// of `config.backend_key`), saves, opens the audit log and, unless `rtc_unset`, sets the
+    /// clock.
+    pub(crate) fn boot(
+        config: &EmulatorConfig,
+        store: Option<Store>,
+        backend: Option<PublicKey>,
+    ) -> Result<Self, EmulatorError> {
         let saved = match &store {
             Some(s) => s.load()?,
             None => None,
@@ -55,6 +60,9 @@ impl App {
             }
         };
         configure(&mut snapshot.config, config);
+        if backend.is_some() {
+            snapshot.config.backend_key = backend;
+        }
         let device = Device::restore(snapshot, &mut OsRng).map_err(|e| EmulatorError::State {
             path: config.state_dir.clone().unwrap_or_default(),
             detail: format!("saved device does not restore: {e}"),

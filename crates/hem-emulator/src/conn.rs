@@ -169,3 +169,14 @@ impl AsyncWrite for Conn {
         self.io.is_write_vectored()
     }
 }
+
+/// The client's address, for handlers that report it (the broker's `ipinfo_*` objects);
+/// taken from the accepted connection, as `ConnectInfo<Peer>`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Listener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Listener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}

@@ -15,12 +15,15 @@ use tokio::sync::watch;
 
 mod app;
 mod audit;
+mod authenticator;
+mod broker;
 mod clock;
 mod conn;
 mod faults;
 mod routes;
 mod store;
 
+pub use authenticator::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
 pub use faults::Faults;
 
 /// Default listen address, as the issue states: `127.0.0.1:8080`.
@@ -63,6 +66,12 @@ pub struct EmulatorConfig {
     pub faults: Faults,
     /// The user label (`lbl` of the login challenge, `user` of the configuration).
     pub label: String,
+    /// Also serve the notify broker (`/notify/…`) and the check-in backend (`/checkin`) on
+    /// the same port. The broker's backend key (kept in the state directory) becomes the
+    /// device's `backend_key`, so `backend_key` must be `None`.
+    pub broker: bool,
+    /// Run a virtual authenticator (a phone stand-in) against the broker; requires `broker`.
+    pub authenticator: Option<AuthenticatorMode>,
 }
 
 impl Default for EmulatorConfig {
@@ -78,6 +87,8 @@ impl Default for EmulatorConfig {
             policy: ScopePolicy::default(),
             faults: Faults::default(),
             label: String::from(DEFAULT_LABEL),
+            broker: false,
+            authenticator: None,
         }
     }
 }
@@ -95,6 +106,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("policy", &self.policy)
             .field("faults", &self.faults)
             .field("label", &self.label)
+            .field("broker", &self.broker)
+            .field("authenticator", &self.authenticator)
             .finish()
     }
 }
@@ -154,8 +167,33 @@ impl std::error::Error for EmulatorError {
 
 /// Boots a device from `config` (restoring the state directory if there is one), starts
 /// serving it on its own Tokio runtime and threads, and returns once the socket listens.
+///
+/// Refuses ([`EmulatorError::Config`]) an `authenticator` without `broker`, and a
+/// `backend_key` with `broker` (the broker is then the backend).
 pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
-    let app = Arc::new(app::App::boot(&config)?);
+    if config.authenticator.is_some() && !config.broker {
+        return Err(EmulatorError::Config(String::from(
+            "a virtual authenticator needs the broker (--authenticator needs --broker)",
+        )));
+    }
+    if config.broker && config.backend_key.is_some() {
+        return Err(EmulatorError::Config(String::from(
+            "with the broker, the emulator is the check-in backend and keeps its own key \
+             (--backend-key and --broker exclude each other)",
+        )));
+    }
+    let store = config
+        .state_dir
+        .as_deref()
+        .map(store::Store::open)
+        .transpose()?;
+    let notify = if config.broker {
+        Some(broker::load(store.as_ref().map(store::Store::dir))?)
+    } else {
+        None
+    };
+    let backend = notify.as_ref().and_then(|n| n.backend_public());
+    let app = Arc::new(app::App::boot(&config, store, backend)?);
     let eid = app.eid();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -170,8 +208,28 @@ pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
             .map_err(|e| EmulatorError::io(format!("listening on {}", config.listen), e))?
     };
     let addr = listener.local_addr();
+    let url = base_url(addr);
+    let (authenticator, pushes) = match config.authenticator {
+        Some(mode) => {
+            let (authenticator, pushes) = authenticator::VirtualAuthenticator::start(
+                mode,
+                url.clone(),
+                config.state_dir.clone(),
+            )?;
+            (Some(authenticator), Some(pushes))
+        }
+        None => (None, None),
+    };
+    let broker = notify.map(|notify| {
+        Arc::new(broker::Broker::new(
+            notify,
+            config.state_dir.clone(),
+            url,
+            pushes,
+        ))
+    });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let router = routes::router(app);
+    let router = routes::router(app, broker);
     let thread = std::thread::Builder::new()
         .name(String::from("hem-emulator"))
         .spawn(move || {
@@ -184,7 +242,19 @@ pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
         eid,
         stop: Some(stop_tx),
         thread: Some(thread),
+        authenticator,
     })
+}
+
+/// `http://HOST:PORT` of a listening address; an unspecified address (`0.0.0.0`, `::`) is
+/// given as the loopback address of its family.
+fn base_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// A running emulator. Dropping it stops it, as [`RunningEmulator::stop`] does.
@@ -194,18 +264,14 @@ pub struct RunningEmulator {
     eid: PublicKey,
     stop: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
+    authenticator: Option<authenticator::VirtualAuthenticator>,
 }
 
 impl RunningEmulator {
     /// The base URL, `http://HOST:PORT`; an unspecified listen address (`0.0.0.0`, `::`) is
     /// reported as the loopback address of its family.
     pub fn url(&self) -> String {
-        let ip = match self.addr.ip() {
-            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-            ip => ip,
-        };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+        base_url(self.addr)
     }
 
     /// The socket address it listens on.
@@ -218,9 +284,17 @@ impl RunningEmulator {
         self.eid
     }
 
-    /// Stops serving and waits for the server thread: open connections get
-    /// a short grace period, then are dropped. The state directory is consistent at every
-    /// moment, so stopping needs no final write.
+    /// How many devices the virtual authenticator is paired with now (0 without one).
+    /// Pairings count from the phone's `POST link` on, before the client finalises.
+    pub fn authenticator_pairings(&self) -> usize {
+        self.authenticator
+            .as_ref()
+            .map_or(0, authenticator::VirtualAuthenticator::pairings)
+    }
+
+    /// Stops serving and waits for the server thread (and the virtual authenticator's): open
+    /// connections get a short grace period, then are dropped. The state directory is
+    /// consistent at every moment, so stopping needs no final write.
     pub fn stop(self) {
         drop(self);
     }
@@ -228,11 +302,16 @@ impl RunningEmulator {
 
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
+        if let Some(authenticator) = &self.authenticator {
+            authenticator.signal_stop();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(true);
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        // Joins its thread.
+        drop(self.authenticator.take());
     }
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use hem_auth_core::device::ScopePolicy;
 use hem_auth_core::keys::PublicKey;
-use hem_emulator::{EmulatorConfig, Faults, DEFAULT_LABEL, DEFAULT_LISTEN};
+use hem_emulator::{AuthenticatorMode, EmulatorConfig, Faults, DEFAULT_LABEL, DEFAULT_LISTEN};
 
 /// An emulated Encedo HEM: the device API of the external-authenticator protocol over HTTP.
 #[derive(Debug, Parser)]
@@ -34,8 +34,16 @@ struct Cli {
     #[arg(long)]
     rtc_unset: bool,
     /// Public key of the emulated check-in backend (X25519, standard base64).
-    #[arg(long, value_name = "B64", value_parser = key)]
+    #[arg(long, value_name = "B64", value_parser = key, conflicts_with = "broker")]
     backend_key: Option<PublicKey>,
+    /// Also serve the notify broker (/notify/...) and the check-in backend (/checkin) on the
+    /// same port; the device's backend key is then the broker's (kept in the state directory).
+    #[arg(long)]
+    broker: bool,
+    /// Run a virtual authenticator (phone stand-in) against the broker: approve[:SECONDS][:rw]
+    /// (default 900 s), deny, or prompt (ask on the terminal). Needs --broker.
+    #[arg(long, value_name = "MODE", requires = "broker")]
+    authenticator: Option<AuthenticatorMode>,
     /// How ext/token treats the approved scope.
     #[arg(long, value_enum, default_value_t = Policy::AsApproved)]
     policy: Policy,
@@ -94,6 +102,8 @@ impl Cli {
             },
             faults,
             label: self.label,
+            broker: self.broker,
+            authenticator: self.authenticator,
         }
     }
 }

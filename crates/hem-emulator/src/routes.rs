@@ -14,6 +14,9 @@
 //! | `DELETE /api/keymgmt/delete/{kid}` | `Device::unpair` | `keymgmt:del`, not `M` (core) |
 //! | `GET /api/logger/list` | the audit log | `logger:get` |
 //!
+//! With `--broker`, broker paths (`/checkin`, `/notify/…`) never reach these routes: the
+//! middleware in [`crate::broker`] answers them first.
+//!
 //! Statuses come from `DeviceError::status`. Besides: a path the device does not have is 404,
 //! and so is a known path with another method (the device's dispatcher knows no 405);
 //! a POST without `Content-Length` is 411; a `Content-Length` above 7300 is 413 before any
@@ -45,8 +48,9 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::app::App;
+use crate::broker::{self, Broker};
 use crate::clock::rfc3339;
-use crate::conn::Listener;
+use crate::conn::{Listener, Peer};
 use crate::faults::{self, Replay};
 
 /// How long a request body may take to arrive.
@@ -67,9 +71,9 @@ const EXTAID_KEY_TYPE: &str = "ECDH,CURVE25519";
 
 type Shared = Arc<App>;
 
-/// The device API.
-pub(crate) fn router(app: Shared) -> Router {
-    Router::new()
+/// The device API, and the broker's in front of it when there is one.
+pub(crate) fn router(app: Shared, broker: Option<Arc<Broker>>) -> Router {
+    let device = Router::new()
         .route("/api/auth/token", get(auth_challenge).post(auth_token))
         .route("/api/auth/ext/request", post(ext_request))
         .route("/api/auth/ext/token", post(ext_token))
@@ -88,7 +92,12 @@ pub(crate) fn router(app: Shared) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), dispatcher))
-        .with_state(app)
+        .with_state(app);
+    match broker {
+        // Outermost: broker paths never reach the device's dispatcher.
+        Some(broker) => device.layer(middleware::from_fn_with_state(broker, broker::gate)),
+        None => device,
+    }
 }
 
 /// Serves until `stop` turns true (or its sender is dropped), then lets open connections
@@ -101,7 +110,8 @@ pub(crate) async fn serve(
 ) {
     let mut graceful = stop.clone();
     let mut deadline = stop;
-    let server = axum::serve(listener, router)
+    let service = router.into_make_service_with_connect_info::<Peer>();
+    let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
             let _ = graceful.wait_for(|stop| *stop).await;
         })
@@ -195,7 +205,7 @@ async fn refuse_unread(request: Request, response: Response) -> Response {
 }
 
 /// Marks a response as the last one on its connection.
-fn closing(mut response: Response) -> Response {
+pub(crate) fn closing(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -206,6 +216,53 @@ async fn not_found() -> Response {
     empty(404)
 }
 
+/// Why a request body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFault {
+    /// No `Content-Length`, and the route requires one.
+    NoLength,
+    /// A `Content-Length` that is not a number.
+    BadLength,
+    /// Larger than the limit: declared so (nothing read), or a body without a declared
+    /// length that ran past it (or broke off).
+    TooLarge,
+    /// The body broke off before its declared length.
+    Broken,
+    /// The body did not arrive within [`BODY_TIMEOUT`].
+    Slow,
+}
+
+/// Reads a request body of at most `limit` bytes. A declared `Content-Length` above `limit`
+/// is refused before any byte is read; `length_required` refuses a request without one (the
+/// device's 411), otherwise such a body is read up to `limit`.
+pub(crate) async fn read_body(
+    request: Request,
+    limit: usize,
+    length_required: bool,
+) -> Result<Bytes, BodyFault> {
+    let declared = match request.headers().get(CONTENT_LENGTH) {
+        None if length_required => return Err(BodyFault::NoLength),
+        None => None,
+        Some(length) => Some(
+            length
+                .to_str()
+                .ok()
+                .and_then(|l| l.trim().parse::<u64>().ok())
+                .ok_or(BodyFault::BadLength)?,
+        ),
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyFault::TooLarge);
+    }
+    let read = axum::body::to_bytes(request.into_body(), limit);
+    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) if declared.is_none() => Err(BodyFault::TooLarge),
+        Ok(Err(_)) => Err(BodyFault::Broken),
+        Err(_) => Err(BodyFault::Slow),
+    }
+}
+
 /// A POST body: `Content-Length` required (411) and at most 7300 (413, nothing read).
 struct Body(Bytes);
 
@@ -213,24 +270,13 @@ impl FromRequest<Shared> for Body {
     type Rejection = Response;
 
     async fn from_request(request: Request, app: &Shared) -> Result<Self, Response> {
-        let Some(length) = request.headers().get(CONTENT_LENGTH) else {
-            return Err(closing(empty(411)));
-        };
-        let Some(length) = length
-            .to_str()
-            .ok()
-            .and_then(|l| l.trim().parse::<u64>().ok())
-        else {
-            return Err(closing(empty(app.faults.status(400))));
-        };
-        if length > MAX_BODY_BYTES as u64 {
-            return Err(closing(empty(413)));
-        }
-        let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
-        match tokio::time::timeout(BODY_TIMEOUT, read).await {
-            Ok(Ok(bytes)) => Ok(Body(bytes)),
-            Ok(Err(_)) => Err(empty(app.faults.status(400))),
-            Err(_) => Err(empty(408)),
+        match read_body(request, MAX_BODY_BYTES, true).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(BodyFault::NoLength) => Err(closing(empty(411))),
+            Err(BodyFault::BadLength) => Err(closing(empty(app.faults.status(400)))),
+            Err(BodyFault::TooLarge) => Err(closing(empty(413))),
+            Err(BodyFault::Broken) => Err(empty(app.faults.status(400))),
+            Err(BodyFault::Slow) => Err(empty(408)),
         }
     }
 }

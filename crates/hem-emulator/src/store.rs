@@ -8,6 +8,8 @@
 //! * `audit.log` (mode 0600): the audit log, one line per event (FACTS Appendix A), appended
 //!   and fsynced per line; see [`crate::audit`] for how a torn last line is dropped.
 //! * `lock`: held (`flock`) while an emulator runs, so two never share a directory.
+//! * `notify.json` and `authenticator.json`: the broker's and the virtual authenticator's
+//!   (see [`crate::broker`] and `crate::authenticator`), written with [`atomic_write`] too.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -7,7 +7,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -17,17 +17,7 @@ use hem_auth_core::broker;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_emulator::EmulatorConfig;
 use serde_json::Value;
-use support::{config, host_now, rng, start, user_key, Client};
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hem-emulator-{tag}-{}-{}",
-        std::process::id(),
-        host_now()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
+use support::{config, host_now, rng, start, temp_dir, user_key, Client};
 
 /// The emulator binary, killed on drop.
 struct Process {

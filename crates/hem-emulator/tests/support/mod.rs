@@ -28,6 +28,17 @@ pub fn host_now() -> u64 {
         .as_secs()
 }
 
+/// A fresh directory path under the system temp directory (removed if it exists).
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hem-emulator-{tag}-{}-{}",
+        std::process::id(),
+        host_now()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }

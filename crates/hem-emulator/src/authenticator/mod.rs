@@ -1,0 +1,665 @@
+//! The virtual authenticator: a phone app stand-in on its own thread, talking HTTP to the
+//! emulator's broker exactly as the phone does (FACTS §3.4, §4.4, §4.6), with the
+//! `hem_auth_core::authenticator` role doing all the protocol work.
+//!
+//! * Pairing: the broker adapter hands over every registration link (what the phone reads
+//!   from the QR code). `GET link` → the request, read unverified (the phone has no key yet);
+//!   a device it is already paired with is refused (`DELETE link`, FACTS §4.4 step 1);
+//!   otherwise (in `prompt` mode: after asking) a fresh `aid`, `POST link` → `{pid}`, and the
+//!   pairing is kept (in `authenticator.json` with a state directory).
+//! * Login events: the real phone gets a push; this one polls `POST
+//!   /notify/event/data/allbypid` every [`POLL_INTERVAL`] while it has pairings, fetches each
+//!   new event, opens it and approves (`POST`), denies (`DELETE`) or asks.
+//! * Unpairing: the broker adapter hands over the pids the broker dropped, as the real broker
+//!   pushes `{"pairing":{"pid":…,"status":"DELETED"}}` (FACTS §4.1), and they are forgotten.
+//!
+//! One stderr line per decision (`hem-emulator: authenticator approved keymgmt:list for 900
+//! s`). Nothing here panics; a failed exchange is logged and the loop goes on.
+
+use std::collections::HashSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hem_auth_core::authenticator::{
+    reply_to_pairing, AuthenticatorError, AuthenticatorPairing, Event, UnverifiedPairingRequest,
+};
+use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::notify::{LinkAccepted, LinkRequest};
+use hem_auth_core::{codec, messages, scope};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::system_now;
+use crate::EmulatorError;
+
+mod mode;
+mod saved;
+
+pub use mode::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
+use saved::Paired;
+
+/// How often the authenticator asks the broker for new login events. The real phone is woken
+/// by a push instead; a quarter of a second keeps an emulated login well within the
+/// Manager's 900 ms check interval (FACTS §3.1) at a negligible load.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(250);
+/// The key label the authenticator gives the device when pairing (the phone app sends the
+/// phone's name here; at most 32 printable characters, FACTS §4.5).
+pub(crate) const LABEL: &str = "hem-virtual-authenticator";
+/// One exchange with the broker finishes within this (the emulator answers in
+/// milliseconds; the bound only keeps a stop prompt if something hangs).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest broker answer read; the broker's bodies are a few kilobytes.
+const MAX_ANSWER_BYTES: u64 = 65_536;
+
+/// What the broker adapter tells the authenticator: what a phone learns from a QR code or a
+/// push.
+#[derive(Debug)]
+pub(crate) enum Push {
+    /// A registration link (`register/init`'s `link`), as the QR code carries it.
+    Link(String),
+    /// Pairings the broker no longer has (an unpair), by pid.
+    Deleted(Vec<String>),
+    /// Every subscriber the broker has, by pid, sent once at start: a kept pairing that is not
+    /// among them was never finalised (registrations do not survive a restart) or its unpair
+    /// push was lost to a crash, and is dropped.
+    Subscribers(Vec<String>),
+}
+
+/// The running authenticator thread. Dropping it stops it.
+#[derive(Debug)]
+pub(crate) struct VirtualAuthenticator {
+    stop: Arc<AtomicBool>,
+    pairings: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl VirtualAuthenticator {
+    /// Loads the pairings kept in `dir` and starts the thread, which reaches the broker at
+    /// `url` and learns of links and unpairings from the returned sender.
+    pub(crate) fn start(
+        mode: AuthenticatorMode,
+        url: String,
+        dir: Option<PathBuf>,
+    ) -> Result<(Self, Sender<Push>), EmulatorError> {
+        let paired = match &dir {
+            Some(dir) => saved::load(dir)?,
+            None => Vec::new(),
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let pairings = Arc::new(AtomicUsize::new(paired.len()));
+        let (tx, rx) = mpsc::channel();
+        let mut phone = Phone {
+            mode,
+            http: Http::new(url),
+            dir,
+            paired,
+            count: pairings.clone(),
+            handled: HashSet::new(),
+            terminal: Terminal::default(),
+            stop: stop.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(String::from("hem-authenticator"))
+            .spawn(move || phone.run(&rx))
+            .map_err(|e| EmulatorError::io("starting the authenticator thread", e))?;
+        Ok((
+            VirtualAuthenticator {
+                stop,
+                pairings,
+                thread: Some(thread),
+            },
+            tx,
+        ))
+    }
+
+    /// How many devices it is paired with now.
+    pub(crate) fn pairings(&self) -> usize {
+        self.pairings.load(Ordering::SeqCst)
+    }
+
+    /// Asks the thread to stop; it notices within [`POLL_INTERVAL`] (or when its current
+    /// exchange ends).
+    pub(crate) fn signal_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for VirtualAuthenticator {
+    fn drop(&mut self) {
+        self.signal_stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Logs one line on stderr.
+fn log(line: std::fmt::Arguments<'_>) {
+    eprintln!("hem-emulator: authenticator {line}");
+}
+
+/// The phone: its pairings and what it has already answered.
+struct Phone {
+    mode: AuthenticatorMode,
+    http: Http,
+    dir: Option<PathBuf>,
+    paired: Vec<Paired>,
+    count: Arc<AtomicUsize>,
+    /// `(eventid, pid)` pairs already dealt with, pruned to those the broker still lists.
+    handled: HashSet<(String, String)>,
+    terminal: Terminal,
+    stop: Arc<AtomicBool>,
+}
+
+impl Phone {
+    fn run(&mut self, pushes: &Receiver<Push>) {
+        let mut next_poll = Instant::now();
+        while !self.stop.load(Ordering::SeqCst) {
+            let wait = next_poll
+                .saturating_duration_since(Instant::now())
+                .min(POLL_INTERVAL);
+            match pushes.recv_timeout(wait) {
+                Ok(Push::Link(link)) => self.pair(&link),
+                Ok(Push::Deleted(pids)) => self.forget(&pids),
+                Ok(Push::Subscribers(pids)) => {
+                    let stale: Vec<String> = self
+                        .paired
+                        .iter()
+                        .map(|p| p.pairing.pid().to_string())
+                        .filter(|pid| !pids.contains(pid))
+                        .collect();
+                    self.forget(&stale);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // The broker is gone: the emulator is stopping.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+            }
+            if Instant::now() >= next_poll {
+                if !self.paired.is_empty() && !self.stop.load(Ordering::SeqCst) {
+                    self.poll_events();
+                }
+                next_poll = Instant::now() + POLL_INTERVAL;
+            }
+        }
+    }
+
+    /// Answers a registration link (FACTS §4.4).
+    fn pair(&mut self, link: &str) {
+        let link = self.http.rebase(link);
+        let Some(got) = self.http.call(Method::Get, &link, None) else {
+            return;
+        };
+        if got.status != 200 {
+            log(format_args!(
+                "could not fetch the pairing request: broker answered {}",
+                got.status
+            ));
+            return;
+        }
+        let request = match messages::parse_body::<LinkRequest>(&got.body)
+            .map_err(AuthenticatorError::from)
+            .and_then(|answer| UnverifiedPairingRequest::parse(&answer.request))
+        {
+            Ok(request) => request,
+            Err(e) => {
+                log(format_args!("could not read the pairing request: {e}"));
+                return;
+            }
+        };
+        let eid = *request.eid();
+        if request.is_expired(system_now()) {
+            log(format_args!(
+                "ignored an expired pairing request from {eid}"
+            ));
+            return;
+        }
+        let fid = random_fid();
+        let aid = SecretKey::generate(&mut OsRng);
+        let reply = match reply_to_pairing(&aid, &request, LABEL, &fid) {
+            Ok(reply) => reply,
+            Err(e) => {
+                log(format_args!("could not answer the pairing request: {e}"));
+                return;
+            }
+        };
+        let body = reply.post_body(&fid);
+        if self.paired.iter().any(|p| *p.pairing.eid() == eid) {
+            self.refuse_pairing(&link, &body, eid, "already paired with it");
+            return;
+        }
+        if self.mode == AuthenticatorMode::Prompt
+            && !self.terminal.ask(
+                &self.stop,
+                &format!("pair with the device {eid} as {LABEL:?}?"),
+            )
+        {
+            self.refuse_pairing(&link, &body, eid, "the user said no");
+            return;
+        }
+        let Some(got) = self.http.call(Method::Post, &link, Some(&body)) else {
+            return;
+        };
+        let pid = match (got.status, messages::parse_body::<LinkAccepted>(&got.body)) {
+            (200, Ok(answer)) => answer.pid,
+            (200, Err(e)) => {
+                log(format_args!("pairing answer without a pid: {e}"));
+                return;
+            }
+            (status, _) => {
+                log(format_args!(
+                    "pairing with {eid} failed: broker answered {status}"
+                ));
+                return;
+            }
+        };
+        match AuthenticatorPairing::new(&pid, eid, aid.clone()) {
+            Ok(pairing) => {
+                self.paired.push(Paired { pairing, aid });
+                self.pairings_changed();
+                log(format_args!("paired with the device {eid} (pid {pid})"));
+            }
+            Err(e) => log(format_args!("could not keep the pairing with {eid}: {e}")),
+        }
+    }
+
+    fn refuse_pairing(&self, link: &str, body: &str, eid: PublicKey, why: &str) {
+        if let Some(got) = self.http.call(Method::Delete, link, Some(body)) {
+            log(format_args!(
+                "refused pairing with the device {eid}: {why} (broker answered {})",
+                got.status
+            ));
+        }
+    }
+
+    /// Drops the pairings the broker removed.
+    fn forget(&mut self, pids: &[String]) {
+        let before = self.paired.len();
+        self.paired.retain(|p| {
+            let gone = pids.iter().any(|pid| pid == p.pairing.pid());
+            if gone {
+                log(format_args!(
+                    "unpaired from the device {} (pid {})",
+                    p.pairing.eid(),
+                    p.pairing.pid()
+                ));
+            }
+            !gone
+        });
+        if self.paired.len() != before {
+            self.pairings_changed();
+        }
+    }
+
+    /// Saves the pairings and publishes their number.
+    fn pairings_changed(&self) {
+        self.count.store(self.paired.len(), Ordering::SeqCst);
+        if let Some(dir) = &self.dir {
+            if let Err(e) = saved::save(dir, &self.paired) {
+                log(format_args!(
+                    "could not save {}: {e}",
+                    saved::path(dir).display()
+                ));
+            }
+        }
+    }
+
+    /// Asks the broker for events addressed to any of its pids and answers the new ones.
+    fn poll_events(&mut self) {
+        #[derive(Serialize)]
+        struct AllByPid<'a> {
+            pid: Vec<&'a str>,
+        }
+        let body = messages::to_json(&AllByPid {
+            pid: self.paired.iter().map(|p| p.pairing.pid()).collect(),
+        });
+        let url = format!("{}/notify/event/data/allbypid", self.http.base);
+        let Some(got) = self.http.call(Method::Post, &url, Some(&body)) else {
+            return;
+        };
+        if got.status != 200 {
+            log(format_args!("event poll: broker answered {}", got.status));
+            return;
+        }
+        let listed = listed_events(&got.body);
+        for key in &listed {
+            if self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if self.handled.contains(key) {
+                continue;
+            }
+            let (eventid, pid) = key;
+            if let Some(index) = self.paired.iter().position(|p| p.pairing.pid() == pid) {
+                self.answer_event(eventid, index);
+            }
+            self.handled.insert(key.clone());
+        }
+        self.handled.retain(|key| listed.contains(key));
+    }
+
+    /// Fetches, opens and answers one event (FACTS §3.4).
+    fn answer_event(&mut self, eventid: &str, index: usize) {
+        let Some(paired) = self.paired.get(index) else {
+            return;
+        };
+        let pairing = &paired.pairing;
+        let url = format!(
+            "{}/notify/event/data/{eventid}/{}",
+            self.http.base,
+            pairing.pidx()
+        );
+        let Some(got) = self.http.call(Method::Get, &url, None) else {
+            return;
+        };
+        if got.status != 200 {
+            log_broker_error("event fetch", got.status, &got.body);
+            return;
+        }
+        let text = String::from_utf8_lossy(&got.body);
+        let event = match Event::parse(&text) {
+            Ok(event) => event,
+            Err(e) => {
+                log(format_args!("could not read event {eventid}: {e}"));
+                return;
+            }
+        };
+        let now = system_now();
+        let opened = match pairing.open_event(&event, now) {
+            Ok(opened) => opened,
+            Err(AuthenticatorError::Expired) => {
+                // The phone deletes an expired event (FACTS §3.4 step 1).
+                let answer = self.http.call(Method::Delete, &url, None);
+                log(format_args!(
+                    "dropped expired event {eventid} (broker answered {})",
+                    answer.map_or(0, |a| a.status)
+                ));
+                return;
+            }
+            Err(e) => {
+                // Not answerable: handled, no answer (FACTS §3.4 step 2).
+                log(format_args!("ignored event {eventid}: {e}"));
+                return;
+            }
+        };
+        let scope_text = scope::strip_hint(opened.scope()).to_string();
+        let decision = match self.mode {
+            AuthenticatorMode::Approve {
+                period_secs,
+                writable,
+            } => Some((period_secs, writable)),
+            AuthenticatorMode::Deny => None,
+            AuthenticatorMode::Prompt => {
+                let hint = opened
+                    .key_hint()
+                    .map(|h| format!(" (key {:?}, type {})", h.l, h.t))
+                    .unwrap_or_default();
+                let question = format!(
+                    "the device {} asks for {scope_text}{hint}, valid until {}: approve for {} s?",
+                    pairing.eid(),
+                    opened.exp(),
+                    DEFAULT_PERIOD_SECS
+                );
+                self.terminal
+                    .ask(&self.stop, &question)
+                    .then_some((DEFAULT_PERIOD_SECS, false))
+            }
+        };
+        let Some((period_secs, writable)) = decision else {
+            drop(opened.deny());
+            if let Some(answer) = self.http.call(Method::Delete, &url, None) {
+                match answer.status {
+                    200 => log(format_args!("denied {scope_text}")),
+                    status => log_broker_error("denial", status, &answer.body),
+                }
+            }
+            return;
+        };
+        let approval = match opened.approve(system_now(), period_secs, writable) {
+            Ok(approval) => approval,
+            Err(e) => {
+                log(format_args!("could not approve {scope_text}: {e}"));
+                return;
+            }
+        };
+        if let Some(answer) = self
+            .http
+            .call(Method::Post, &url, Some(&approval.post_body()))
+        {
+            match answer.status {
+                200 => log(format_args!(
+                    "approved {} for {period_secs} s",
+                    scope::strip_hint(&approval.scope)
+                )),
+                status => log_broker_error("approval", status, &answer.body),
+            }
+        }
+    }
+}
+
+/// The `(eventid, pid)` pairs of an `allbypid` answer, `{"eventid":{"<id>":["<pid>",…]}}`
+/// (`{"eventid":[]}` when there are none, FACTS §3.1). Ids that could not be a path segment
+/// are skipped.
+fn listed_events(body: &[u8]) -> Vec<(String, String)> {
+    #[derive(Deserialize)]
+    struct Listing {
+        eventid: serde_json::Value,
+    }
+    let Ok(listing) = serde_json::from_slice::<Listing>(body) else {
+        log(format_args!("event poll: unreadable answer"));
+        return Vec::new();
+    };
+    let Some(events) = listing.eventid.as_object() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (id, pids) in events {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            continue;
+        }
+        for pid in pids.as_array().into_iter().flatten() {
+            if let Some(pid) = pid.as_str() {
+                out.push((id.clone(), pid.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// The phone's reading of a broker error (FACTS §3.4 step 4, `handleEventError`).
+fn log_broker_error(what: &str, status: u16, body: &[u8]) {
+    let meaning = match status {
+        401 => "critical: the broker does not accept this phone",
+        404 => "the event expired",
+        410 if String::from_utf8_lossy(body).contains("cancelled") => {
+            "cancelled on the device side"
+        }
+        410 => "already answered by another authenticator",
+        500.. => "the broker is unavailable",
+        _ => "unexpected answer",
+    };
+    log(format_args!("{what}: broker answered {status}: {meaning}"));
+}
+
+/// A push-token stand-in: the real phone sends its FCM token as `fid`.
+fn random_fid() -> String {
+    let mut bytes = [0u8; 16];
+    OsRng.fill_bytes(&mut bytes);
+    format!("virtual-{}", codec::encode_segment(&bytes))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+/// One broker answer.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+/// The phone's HTTP client, bound to the broker's base URL.
+struct Http {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Http {
+    fn new(base: String) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .proxy(None)
+            .build()
+            .new_agent();
+        Http { agent, base }
+    }
+
+    /// `link` with its scheme and authority replaced by the broker's base URL: the broker
+    /// writes links with the host name its client used, which need not resolve here.
+    fn rebase(&self, link: &str) -> String {
+        let path = link
+            .strip_prefix("http://")
+            .or_else(|| link.strip_prefix("https://"))
+            .and_then(|rest| rest.find('/').and_then(|i| rest.get(i..)));
+        match path {
+            Some(path) => format!("{}{path}", self.base),
+            None => link.to_string(),
+        }
+    }
+
+    /// One exchange; a transport failure is logged and gives `None`.
+    fn call(&self, method: Method, url: &str, body: Option<&str>) -> Option<Answer> {
+        const JSON: &str = "application/json";
+        let result = match (method, body) {
+            (Method::Get, _) => self.agent.get(url).call(),
+            (Method::Delete, None) => self.agent.delete(url).call(),
+            (Method::Delete, Some(body)) => self
+                .agent
+                .delete(url)
+                .header("Content-Type", JSON)
+                .force_send_body()
+                .send(body),
+            (Method::Post, body) => self
+                .agent
+                .post(url)
+                .header("Content-Type", JSON)
+                .send(body.unwrap_or_default()),
+        };
+        let answer = result.and_then(|mut r| {
+            let status = r.status().as_u16();
+            let body = r
+                .body_mut()
+                .with_config()
+                .limit(MAX_ANSWER_BYTES)
+                .read_to_vec()?;
+            Ok(Answer { status, body })
+        });
+        match answer {
+            Ok(answer) => Some(answer),
+            Err(e) => {
+                log(format_args!("{method:?} {url}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// The `prompt` mode's terminal: questions on stderr, answers from stdin.
+#[derive(Default)]
+struct Terminal {
+    /// Lines of stdin, read by a thread of their own (started on the first question) so that
+    /// waiting for an answer never keeps the emulator from stopping.
+    lines: Option<Receiver<String>>,
+}
+
+impl Terminal {
+    /// Asks `question`; true only for an answer of `y` or `yes`. End of input, or a stop
+    /// while waiting, is no.
+    fn ask(&mut self, stop: &AtomicBool, question: &str) -> bool {
+        eprint!("hem-emulator: authenticator: {question} [y/N] ");
+        let _ = std::io::stderr().flush();
+        let lines = self.lines.get_or_insert_with(read_stdin);
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                eprintln!();
+                return false;
+            }
+            match lines.recv_timeout(POLL_INTERVAL) {
+                Ok(line) => {
+                    if !std::io::stdin().is_terminal() {
+                        // Typed ahead or piped: show the answer the terminal would have echoed.
+                        eprintln!("{}", line.trim());
+                    }
+                    let answer = line.trim().to_ascii_lowercase();
+                    return answer == "y" || answer == "yes";
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    eprintln!("(end of input: no)");
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Starts a thread that sends stdin's lines; the channel closes at end of input. The thread
+/// is not joined: a blocking read cannot be interrupted, and it ends with the process.
+fn read_stdin() -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name(String::from("hem-authenticator-stdin"))
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log(format_args!("cannot read the terminal: {e}"));
+    }
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allbypid_answers_both_shapes() {
+        assert!(listed_events(br#"{"eventid":[]}"#).is_empty());
+        let listed = listed_events(br#"{"eventid":{"ab12":["p1","p2"],"../x":["p3"]}}"#);
+        assert_eq!(
+            listed,
+            [
+                (String::from("ab12"), String::from("p1")),
+                (String::from("ab12"), String::from("p2"))
+            ]
+        );
+        assert!(listed_events(b"not json").is_empty());
+    }
+
+    #[test]
+    fn links_are_rebased_on_the_broker_url() {
+        let http = Http::new(String::from("http://127.0.0.1:9"));
+        assert_eq!(
+            http.rebase("http://example.test:8080/notify/register/challenge/ab"),
+            "http://127.0.0.1:9/notify/register/challenge/ab"
+        );
+        assert_eq!(http.rebase("weird"), "weird");
+    }
+}

@@ -1,0 +1,102 @@
+//! `authenticator.json`: the virtual authenticator's pairings across restarts, as the phone
+//! app keeps `{pid, eid, aid_prv}` (FACTS §4.4 step 5). Mode 0600, replaced atomically like
+//! `state.json` ([`crate::store::atomic_write`]).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use hem_auth_core::authenticator::AuthenticatorPairing;
+use hem_auth_core::codec;
+use hem_auth_core::keys::{PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::store::atomic_write;
+use crate::EmulatorError;
+
+/// The `format` member of `authenticator.json`.
+const FORMAT: &str = "hem-emulator-authenticator/1";
+/// The file's name in the state directory.
+pub(crate) const FILE: &str = "authenticator.json";
+
+#[derive(Serialize, Deserialize)]
+struct SavedFile {
+    format: String,
+    pairings: Vec<SavedPairing>,
+}
+
+/// One pairing, all standard base64.
+#[derive(Serialize, Deserialize)]
+struct SavedPairing {
+    pid: String,
+    eid: String,
+    /// The phone's secret key for this pairing.
+    aid: String,
+}
+
+impl Drop for SavedPairing {
+    fn drop(&mut self) {
+        self.aid.zeroize();
+    }
+}
+
+/// A pairing and the phone's secret key in it (which [`AuthenticatorPairing`] does not give
+/// back, but saving needs).
+pub(crate) struct Paired {
+    pub(crate) pairing: AuthenticatorPairing,
+    pub(crate) aid: SecretKey,
+}
+
+/// The pairings saved in `dir`; none when the file does not exist.
+pub(crate) fn load(dir: &Path) -> Result<Vec<Paired>, EmulatorError> {
+    let path = dir.join(FILE);
+    let bytes = match fs::read(&path) {
+        Ok(b) => Zeroizing::new(b),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(EmulatorError::io(format!("reading {}", path.display()), e)),
+    };
+    let bad = |detail: String| EmulatorError::State {
+        path: path.clone(),
+        detail,
+    };
+    let file: SavedFile = serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("not an authenticator file: {e}")))?;
+    if file.format != FORMAT {
+        return Err(bad(format!("unknown format {:?}", file.format)));
+    }
+    file.pairings
+        .iter()
+        .map(|p| {
+            let eid = PublicKey::from_b64(&p.eid)
+                .map_err(|_| bad(format!("pairing {}: eid is not a key", p.pid)))?;
+            let aid = SecretKey::from_b64(&p.aid)
+                .map_err(|_| bad(format!("pairing {}: aid is not a key", p.pid)))?;
+            let pairing = AuthenticatorPairing::new(&p.pid, eid, aid.clone())
+                .map_err(|e| bad(format!("pairing {}: {e}", p.pid)))?;
+            Ok(Paired { pairing, aid })
+        })
+        .collect()
+}
+
+/// Replaces `authenticator.json` in `dir` with `pairings` and their secrets.
+pub(crate) fn save(dir: &Path, pairings: &[Paired]) -> io::Result<()> {
+    let file = SavedFile {
+        format: String::from(FORMAT),
+        pairings: pairings
+            .iter()
+            .map(|p| SavedPairing {
+                pid: p.pairing.pid().to_string(),
+                eid: p.pairing.eid().to_b64(),
+                aid: codec::encode_std(&*p.aid.to_bytes()),
+            })
+            .collect(),
+    };
+    let json = Zeroizing::new(serde_json::to_vec_pretty(&file).map_err(io::Error::other)?);
+    atomic_write(dir, FILE, &json)
+}
+
+/// The file's path in `dir`, for messages.
+pub(crate) fn path(dir: &Path) -> PathBuf {
+    dir.join(FILE)
+}
