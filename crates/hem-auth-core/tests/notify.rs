@@ -1337,3 +1337,41 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn the_phone_reads_allbypid_answers() {
+    use hem_auth_core::notify::EventsByPid;
+    // Both shapes the broker sends (FACTS §3.1), from a live broker too.
+    assert_eq!(
+        EventsByPid::parse(br#"{"eventid":[]}"#).unwrap(),
+        EventsByPid::default()
+    );
+    let listed = EventsByPid::parse(br#"{"eventid":{"ab12":["p1","p2"],"../x":["p3"]}}"#).unwrap();
+    let pairs: Vec<(&str, &str)> = listed.pairs().collect();
+    assert_eq!(
+        pairs,
+        [("ab12", "p1"), ("ab12", "p2")],
+        "path-unsafe ids dropped"
+    );
+    for bad in [
+        &b"not json"[..],
+        br#"{"eventid":["x"]}"#,
+        br#"{"eventid":{"a":"p"}}"#,
+        br#"{}"#,
+    ] {
+        assert_eq!(EventsByPid::parse(bad), Err(NotifyError::BadBody));
+    }
+    let mut env = Env::new();
+    let alice = env.register("alice");
+    let ev = env.event(&[&alice]);
+    let pid = alice.pairing.pid().to_owned();
+    let r = env.post(
+        "/notify/event/data/allbypid",
+        json!({ "pid": [pid.clone()] }),
+    );
+    let listed = EventsByPid::parse(r.body.as_bytes()).unwrap();
+    assert_eq!(
+        listed.pairs().collect::<Vec<_>>(),
+        [(ev.id.as_str(), pid.as_str())]
+    );
+}

@@ -135,6 +135,49 @@ pub struct EventsByPid {
     pub eventid: BTreeMap<String, Vec<String>>,
 }
 
+impl EventsByPid {
+    /// The phone's reading of an `allbypid` answer: `{"eventid":{"<id>":["<pid>",…]}}`, or
+    /// `{"eventid":[]}` when there is nothing (FACTS §3.1). Event ids that could not be a path
+    /// segment (anything but 1 to 64 ASCII letters, digits, `-` and `_`) are dropped, so a
+    /// hostile broker cannot steer the phone's next request elsewhere.
+    ///
+    /// Rejects anything else with [`NotifyError::BadBody`] (a non-empty list included).
+    pub fn parse(body: &[u8]) -> Result<Self, NotifyError> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Ids {
+            Map(BTreeMap<String, Vec<String>>),
+            List(Vec<serde::de::IgnoredAny>),
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            eventid: Ids,
+        }
+        let b: Body = parse(body)?;
+        let eventid = match b.eventid {
+            Ids::Map(map) => map
+                .into_iter()
+                .filter(|(id, _)| {
+                    (1..=64).contains(&id.len())
+                        && id
+                            .bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+                })
+                .collect(),
+            Ids::List(list) if list.is_empty() => BTreeMap::new(),
+            Ids::List(_) => return Err(NotifyError::BadBody),
+        };
+        Ok(EventsByPid { eventid })
+    }
+
+    /// Every `(eventid, pid)` pair, in id order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.eventid
+            .iter()
+            .flat_map(|(id, pids)| pids.iter().map(move |p| (id.as_str(), p.as_str())))
+    }
+}
+
 impl Reply for EventsByPid {
     fn body(&self) -> String {
         if self.eventid.is_empty() {

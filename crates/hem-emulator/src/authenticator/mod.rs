@@ -29,7 +29,7 @@ use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorError, AuthenticatorPairing, Event, UnverifiedPairingRequest,
 };
 use hem_auth_core::keys::{PublicKey, SecretKey};
-use hem_auth_core::notify::{LinkAccepted, LinkRequest};
+use hem_auth_core::notify::{EventsByPid, LinkAccepted, LinkRequest};
 use hem_auth_core::{codec, messages, scope};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -441,37 +441,19 @@ impl Phone {
     }
 }
 
-/// The `(eventid, pid)` pairs of an `allbypid` answer, `{"eventid":{"<id>":["<pid>",…]}}`
-/// (`{"eventid":[]}` when there are none, FACTS §3.1). Ids that could not be a path segment
-/// are skipped.
+/// The `(eventid, pid)` pairs of an `allbypid` answer, read by the core
+/// ([`EventsByPid::parse`]); an unreadable answer is logged and lists nothing.
 fn listed_events(body: &[u8]) -> Vec<(String, String)> {
-    #[derive(Deserialize)]
-    struct Listing {
-        eventid: serde_json::Value,
-    }
-    let Ok(listing) = serde_json::from_slice::<Listing>(body) else {
-        log(format_args!("event poll: unreadable answer"));
-        return Vec::new();
-    };
-    let Some(events) = listing.eventid.as_object() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (id, pids) in events {
-        if id.is_empty()
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            continue;
-        }
-        for pid in pids.as_array().into_iter().flatten() {
-            if let Some(pid) = pid.as_str() {
-                out.push((id.clone(), pid.to_string()));
-            }
+    match EventsByPid::parse(body) {
+        Ok(listing) => listing
+            .pairs()
+            .map(|(id, pid)| (id.to_owned(), pid.to_owned()))
+            .collect(),
+        Err(e) => {
+            log(format_args!("event poll: unreadable answer ({e})"));
+            Vec::new()
         }
     }
-    out
 }
 
 /// The phone's reading of a broker error (FACTS §3.4 step 4, `handleEventError`).
