@@ -32,7 +32,7 @@ use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::notify::{EventsByPid, LinkAccepted, LinkRequest};
 use hem_auth_core::{codec, messages, scope};
 use rand_core::{OsRng, RngCore};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::clock::system_now;
 use crate::EmulatorError;
