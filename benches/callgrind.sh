@@ -26,17 +26,33 @@ mode=table
 if [[ ${1:-} == --check ]]; then mode=check; shift; fi
 if [[ ${1:-} == --write-baseline ]]; then mode=write; shift; fi
 
-command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is required" >&2; exit 1; }
+if ! command -v valgrind >/dev/null 2>&1; then
+  echo "callgrind.sh: valgrind is required (Debian/Ubuntu: apt-get install -y valgrind)" >&2
+  exit 1
+fi
+if ! valgrind --tool=callgrind --version >/dev/null 2>&1; then
+  echo "callgrind.sh: this valgrind has no callgrind tool" >&2
+  exit 1
+fi
+# Builds what it runs: the release driver (and so the whole package) from a clean clone.
 cargo build --release -q -p hem-auth-benches --bin hem-bench-iter
-bin=target/release/hem-bench-iter
+bin="${CARGO_TARGET_DIR:-target}/release/hem-bench-iter"
+[[ -x $bin ]] || { echo "callgrind.sh: $bin was not built" >&2; exit 1; }
+start=$SECONDS
 
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then mapfile -t names < <("$bin" --list); fi
 
+# Instructions counted inside `timed` over N runs of bench $1; nothing (and the driver's
+# message on stderr) when the bench is unknown or its operation fails.
 ir() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
-    '--toggle-collect=hem_bench_iter::timed*' "$bin" "$1" "$2" 2>&1 |
-    awk '/refs:/ { gsub(",", "", $NF); print $NF }'
+  local log
+  if ! log=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+    '--toggle-collect=hem_bench_iter::timed*' "$bin" "$1" "$2" 2>&1); then
+    grep -v '^==' <<<"$log" >&2
+    return 0
+  fi
+  awk '/refs:/ { gsub(",", "", $NF); print $NF }' <<<"$log"
 }
 
 status=0
@@ -45,6 +61,10 @@ printf '%-30s %12s %10s\n' bench "Ir/op" "vs x25519"
 x25519=""
 for name in "${names[@]}"; do
   full=$(ir "$name" "$iters")
+  if [[ -z $full ]]; then
+    echo "callgrind.sh: no count for $name (unknown bench, or it failed: $bin $name 1)" >&2
+    exit 1
+  fi
   per=$(( full / iters ))
   [[ $name == x25519/diffie_hellman ]] && x25519=$per
   ratio="-"
@@ -73,5 +93,10 @@ if [[ $mode == write ]]; then
     printf '%s' "$out"
   } > "$baseline"
   echo "wrote $baseline" >&2
+fi
+echo "callgrind.sh: ${#names[@]} benches under valgrind in $((SECONDS - start)) s" >&2
+if [[ $status -ne 0 ]]; then
+  echo "callgrind.sh: a bench costs more than $tolerance % above benches/callgrind-baseline.txt;" \
+    "if that is intended, record it with benches/callgrind.sh --write-baseline" >&2
 fi
 exit $status

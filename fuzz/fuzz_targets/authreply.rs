@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
                     !device.is_pending(NoncePurpose::Authreq, &AUTHREQ_JTI, now),
                     "the nonce was not consumed"
                 );
-                let token = UnverifiableAccessToken::parse(&response.token).expect("readable");
+                let token = UnverifiableAccessToken::parse(response.as_str()).expect("readable");
                 assert_eq!(token.sub(), codec::encode_std(&kid_of(&aid)));
                 assert!(token.exp() > now, "a token that expired at birth");
                 assert!(device

@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
                     !device.is_pending(NoncePurpose::Login, &LOGIN_JTI, now),
                     "the nonce was not consumed"
                 );
-                let token = UnverifiableAccessToken::parse(&response.token).expect("readable");
+                let token = UnverifiableAccessToken::parse(response.as_str()).expect("readable");
                 assert_eq!(token.sub(), sub);
                 assert_eq!(token.scope(), claims.scope);
                 assert!(token.exp() > now && token.exp() == claims.exp);

@@ -11,10 +11,11 @@
 //!   but the decoded length must be exact ([`decode_fixed`], [`decode_std_into`]).
 //! * A pid inside a URL path (`pidx`): [`pid_to_pidx`].
 //!
-//! Every decoder works into caller-provided or stack buffers: nothing here allocates except the
-//! `String`-returning encoders.
+//! Every decoder works into caller-provided or stack buffers, and so do the `*_into` encoders:
+//! nothing here allocates except the `String`-returning encoders.
 
 use alloc::string::String;
+use arrayvec::ArrayString;
 use base64::engine::general_purpose::{
     GeneralPurpose, GeneralPurposeConfig, STANDARD, URL_SAFE_NO_PAD,
 };
@@ -85,6 +86,32 @@ pub fn decode_segment<'o>(segment: &[u8], out: &'o mut [u8]) -> Result<&'o [u8],
 /// Encodes one JWT segment (base64url, no padding).
 pub fn encode_segment(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Appends one JWT segment (base64url, no padding) to an inline string; `None` when it does not
+/// fit (`out` then holds part of it).
+pub(crate) fn append_segment_inline<const N: usize>(
+    bytes: &[u8],
+    out: &mut ArrayString<N>,
+) -> Option<()> {
+    // Whole 3-byte groups per chunk, so the chunks' encodings concatenate to the whole's.
+    const CHUNK: usize = 192;
+    let mut buf = [0u8; CHUNK / 3 * 4];
+    for chunk in bytes.chunks(CHUNK) {
+        let n = URL_SAFE_NO_PAD.encode_slice(chunk, &mut buf).ok()?;
+        // base64 output is ASCII.
+        let text = core::str::from_utf8(buf.get(..n)?).ok()?;
+        out.try_push_str(text).ok()?;
+    }
+    Some(())
+}
+
+/// Encodes a binary JSON field (standard base64 with padding) into `out`; returns the text, or
+/// `None` when `out` is too small.
+pub fn encode_std_into<'o>(bytes: &[u8], out: &'o mut [u8]) -> Option<&'o str> {
+    let n = STANDARD.encode_slice(bytes, out).ok()?;
+    // base64 output is ASCII.
+    core::str::from_utf8(out.get(..n)?).ok()
 }
 
 /// Appends one JWT segment (base64url, no padding) to `out`.

@@ -27,6 +27,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use arrayvec::{ArrayString, ArrayVec};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -441,6 +442,45 @@ pub fn sign_json(header: Header, payload_json: &[u8], key: &[u8]) -> String {
     token.push('.');
     codec::append_segment(&tag, &mut token);
     token
+}
+
+/// Signs `claims` exactly as [`sign`] does, but appends the token to `out` instead of making a
+/// new `String`. `None` when the token does not fit in `out`, or its payload in
+/// [`MAX_PAYLOAD_BYTES`] (`out` then holds part of it).
+///
+/// With `std`, nothing is allocated: the claims are serialised into a stack buffer. Without
+/// `std`, serde_json can only write into its own vector, so the payload takes one allocation.
+pub(crate) fn sign_inline<T: Serialize + ?Sized, const N: usize>(
+    header: Header,
+    claims: &T,
+    key: &[u8],
+    out: &mut ArrayString<N>,
+) -> Option<()> {
+    let payload = serialize_inline(claims)?;
+    let start = out.len();
+    out.try_push_str(header.segment()).ok()?;
+    out.try_push('.').ok()?;
+    codec::append_segment_inline(&payload, out)?;
+    let tag = mac(key, out.as_bytes().get(start..)?);
+    out.try_push('.').ok()?;
+    codec::append_segment_inline(&tag, out)
+}
+
+/// The compact JSON of `claims` in an inline buffer; `None` when it does not fit.
+#[cfg(feature = "std")]
+fn serialize_inline<T: Serialize + ?Sized>(claims: &T) -> Option<ArrayVec<u8, MAX_PAYLOAD_BYTES>> {
+    let mut payload = ArrayVec::new();
+    serde_json::to_writer(&mut payload, claims).ok()?;
+    Some(payload)
+}
+
+/// The compact JSON of `claims` in an inline buffer; `None` when it does not fit.
+#[cfg(not(feature = "std"))]
+fn serialize_inline<T: Serialize + ?Sized>(claims: &T) -> Option<ArrayVec<u8, MAX_PAYLOAD_BYTES>> {
+    let json = serde_json::to_vec(claims).ok()?;
+    let mut payload = ArrayVec::new();
+    payload.try_extend_from_slice(&json).ok()?;
+    Some(payload)
 }
 
 /// HMAC-SHA256 of `msg` under `key`: the MAC of every flow.

@@ -36,8 +36,8 @@ fn device_and_token() -> (Device, String) {
         .auth_token(&body, NOW, &mut rng)
         .result
         .unwrap()
-        .token
-        .into_owned();
+        .as_str()
+        .to_owned();
     // larger than the documentation's access token (it has a ctx and a long scope)
     assert!(token.len() > 250, "{}", token.len());
     (dev, token)

@@ -324,11 +324,7 @@ fn every_flow_on_simulated_time() {
         .is_ok());
 
     // the audit log, in order
-    let kinds: Vec<(u8, &str)> = w
-        .log
-        .iter()
-        .map(|e| (e.kind.code(), e.sub.as_str()))
-        .collect();
+    let kinds: Vec<(u8, &str)> = w.log.iter().map(|e| (e.kind.code(), e.sub())).collect();
     let alice_sub = codec::encode_std(&list.sub_kid().unwrap());
     let bob_sub = codec::encode_std(&disk.sub_kid().unwrap());
     assert_eq!(

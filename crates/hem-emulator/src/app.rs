@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use hem_auth_core::broker::derive_user_key;
 use hem_auth_core::device::{
-    AuditEvent, Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, Requirement,
+    AuditEvents, Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, Requirement,
 };
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use rand_core::{OsRng, RngCore};
@@ -152,7 +152,7 @@ impl State {
         result
     }
 
-    fn record(&mut self, events: Vec<AuditEvent>) {
+    fn record(&mut self, events: AuditEvents) {
         for event in &events {
             self.log.append(event);
         }

@@ -127,11 +127,11 @@ impl AuditLog {
         let counter = self.next;
         self.next = self.next.saturating_add(1);
         let sub: String = event
-            .sub
+            .sub()
             .chars()
             .filter(|c| *c != '|' && !c.is_control())
             .collect();
-        let data = codec::encode_segment(event.data.as_bytes());
+        let data = codec::encode_segment(event.data().as_bytes());
         let line = sign(
             &self.key,
             format!(
@@ -264,13 +264,7 @@ mod tests {
     use super::*;
 
     fn event(kind: AuditKind, sub: &str, data: &str) -> AuditEvent {
-        AuditEvent {
-            time: 0x6231_0bdd,
-            kind,
-            result: AuditResult::Ok,
-            sub: String::from(sub),
-            data: String::from(data),
-        }
+        AuditEvent::new(0x6231_0bdd, kind, AuditResult::Ok, sub, data)
     }
 
     /// What a log reader does (TESTER `encedo_log_integrity_check`): take the key from the

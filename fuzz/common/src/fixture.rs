@@ -380,7 +380,7 @@ pub fn bearer(signer: &SecretKey, scope: &str, exp: u64) -> String {
         .auth_token(body.as_bytes(), START, &mut rng())
         .result
         .expect("the fixture login succeeds");
-    response.token.into_owned()
+    response.as_str().to_owned()
 }
 
 /// The user's `system:config` bearer, valid until [`BEARER_EXP`].

@@ -733,7 +733,7 @@ impl World {
                 };
                 self.model
                     .accept(NoncePurpose::Login, &jti, self.now, "auth/token");
-                let token = UnverifiableAccessToken::parse(&response.token)
+                let token = UnverifiableAccessToken::parse(response.as_str())
                     .expect("the device's token is readable");
                 assert_eq!(token.sub(), sub);
                 assert_eq!(token.exp(), exp, "the token keeps the eJWT's exp");
@@ -966,7 +966,7 @@ impl World {
                 );
                 self.model
                     .accept(NoncePurpose::Authreq, &jti, self.now, "ext/token");
-                let token = UnverifiableAccessToken::parse(&response.token)
+                let token = UnverifiableAccessToken::parse(response.as_str())
                     .expect("the device's token is readable");
                 assert_eq!(token.sub(), codec::encode_std(&kid_of(&aid)));
                 let expected_exp = if exp == 0 {

@@ -4,8 +4,13 @@
 //! buffers, its claims borrow from them, and scopes are compared as borrowed strings.
 
 use alloc::string::String;
+use arrayvec::ArrayString;
 
-use super::{AuditEvent, AuditKind, AuditResult, Denial, Device, DeviceError, Outcome, KID_BYTES};
+use super::audit::{cut, push_cut};
+use super::{
+    AuditEvent, AuditKind, AuditResult, Denial, Device, DeviceError, Outcome, KID_BYTES,
+    MAX_AUDIT_DATA_BYTES, MAX_AUDIT_SUB_BYTES,
+};
 use crate::claims::AccessTokenClaims;
 use crate::codec;
 use crate::jwt::{HeaderPolicy, UntrustedJwt};
@@ -83,12 +88,45 @@ impl<'r> Requirement<'r> {
         }
     }
 
-    fn describe(&self) -> String {
+    /// The required scopes as the audit event's data: the alternatives joined with `|`, cut
+    /// at [`super::MAX_AUDIT_DATA_BYTES`] (far beyond any real endpoint's list).
+    fn describe(&self) -> ArrayString<MAX_AUDIT_DATA_BYTES> {
+        let mut out = ArrayString::new();
         match self.scopes {
-            Scopes::AnyToken => String::new(),
-            Scopes::AnyOf(list) => list.join("|"),
-            Scopes::Exact(r) => String::from(r),
+            Scopes::AnyToken => {}
+            Scopes::AnyOf(list) => {
+                for (i, r) in list.iter().enumerate() {
+                    if (i > 0 && !push_cut(&mut out, "|")) || !push_cut(&mut out, r) {
+                        break;
+                    }
+                }
+            }
+            Scopes::Exact(r) => {
+                push_cut(&mut out, r);
+            }
         }
+        out
+    }
+}
+
+/// A failed scope or role check: what its `FAILED_SCOPE_CHECK` event is made of. The event
+/// itself (with the requirement written out) is only built when the outcome is.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FailedCheck<'r> {
+    time: u64,
+    subject: Subject,
+    requirement: Requirement<'r>,
+}
+
+impl FailedCheck<'_> {
+    pub(super) fn event(&self) -> AuditEvent {
+        AuditEvent::new(
+            self.time,
+            AuditKind::FailedScopeCheck,
+            AuditResult::Failed,
+            &self.subject.sub_text(),
+            &self.requirement.describe(),
+        )
     }
 }
 
@@ -131,6 +169,18 @@ impl Subject {
             Subject::User => String::from("U"),
             Subject::Master => String::from("M"),
             Subject::External { kid } => codec::encode_std(kid),
+        }
+    }
+
+    /// [`Subject::to_sub`] without the heap.
+    fn sub_text(&self) -> ArrayString<MAX_AUDIT_SUB_BYTES> {
+        match self {
+            Subject::User => cut("U"),
+            Subject::Master => cut("M"),
+            Subject::External { kid } => {
+                let mut buf = [0u8; MAX_AUDIT_SUB_BYTES];
+                cut(codec::encode_std_into(kid, &mut buf).unwrap_or_default())
+            }
         }
     }
 
@@ -182,7 +232,7 @@ impl Device {
         bearer: Option<&str>,
         requirement: &Requirement<'r>,
         now: u64,
-    ) -> Result<Authorized<'r>, Denial> {
+    ) -> Result<Authorized<'r>, Denial<'r>> {
         let token = bearer.ok_or(DeviceError::MissingToken)?;
         let jwt = UntrustedJwt::parse(token).map_err(|_| DeviceError::InvalidToken)?;
         let verified = jwt
@@ -196,13 +246,11 @@ impl Device {
         let subject = Subject::parse(&claims.sub).ok_or(DeviceError::InvalidToken)?;
         let failed = |error: DeviceError| Denial {
             error,
-            event: Some(AuditEvent::new(
-                now,
-                AuditKind::FailedScopeCheck,
-                AuditResult::Failed,
-                &claims.sub,
-                &requirement.describe(),
-            )),
+            failed_check: Some(FailedCheck {
+                time: now,
+                subject,
+                requirement: *requirement,
+            }),
         };
         if !subject.allowed(requirement.roles) {
             return Err(failed(DeviceError::WrongRole));

@@ -2,7 +2,6 @@
 //! DECISIONS "Check-in (emulated backend)").
 
 use alloc::borrow::Cow;
-use alloc::format;
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 
@@ -140,11 +139,9 @@ impl Device {
 }
 
 fn rtc_event(time: u64) -> AuditEvent {
-    AuditEvent::new(
-        time,
-        AuditKind::RtcSet,
-        AuditResult::Ok,
-        "",
-        &format!("{time}"),
-    )
+    use core::fmt::Write;
+    // A u64 has at most 20 decimal digits.
+    let mut data = arrayvec::ArrayString::<20>::new();
+    let _ = write!(data, "{time}");
+    AuditEvent::new(time, AuditKind::RtcSet, AuditResult::Ok, "", &data)
 }

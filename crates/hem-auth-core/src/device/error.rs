@@ -53,6 +53,10 @@ pub enum DeviceError {
     ScopeOpen(SealError),
     /// 406: under the `RequestedOnly` policy, the approved scope is not the requested one.
     ScopeMismatch,
+    /// 406: the access token would be longer than
+    /// [`super::MAX_ACCESS_TOKEN_BYTES`], the longest JWT the device accepts as a bearer (an
+    /// approved scope of thousands of characters).
+    TokenTooLarge,
     /// 406: eight authenticators are paired already.
     TooManyPairings,
     /// 406: this aid is paired already (under any pid).
@@ -109,6 +113,7 @@ impl DeviceError {
             | DeviceError::ScopeScheme
             | DeviceError::ScopeOpen(_)
             | DeviceError::ScopeMismatch
+            | DeviceError::TokenTooLarge
             | DeviceError::TooManyPairings
             | DeviceError::DuplicateAid
             | DeviceError::DuplicatePid => 406,
@@ -137,6 +142,7 @@ impl core::fmt::Display for DeviceError {
             DeviceError::ScopeScheme => "sealed scope: unsupported scheme",
             DeviceError::ScopeOpen(e) => return write!(f, "{e}"),
             DeviceError::ScopeMismatch => "approved scope is not the requested one",
+            DeviceError::TokenTooLarge => "access token would be too large",
             DeviceError::TooManyPairings => "too many pairings",
             DeviceError::DuplicateAid => "authenticator key already paired",
             DeviceError::DuplicatePid => "pairing id already in use",

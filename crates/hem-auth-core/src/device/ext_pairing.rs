@@ -96,7 +96,7 @@ impl Device {
         bearer: Option<&str>,
         body: &[u8],
         now: u64,
-    ) -> Result<(PublicKey, SharedSecret), Denial> {
+    ) -> Result<(PublicKey, SharedSecret), Denial<'static>> {
         self.check_bearer(bearer, &Requirement::EXT_PAIRING, now)?;
         let req: EpkRequest<'_> = parse_body(body)?;
         Ok(self.epk_secret(&req.epk)?)
@@ -144,7 +144,7 @@ impl Device {
         bearer: Option<&str>,
         body: &[u8],
         now: u64,
-    ) -> Result<(AcceptedReply, String), Denial> {
+    ) -> Result<(AcceptedReply, String), Denial<'static>> {
         let authorized = self.check_bearer(bearer, &Requirement::EXT_PAIRING, now)?;
         let req: ExtValidateRequest<'_> = parse_body(body)?;
         let pid: [u8; 32] = codec::decode_fixed(&req.pid).map_err(|_| Malformed::Pid)?;
@@ -205,7 +205,12 @@ impl Device {
         })
     }
 
-    fn check_unpair(&self, bearer: Option<&str>, kid: &str, now: u64) -> Result<usize, Denial> {
+    fn check_unpair(
+        &self,
+        bearer: Option<&str>,
+        kid: &str,
+        now: u64,
+    ) -> Result<usize, Denial<'static>> {
         self.check_bearer(bearer, &Requirement::KEY_DELETE, now)?;
         let kid = kid_from_hex(kid).ok_or(Malformed::Kid)?;
         Ok(self

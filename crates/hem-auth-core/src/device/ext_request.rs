@@ -104,8 +104,8 @@ impl Device {
             requested: String::from(requested),
             plaintext,
             lifetime,
-            ctx: bounded(req.ctx.as_deref(), MAX_CTX_CHARS),
-            note: bounded(req.note.as_deref(), MAX_NOTE_CHARS),
+            ctx: bounded(req.ctx.as_deref(), MAX_CTX_CHARS).map(String::from),
+            note: bounded(req.note.as_deref(), MAX_NOTE_CHARS).map(String::from),
         })
     }
 }

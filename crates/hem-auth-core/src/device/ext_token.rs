@@ -1,18 +1,17 @@
 //! `POST /api/auth/ext/token`: an authreply becomes an access token (FACTS §3.5).
 
-use alloc::string::String;
 use rand_core::CryptoRngCore;
 
 use super::{
     bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error,
-    AuditKind, Device, DeviceError, Grant, Malformed, NoncePurpose, Outcome, ScopePolicy,
-    MAX_CTX_CHARS,
+    AccessToken, AuditKind, Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome,
+    ScopePolicy, MAX_CTX_CHARS,
 };
 use crate::claims::AuthreplyClaims;
 use crate::codec;
 use crate::jwt::HeaderPolicy;
 use crate::keys::PublicKey;
-use crate::messages::{ExtTokenRequest, TokenResponse};
+use crate::messages::ExtTokenRequest;
 use crate::scope;
 use crate::seal::{ScopeKey, SealError};
 
@@ -28,33 +27,42 @@ impl Device {
     /// mistyped, pid not 32 bytes; 406 pid not paired, `iss` not the paired aid; 401 header
     /// policy, bad MAC (keyed with the stored S1: no Diffie-Hellman here), `aud` present and
     /// not the eid, `jti` not a pending authreq nonce, `exp` not after now (`0` excepted);
-    /// 406 scope not scheme `A`, scope does not open, and under `RequestedOnly` a scope other
-    /// than the requested one.
+    /// 406 scope not scheme `A`, scope does not open, under `RequestedOnly` a scope other
+    /// than the requested one, and a token that would exceed [`super::MAX_ACCESS_TOKEN_BYTES`]
+    /// ([`DeviceError::TokenTooLarge`]).
     ///
     /// The token: `scope` = the opened scope minus any `#…` hint, `sub` = std-b64 of the
     /// approving key's kid, `exp` = the authreply's verbatim (`0` → now + 8 h), `ctx` = the
     /// authreply's `ctx` when it has one, else the `ctx` of the `ext/request`.
+    ///
+    /// On success this allocates nothing (unless the authreply's strings carry JSON escapes):
+    /// the token and its response body are inline in the [`AccessToken`], the audit event's
+    /// text inline in the [`super::AuditEvent`].
     pub fn ext_token(
         &mut self,
         body: &[u8],
         now: u64,
         rng: &mut impl CryptoRngCore,
-    ) -> Outcome<TokenResponse<'static>> {
-        let approval = match self.check_ext_token(body, now) {
-            Ok(a) => a,
-            Err(e) => return Outcome::err(e),
-        };
-        self.nonces.consume(NoncePurpose::Authreq, &approval.jti);
-        let grant = Grant {
-            scope: &approval.scope,
-            sub: &approval.sub,
-            exp: approval.exp,
-            ctx: approval.ctx.as_deref(),
-        };
-        self.grant_token(&grant, AuditKind::AuthSuccessExternal, now, rng)
+    ) -> Outcome<AccessToken> {
+        let mut granted = Granted::new(AuditKind::AuthSuccessExternal);
+        match self.check_ext_token(body, now, rng, &mut granted) {
+            Ok(jti) => {
+                self.nonces.consume(NoncePurpose::Authreq, &jti);
+                Outcome::ok_with(granted.token, granted.event)
+            }
+            Err(e) => Outcome::err(e),
+        }
     }
 
-    fn check_ext_token(&self, body: &[u8], now: u64) -> Result<Approval, DeviceError> {
+    /// Every check, then the token (minted into `granted` while the approval's text is still borrowed from
+    /// the request: nothing is copied to the heap); the caller commits.
+    fn check_ext_token(
+        &self,
+        body: &[u8],
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        granted: &mut Granted,
+    ) -> Result<[u8; 32], DeviceError> {
         self.require_rtc()?;
         self.require_initialised()?;
         let req: ExtTokenRequest<'_> = parse_body(body)?;
@@ -109,22 +117,15 @@ impl Device {
         } else {
             claims.exp
         };
-        let ctx = bounded(claims.ctx.as_deref(), MAX_CTX_CHARS).or_else(|| pending.ctx.clone());
-        Ok(Approval {
-            jti,
-            scope: String::from(approved),
-            sub: codec::encode_std(pairing.kid()),
+        let mut sub = [0u8; 24];
+        let sub = codec::encode_std_into(pairing.kid(), &mut sub).unwrap_or_default();
+        let grant = Grant {
+            scope: approved,
+            sub,
             exp,
-            ctx,
-        })
+            ctx: bounded(claims.ctx.as_deref(), MAX_CTX_CHARS).or(pending.ctx.as_deref()),
+        };
+        self.grant_token(&grant, now, rng, granted)?;
+        Ok(jti)
     }
-}
-
-/// An authreply that passed every check.
-struct Approval {
-    jti: [u8; 32],
-    scope: String,
-    sub: String,
-    exp: u64,
-    ctx: Option<String>,
 }

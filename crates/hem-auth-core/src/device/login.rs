@@ -1,18 +1,18 @@
 //! Password (or master-key) login: `GET` and `POST /api/auth/token` (FACTS §5.1, §5.3).
 
 use alloc::borrow::Cow;
-use alloc::string::String;
 use rand_core::CryptoRngCore;
 use subtle::ConstantTimeEq;
 
 use super::{
     bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error,
-    AuditKind, Device, DeviceError, Grant, Malformed, NoncePurpose, Outcome, MAX_CTX_CHARS,
+    AccessToken, AuditKind, Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome,
+    MAX_CTX_CHARS,
 };
 use crate::claims::LoginClaims;
 use crate::jwt::HeaderPolicy;
 use crate::keys::PublicKey;
-use crate::messages::{AuthChallenge, AuthTokenRequest, TokenResponse};
+use crate::messages::{AuthChallenge, AuthTokenRequest};
 use crate::scope::MAX_LOGIN_SCOPE_CHARS;
 
 /// Lifetime of a login challenge: its `exp` is now + 60 (FACTS §5.1).
@@ -60,27 +60,30 @@ impl Device {
         body: &[u8],
         now: u64,
         rng: &mut impl CryptoRngCore,
-    ) -> Outcome<TokenResponse<'static>> {
+    ) -> Outcome<AccessToken> {
         let request: AuthTokenRequest<'_> = match self.login_gate().and_then(|()| parse_body(body))
         {
             Ok(r) => r,
             Err(e) => return Outcome::err(e),
         };
-        let login = match self.check_login(&request.auth, now) {
-            Ok(l) => l,
-            Err(e) => return Outcome::err(e),
-        };
-        self.nonces.consume(NoncePurpose::Login, &login.jti);
-        let grant = Grant {
-            scope: &login.scope,
-            sub: login.sub,
-            exp: login.exp,
-            ctx: login.ctx.as_deref(),
-        };
-        self.grant_token(&grant, AuditKind::AuthSuccessInternal, now, rng)
+        let mut granted = Granted::new(AuditKind::AuthSuccessInternal);
+        match self.check_login(&request.auth, now, rng, &mut granted) {
+            Ok(jti) => {
+                self.nonces.consume(NoncePurpose::Login, &jti);
+                Outcome::ok_with(granted.token, granted.event)
+            }
+            Err(e) => Outcome::err(e),
+        }
     }
 
-    fn check_login(&self, auth: &str, now: u64) -> Result<Login, DeviceError> {
+    /// Every check, then the token (into `granted`); the caller commits.
+    fn check_login(
+        &self,
+        auth: &str,
+        now: u64,
+        rng: &mut impl CryptoRngCore,
+        granted: &mut Granted,
+    ) -> Result<[u8; 32], DeviceError> {
         let jwt = parse_jwt(auth)?;
         let claims: LoginClaims<'_> = lookup_claims(&jwt)?;
         if !(1..=MAX_LOGIN_SCOPE_CHARS).contains(&claims.scope.len()) {
@@ -115,21 +118,13 @@ impl Device {
         if claims.exp <= now {
             return Err(DeviceError::Expired);
         }
-        Ok(Login {
-            jti,
+        let grant = Grant {
+            scope: &claims.scope,
             sub,
-            scope: String::from(claims.scope.as_ref()),
             exp: claims.exp,
             ctx: bounded(claims.ctx.as_deref(), MAX_CTX_CHARS),
-        })
+        };
+        self.grant_token(&grant, now, rng, granted)?;
+        Ok(jti)
     }
-}
-
-/// A login that passed every check.
-struct Login {
-    jti: [u8; 32],
-    sub: &'static str,
-    scope: String,
-    exp: u64,
-    ctx: Option<String>,
 }

@@ -91,7 +91,10 @@
 //!   only after a login or an authreply has passed every check.
 //! * **Speed.** The pairing secret S1 = X25519(eid_prv, aid) is computed once per pairing (at
 //!   pairing and on restore) and kept in a zeroizing value, so `ext_token` does no
-//!   Diffie-Hellman; [`Device::authorize`] allocates nothing on success.
+//!   Diffie-Hellman; [`Device::authorize`] allocates nothing on success, and neither do
+//!   [`Device::ext_token`] and [`Device::auth_token`]: the token is minted into an inline
+//!   [`AccessToken`] (with its response body), the audit event's text is inline, and an
+//!   [`Outcome`] carries its event inline ([`AuditEvents`]).
 //! * **A restore is a reboot.** [`Device::restore`] draws new per-boot keys, so every access
 //!   token issued before dies, while pairings survive.
 //!
@@ -110,9 +113,9 @@ use zeroize::Zeroizing;
 
 use crate::claims::AccessTokenClaims;
 use crate::codec;
-use crate::jwt::{self, Header, JwtError, UntrustedJwt, VerifiedJwt};
+use crate::jwt::{JwtError, UntrustedJwt, VerifiedJwt};
 use crate::keys::{PublicKey, SecretKey, SharedSecret};
-use crate::messages::{self, BodyError, TokenResponse};
+use crate::messages::{self, BodyError};
 use crate::nonce::TimeNonce;
 
 mod audit;
@@ -126,8 +129,11 @@ mod login;
 mod nonces;
 mod pairing;
 pub(crate) mod snapshot;
+mod token;
 
-pub use audit::{AuditEvent, AuditKind, AuditResult};
+pub use audit::{
+    AuditEvent, AuditEvents, AuditKind, AuditResult, MAX_AUDIT_DATA_BYTES, MAX_AUDIT_SUB_BYTES,
+};
 pub use bearer::{Authorized, Requirement, Roles, Subject};
 pub use checkin::{CheckinOutcome, CHECKIN_LIFETIME_SECS};
 pub use error::{DeviceError, Malformed};
@@ -143,6 +149,7 @@ pub use pairing::{
     KEY_TYPE_X25519_PUBLIC, KID_BYTES,
 };
 pub use snapshot::{DeviceSnapshot, PairingSnapshot, PendingSnapshot};
+pub use token::{AccessToken, MAX_ACCESS_TOKEN_BYTES};
 
 use nonces::{NonceTable, Pending};
 
@@ -277,65 +284,72 @@ impl core::fmt::Debug for BootKeys {
 /// What an operation produced: its result and the audit events to record.
 ///
 /// Events come with errors too: a failed scope check is a 403 *and* a `FAILED_SCOPE_CHECK`
-/// event, so the adapter records [`Outcome::events`] whatever the result.
+/// event, so the adapter records [`Outcome::events`] whatever the result. Both parts are
+/// inline values: an operation that allocates nothing itself returns its outcome without
+/// touching the heap.
 #[derive(Debug)]
 #[must_use = "an outcome carries audit events that must be recorded"]
 pub struct Outcome<T> {
     /// The response, or the error to answer with.
     pub result: Result<T, DeviceError>,
-    /// Audit events, in order.
-    pub events: Vec<AuditEvent>,
+    /// Audit events, in order (none or one).
+    pub events: AuditEvents,
 }
 
 impl<T> Outcome<T> {
     fn ok(value: T) -> Self {
         Outcome {
             result: Ok(value),
-            events: Vec::new(),
+            events: AuditEvents::none(),
         }
     }
 
     fn ok_with(value: T, event: AuditEvent) -> Self {
         Outcome {
             result: Ok(value),
-            events: alloc::vec![event],
+            events: AuditEvents::one(event),
         }
     }
 
     fn err(error: DeviceError) -> Self {
         Outcome {
             result: Err(error),
-            events: Vec::new(),
+            events: AuditEvents::none(),
         }
     }
 
-    fn denied(denial: Denial) -> Self {
+    fn denied(denial: Denial<'_>) -> Self {
         Outcome {
             result: Err(denial.error),
-            events: denial.event.into_iter().collect(),
+            events: denial.failed_check.map(|f| f.event()).into(),
         }
     }
 
-    /// Splits into the result and the events.
-    pub fn into_parts(self) -> (Result<T, DeviceError>, Vec<AuditEvent>) {
+    /// Splits into the result and the events (a slice by `Deref`, an iterator of
+    /// [`AuditEvent`] by value).
+    pub fn into_parts(self) -> (Result<T, DeviceError>, AuditEvents) {
         (self.result, self.events)
     }
 }
 
-/// A refusal that may carry an audit event (a failed scope or role check).
+/// A refusal that may carry an audit event (a failed scope or role check). Small: the event
+/// is built from the [`bearer::FailedCheck`] when the outcome is.
 #[derive(Debug)]
-struct Denial {
+struct Denial<'r> {
     error: DeviceError,
-    event: Option<AuditEvent>,
+    failed_check: Option<bearer::FailedCheck<'r>>,
 }
 
-impl From<DeviceError> for Denial {
+impl From<DeviceError> for Denial<'_> {
     fn from(error: DeviceError) -> Self {
-        Denial { error, event: None }
+        Denial {
+            error,
+            failed_check: None,
+        }
     }
 }
 
-impl From<Malformed> for Denial {
+impl From<Malformed> for Denial<'_> {
     fn from(m: Malformed) -> Self {
         DeviceError::Malformed(m).into()
     }
@@ -498,30 +512,52 @@ impl Device {
     /// The one place an access token is minted (FACTS §6): header `{"typ","alg"}`, claims
     /// `scope, sub, iat, exp, jti[, ctx]`, keyed with the per-boot token key; with it, the
     /// login's audit event (`kind`, the token's `sub`, the granted scope).
+    ///
+    /// Called by the operations once every check has passed and before they commit, so that
+    /// [`DeviceError::TokenTooLarge`], its one failure, changes no state. Writes into the
+    /// caller's token and event in place and allocates nothing.
     fn grant_token(
         &self,
         grant: &Grant<'_>,
-        kind: AuditKind,
         now: u64,
         rng: &mut impl CryptoRngCore,
-    ) -> Outcome<TokenResponse<'static>> {
-        let jti = TimeNonce::generate(now, rng).to_b64();
+        out: &mut Granted,
+    ) -> Result<(), DeviceError> {
+        let nonce = TimeNonce::generate(now, rng);
+        let mut jti = [0u8; 44];
+        let jti = codec::encode_std_into(nonce.as_bytes(), &mut jti).unwrap_or_default();
         let claims = AccessTokenClaims {
             scope: Cow::Borrowed(grant.scope),
             sub: Cow::Borrowed(grant.sub),
             iat: now,
             exp: grant.exp,
-            jti: Cow::Owned(jti),
+            jti: Cow::Borrowed(jti),
             ctx: grant.ctx.map(Cow::Borrowed),
         };
-        let token = jwt::sign(Header::AccessToken, &claims, &*self.token_key);
-        let event = AuditEvent::new(now, kind, AuditResult::Ok, grant.sub, grant.scope);
-        Outcome::ok_with(
-            TokenResponse {
-                token: Cow::Owned(token),
-            },
-            event,
-        )
+        out.token
+            .mint(&claims, &*self.token_key)
+            .ok_or(DeviceError::TokenTooLarge)?;
+        let kind = out.event.kind;
+        out.event
+            .set(now, kind, AuditResult::Ok, grant.sub, grant.scope);
+        Ok(())
+    }
+}
+
+/// A token being granted and its audit event, filled in place by [`Device::grant_token`]
+/// (each is kilobytes of inline text: moving them costs more than making them).
+struct Granted {
+    token: AccessToken,
+    event: AuditEvent,
+}
+
+impl Granted {
+    /// Empty, for a login of `kind`.
+    fn new(kind: AuditKind) -> Self {
+        Granted {
+            token: AccessToken::empty(),
+            event: AuditEvent::new(0, kind, AuditResult::Ok, "", ""),
+        }
     }
 }
 
@@ -575,9 +611,8 @@ fn verify_error(e: JwtError) -> DeviceError {
 
 /// An optional free-text field kept only when it has 1..=`max` characters (the firmware drops
 /// out-of-range `ctx`/`note` silently, FACTS §3.2).
-fn bounded(text: Option<&str>, max: usize) -> Option<String> {
+fn bounded(text: Option<&str>, max: usize) -> Option<&str> {
     text.filter(|t| (1..=max).contains(&t.chars().count()))
-        .map(String::from)
 }
 
 /// Decodes a `jti` claim; anything that is not 32 bytes cannot be a pending device nonce.

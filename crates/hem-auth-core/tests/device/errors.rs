@@ -374,6 +374,32 @@ fn ext_token_406_requested_only_policy() {
     assert!(rig.ext_token(&b).result.is_ok());
 }
 
+#[test]
+fn ext_token_406_token_too_large() {
+    use hem_auth_core::device::{MAX_ACCESS_TOKEN_BYTES, MAX_AUDIT_DATA_BYTES};
+    use hem_auth_core::messages::to_json;
+    use hem_auth_core::seal::MAX_SCOPE_BYTES;
+    let mut rig = Rig::new();
+    let phone = rig.pair("phone");
+    // The longest scope a sealer can seal, printable: the token fits, whole in the event.
+    let req = rig.ext_request("keymgmt:list", None);
+    let longest = format!("keymgmt:{}", "l".repeat(MAX_SCOPE_BYTES - 1 - 8));
+    let b = rig.approve_body(&phone, &req, &longest, rig.now + 900);
+    let out = rig.ext_token(&b);
+    let token = out.result.unwrap();
+    assert!(token.as_str().len() <= MAX_ACCESS_TOKEN_BYTES);
+    assert_eq!(token.response_json(), to_json(&token));
+    assert_eq!(crate::rig::token_claims(token.as_str()).scope, longest);
+    assert_eq!(out.events[0].data(), longest);
+    // Control characters are escaped six bytes each: this one would exceed the bearer limit.
+    let req = rig.ext_request("keymgmt:list", None);
+    let escaped = "\u{1}".repeat(600);
+    assert!(6 * escaped.len() > MAX_AUDIT_DATA_BYTES);
+    let b = rig.approve_body(&phone, &req, &escaped, rig.now + 900);
+    let events = refused(&mut rig, E::TokenTooLarge, 406, |r| r.ext_token(&b));
+    assert!(events.is_empty());
+}
+
 fn forge(header: &str, claims: &Value, key: &[u8]) -> String {
     let mut t = hem_auth_core::codec::encode_segment(header.as_bytes());
     t.push('.');
@@ -470,7 +496,7 @@ fn ext_init_and_mac_403_scope_or_role_is_audited() {
     let phone = rig.pair("phone");
     let req = rig.ext_request("system:config", None);
     let ext = rig.approve_body(&phone, &req, "system:config", rig.now + 900);
-    let ext_token = rig.ext_token(&ext).result.unwrap().token.into_owned();
+    let ext_token = rig.ext_token(&ext).result.unwrap().as_str().to_owned();
 
     for (token, err) in [
         (wrong_scope.as_str(), E::InsufficientScope),
@@ -493,7 +519,7 @@ fn ext_init_and_mac_403_scope_or_role_is_audited() {
                 (AuditKind::FailedScopeCheck, 12, AuditResult::Failed, 1)
             );
             assert_eq!(
-                (e.time, e.sub.as_str(), e.data.as_str()),
+                (e.time, e.sub(), e.data()),
                 (rig.now, sub.as_str(), "auth:ext:pair|system:config")
             );
         }

@@ -24,15 +24,10 @@ fn login_pair_ext_auth_bearer_unpair() {
     let out = rig.dev.auth_token(&b, rig.now, &mut rig.rng);
     let ev = &out.events[0];
     assert_eq!(
-        (
-            ev.kind.code(),
-            ev.result.code(),
-            ev.sub.as_str(),
-            ev.data.as_str()
-        ),
+        (ev.kind.code(), ev.result.code(), ev.sub(), ev.data()),
         (13, 0, "U", "system:config")
     );
-    let config_token = out.result.unwrap().token.into_owned();
+    let config_token = out.result.unwrap().as_str().to_owned();
 
     // pairing
     let (init, jti) = rig.ext_init(&config_token);
@@ -47,7 +42,7 @@ fn login_pair_ext_auth_bearer_unpair() {
     let r = out.result.unwrap();
     assert_eq!(r.kid, phone.kid);
     assert_eq!(
-        (ev.kind, ev.sub.as_str(), ev.data.as_str()),
+        (ev.kind, ev.sub(), ev.data()),
         (AuditKind::AuthPairedExternal, "U", phone.kid.as_str())
     );
     // code = HMAC(X25519(eid_prv, reply.epk), reply): checkable by the holder of reply.epk's
@@ -79,7 +74,7 @@ fn login_pair_ext_auth_bearer_unpair() {
         };
         let out = rig.ext_token(&rig.approve_body(&phone, &req, &approved, rig.now + 900));
         let ev = out.events[0].clone();
-        let token = out.result.unwrap().token.into_owned();
+        let token = out.result.unwrap().as_str().to_owned();
         let c = token_claims(&token);
         assert_eq!(c.scope, expected);
         assert_eq!(
@@ -90,7 +85,7 @@ fn login_pair_ext_auth_bearer_unpair() {
         );
         assert_eq!(c.exp, rig.now + 900);
         assert_eq!(
-            (ev.kind, ev.result, ev.sub.as_str(), ev.data.as_str()),
+            (ev.kind, ev.result, ev.sub(), ev.data()),
             (
                 AuditKind::AuthSuccessExternal,
                 AuditResult::Ok,
@@ -156,7 +151,7 @@ fn keymgmt_use_rewrite_and_lifetimes() {
     // the phone answers with the suffix; the token has it stripped
     let b = rig.approve_body(&phone, &req, &req.open_for(&phone), rig.now + 60);
     assert_eq!(
-        token_claims(&rig.ext_token(&b).result.unwrap().token).scope,
+        token_claims(rig.ext_token(&b).result.unwrap().as_str()).scope,
         scope
     );
     // unknown kid, uppercase kid, longer kid: no rewrite, 3600 s
@@ -219,7 +214,8 @@ fn token_exp_and_ctx() {
         .ext_token(&rig.approve_body(&phone, &req, "keymgmt:list", 0))
         .result
         .unwrap()
-        .token;
+        .as_str()
+        .to_owned();
     let c = token_claims(&t);
     assert_eq!(c.exp, rig.now + EXT_TOKEN_DEFAULT_LIFETIME_SECS);
     assert_eq!(c.ctx.as_deref(), Some("from-request"));
@@ -231,7 +227,8 @@ fn token_exp_and_ctx() {
         .ext_token(&Rig::authreply_body(&phone, &claims))
         .result
         .unwrap()
-        .token;
+        .as_str()
+        .to_owned();
     let c = token_claims(&t);
     assert_eq!(
         (c.exp, c.ctx.as_deref()),
@@ -243,7 +240,8 @@ fn token_exp_and_ctx() {
         .ext_token(&rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 5))
         .result
         .unwrap()
-        .token;
+        .as_str()
+        .to_owned();
     let c = token_claims(&t);
     assert_eq!(c.ctx, None);
     assert_eq!(
@@ -264,8 +262,8 @@ fn replay_is_refused_everywhere() {
         .auth_token(&b, rig.now, &mut rig.rng)
         .result
         .unwrap()
-        .token
-        .into_owned();
+        .as_str()
+        .to_owned();
     refused(&mut rig, E::NonceNotPending, 401, |r| {
         r.dev.auth_token(&b, r.now, &mut r.rng)
     });
@@ -353,8 +351,8 @@ fn expiry_at_the_boundary() {
             .auth_token(&lb, rig.now, &mut rig.rng)
             .result
             .unwrap()
-            .token
-            .into_owned()
+            .as_str()
+            .to_owned()
     };
     rig.now = exp;
     refused(&mut rig, E::NonceNotPending, 401, |r| {
@@ -431,7 +429,7 @@ fn scope_policy_default_vs_strict() {
                 assert_eq!(out.result.unwrap_err(), E::ScopeMismatch);
             } else {
                 assert_eq!(
-                    token_claims(&out.result.unwrap().token).scope,
+                    token_claims(out.result.unwrap().as_str()).scope,
                     approved,
                     "strict={strict}"
                 );
@@ -479,7 +477,7 @@ fn rtc_unset_until_checkin_or_set_clock() {
     assert_eq!(done.time, 1_900_000_000);
     assert_eq!(messages::to_json(&done.response), r#"{"status":"OK"}"#);
     assert_eq!(
-        (ev.kind.code(), ev.time, ev.data.as_str()),
+        (ev.kind.code(), ev.time, ev.data()),
         (19, 1_900_000_000, "1900000000")
     );
     assert!(rig.dev.rtc_is_set());
@@ -544,7 +542,8 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
         .ext_token(&rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 60))
         .result
         .unwrap()
-        .token;
+        .as_str()
+        .to_owned();
     assert!(rig.dev.authorize(Some(&t), &need, rig.now).result.is_ok());
 
     // with pending nonces, a restore keeps them usable
@@ -643,7 +642,12 @@ fn vector_checker_hooks() {
         "iss": aid_sk.public_key().to_b64(), "scope": sealed});
     let b = body(&json!({"authreply": jwt::sign(Header::App, &claims, s1.as_bytes())}));
     let before = dev.snapshot_with_pending();
-    let t = dev.ext_token(&b, 1000, &mut rng).result.unwrap().token;
+    let t = dev
+        .ext_token(&b, 1000, &mut rng)
+        .result
+        .unwrap()
+        .as_str()
+        .to_owned();
     assert_ne!(
         dev.snapshot_with_pending(),
         before,

@@ -13,7 +13,7 @@ use hem_auth_core::device::{
 };
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
-use hem_auth_core::messages::{self, AuthChallenge, ExtInitResponse, ExtRequestResponse};
+use hem_auth_core::messages::{AuthChallenge, ExtInitResponse, ExtRequestResponse};
 use hem_auth_core::seal::ScopeKey;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
@@ -150,7 +150,7 @@ impl Rig {
     pub fn login_as(&mut self, key: &SecretKey, scope: &str) -> String {
         let b = self.login_body_with(&key.clone(), scope, |_| {});
         let out = self.dev.auth_token(&b, self.now, &mut self.rng);
-        out.result.unwrap().token.into_owned()
+        out.result.unwrap().as_str().to_owned()
     }
 
     pub fn login(&mut self, scope: &str) -> String {
@@ -286,7 +286,7 @@ impl Rig {
         Rig::authreply_body(phone, &self.authreply_claims(phone, req, plaintext, exp))
     }
 
-    pub fn ext_token(&mut self, body: &[u8]) -> Outcome<messages::TokenResponse<'static>> {
+    pub fn ext_token(&mut self, body: &[u8]) -> Outcome<hem_auth_core::device::AccessToken> {
         self.dev.ext_token(body, self.now, &mut self.rng)
     }
 }
@@ -327,7 +327,7 @@ pub fn refused<T: std::fmt::Debug>(
         before,
         "state changed by a refused {expected:?}"
     );
-    out.events
+    out.events.to_vec()
 }
 
 pub fn policy_strict(c: &mut DeviceConfig) {

@@ -230,7 +230,8 @@ fn documentation_examples_are_what_the_device_emits() {
         )
         .result
         .unwrap()
-        .token;
+        .as_str()
+        .to_owned();
     let (h, p) = segments(&token);
     assert_eq!(h, doc_header);
     assert_eq!(
@@ -325,6 +326,6 @@ fn login(dev: &mut Device, user: &SecretKey, now: u64) -> String {
     dev.auth_token(&body(&json!({ "auth": auth })), now, &mut rng)
         .result
         .unwrap()
-        .token
-        .into_owned()
+        .as_str()
+        .to_owned()
 }

@@ -18,14 +18,12 @@ use hem_auth_core::broker::{build_login_raw, login_body};
 use hem_auth_core::claims::AccessTokenClaims;
 use hem_auth_core::codec;
 use hem_auth_core::device::{
-    BootKeys, Device, DeviceConfig, DeviceError, DeviceSnapshot, NoncePurpose, PairingSnapshot,
-    PendingSnapshot, Requirement, ScopePolicy,
+    AccessToken, BootKeys, Device, DeviceConfig, DeviceError, DeviceSnapshot, NoncePurpose,
+    PairingSnapshot, PendingSnapshot, Requirement, ScopePolicy,
 };
 use hem_auth_core::jwt::{HeaderPolicy, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey};
-use hem_auth_core::messages::{
-    to_json, AuthTokenRequest, ExtTokenRequest, ExtValidateRequest, TokenResponse,
-};
+use hem_auth_core::messages::{to_json, AuthTokenRequest, ExtTokenRequest, ExtValidateRequest};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::Deserialize;
@@ -199,11 +197,14 @@ fn with_nonces(outcome: Outcome, nonces: Result<(), String>) -> Outcome {
 fn check_token(
     device: &Device,
     token_key: &[u8; 32],
-    response: &TokenResponse<'_>,
+    response: &AccessToken,
     expected: Option<&TokenFields>,
     now: u64,
 ) -> Result<(), String> {
-    let untrusted = UntrustedJwt::parse(&response.token).map_err(|e| format!("token: {e}"))?;
+    if response.response_json() != to_json(response) {
+        return Err("token: the response body is not the token's JSON".into());
+    }
+    let untrusted = UntrustedJwt::parse(response.as_str()).map_err(|e| format!("token: {e}"))?;
     let verified = untrusted
         .verify(token_key, HeaderPolicy::Plain)
         .map_err(|e| format!("token: {e}"))?;
@@ -216,7 +217,7 @@ fn check_token(
     required("token", expected, &got)?;
     if now < claims.exp {
         device
-            .authorize(Some(&response.token), &Requirement::any_token(), now)
+            .authorize(Some(response.as_str()), &Requirement::any_token(), now)
             .result
             .map_err(|e| format!("the device refuses its own token: {e}"))?;
     }
@@ -290,7 +291,7 @@ fn pairing_bearer(
         .auth_token(login_body(&ejwt).as_bytes(), now, rng)
         .result
         .map_err(|e| format!("checker login: {e}"))?;
-    Ok(token.token.into_owned())
+    Ok(token.as_str().to_owned())
 }
 
 /// `ext-validate`: [`Device::ext_validate`] with body `{"pid", "reply"}` and a valid user
