@@ -11,6 +11,7 @@
 //! | `GET /api/system/version`, `/status` | the emulator | — |
 //! | `GET /api/system/config` | the emulator | `system:config`, `logger:get` or `auth:ext:pair` |
 //! | `GET /api/keymgmt/list[/{offset}[/{count}]]` | the paired authenticator keys | `keymgmt:list`, not `M` |
+//! | `GET /api/keymgmt/get/{kid}` | one paired authenticator key | `keymgmt:get`, `keymgmt:gen` or exactly `keymgmt:use:<kid>`, not `M` |
 //! | `DELETE /api/keymgmt/delete/{kid}` | `Device::unpair` | `keymgmt:del`, not `M` (core) |
 //! | `GET /api/logger/list` | the audit log | `logger:get` |
 //!
@@ -41,7 +42,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use hem_auth_core::codec;
-use hem_auth_core::device::{DeviceError, Requirement, Roles};
+use hem_auth_core::device::{kid_from_hex, DeviceError, Requirement, Roles};
 use hem_auth_core::messages::{to_json, MAX_BODY_BYTES};
 use rand_core::OsRng;
 use serde::Serialize;
@@ -87,6 +88,7 @@ pub(crate) fn router(app: Shared, broker: Option<Arc<Broker>>) -> Router {
         .route("/api/keymgmt/list", get(key_list))
         .route("/api/keymgmt/list/{offset}", get(key_list))
         .route("/api/keymgmt/list/{offset}/{count}", get(key_list))
+        .route("/api/keymgmt/get/{kid}", get(key_get))
         .route("/api/keymgmt/delete/{kid}", delete(unpair))
         .route("/api/logger/list", get(logger_list))
         .fallback(not_found)
@@ -462,6 +464,33 @@ async fn key_list(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Re
     })
 }
 
+/// `GET /api/keymgmt/get/{kid}`: one paired authenticator key, for `keymgmt:get`,
+/// `keymgmt:gen` or exactly `keymgmt:use:<kid>` (FACTS §6), master denied. The emulator's
+/// form `{kid, type, label, pubkey}`; no `descr`, as the firmware omits it here (FACTS
+/// §4.5). 400 for a kid that is not 32 hex characters, 404 for an unknown one.
+async fn key_get(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    let kid = uri.path().rsplit('/').next().unwrap_or_default();
+    let exact = format!("keymgmt:use:{kid}");
+    let requirement = Requirement::any_of_or_exact(&["keymgmt:get", "keymgmt:gen"], &exact)
+        .roles(Roles::NotMaster);
+    if let Err(status) = app.authorize(bearer(&headers), &requirement) {
+        return empty(status);
+    }
+    let Some(raw) = kid_from_hex(kid) else {
+        return empty(app.faults.status(400));
+    };
+    let s = app.lock();
+    match s.device.pairings().iter().find(|p| p.kid() == &raw) {
+        Some(p) => ok(&KeyDetail {
+            kid: p.kid_hex(),
+            key_type: EXTAID_KEY_TYPE,
+            label: p.label(),
+            pubkey: p.aid().to_b64(),
+        }),
+        None => empty(404),
+    }
+}
+
 async fn unpair(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let kid = uri.path().rsplit('/').next().unwrap_or_default();
     let mut s = app.lock();
@@ -537,6 +566,16 @@ struct KeyEntry<'a> {
     key_type: &'static str,
     label: &'a str,
     descr: String,
+}
+
+/// `GET /api/keymgmt/get/{kid}` (the emulator's form).
+#[derive(Serialize)]
+struct KeyDetail<'a> {
+    kid: String,
+    #[serde(rename = "type")]
+    key_type: &'static str,
+    label: &'a str,
+    pubkey: String,
 }
 
 /// `GET /api/logger/list` (the emulator's form).

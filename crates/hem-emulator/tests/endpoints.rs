@@ -73,6 +73,41 @@ fn login_pairing_ext_auth_list_logger_and_unpair() {
     c.get("/api/keymgmt/list/0/-1", Some(&list_token))
         .assert_error(400);
 
+    // One key: keymgmt:get or :gen by prefix, keymgmt:use:<kid> only exactly (FACTS §6).
+    let path = format!("/api/keymgmt/get/{}", a.kid);
+    for scope in [
+        format!("keymgmt:use:{}", a.kid),
+        String::from("keymgmt:get"),
+        String::from("keymgmt:gen"),
+    ] {
+        let key = c.get(&path, Some(&c.login(&scope)));
+        assert_eq!(key.status, 200, "{scope}");
+        let key = key.json();
+        assert_eq!(key["kid"].as_str(), Some(a.kid.as_str()));
+        assert_eq!(key["label"].as_str(), Some("Phone A"));
+        assert_eq!(
+            key["pubkey"].as_str(),
+            Some(a.pairing.aid().to_b64().as_str())
+        );
+        assert!(key.get("descr").is_none(), "the firmware omits descr here");
+    }
+    for scope in [
+        format!("keymgmt:use:{}x", a.kid),
+        format!("keymgmt:use:{}", b.kid),
+        String::from("keymgmt:list"),
+    ] {
+        c.get(&path, Some(&c.login(&scope))).assert_error(403);
+    }
+    let get_token = c.login("keymgmt:get");
+    c.get("/api/keymgmt/get/nothex", Some(&get_token))
+        .assert_error(400);
+    c.get(
+        &format!("/api/keymgmt/get/{}", "0".repeat(32)),
+        Some(&get_token),
+    )
+    .assert_error(404);
+    c.get(&path, None).assert_error(401);
+
     // ext/mac for the broker's subscriber calls.
     let epk = SecretKey::from_bytes([9; 32]);
     let body = format!(r#"{{"epk":"{}"}}"#, epk.public_key().to_b64());

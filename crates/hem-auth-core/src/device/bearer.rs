@@ -33,6 +33,7 @@ enum Scopes<'r> {
     AnyToken,
     AnyOf(&'r [&'r str]),
     Exact(&'r str),
+    AnyOfOrExact(&'r [&'r str], &'r str),
 }
 
 /// What an endpoint requires of a bearer token: a scope (prefix match against any of several,
@@ -68,6 +69,16 @@ impl<'r> Requirement<'r> {
         }
     }
 
+    /// A token whose scope starts with one of `prefixes` or is exactly `exact`:
+    /// `GET /api/keymgmt/get/{kid}` takes `keymgmt:get`, `keymgmt:gen` or exactly
+    /// `keymgmt:use:<kid>` (FACTS §6 endpoint table).
+    pub const fn any_of_or_exact(prefixes: &'r [&'r str], exact: &'r str) -> Self {
+        Requirement {
+            scopes: Scopes::AnyOfOrExact(prefixes, exact),
+            roles: Roles::Any,
+        }
+    }
+
     /// The same requirement with a role rule.
     pub const fn roles(self, roles: Roles) -> Self {
         Requirement {
@@ -85,6 +96,11 @@ impl<'r> Requirement<'r> {
                 .copied()
                 .find(|r| scope::permits(token_scope, r, false)),
             Scopes::Exact(r) => scope::permits(token_scope, r, true).then_some(r),
+            Scopes::AnyOfOrExact(list, exact) => list
+                .iter()
+                .copied()
+                .find(|r| scope::permits(token_scope, r, false))
+                .or_else(|| scope::permits(token_scope, exact, true).then_some(exact)),
         }
     }
 
@@ -103,6 +119,13 @@ impl<'r> Requirement<'r> {
             }
             Scopes::Exact(r) => {
                 push_cut(&mut out, r);
+            }
+            Scopes::AnyOfOrExact(list, exact) => {
+                for r in list.iter().chain(core::iter::once(&exact)) {
+                    if (!out.is_empty() && !push_cut(&mut out, "|")) || !push_cut(&mut out, r) {
+                        break;
+                    }
+                }
             }
         }
         out
