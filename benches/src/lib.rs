@@ -31,7 +31,7 @@ use hem_auth_core::authenticator::{
 use hem_auth_core::broker::{self, ExtAuthState};
 use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims, AuthreqClaims, ScopeMap};
 use hem_auth_core::device::{Device, DeviceConfig, NoncePurpose};
-use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+use hem_auth_core::jwt::{self, Header, HeaderPolicy, MacKey, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
 use hem_auth_core::messages::{to_json, ExtRequest, ExtTokenRequest};
 use hem_auth_core::nonce::TimeNonce;
@@ -86,13 +86,19 @@ pub enum Rejected {
     Expired,
 }
 
-/// Our bearer check: [`UntrustedJwt::parse`], [`UntrustedJwt::verify`] with
-/// [`HeaderPolicy::Plain`], typed [`AccessTokenClaims`], then `now < exp`. Returns the scope's
-/// length and `exp` so that nothing read can be optimised away.
-pub fn verify_hem(token: &str, key: &[u8], now: u64) -> Result<(usize, u64), Rejected> {
+/// Our key for [`TOKEN_KEY`], prepared once ([`MacKey::new`]) as a server keeps it, and as the
+/// peers' key objects are built once in [`Peers::new`].
+pub fn hem_key() -> MacKey {
+    MacKey::new(&TOKEN_KEY)
+}
+
+/// Our bearer check: [`UntrustedJwt::parse`], [`UntrustedJwt::verify_with`] the prepared key
+/// and [`HeaderPolicy::Plain`], typed [`AccessTokenClaims`], then `now < exp`. Returns the
+/// scope's length and `exp` so that nothing read can be optimised away.
+pub fn verify_hem(token: &str, key: &MacKey, now: u64) -> Result<(usize, u64), Rejected> {
     let untrusted = UntrustedJwt::parse(token).map_err(|_| Rejected::Invalid)?;
     let verified = untrusted
-        .verify(key, HeaderPolicy::Plain)
+        .verify_with(key, HeaderPolicy::Plain)
         .map_err(|_| Rejected::Invalid)?;
     let claims: AccessTokenClaims<'_> = verified.claims().map_err(|_| Rejected::Invalid)?;
     if now >= claims.exp {

@@ -17,7 +17,7 @@ fn all_three_accept_the_token() {
     let now = unix_now();
     let token = access_token(now);
     let peers = Peers::new(&TOKEN_KEY);
-    let ours = verify_hem(&token, &TOKEN_KEY, now);
+    let ours = verify_hem(&token, &hem_auth_benches::hem_key(), now);
     assert_eq!(ours, Ok((12 + 24 + 44, now + TOKEN_LIFETIME_SECS)));
     assert_eq!(peers.verify_jsonwebtoken(&token), ours);
     assert_eq!(peers.verify_jwt_simple(&token), ours);
@@ -32,7 +32,10 @@ fn all_three_reject_a_tampered_token() {
     let flipped = if &token[at..=at] == "A" { "B" } else { "A" };
     let token = format!("{}{flipped}{}", &token[..at], &token[at + 1..]);
     let peers = Peers::new(&TOKEN_KEY);
-    assert_eq!(verify_hem(&token, &TOKEN_KEY, now), Err(Rejected::Invalid));
+    assert_eq!(
+        verify_hem(&token, &hem_auth_benches::hem_key(), now),
+        Err(Rejected::Invalid)
+    );
     assert_eq!(peers.verify_jsonwebtoken(&token), Err(Rejected::Invalid));
     assert_eq!(peers.verify_jwt_simple(&token), Err(Rejected::Invalid));
 }
@@ -44,7 +47,10 @@ fn all_three_reject_an_expired_token() {
     let now = unix_now();
     let token = access_token(now - 2 * TOKEN_LIFETIME_SECS);
     let peers = Peers::new(&TOKEN_KEY);
-    assert_eq!(verify_hem(&token, &TOKEN_KEY, now), Err(Rejected::Expired));
+    assert_eq!(
+        verify_hem(&token, &hem_auth_benches::hem_key(), now),
+        Err(Rejected::Expired)
+    );
     assert_eq!(peers.verify_jsonwebtoken(&token), Err(Rejected::Expired));
     assert!(peers.verify_jwt_simple(&token).is_err());
 }

@@ -10,8 +10,8 @@ use std::hint::black_box;
 use std::process::ExitCode;
 
 use hem_auth_benches::{
-    access_token, unix_now, verify_hem, DeviceBench, FixtureError, Peers, Scenario, X25519Baseline,
-    FIXTURE_NOW, TOKEN_KEY,
+    access_token, hem_key, unix_now, verify_hem, DeviceBench, FixtureError, Peers, Scenario,
+    X25519Baseline, FIXTURE_NOW, TOKEN_KEY,
 };
 
 use hem_auth_benches::BENCH_NAMES as NAMES;
@@ -46,8 +46,9 @@ fn run(name: &str, n: u64) -> Option<()> {
         }
         "token_verify/hem-auth-core" => {
             let token = access_token(unix_now());
+            let key = hem_key();
             for _ in 0..n {
-                black_box(timed(|| verify_hem(black_box(&token), &TOKEN_KEY, unix_now())).ok()?);
+                black_box(timed(|| verify_hem(black_box(&token), &key, unix_now())).ok()?);
             }
         }
         "token_verify/jsonwebtoken" => {

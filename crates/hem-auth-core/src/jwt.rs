@@ -339,10 +339,21 @@ impl<'a> UntrustedJwt<'a> {
     /// Applies `policy` to the header, then checks the HMAC-SHA256 under `key` over the
     /// received bytes with a constant-time comparison.
     pub fn verify(&self, key: &[u8], policy: HeaderPolicy) -> Result<VerifiedJwt<'_>, JwtError> {
+        self.verify_with(&MacKey::new(key), policy)
+    }
+
+    /// [`UntrustedJwt::verify`] under a key prepared once with [`MacKey::new`]: what a server
+    /// that checks many tokens under one key calls (it saves the two SHA-256 blocks of the
+    /// HMAC key schedule on every token, about a tenth of a bearer check).
+    pub fn verify_with(
+        &self,
+        key: &MacKey,
+        policy: HeaderPolicy,
+    ) -> Result<VerifiedJwt<'_>, JwtError> {
         if !self.header.allows(policy) {
             return Err(JwtError::HeaderPolicy);
         }
-        let mut mac = HmacSha256::new_from_slice(key).map_err(|_| JwtError::BadSignature)?;
+        let mut mac = key.0.clone();
         mac.update(self.signed.as_bytes());
         // `verify_slice` compares in constant time (subtle).
         mac.verify_slice(&self.signature)
@@ -453,7 +464,7 @@ pub fn sign_json(header: Header, payload_json: &[u8], key: &[u8]) -> String {
 pub(crate) fn sign_inline<T: Serialize + ?Sized, const N: usize>(
     header: Header,
     claims: &T,
-    key: &[u8],
+    key: &MacKey,
     out: &mut ArrayString<N>,
 ) -> Option<()> {
     let payload = serialize_inline(claims)?;
@@ -461,7 +472,7 @@ pub(crate) fn sign_inline<T: Serialize + ?Sized, const N: usize>(
     out.try_push_str(header.segment()).ok()?;
     out.try_push('.').ok()?;
     codec::append_segment_inline(&payload, out)?;
-    let tag = mac(key, out.as_bytes().get(start..)?);
+    let tag = key.mac(out.as_bytes().get(start..)?);
     out.try_push('.').ok()?;
     codec::append_segment_inline(&tag, out)
 }
@@ -481,6 +492,40 @@ fn serialize_inline<T: Serialize + ?Sized>(claims: &T) -> Option<ArrayVec<u8, MA
     let mut payload = ArrayVec::new();
     payload.try_extend_from_slice(&json).ok()?;
     Some(payload)
+}
+
+/// An HMAC-SHA256 key prepared once: the `hmac` crate's keyed state, after the key schedule
+/// (the inner and outer padded key blocks). Verifying or signing with it skips those two
+/// SHA-256 blocks. Build one per long-lived key (a server's token key), not per message.
+///
+/// The state is as secret as the key, and, like every `hmac` state, it is not zeroized on
+/// drop (the `hmac` and `sha2` crates do not offer it). `Debug` does not print it.
+#[derive(Clone)]
+pub struct MacKey(HmacSha256);
+
+impl MacKey {
+    /// Prepares `key` (any length).
+    pub fn new(key: &[u8]) -> Self {
+        // HMAC takes keys of any length: `new_from_slice` cannot fail here.
+        MacKey(
+            HmacSha256::new_from_slice(key).unwrap_or_else(|_| {
+                <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default())
+            }),
+        )
+    }
+
+    /// HMAC-SHA256 of `msg`.
+    pub fn mac(&self, msg: &[u8]) -> [u8; 32] {
+        let mut m = self.0.clone();
+        m.update(msg);
+        m.finalize().into_bytes().into()
+    }
+}
+
+impl core::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("MacKey(<redacted>)")
+    }
 }
 
 /// HMAC-SHA256 of `msg` under `key`: the MAC of every flow.

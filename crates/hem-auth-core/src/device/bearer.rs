@@ -259,7 +259,7 @@ impl Device {
         let token = bearer.ok_or(DeviceError::MissingToken)?;
         let jwt = UntrustedJwt::parse(token).map_err(|_| DeviceError::InvalidToken)?;
         let verified = jwt
-            .verify(&*self.token_key, HeaderPolicy::Plain)
+            .verify_with(&self.token_mac, HeaderPolicy::Plain)
             .map_err(|_| DeviceError::InvalidToken)?;
         let claims: AccessTokenClaims<'_> =
             verified.claims().map_err(|_| DeviceError::InvalidToken)?;

@@ -113,7 +113,7 @@ use zeroize::Zeroizing;
 
 use crate::claims::AccessTokenClaims;
 use crate::codec;
-use crate::jwt::{JwtError, UntrustedJwt, VerifiedJwt};
+use crate::jwt::{self, JwtError, UntrustedJwt, VerifiedJwt};
 use crate::keys::{PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
 use crate::nonce::TimeNonce;
@@ -363,7 +363,9 @@ pub struct Device {
     session: SecretKey,
     spk: PublicKey,
     spk_b64: String,
-    token_key: Zeroizing<[u8; 32]>,
+    /// The per-boot token key, prepared for HMAC once (see [`jwt::MacKey`]: the bearer check
+    /// and the token signing each skip the key schedule).
+    token_mac: jwt::MacKey,
     pairings: Vec<Pairing>,
     nonces: NonceTable,
     rtc_set: bool,
@@ -398,7 +400,7 @@ impl Device {
             spk_b64: spk.to_b64(),
             spk,
             session: boot.session,
-            token_key: boot.token_key,
+            token_mac: jwt::MacKey::new(&*boot.token_key),
             pairings: Vec::new(),
             nonces: NonceTable::new(config.nonce_capacity),
             rtc_set: false,
@@ -535,7 +537,7 @@ impl Device {
             ctx: grant.ctx.map(Cow::Borrowed),
         };
         out.token
-            .mint(&claims, &*self.token_key)
+            .mint(&claims, &self.token_mac)
             .ok_or(DeviceError::TokenTooLarge)?;
         let kind = out.event.kind;
         out.event
