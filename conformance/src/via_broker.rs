@@ -316,21 +316,29 @@ pub fn checkin(ctx: &Ctx) -> Result<(Response, Response), Abort> {
     Ok((checked, done))
 }
 
+/// `POST /api/auth/ext/init` or `/api/auth/ext/mac` (`path`) with `{"epk": epk}` and a
+/// bearer: the device's 200 answer as a JSON object, for forwarding to the broker.
+pub fn device_epk_call(
+    ctx: &Ctx,
+    path: &str,
+    epk: &str,
+    token: &str,
+) -> Result<Map<String, Value>, Abort> {
+    let what = path.trim_start_matches("/api/auth/");
+    let r = ctx
+        .target
+        .post_json(path, &json!({ "epk": epk }), Auth::Bearer(token))?
+        .require(what, 200)?;
+    object(&r, what)
+}
+
 /// The body of `subscribers/list` (and, with `pid`, of the device form of
 /// `subscribers/delete`): the device's `ext/mac` answer for the eid-bound session plus its
 /// `epk` (FACTS §4.6). Needs an `auth:ext:pair` token, as the Manager's unpairing uses.
 pub fn subscribers_body(ctx: &mut Ctx, eid: &str) -> Result<Map<String, Value>, Abort> {
     let token = ctx.token("auth:ext:pair")?;
     let session = eid_session(ctx, eid)?;
-    let r = ctx
-        .target
-        .post_json(
-            "/api/auth/ext/mac",
-            &json!({ "epk": session.epk }),
-            Auth::Bearer(&token),
-        )?
-        .require("ext/mac", 200)?;
-    let mut body = object(&r, "ext/mac")?;
+    let mut body = device_epk_call(ctx, "/api/auth/ext/mac", &session.epk, &token)?;
     body.insert("epk".into(), Value::String(session.epk));
     Ok(body)
 }

@@ -9,7 +9,7 @@
 
 use hem_auth_core::broker::{qr_payload, UnverifiableAccessToken};
 use hem_auth_core::device::kid_from_hex;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{check_access_token, key_field, negative, positive, status};
 use crate::case::{Abort, Case, Check};
@@ -18,8 +18,8 @@ use crate::proto::{self, sub_of_kid};
 use crate::target::{Auth, Response};
 use crate::via_broker::{
     self, anonymous_session, broker, broker_mut, cancel_event, checkin, device_config, device_eid,
-    eid_session, event_new, ext_request, listed_pids, member, object, poll, post_session,
-    registration, subscribers_body, subscribers_list, Polled, RemoteLogin, Session,
+    device_epk_call, eid_session, event_new, ext_request, listed_pids, member, object, poll,
+    post_session, registration, subscribers_body, subscribers_list, Polled, RemoteLogin, Session,
 };
 
 /// The scope of the remote logins (the one bearer call is `GET /api/keymgmt/list`).
@@ -317,15 +317,7 @@ fn register(ctx: &mut Ctx) -> Result<Check, Abort> {
             .to_string()
     };
     let session = eid_session(ctx, &eid)?;
-    let init = ctx
-        .target
-        .post_json(
-            "/api/auth/ext/init",
-            &json!({ "epk": session.epk }),
-            Auth::Bearer(&token),
-        )?
-        .require("ext/init", 200)?;
-    let mut init_body = object(&init, "ext/init")?;
+    let mut init_body = device_epk_call(ctx, "/api/auth/ext/init", &session.epk, &token)?;
     let request = member(&init_body, "ext/init", "request")?;
     let mut c = Check::status(200);
     // The runner cannot verify the request (the broker holds epk_prv); it can read it.
@@ -735,15 +727,7 @@ fn event_new_tampered(ctx: &mut Ctx) -> Result<Check, Abort> {
 fn register_init_anonymous_epk(ctx: &mut Ctx) -> Result<Check, Abort> {
     let token = ctx.token("system:config")?;
     let session = anonymous_session(ctx)?;
-    let init = ctx
-        .target
-        .post_json(
-            "/api/auth/ext/init",
-            &json!({ "epk": session.epk }),
-            Auth::Bearer(&token),
-        )?
-        .require("ext/init", 200)?;
-    let mut body = object(&init, "ext/init")?;
+    let mut body = device_epk_call(ctx, "/api/auth/ext/init", &session.epk, &token)?;
     body.insert("epk".into(), Value::String(session.epk));
     status(broker(ctx)?.target.post_json(
         "/notify/register/init",
