@@ -80,7 +80,7 @@ impl Device {
         }
 
         let verified = jwt
-            .verify(pairing.s1().as_bytes(), HeaderPolicy::Ecdh)
+            .verify_with(pairing.s1_mac(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;
         let claims: AuthreplyClaims<'_> = verified_claims(&verified)?;
         if let Some(aud) = &claims.aud {
@@ -98,7 +98,7 @@ impl Device {
             return Err(DeviceError::Expired);
         }
 
-        let opened = ScopeKey::derive(pairing.s1(), &jti)
+        let opened = ScopeKey::derive_with(pairing.s1_mac(), &jti)
             .open(&claims.scope)
             .map_err(|e| match e {
                 SealError::UnsupportedScheme => DeviceError::ScopeScheme,
