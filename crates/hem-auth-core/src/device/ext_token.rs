@@ -9,7 +9,7 @@ use super::{
 };
 use crate::claims::AuthreplyClaims;
 use crate::codec;
-use crate::jwt::HeaderPolicy;
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::PublicKey;
 use crate::messages::ExtTokenRequest;
 use crate::scope;
@@ -66,7 +66,8 @@ impl Device {
         self.require_rtc()?;
         self.require_initialised()?;
         let req: ExtTokenRequest<'_> = parse_body(body)?;
-        let jwt = parse_jwt(&req.authreply)?;
+        let mut jwt = UntrustedJwt::empty();
+        parse_jwt(&req.authreply, &mut jwt)?;
 
         // Key lookup (the firmware finds the EXTAID key before it verifies anything).
         let lookup: AuthreplyClaims<'_> = lookup_claims(&jwt)?;
