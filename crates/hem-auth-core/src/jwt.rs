@@ -227,10 +227,14 @@ pub struct UntrustedJwt<'a> {
     signed: &'a str,
     signature: [u8; SIGNATURE_BYTES],
     header: HeaderFacts,
-    payload: [u8; MAX_PAYLOAD_BYTES],
-    payload_len: usize,
+    /// The decoded payload. Only the bytes the decoder writes to are ever initialised: making
+    /// the value does not zero 3 KiB.
+    payload: ArrayVec<u8, MAX_PAYLOAD_BYTES>,
     structure: Structure,
 }
+
+/// Zeros to open room in the payload buffer for the decoder to write into.
+const ZEROS: [u8; MAX_PAYLOAD_BYTES] = [0u8; MAX_PAYLOAD_BYTES];
 
 /// What the walk at parse time found out about the payload's members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +258,31 @@ impl core::fmt::Debug for UntrustedJwt<'_> {
 impl<'a> UntrustedJwt<'a> {
     /// Checks the shape of `token` (see the module docs). No key is needed.
     pub fn parse(token: &'a str) -> Result<Self, JwtError> {
+        // The payload is decoded straight into the value's own buffer: no second 3 KiB copy.
+        let mut jwt = UntrustedJwt::empty();
+        jwt.parse_in_place(token)?;
+        Ok(jwt)
+    }
+
+    /// A value to parse into with [`UntrustedJwt::parse_in_place`]. It holds no JWT: its header
+    /// allows no policy and its payload is empty. Costs nothing (the buffer is not
+    /// initialised).
+    pub(crate) fn empty() -> Self {
+        UntrustedJwt {
+            signed: "",
+            signature: [0u8; SIGNATURE_BYTES],
+            header: HeaderFacts {
+                hs256: false,
+                ecdh_x25519: false,
+            },
+            payload: ArrayVec::new(),
+            structure: Structure::Sound,
+        }
+    }
+
+    /// [`UntrustedJwt::parse`] into a value the caller holds (see [`UntrustedJwt::empty`]), so
+    /// that the 3 KiB value is never moved. On an error the value must not be used.
+    pub(crate) fn parse_in_place(&mut self, token: &'a str) -> Result<(), JwtError> {
         if token.len() > MAX_JWT_BYTES {
             return Err(JwtError::TooLarge);
         }
@@ -263,20 +292,7 @@ impl<'a> UntrustedJwt<'a> {
         else {
             return Err(JwtError::SegmentCount);
         };
-        // The payload is decoded straight into the value's own buffer: no second 3 KiB copy.
-        let mut jwt = UntrustedJwt {
-            signed: "",
-            signature: [0u8; SIGNATURE_BYTES],
-            header: HeaderFacts {
-                hs256: false,
-                ecdh_x25519: false,
-            },
-            payload: [0u8; MAX_PAYLOAD_BYTES],
-            payload_len: 0,
-            structure: Structure::Sound,
-        };
-        jwt.fill(token, h, p, s)?;
-        Ok(jwt)
+        self.fill(token, h, p, s)
     }
 
     /// The body of [`UntrustedJwt::parse`] once the segments are split.
@@ -296,9 +312,19 @@ impl<'a> UntrustedJwt<'a> {
             })?,
         };
 
-        self.payload_len = codec::decode_segment(p.as_bytes(), &mut self.payload)
+        // Room for the longest payload this segment can decode to (a segment too long for the
+        // buffer is an encoding fault, as the decoder reports it), then only what it wrote.
+        self.payload.clear();
+        let room = ZEROS
+            .get(..base64::decoded_len_estimate(p.len()))
+            .ok_or(JwtError::Encoding)?;
+        self.payload
+            .try_extend_from_slice(room)
+            .map_err(|_| JwtError::Encoding)?;
+        let payload_len = codec::decode_segment(p.as_bytes(), &mut self.payload)
             .map_err(|_| JwtError::Encoding)?
             .len();
+        self.payload.truncate(payload_len);
         self.header = match known {
             Some(facts) => facts,
             None => HeaderFacts::read(header)?,
@@ -328,7 +354,7 @@ impl<'a> UntrustedJwt<'a> {
     }
 
     fn payload_bytes(&self) -> &[u8] {
-        self.payload.get(..self.payload_len).unwrap_or_default()
+        &self.payload
     }
 
     /// The first two segments as received: the bytes the signature covers.

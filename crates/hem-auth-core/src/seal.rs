@@ -85,6 +85,12 @@ impl ScopeKey {
         ScopeKey(jwt::mac(s1.as_bytes(), jti))
     }
 
+    /// [`ScopeKey::derive`] under S1 already prepared as an HMAC key (the same K, without
+    /// the key schedule).
+    pub(crate) fn derive_with(s1: &jwt::MacKey, jti: &[u8]) -> Self {
+        ScopeKey(s1.mac(jti))
+    }
+
     /// The raw key (for published-vector checks).
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::claims::{CheckClaims, CheckedClaims};
 use crate::codec;
-use crate::jwt::{self, Header, HeaderPolicy};
+use crate::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
 use crate::keys::{PublicKey, SharedSecret};
 use crate::messages::{CheckinChallenge, CheckinRequest, CheckinResponse};
 
@@ -106,7 +106,8 @@ impl Device {
     ) -> Result<([u8; 32], u64, alloc::string::String), DeviceError> {
         let (backend, key) = self.backend_secret()?;
         let req: CheckinRequest<'_> = parse_body(body)?;
-        let jwt = parse_jwt(&req.checked)?;
+        let mut jwt = UntrustedJwt::empty();
+        parse_jwt(&req.checked, &mut jwt)?;
         let lookup: CheckedClaims<'_> = lookup_claims(&jwt)?;
         match PublicKey::from_b64(&lookup.iss) {
             Ok(iss) if iss == backend => {}

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::claims::{self, PairingReplyClaims, PairingRequestClaims, MAX_PAIRINGS};
 use crate::codec;
-use crate::jwt::{self, Header, HeaderPolicy};
+use crate::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
 use crate::keys::{PublicKey, SharedSecret};
 use crate::messages::{
     EpkRequest, ExtInitResponse, ExtMacResponse, ExtValidateRequest, ExtValidateResponse,
@@ -148,7 +148,8 @@ impl Device {
         let authorized = self.check_bearer(bearer, &Requirement::EXT_PAIRING, now)?;
         let req: ExtValidateRequest<'_> = parse_body(body)?;
         let pid: [u8; 32] = codec::decode_fixed(&req.pid).map_err(|_| Malformed::Pid)?;
-        let jwt = parse_jwt(&req.reply)?;
+        let mut jwt = UntrustedJwt::empty();
+        parse_jwt(&req.reply, &mut jwt)?;
         let lookup: PairingReplyClaims<'_> = lookup_claims(&jwt)?;
         if !claims::is_valid_label(&lookup.label) {
             return Err(Malformed::Label.into());

@@ -53,7 +53,7 @@ impl Device {
         );
         let mut map = ScopeMap::new();
         for pairing in &self.pairings {
-            let key = ScopeKey::derive(pairing.s1(), jti.as_bytes());
+            let key = ScopeKey::derive_with(pairing.s1_mac(), jti.as_bytes());
             // The plaintext is at most 1023 + a short hint, below the sealing limit.
             let sealed = key.seal(&plan.plaintext).unwrap_or_default();
             map.push(Cow::Borrowed(pairing.pid_b64()), Cow::Owned(sealed));

@@ -3,13 +3,13 @@
 use rand_core::CryptoRngCore;
 
 use super::{
-    bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error,
-    AccessToken, AuditKind, Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome,
-    ScopePolicy, MAX_CTX_CHARS,
+    bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verify_error, AccessToken, AuditKind,
+    Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome, ScopePolicy,
+    MAX_CTX_CHARS,
 };
 use crate::claims::AuthreplyClaims;
 use crate::codec;
-use crate::jwt::HeaderPolicy;
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::PublicKey;
 use crate::messages::ExtTokenRequest;
 use crate::scope;
@@ -66,7 +66,8 @@ impl Device {
         self.require_rtc()?;
         self.require_initialised()?;
         let req: ExtTokenRequest<'_> = parse_body(body)?;
-        let jwt = parse_jwt(&req.authreply)?;
+        let mut jwt = UntrustedJwt::empty();
+        parse_jwt(&req.authreply, &mut jwt)?;
 
         // Key lookup (the firmware finds the EXTAID key before it verifies anything).
         let lookup: AuthreplyClaims<'_> = lookup_claims(&jwt)?;
@@ -79,10 +80,12 @@ impl Device {
             _ => return Err(DeviceError::IssuerMismatch),
         }
 
-        let verified = jwt
-            .verify(pairing.s1().as_bytes(), HeaderPolicy::Ecdh)
+        jwt.verify_with(pairing.s1_mac(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;
-        let claims: AuthreplyClaims<'_> = verified_claims(&verified)?;
+        // The MAC now covers the very bytes the lookup read its claims from: reading them again
+        // from the verified JWT would give the same values (or the same error, already
+        // returned above), so the lookup's claims are the verified claims from here on.
+        let claims = lookup;
         if let Some(aud) = &claims.aud {
             match PublicKey::from_b64(aud) {
                 Ok(aud) if aud == self.eid => {}
@@ -98,7 +101,7 @@ impl Device {
             return Err(DeviceError::Expired);
         }
 
-        let opened = ScopeKey::derive(pairing.s1(), &jti)
+        let opened = ScopeKey::derive_with(pairing.s1_mac(), &jti)
             .open(&claims.scope)
             .map_err(|e| match e {
                 SealError::UnsupportedScheme => DeviceError::ScopeScheme,

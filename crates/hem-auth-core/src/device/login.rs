@@ -10,7 +10,7 @@ use super::{
     MAX_CTX_CHARS,
 };
 use crate::claims::LoginClaims;
-use crate::jwt::HeaderPolicy;
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::PublicKey;
 use crate::messages::{AuthChallenge, AuthTokenRequest};
 use crate::scope::MAX_LOGIN_SCOPE_CHARS;
@@ -84,7 +84,8 @@ impl Device {
         rng: &mut impl CryptoRngCore,
         granted: &mut Granted,
     ) -> Result<[u8; 32], DeviceError> {
-        let jwt = parse_jwt(auth)?;
+        let mut jwt = UntrustedJwt::empty();
+        parse_jwt(auth, &mut jwt)?;
         let claims: LoginClaims<'_> = lookup_claims(&jwt)?;
         if !(1..=MAX_LOGIN_SCOPE_CHARS).contains(&claims.scope.len()) {
             return Err(Malformed::Scope.into());

@@ -4,6 +4,7 @@ use alloc::string::String;
 use sha1::{Digest, Sha1};
 
 use crate::codec;
+use crate::jwt;
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 
 /// Length of a kid in bytes (FACTS §1.2).
@@ -62,7 +63,9 @@ pub fn kid_from_hex(text: &str) -> Option<[u8; KID_BYTES]> {
 }
 
 /// One paired authenticator: its pid, public key, kid and label, and the pairing secret
-/// S1 = X25519(eid_prv, aid), computed once when the pairing is made or restored.
+/// S1 = X25519(eid_prv, aid), computed once when the pairing is made or restored and kept
+/// prepared as an HMAC key: S1 keys only HMACs (the authreply's MAC and the sealing key K),
+/// so `ext/token` and `ext/request` skip its key schedule each time.
 #[derive(Clone)]
 pub struct Pairing {
     pid: [u8; 32],
@@ -70,7 +73,9 @@ pub struct Pairing {
     aid: PublicKey,
     kid: [u8; KID_BYTES],
     label: String,
-    s1: SharedSecret,
+    /// S1 prepared for HMAC (see [`jwt::MacKey`]). The raw S1 is zeroized once this is made;
+    /// like the device's token key, the keyed state itself is not zeroized on drop.
+    s1_mac: jwt::MacKey,
 }
 
 impl Pairing {
@@ -98,7 +103,7 @@ impl Pairing {
             kid: kid_of(&aid),
             aid,
             label,
-            s1,
+            s1_mac: jwt::MacKey::new(s1.as_bytes()),
         }
     }
 
@@ -145,8 +150,9 @@ impl Pairing {
         &self.label
     }
 
-    pub(crate) fn s1(&self) -> &SharedSecret {
-        &self.s1
+    /// S1 prepared as an HMAC key.
+    pub(crate) fn s1_mac(&self) -> &jwt::MacKey {
+        &self.s1_mac
     }
 }
 
