@@ -365,7 +365,9 @@ impl<'a> UntrustedJwt<'a> {
     /// Applies `policy` to the header, then checks the HMAC-SHA256 under `key` over the
     /// received bytes with a constant-time comparison.
     pub fn verify(&self, key: &[u8], policy: HeaderPolicy) -> Result<VerifiedJwt<'_>, JwtError> {
-        self.verify_with(&MacKey::new(key), policy)
+        // A per-call state, not a `MacKey`: its overwrite on drop would cost a key schedule.
+        let mac = HmacSha256::new_from_slice(key).map_err(|_| JwtError::BadSignature)?;
+        self.verify_state(mac, policy)
     }
 
     /// [`UntrustedJwt::verify`] under a key prepared once with [`MacKey::new`]: what a server
@@ -376,10 +378,18 @@ impl<'a> UntrustedJwt<'a> {
         key: &MacKey,
         policy: HeaderPolicy,
     ) -> Result<VerifiedJwt<'_>, JwtError> {
+        self.verify_state(key.0.clone(), policy)
+    }
+
+    /// The header policy, then the MAC of the received bytes under the keyed state `mac`.
+    fn verify_state(
+        &self,
+        mut mac: HmacSha256,
+        policy: HeaderPolicy,
+    ) -> Result<VerifiedJwt<'_>, JwtError> {
         if !self.header.allows(policy) {
             return Err(JwtError::HeaderPolicy);
         }
-        let mut mac = key.0.clone();
         mac.update(self.signed.as_bytes());
         // `verify_slice` compares in constant time (subtle).
         mac.verify_slice(&self.signature)
@@ -524,10 +534,20 @@ fn serialize_inline<T: Serialize + ?Sized>(claims: &T) -> Option<ArrayVec<u8, MA
 /// (the inner and outer padded key blocks). Verifying or signing with it skips those two
 /// SHA-256 blocks. Build one per long-lived key (a server's token key), not per message.
 ///
-/// The state is as secret as the key, and, like every `hmac` state, it is not zeroized on
-/// drop (the `hmac` and `sha2` crates do not offer it). `Debug` does not print it.
+/// The state is as secret as the key. The `hmac` and `sha2` crates offer no zeroizing, so on
+/// drop the state is overwritten in place with the state of an all-zero key, and the write is
+/// passed through [`core::hint::black_box`] so that it is not optimised away as a dead store
+/// (best effort, as `black_box` documents; copies made by moves are not reached). `Debug` does
+/// not print it.
 #[derive(Clone)]
 pub struct MacKey(HmacSha256);
+
+impl Drop for MacKey {
+    fn drop(&mut self) {
+        self.0 = <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default());
+        core::hint::black_box(&mut self.0);
+    }
+}
 
 impl MacKey {
     /// Prepares `key` (any length).

@@ -74,7 +74,7 @@ pub struct Pairing {
     kid: [u8; KID_BYTES],
     label: String,
     /// S1 prepared for HMAC (see [`jwt::MacKey`]). The raw S1 is zeroized once this is made;
-    /// like the device's token key, the keyed state itself is not zeroized on drop.
+    /// the keyed state is overwritten when the pairing is dropped, as [`jwt::MacKey`] says.
     s1_mac: jwt::MacKey,
 }
 
