@@ -534,7 +534,8 @@ fn serialize_inline<T: Serialize + ?Sized>(claims: &T) -> Option<ArrayVec<u8, MA
 /// (the inner and outer padded key blocks). Verifying or signing with it skips those two
 /// SHA-256 blocks. Build one per long-lived key (a server's token key), not per message.
 ///
-/// The state is as secret as the key. The `hmac` and `sha2` crates offer no zeroizing, so on
+/// The state is as secret as the key. The `hmac` 0.12 and `sha2` 0.10 used here offer no
+/// zeroizing (their successors, `hmac` 0.13 and `sha2` 0.11, have a `zeroize` feature), so on
 /// drop the state is overwritten in place with the state of an all-zero key, and the write is
 /// passed through [`core::hint::black_box`] so that it is not optimised away as a dead store
 /// (best effort, as `black_box` documents; copies made by moves are not reached). `Debug` does
