@@ -3,13 +3,12 @@
 
 mod support;
 
-use hem_auth_core::claims::{AuthreplyClaims, CheckedClaims};
+use hem_auth_core::claims::AuthreplyClaims;
 use hem_auth_core::codec;
-use hem_auth_core::jwt::{self, Header, UntrustedJwt};
-use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::jwt::{self, Header};
+use hem_auth_core::keys::SecretKey;
 use hem_auth_core::messages::MAX_BODY_BYTES;
 use hem_emulator::EmulatorConfig;
-use serde_json::Value;
 use support::{config, host_now, start};
 
 #[test]
@@ -254,19 +253,8 @@ fn rtc_unset_until_check_in() {
     // Check-in: the test plays the backend (DECISIONS "Check-in (emulated backend)").
     let check = c.get("/api/system/checkin", None).json();
     let check = check["check"].as_str().unwrap().to_string();
-    let jwt = UntrustedJwt::parse(&check).unwrap();
-    let claims: Value = jwt.dangerous_unverified_claims().unwrap();
-    let spk = PublicKey::from_b64(claims["iss"].as_str().unwrap()).unwrap();
     let iat = 1_900_000_000;
-    let checked = CheckedClaims {
-        jti: claims["jti"].as_str().unwrap().into(),
-        iat,
-        iss: backend.public_key().to_b64().into(),
-        aud: spk.to_b64().into(),
-        status: "OK".into(),
-    };
-    let key = backend.diffie_hellman(&spk).unwrap();
-    let checked = jwt::sign(Header::Device, &checked, key.as_bytes());
+    let checked = hem_auth_core::notify::answer_check(&backend, &check, iat).unwrap();
     let body = format!(r#"{{"checked":"{checked}"}}"#);
     let answer = c.post("/api/system/checkin", body.as_bytes(), None).json();
     assert_eq!(answer["status"].as_str(), Some("OK"));
