@@ -22,3 +22,10 @@ pub mod nonce;
 pub mod notify;
 pub mod scope;
 pub mod seal;
+
+/// The `rand_core` (0.6) whose traits (`RngCore`, `CryptoRng`, `CryptoRngCore`) stand in this
+/// crate's public signatures, re-exported so that a dependent names the very same version:
+/// `hem_auth_core::rand_core::OsRng` (with this crate's `getrandom` feature), or any RNG of the
+/// `rand` 0.8 family (which uses `rand_core` 0.6). An RNG of `rand` 0.9 or later implements a
+/// newer `rand_core` and does not fit.
+pub use rand_core;
