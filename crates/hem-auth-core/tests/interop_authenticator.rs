@@ -29,7 +29,7 @@ use serde_json::Value;
 use support::{b64, b64_32, hex_32, interop, s};
 
 fn v1() -> Value {
-    interop("encedo-authenticator-v1.json")
+    interop("phone-app-v1.json")
 }
 
 fn secret(text: &str) -> SecretKey {

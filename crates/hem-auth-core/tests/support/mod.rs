@@ -4,21 +4,19 @@
 
 use std::path::PathBuf;
 
-/// `../shared` beside the repository (override with `HEM_SHARED_DIR`).
-pub fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("HEM_SHARED_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+/// The published artefacts of the real system, kept in the repository as data:
+/// `vectors/interop/published/` (see its README for each file's public source).
+pub fn published_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors/interop/published")
 }
 
-/// Loads one published artefact from `../shared/interop/`.
+/// Loads one published artefact from `vectors/interop/published/`.
 pub fn interop(name: &str) -> serde_json::Value {
-    let path = shared_dir().join("interop").join(name);
+    let path = published_dir().join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e} (the published artefacts live in ../shared beside the repo; \
-             set HEM_SHARED_DIR to point elsewhere)",
+            "cannot read {}: {e} (the published artefacts are part of the repository, \
+             in vectors/interop/published/)",
             path.display()
         )
     });
