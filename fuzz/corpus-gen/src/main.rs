@@ -1,13 +1,16 @@
-//! `make-corpus OUT_DIR [SHARED_DIR] [VECTORS_DIR]`: writes the seed corpus of every fuzz
+//! `make-corpus OUT_DIR [PUBLISHED_DIR] [VECTORS_DIR]`: writes the seed corpus of every fuzz
 //! target into `OUT_DIR/<target>/`, replacing what is there.
 //!
 //! Seeds are the messages the real roles produce for the fixture device (valid authreqs,
 //! authreplies, eJWTs, pairing replies, tokens, snapshots), the same in every input mode of
 //! each target (see `common::input`), plus every JWT, sealed scope and body found in the
-//! published artefacts (`SHARED_DIR/interop/*.json`) and, when there is one, the vector
-//! corpus (`VECTORS_DIR/**/*.json`). For the structure-aware `device_ops` target, random
-//! operation sequences are played and the ones that get furthest are kept. Output is
-//! deterministic: the same sources give the same files.
+//! published artefacts (`PUBLISHED_DIR/*.json`, default `../vectors/interop/published`) and
+//! in the vector corpus (`VECTORS_DIR/**/*.json` outside `PUBLISHED_DIR`, default
+//! `../vectors`). Both inputs are part of the repository; if either is missing or holds no
+//! JSON file the generator stops before it touches `OUT_DIR`, so a wrong path can never
+//! replace the committed seeds with a smaller corpus. For the structure-aware `device_ops`
+//! target, random operation sequences are played and the ones that get furthest are kept.
+//! Output is deterministic: the same sources give the same files.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -120,18 +123,21 @@ fn header_of(jwt: &str) -> Option<u8> {
 fn main() {
     let mut args = std::env::args().skip(1);
     let out = PathBuf::from(args.next().unwrap_or_else(|| String::from("corpus")));
-    let shared = args
+    let published = args
         .next()
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../../shared"));
+        .unwrap_or_else(|| PathBuf::from("../vectors/interop/published"));
     let vectors = args
         .next()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("../vectors"));
+    // Read every input first: nothing in OUT_DIR is removed unless both were found.
+    let published_files = input_files(&published, None, "published artefacts");
+    let vector_files = input_files(&vectors, Some(&published), "vector files");
     let mut corpus = Corpus::default();
     roles(&mut corpus);
-    artefacts(&mut corpus, &shared.join("interop"), "interop");
-    artefacts(&mut corpus, &vectors, "vectors");
+    artefacts(&mut corpus, &published_files, "interop");
+    artefacts(&mut corpus, &vector_files, "vectors");
     device_ops(&mut corpus);
     corpus.trim();
     corpus.write(&out);
@@ -455,16 +461,46 @@ fn roles(c: &mut Corpus) {
     c.add("base64_diff", "bytes-32", (0u8..32).collect());
 }
 
+/// The JSON files under `dir` (recursively, leaving out `skip`), sorted, each with its text.
+/// Exits with an error, before any output is written, when `dir` is missing or unreadable,
+/// holds no JSON file, or holds one that cannot be read or parsed.
+fn input_files(dir: &Path, skip: Option<&Path>, what: &str) -> Vec<(PathBuf, String)> {
+    let fail = |why: String| -> ! {
+        eprintln!(
+            "make-corpus: {what}: {why}; the corpus is left as it is (run from fuzz/, or give \
+             the directories: make-corpus OUT_DIR [PUBLISHED_DIR] [VECTORS_DIR])"
+        );
+        std::process::exit(1)
+    };
+    if !dir.is_dir() {
+        fail(format!("{} is not a directory", dir.display()));
+    }
+    let skip = skip.and_then(|s| s.canonicalize().ok());
+    let mut paths = Vec::new();
+    if let Err(e) = collect_json(dir, skip.as_deref(), &mut paths) {
+        fail(format!("cannot list {}: {e}", dir.display()));
+    }
+    if paths.is_empty() {
+        fail(format!("no JSON file in {}", dir.display()));
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| fail(format!("cannot read {}: {e}", path.display())));
+            if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+                fail(format!("{} is not JSON: {e}", path.display()));
+            }
+            (path, text)
+        })
+        .collect()
+}
+
 /// Every JSON string in a file that looks like a JWT, a sealed scope or a JSON body.
-fn artefacts(c: &mut Corpus, dir: &Path, tag: &str) {
-    let mut files = Vec::new();
-    collect_json(dir, &mut files);
-    files.sort();
-    for path in files {
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) else {
+fn artefacts(c: &mut Corpus, files: &[(PathBuf, String)], tag: &str) {
+    for (path, text) in files {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
             continue;
         };
         let stem = path
@@ -493,23 +529,28 @@ fn artefacts(c: &mut Corpus, dir: &Path, tag: &str) {
             }
         }
         if tag == "vectors" {
-            c.add("vectors_load", format!("{stem}.json"), text.into_bytes());
+            c.add(
+                "vectors_load",
+                format!("{stem}.json"),
+                text.clone().into_bytes(),
+            );
         }
     }
 }
 
-fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
+fn collect_json(dir: &Path, skip: Option<&Path>, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
         if path.is_dir() {
-            collect_json(&path, out);
+            if skip.is_some_and(|s| path.canonicalize().is_ok_and(|p| p == s)) {
+                continue;
+            }
+            collect_json(&path, skip, out)?;
         } else if path.extension().is_some_and(|e| e == "json") {
             out.push(path);
         }
     }
+    Ok(())
 }
 
 fn strings_of(value: &serde_json::Value, out: &mut Vec<String>) {
