@@ -131,7 +131,8 @@ pub struct Case {
     pub id: &'static str,
     /// One line saying what is checked.
     pub title: &'static str,
-    /// The FACTS or DECISIONS section the case checks.
+    /// The `docs/spec` section(s) the case checks: one or more `§N.N` ids first, then
+    /// optionally `: ` and a short note (e.g. `§5.9, §4.2: a replayed authreply is 401`).
     pub spec: &'static str,
     /// Positive or negative.
     pub kind: Kind,

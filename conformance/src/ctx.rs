@@ -28,11 +28,11 @@ const PUSH_TOKEN: &str = "hem-conformance";
 /// What the runner knows about the target before it starts.
 #[derive(Clone, Default)]
 pub struct Settings {
-    /// The user password (PBKDF2 login key, FACTS §5.2).
+    /// The user password (PBKDF2 login key, spec §7.2).
     pub password: Option<String>,
     /// The user's X25519 secret directly (skips the 600 000-round KDF; for tests).
     pub user_secret: Option<SecretKey>,
-    /// The emulated check-in backend's private key (DECISIONS "Check-in (emulated backend)").
+    /// The emulated check-in backend's private key (spec §9.5).
     pub backend_secret: Option<SecretKey>,
 }
 

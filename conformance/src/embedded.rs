@@ -1,8 +1,7 @@
 //! The default target: an emulated device started in process on a free loopback port.
 //!
 //! It starts with its RTC unset and knows a check-in backend key the runner generated, so the
-//! suite can walk the RTC-unset → check-in → retry path (DECISIONS "Check-in (emulated
-//! backend)").
+//! suite can walk the RTC-unset → check-in → retry path (spec §9.4, §9.5).
 
 use hem_auth_core::keys::SecretKey;
 use hem_emulator::{AuthenticatorMode, EmulatorConfig, Faults, RunningEmulator};

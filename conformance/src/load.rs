@@ -1,8 +1,8 @@
 //! `hem-conformance load`: full external-authenticator logins under concurrency (issue 7).
 //!
 //! Each of `--clients` threads runs logins back to back for `--duration` seconds against the
-//! target (by default an emulator started in process). One login is the whole flow of FACTS
-//! §3 with the notify broker left out (the phone's code runs in process and is handed the
+//! target (by default an emulator started in process). One login is the whole flow of spec
+//! §5 with the notify broker left out (the phone's code runs in process and is handed the
 //! authreq entry directly):
 //!
 //! 1. the client draws a broker session key and posts `ext/request` (the device: one X25519);

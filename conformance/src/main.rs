@@ -34,8 +34,7 @@ struct Args {
     #[arg(long, value_name = "B64")]
     user_key: Option<String>,
     /// The emulated check-in backend's X25519 private key (standard base64): enables the
-    /// check-in cases (DECISIONS "Check-in (emulated backend)"). The embedded emulator gets a
-    /// fresh one.
+    /// check-in cases (spec §9.5). The embedded emulator gets a fresh one.
     #[arg(long, value_name = "B64")]
     backend_key: Option<String>,
     /// Run only cases matching these patterns (`*` any run, `?` one character; commas or
@@ -165,7 +164,7 @@ fn run(args: Args) -> Result<bool, String> {
                 ),
             };
             let e = if args.via_broker {
-                // The phone's defaults: 15 minutes, read-only (FACTS §3.4).
+                // The phone's defaults: 15 minutes, read-only (spec §5.7).
                 Embedded::start_broker(
                     login,
                     AuthenticatorMode::Approve {

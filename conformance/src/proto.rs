@@ -31,7 +31,7 @@ pub fn shared(secret: &SecretKey, peer: &PublicKey) -> Result<SharedSecret, Stri
 }
 
 /// The access-token `sub` of an ext token: standard base64 of the kid's 16 bytes
-/// (DECISIONS "Identities"); empty for a kid that is not 32 hex characters.
+/// (spec §2.6); empty for a kid that is not 32 hex characters.
 pub fn sub_of_kid(kid: &str) -> String {
     hem_auth_core::device::kid_from_hex(kid).map_or_else(String::new, |k| codec::encode_std(&k))
 }
@@ -83,7 +83,8 @@ pub fn decode(token: &str) -> Result<Decoded, String> {
     })
 }
 
-/// The phone's authreply in v1 claim order (FACTS §3.4): `aud, jti, exp, iat, pid, iss, scope`.
+/// The phone's authreply in v1 claim order (spec §3.4, §5.7):
+/// `aud, jti, exp, iat, pid, iss, scope`.
 #[allow(clippy::too_many_arguments)]
 pub fn authreply(
     s1: &SharedSecret,

@@ -6,7 +6,7 @@
 //! { "target": "http://127.0.0.1:41234",
 //!   "summary": { "total": 140, "pass": 139, "fail": 0, "skip": 1, "waived": 0,
 //!                "required_failed": 0, "millis": 2100 },
-//!   "cases": [ { "id": "ext-token/replay", "title": "...", "spec": "DECISIONS error table: ext/token 401",
+//!   "cases": [ { "id": "ext-token/replay", "title": "...", "spec": "§5.9, §4.2: a replayed authreply is 401",
 //!                "kind": "negative", "expected": 401, "actual": 401, "outcome": "pass", "millis": 3 } ] }
 //! ```
 //!
@@ -390,7 +390,7 @@ mod tests {
         CaseResult {
             id: id.into(),
             title: format!("title of {id} <&\"'>"),
-            spec: "DECISIONS error table: ext/token 401".into(),
+            spec: "§5.9, §4.2: a replayed authreply is 401".into(),
             kind: Kind::Negative,
             required,
             expected: 401,

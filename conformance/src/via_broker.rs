@@ -1,5 +1,5 @@
 //! `--via-broker`: the runner as a client of a notify broker, the way the Manager and the SDKs
-//! are (FACTS §3.1, §4.1, §4.6, §7; the broker contract is `docs/notify-broker.md`).
+//! are (spec §5.1, §6.1, §6.8, §9.4; the broker contract is spec §12).
 //!
 //! Here the runner holds no broker session key: the broker makes the sessions and keeps
 //! `epk_prv`, so only the broker can verify authreqs, pairing requests and codes. The runner
@@ -15,13 +15,13 @@ use crate::case::Abort;
 use crate::ctx::Ctx;
 use crate::target::{Auth, Response, Target};
 
-/// The Manager's `event/check` pace: a 300 ms timer acting on every third tick (FACTS §3.1).
+/// The Manager's `event/check` pace: a 300 ms timer acting on every third tick (§5.1).
 pub const EVENT_POLL_EVERY_MS: u64 = 900;
-/// How long the Manager waits for a login approval: 198 ticks of 300 ms, ~60 s (FACTS §3.1).
+/// How long the Manager waits for a login approval: 198 ticks of 300 ms, ~60 s (§5.1).
 pub const EVENT_POLL_FOR_SECS: u64 = 60;
-/// The Manager's `register/check` pace (FACTS §4.1).
+/// The Manager's `register/check` pace (§6.1).
 pub const REGISTER_POLL_EVERY_SECS: u64 = 4;
-/// How long the Manager's QR code lives, and so how long it waits for the phone (FACTS §4.1).
+/// How long the Manager's QR code lives, and so how long it waits for the phone (§6.1).
 pub const REGISTER_POLL_FOR_SECS: u64 = 60;
 
 /// How often and how long the runner polls the broker for the phone's answers. The first poll
@@ -39,7 +39,7 @@ pub struct Polling {
 }
 
 impl Polling {
-    /// The official clients' pace (the Manager's; FACTS §3.1, §4.1).
+    /// The official clients' pace (the Manager's; §5.1, §6.1).
     pub const CLIENTS: Polling = Polling {
         event_every: Duration::from_millis(EVENT_POLL_EVERY_MS),
         event_for: Duration::from_secs(EVENT_POLL_FOR_SECS),
@@ -245,7 +245,7 @@ pub fn device_eid(ctx: &mut Ctx) -> Result<String, Abort> {
 }
 
 /// `POST /api/auth/ext/request` with the whole session object plus `scope`, as the Manager
-/// and the SDK send it (FACTS §3.1).
+/// and the SDK send it (§5.1, §5.2).
 pub fn ext_request(ctx: &Ctx, session: &Session, scope: &str) -> Result<Response, Abort> {
     let mut body = session.object.clone();
     body.insert("scope".into(), Value::String(scope.into()));
@@ -297,7 +297,7 @@ pub fn poll(
     }
 }
 
-/// The device check-in through the broker's `/checkin` (FACTS §7): `GET /api/system/checkin`,
+/// The device check-in through the broker's `/checkin` (§9.4, §12.7): `GET /api/system/checkin`,
 /// its answer verbatim to `POST {broker}/checkin`, that answer verbatim to
 /// `POST /api/system/checkin`. Returns the broker's and the device's answers; the first two
 /// steps are required to succeed.
@@ -334,7 +334,7 @@ pub fn device_epk_call(
 
 /// The body of `subscribers/list` (and, with `pid`, of the device form of
 /// `subscribers/delete`): the device's `ext/mac` answer for the eid-bound session plus its
-/// `epk` (FACTS §4.6). Needs an `auth:ext:pair` token, as the Manager's unpairing uses.
+/// `epk` (§6.8, §12.6). Needs an `auth:ext:pair` token, as the Manager's unpairing uses.
 pub fn subscribers_body(ctx: &mut Ctx, eid: &str) -> Result<Map<String, Value>, Abort> {
     let token = ctx.token("auth:ext:pair")?;
     let session = eid_session(ctx, eid)?;

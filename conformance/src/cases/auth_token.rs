@@ -17,7 +17,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "auth-token/challenge",
             "the login challenge is {exp, spk, jti, lbl, eid}: 32-byte keys, a time nonce, exp = nonce time + 60",
-            "FACTS §5.1; DECISIONS Nonces (LE32 time ‖ 28 random)",
+            "§7.1, §4.1: the challenge's members; its jti is LE32 time ‖ 28 random bytes",
             200,
             &[],
             challenge,
@@ -25,7 +25,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "auth-token/challenge-fresh",
             "two challenges carry different nonces",
-            "DECISIONS Nonces, time and state (single-use nonces)",
+            "§4.1, §4.2: every challenge carries a fresh, single-use nonce",
             200,
             &[],
             challenge_fresh,
@@ -33,7 +33,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "auth-token/login",
             "password login for auth:ext:pair: a U token with the requested scope and exp verbatim",
-            "FACTS §5.3, §6 (access token)",
+            "§7.3, §8.1, §8.3: the eJWT buys a U token, scope and exp verbatim",
             200,
             &[],
             login,
@@ -41,7 +41,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/replay",
             "the same eJWT posted twice: the second is refused",
-            "DECISIONS error table: auth/token 401 (nonce not pending)",
+            "§7.4, §4.2: auth/token 401 (nonce not pending)",
             401,
             LOGIN,
             replay,
@@ -49,7 +49,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/bad-mac",
             "an eJWT with one signature bit flipped is refused",
-            "DECISIONS error table: auth/token 401 (bad MAC)",
+            "§7.4: auth/token 401 (bad MAC)",
             401,
             LOGIN,
             bad_mac,
@@ -57,7 +57,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/payload-altered",
             "an eJWT whose scope was changed after signing is refused",
-            "DECISIONS error table: auth/token 401 (bad MAC)",
+            "§7.4: auth/token 401 (bad MAC)",
             401,
             LOGIN,
             payload_altered,
@@ -65,7 +65,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "auth-token/failure-keeps-nonce",
             "a refused eJWT does not consume the challenge: the honest eJWT for it still logs in",
-            "DECISIONS Nonces: a failed verification does not consume it",
+            "§4.2, §7.4: a failed verification does not consume the nonce",
             200,
             LOGIN,
             failure_keeps_nonce,
@@ -73,7 +73,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/unknown-key",
             "an eJWT from a key that is neither the user nor the master key is refused",
-            "DECISIONS error table: auth/token 401 (iss not the user or master key)",
+            "§7.4: auth/token 401 (iss not the user or master key)",
             401,
             LOGIN,
             unknown_key,
@@ -81,7 +81,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/unknown-jti",
             "an eJWT echoing a nonce the device never issued is refused",
-            "DECISIONS error table: auth/token 401 (nonce not pending)",
+            "§7.4, §4.2: auth/token 401 (nonce not pending)",
             401,
             LOGIN,
             unknown_jti,
@@ -89,7 +89,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/exp-past",
             "an eJWT asking for a token that expired a minute ago is refused",
-            "DECISIONS error table: auth/token 401 (exp ≤ now)",
+            "§7.4: auth/token 401 (exp ≤ now)",
             401,
             LOGIN,
             exp_past,
@@ -97,7 +97,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/exp-now",
             "an eJWT whose exp is the challenge's issue time (≤ now) is refused",
-            "DECISIONS error table: auth/token 401 (exp ≤ now)",
+            "§7.4: auth/token 401 (exp ≤ now)",
             401,
             LOGIN,
             exp_now,
@@ -105,7 +105,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/exp-zero",
             "an eJWT with exp 0 is refused (no 8 h default at login)",
-            "DECISIONS Error mapping: for an eJWT, 0 is rejected [Q8]",
+            "§7.3, §7.4: an eJWT exp of 0 is rejected like any exp not after now",
             401,
             LOGIN,
             exp_zero,
@@ -113,7 +113,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/alg-none",
             "an eJWT with alg \"none\" in its header is refused",
-            "DECISIONS Wire formats: alg must be HS256 [Q10]",
+            "§3.3, §7.4: alg must be HS256",
             401,
             LOGIN,
             alg_none,
@@ -121,7 +121,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/ecdh-missing",
             "an eJWT header without \"ecdh\":\"x25519\" is refused",
-            "DECISIONS Wire formats: ECDH JWTs must carry ecdh x25519 [Q10]",
+            "§3.3, §7.4: ECDH JWTs must carry ecdh x25519",
             401,
             LOGIN,
             ecdh_missing,
@@ -129,7 +129,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/exp-string",
             "an eJWT whose exp is a string is malformed",
-            "DECISIONS Wire formats (numeric dates are integers); error table auth/token 400",
+            "§2.2, §7.4: numeric dates are integers; auth/token 400",
             400,
             LOGIN,
             exp_string,
@@ -137,7 +137,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/scope-too-long",
             "an eJWT asking for a 128-character scope is malformed",
-            "DECISIONS Wire formats (scope ≤ 127 at login); error table auth/token 400",
+            "§3.6, §7.4: scope ≤ 127 at login; auth/token 400",
             400,
             LOGIN,
             scope_too_long,
@@ -145,7 +145,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/body-not-json",
             "a login body that is not JSON is malformed",
-            "DECISIONS error table: auth/token 400 (malformed)",
+            "§7.4: auth/token 400 (malformed)",
             400,
             &[],
             body_not_json,
@@ -153,7 +153,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/auth-missing",
             "a login body without `auth` is malformed",
-            "DECISIONS error table: auth/token 400 (malformed)",
+            "§7.4: auth/token 400 (malformed)",
             400,
             &[],
             auth_missing,
@@ -161,7 +161,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/auth-not-jwt",
             "a login `auth` that is not a JWT is malformed",
-            "DECISIONS error table: auth/token 400 (malformed)",
+            "§7.4: auth/token 400 (malformed)",
             400,
             &[],
             auth_not_jwt,
@@ -169,7 +169,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "auth-token/auth-wrong-type",
             "a login `auth` that is a number is malformed",
-            "DECISIONS error table: auth/token 400 (malformed)",
+            "§7.4: auth/token 400 (malformed)",
             400,
             &[],
             auth_wrong_type,

@@ -1,4 +1,4 @@
-//! Using access tokens on protected endpoints (FACTS §6; DECISIONS Error mapping, bearer rules).
+//! Using access tokens on protected endpoints (spec §8.2–§8.5).
 
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "bearer/keymgmt-list-ext",
             "an ext token for keymgmt:list lists the keys, the paired authenticators A and B among them",
-            "FACTS §6 endpoint table (keymgmt/list: keymgmt:list)",
+            "§8.5: keymgmt/list needs keymgmt:list",
             200,
             LIST_TOKEN,
             list_ext,
@@ -29,7 +29,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "bearer/keymgmt-list-user",
             "a U token for keymgmt:list lists the keys too",
-            "FACTS §6 endpoint table (keymgmt/list: keymgmt:list)",
+            "§8.5: keymgmt/list needs keymgmt:list",
             200,
             LIST_TOKEN,
             list_user,
@@ -37,7 +37,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "bearer/keymgmt-list-page",
             "GET /api/keymgmt/list/0/1 lists at most one key",
-            "FACTS §6 endpoint table (keymgmt/list[/{offset}[/{count}]])",
+            "§8.5, §9.7: keymgmt/list[/{offset}[/{count}]]",
             200,
             LIST_TOKEN,
             list_page,
@@ -45,7 +45,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "bearer/prefix-match",
             "a token for keymgmt:list:extra may use an endpoint needing keymgmt:list (prefix match)",
-            "FACTS §6 (scope matching is a prefix match); DECISIONS Error mapping",
+            "§8.4: scope matching is a prefix match",
             200,
             LOGIN,
             prefix_match,
@@ -53,7 +53,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/prefix-direction",
             "a token for keymgmt:lis (a prefix of the required scope) is forbidden",
-            "FACTS §6 (the token scope must start with the required one)",
+            "§8.4: the token scope must start with the required one",
             403,
             LOGIN,
             prefix_direction,
@@ -61,7 +61,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/missing",
             "GET /api/keymgmt/list without a token is refused",
-            "DECISIONS Error mapping: no token 401",
+            "§8.2: no token 401",
             401,
             &[],
             missing,
@@ -69,7 +69,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/garbage",
             "a bearer that is not a JWT is refused",
-            "DECISIONS Error mapping: invalid token 401",
+            "§8.2: invalid token 401",
             401,
             &[],
             garbage,
@@ -77,7 +77,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/forged",
             "a device token with one signature bit flipped is refused",
-            "DECISIONS Error mapping: invalid token 401",
+            "§8.2: invalid token 401",
             401,
             LIST_TOKEN,
             forged,
@@ -85,7 +85,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/payload-altered",
             "a device token whose exp was raised after signing is refused",
-            "DECISIONS Error mapping: invalid token 401",
+            "§8.2: invalid token 401",
             401,
             LIST_TOKEN,
             payload_altered,
@@ -93,7 +93,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/unsigned",
             "a device token re-headed alg none with an empty signature is refused",
-            "DECISIONS Error mapping: invalid token 401; Wire formats (alg must be HS256)",
+            "§8.2, §3.3: invalid token 401; alg must be HS256",
             401,
             LIST_TOKEN,
             unsigned,
@@ -101,7 +101,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/self-signed",
             "a token the runner signed itself (U, keymgmt:list) is refused: only the device's per-boot key signs tokens",
-            "DECISIONS Nonces, time and state (access-token key is the device's own) [Q12]",
+            "§4.6, §8.1: only the device's per-boot access-token key signs tokens",
             401,
             &[],
             self_signed,
@@ -109,7 +109,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/expired",
             "a U token used after its exp is refused",
-            "DECISIONS Error mapping: a token is valid while now < exp",
+            "§8.1, §8.2: a token is valid while now < exp",
             401,
             LOGIN,
             expired,
@@ -117,7 +117,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/too-narrow",
             "an ext keymgmt:list token on GET /api/logger/list is forbidden",
-            "DECISIONS Error mapping: valid token without the scope 403",
+            "§8.2, §8.5: valid token without the scope 403",
             403,
             LIST_TOKEN,
             too_narrow,
@@ -125,7 +125,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/user-too-narrow",
             "a U auth:ext:pair token on GET /api/keymgmt/list is forbidden",
-            "DECISIONS Error mapping: valid token without the scope 403",
+            "§8.2, §8.5: valid token without the scope 403",
             403,
             LOGIN,
             user_too_narrow,
@@ -133,7 +133,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/use-exact",
             "keymgmt:use:<kid>x does not grant keymgmt:use:<kid> (exact match) on GET /api/keymgmt/get/{kid}",
-            "FACTS §6 (keymgmt:use:<kid> exact); DECISIONS Error mapping (keymgmt:use exact)",
+            "§8.4: keymgmt:use:<kid> must match exactly",
             403,
             A,
             use_exact,
@@ -141,7 +141,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/ext-role-init",
             "an ext token (sub = kid) for auth:ext:pair cannot start pairing",
-            "DECISIONS Error mapping: ext/init|validate|mac require sub U (403)",
+            "§8.3: ext/init|validate|mac require sub U (403)",
             403,
             A,
             ext_role_init,
@@ -149,7 +149,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/ext-role-mac",
             "an ext token (sub = kid) for auth:ext:pair cannot call ext/mac",
-            "DECISIONS Error mapping: ext/init|validate|mac require sub U (403)",
+            "§8.3: ext/init|validate|mac require sub U (403)",
             403,
             A,
             ext_role_mac,
@@ -157,7 +157,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "bearer/system-config",
             "GET /api/system/config with an auth:ext:pair token answers the eid",
-            "FACTS §6 endpoint table (system:config OR logger:get OR auth:ext:pair); FACTS §1.2 (eid)",
+            "§8.5, §9.3: system/config needs system:config OR logger:get OR auth:ext:pair; it answers the eid",
             200,
             LOGIN,
             system_config,
@@ -165,7 +165,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/system-config-no-bearer",
             "GET /api/system/config without a token is refused",
-            "DECISIONS Error mapping: no token 401",
+            "§8.2: no token 401",
             401,
             &[],
             system_config_no_bearer,
@@ -173,7 +173,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "bearer/system-config-wrong-scope",
             "GET /api/system/config with a keymgmt:list token is forbidden",
-            "DECISIONS Error mapping: valid token without the scope 403",
+            "§8.2, §8.5: valid token without the scope 403",
             403,
             LOGIN,
             system_config_wrong_scope,

@@ -1,11 +1,11 @@
 //! The `--via-broker` catalogue: the external-authenticator flows through a notify broker, the
-//! way the Manager and the SDKs run them (FACTS §3.1, §4.1, §4.6, §7), and the checks the
-//! broker makes (FACTS §2.5, `docs/notify-broker.md`).
+//! way the Manager and the SDKs run them (spec §5.1, §6.1, §6.8, §9.4), and the checks the
+//! broker makes (spec §12).
 //!
 //! The runner is only an HTTP client here: it forwards objects verbatim between device and
 //! broker and polls at the clients' pace ([`crate::via_broker::Polling`]). The phone is
 //! whatever the broker reaches. Cases whose expected status is our broker's choice (marked
-//! **ours** in `docs/notify-broker.md`) or only inferred in FACTS are advisory.
+//! **ours** in spec §12.2–§12.7) or only inferred (§12.1) are advisory.
 
 use hem_auth_core::broker::{qr_payload, UnverifiableAccessToken};
 use hem_auth_core::device::kid_from_hex;
@@ -25,9 +25,9 @@ use crate::via_broker::{
 /// The scope of the remote logins (the one bearer call is `GET /api/keymgmt/list`).
 const LOGIN_SCOPE: &str = "keymgmt:list";
 /// The descriptor prefix of an authenticator key as the device lists it: standard base64 of
-/// `EXTAID` (FACTS §4.5).
+/// `EXTAID` (§6.5).
 const EXTAID_DESCR_B64: &str = "RVhUQUlE";
-/// Lifetime of a broker session (FACTS §4.6: `exp` ≈ now + 24 h).
+/// Lifetime of a broker session (§12.3: `exp` = now + 86 400).
 const SESSION_SECS: u64 = 86_400;
 /// Allowed difference between the broker's clock and the runner's, seconds.
 const BROKER_CLOCK_SLACK_SECS: u64 = 60;
@@ -48,7 +48,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/session-anonymous",
             "GET /notify/session answers {epk, exp}: a 32-byte key and an expiry within a day",
-            "FACTS §3.1, §4.6 (sessions, exp ≈ now + 24 h)",
+            "§12.3: GET /notify/session answers {epk, exp}, exp ≈ now + 24 h",
             200,
             &[],
             session_anonymous_shape,
@@ -56,7 +56,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "broker/rtc-unset",
             "before any check-in, ext/request with the broker session answers 403 (a device checked in earlier answers 200)",
-            "FACTS §7 (403 until check-in; the Manager checks in on a 403)",
+            "§4.5, §9.4: 403 until check-in; the Manager checks in on a 403",
             403,
             &["broker/session-anonymous"],
             rtc_unset,
@@ -65,7 +65,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/checkin",
             "check-in through the broker's /checkin sets the device clock: status OK, then ext/request answers 200",
-            "FACTS §7 (check-in steps 1–3)",
+            "§9.4, §12.7: check-in steps 1–3 through the broker's /checkin",
             200,
             &[],
             checkin_via_broker,
@@ -73,7 +73,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/session-eid",
             "POST /notify/session {eid} answers {epk, exp, paired}; asking again returns the same epk",
-            "FACTS §4.1, §4.6 (eid-bound session, cached; paired)",
+            "§12.3: the eid-bound session is cached and says whether the device is paired",
             200,
             CHECKED_IN,
             session_eid_shape,
@@ -81,7 +81,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/register",
             "registration: session {eid} → ext/init → register/init → QR → register/check → ext/validate; the phone accepts and the device pairs it",
-            "FACTS §4.1–§4.5",
+            "§6.1, §12.5: registration through the broker, ext/init to ext/validate",
             200,
             CHECKED_IN,
             register,
@@ -89,7 +89,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "broker/finalise-wrong-code",
             "register/finalise with a code that is not the device's is refused",
-            "FACTS §2.5 [I] (the broker can check code); docs/notify-broker.md",
+            "§12.5, §12.1: the broker can check code at finalise (inferred; ours)",
             401,
             REGISTERED,
             finalise_wrong_code,
@@ -98,7 +98,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/finalise",
             "register/finalise with the ext/validate answer verbatim; the eid-bound session then says paired",
-            "FACTS §4.1, §4.6 (paired)",
+            "§12.5, §12.3: finalise makes the pid a subscriber; the eid-bound session says paired",
             200,
             REGISTERED,
             finalise,
@@ -106,7 +106,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/subscribers-list",
             "subscribers/list with the device's ext/mac answer and the session epk names the new pid with its kid",
-            "FACTS §4.6",
+            "§12.6, §6.8: subscribers/list with the device's ext/mac answer",
             200,
             FINALISED,
             subscribers_list_shows_pid,
@@ -114,7 +114,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "broker/subscribers-list-bad-mac",
             "subscribers/list with one character of the mac changed is refused",
-            "FACTS §2.5 [I] (the broker checks mac); docs/notify-broker.md",
+            "§12.6, §12.1: the broker checks the ext/mac mac (inferred; ours)",
             401,
             FINALISED,
             subscribers_list_bad_mac,
@@ -123,7 +123,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/login",
             "remote login: session → ext/request → event/new → event/check → ext/token; the token lists the EXTAID key",
-            "FACTS §3.1, §3.5",
+            "§5.1, §12.4: remote login through the broker; ext/token buys the token",
             200,
             FINALISED,
             remote_login,
@@ -131,7 +131,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/token-claims",
             "the remote login's token: scope as asked, sub = the authenticator's kid, exp = the authreply's",
-            "FACTS §3.5, §6",
+            "§5.10, §8.1: the minted token's scope, sub and exp",
             200,
             LOGGED_IN,
             token_claims,
@@ -139,7 +139,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "broker/ext-token-replay",
             "the authreply the broker handed over, posted to ext/token a second time, is refused",
-            "FACTS §3.5 (jti single-use → 401)",
+            "§5.9, §4.2: a replayed authreply is 401",
             401,
             LOGGED_IN,
             ext_token_replay,
@@ -147,7 +147,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "broker/event-new-eid-epk",
             "event/new with an authreq made for an eid-bound session key is refused",
-            "FACTS §2.5 (eid-bound epk → 404)",
+            "§12.4, §12.1: event/new with an eid-bound epk is 404",
             404,
             CHECKED_IN,
             event_new_eid_epk,
@@ -155,7 +155,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "broker/event-new-tampered",
             "event/new with one character of the authreq's signature changed is refused",
-            "FACTS §2.5 (the broker decodes and checks the authreq; 401)",
+            "§12.4, §12.1: the broker decodes and checks the authreq (401)",
             401,
             CHECKED_IN,
             event_new_tampered,
@@ -163,7 +163,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "broker/register-init-anonymous-epk",
             "register/init with a GET-form (anonymous) session key is refused",
-            "FACTS §2.5 (GET-form epk → 401)",
+            "§12.5, §12.1: register/init with a GET-form epk is 401",
             401,
             CHECKED_IN,
             register_init_anonymous_epk,
@@ -171,7 +171,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "broker/event-check-unknown",
             "event/check of an id the broker never issued answers 404",
-            "FACTS §3.1 (event/check → 404)",
+            "§12.4: event/check of an unknown id is 404",
             404,
             &[],
             event_check_unknown,
@@ -179,7 +179,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/cancel",
             "DELETE /notify/event/{id} cancels a login request: event/check then answers 404",
-            "FACTS §3.1 (DELETE on timeout/cancel)",
+            "§12.4, §5.1: DELETE on timeout or cancel; event/check then answers 404",
             200,
             FINALISED,
             cancel,
@@ -187,7 +187,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "broker/unpair",
             "unpairing: subscribers/delete and DELETE /api/keymgmt/delete/{kid}; the list no longer shows the pid and event/new reaches nobody",
-            "FACTS §4.6",
+            "§6.8, §12.6: subscribers/delete and keymgmt/delete unpair",
             200,
             FINALISED,
             unpair,
@@ -305,7 +305,7 @@ fn registration_failure(polled: &Polled, within: std::time::Duration) -> Abort {
 }
 
 fn register(ctx: &mut Ctx) -> Result<Check, Abort> {
-    // The Manager pairs with a system:config token (FACTS §4.2).
+    // The Manager pairs with a system:config token (§6.2).
     let token = ctx.token("system:config")?;
     let config = device_config(ctx)?;
     let eid = member(&config, "GET /api/system/config", "eid")?;
@@ -380,7 +380,7 @@ fn register(ctx: &mut Ctx) -> Result<Check, Abort> {
         check_body.get("reply").is_some_and(Value::is_string),
         || "register/check answer has no reply".into(),
     );
-    // The register/check answer goes to ext/validate verbatim (FACTS §4.5: the Manager posts
+    // The register/check answer goes to ext/validate verbatim (§6.5: the Manager posts
     // the whole check body).
     let v = ctx.target.post(
         "/api/auth/ext/validate",
@@ -532,7 +532,7 @@ fn scope_pids(r: &Response) -> Result<Vec<String>, Abort> {
 
 fn remote_login(ctx: &mut Ctx) -> Result<Check, Abort> {
     let reg = registration(ctx)?;
-    // The Manager checks in before every mobile login (FACTS §3.1, §7).
+    // The Manager checks in before every mobile login (§5.1, §9.4).
     let (_, done) = checkin(ctx)?;
     done.require("POST /api/system/checkin", 200)?;
     let session = anonymous_session(ctx)?;
@@ -575,7 +575,7 @@ fn remote_login(ctx: &mut Ctx) -> Result<Check, Abort> {
             })
         }
         Polled::TimedOut => {
-            // What the clients do on timeout (FACTS §3.1).
+            // What the clients do on timeout (§5.1).
             let _ = cancel_event(ctx, &eventid);
             return Err(Abort::fail(format!(
                 "event/check: no answer from the authenticator within {} s (event cancelled)",

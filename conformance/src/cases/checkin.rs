@@ -1,4 +1,4 @@
-//! The RTC-unset phase and check-in (FACTS §7, DECISIONS "Check-in (emulated backend)").
+//! The RTC-unset phase and check-in (spec §4.5, §9.4, §9.5).
 //!
 //! A device whose clock is unset must refuse the external-authenticator endpoints with 403
 //! before looking at anything else. The runner then plays the check-in backend with the key
@@ -20,7 +20,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "rtc/ext-request-unset",
             "with the RTC unset, ext/request answers 403",
-            "DECISIONS error table: ext/request 403 (RTC unset)",
+            "§5.5, §4.5: ext/request 403 (RTC unset)",
             403,
             &["system/status"],
             ext_request_unset,
@@ -28,7 +28,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "rtc/ext-request-unset-malformed",
             "with the RTC unset, a malformed ext/request still answers 403 (RTC is checked first)",
-            "DECISIONS Nonces, time and state: 403 first, before anything else is checked",
+            "§4.5: 403 first, before anything else is checked",
             403,
             &["system/status"],
             ext_request_unset_malformed,
@@ -36,7 +36,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "rtc/ext-token-unset",
             "with the RTC unset, ext/token answers 403 even for a garbage authreply",
-            "DECISIONS error table: ext/token 403 (RTC unset)",
+            "§5.9, §4.5: ext/token 403 (RTC unset)",
             403,
             &["system/status"],
             ext_token_unset,
@@ -44,7 +44,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "checkin/get",
             "GET /api/system/checkin answers {check}: a device ECDH JWT with a nonce jti and iss = spk",
-            "FACTS §7 check-in step 1, §2.2 device header",
+            "§9.4, §3.2: check-in step 1; the device ECDH header",
             200,
             &["system/status"],
             checkin_get,
@@ -52,7 +52,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "checkin/forged",
             "a `checked` signed by a key that is not the backend's is refused and sets no clock",
-            "DECISIONS Check-in (emulated backend); FACTS Appendix B (401 failed proof)",
+            "§9.5, §10.1: a checked not signed by the backend is 401 (failed proof)",
             401,
             &["system/status"],
             checkin_forged,
@@ -61,7 +61,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "checkin/post",
             "the runner, as backend, answers the check; the device takes it and sets its RTC to `iat`",
-            "DECISIONS Check-in (emulated backend); FACTS §7 check-in step 3",
+            "§9.5, §9.4: check-in step 3; the RTC is set from iat",
             200,
             &["checkin/get"],
             checkin_post,
@@ -69,7 +69,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "rtc/set",
             "the device's RTC is set (it was, or check-in set it): the auth endpoints can work",
-            "FACTS §7 (RTC needed for authentication)",
+            "§9.4, §4.5: the RTC is needed for authentication",
             200,
             &["system/status"],
             rtc_set,

@@ -1,4 +1,4 @@
-//! `POST /api/auth/ext/mac`: the device's proof to the broker (FACTS §4.6).
+//! `POST /api/auth/ext/mac`: the device's proof to the broker (spec §6.8).
 
 use hem_auth_core::codec;
 use hem_auth_core::jwt;
@@ -18,7 +18,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-mac/ok",
             "ext/mac returns {nonce, mac, eid} with mac = HMAC(X25519(eid, epk), nonce) and a fresh time nonce per call",
-            "FACTS §4.6; DECISIONS Identities (ext/mac)",
+            "§6.8: ext/mac = HMAC(X25519(eid_prv, epk), nonce) with a fresh time nonce",
             200,
             LOGIN,
             mac_ok,
@@ -26,7 +26,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-mac/no-bearer",
             "ext/mac without a token is refused",
-            "DECISIONS error table: ext/mac 401 (bearer missing)",
+            "§8.2, §6.8: ext/mac 401 (bearer missing)",
             401,
             &[],
             mac_no_bearer,
@@ -34,7 +34,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-mac/wrong-scope",
             "ext/mac with a keymgmt:list token is forbidden",
-            "DECISIONS Error mapping: valid token without the scope 403",
+            "§8.2, §8.5: valid token without the scope 403",
             403,
             LOGIN,
             mac_wrong_scope,
@@ -42,7 +42,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-mac/epk-missing",
             "ext/mac without epk is malformed",
-            "DECISIONS error table: ext/mac 400 (epk missing)",
+            "§6.8: ext/mac 400 (epk missing)",
             400,
             LOGIN,
             mac_epk_missing,
@@ -50,7 +50,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-mac/epk-long",
             "ext/mac with a 33-byte epk is malformed",
-            "DECISIONS error table: ext/mac 400 (epk not 32 bytes)",
+            "§6.8: ext/mac 400 (epk not 32 bytes)",
             400,
             LOGIN,
             mac_epk_long,

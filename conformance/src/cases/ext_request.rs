@@ -1,4 +1,4 @@
-//! `POST /api/auth/ext/request`: the authreq (FACTS §3.2, §3.3).
+//! `POST /api/auth/ext/request`: the authreq (spec §5.2–§5.6).
 
 use hem_auth_core::codec;
 use hem_auth_core::device::kid_to_hex;
@@ -16,9 +16,9 @@ const PAIRED_AB: &[&str] = &["rtc/set", "ext-validate/pair-a", "ext-validate/pai
 const PAIRED_A: &[&str] = &["rtc/set", "ext-validate/pair-a"];
 const RTC: &[&str] = &["rtc/set"];
 
-/// authreq lifetime for ordinary scopes (FACTS §3.2).
+/// authreq lifetime for ordinary scopes (§4.4).
 const AUTHREQ_SECS: u64 = 3600;
-/// authreq lifetime for `keymgmt:use:<kid>` of an existing key (FACTS §3.2).
+/// authreq lifetime for `keymgmt:use:<kid>` of an existing key (§4.4, §5.4).
 const AUTHREQ_USE_SECS: u64 = 900;
 
 pub(super) fn cases() -> Vec<Case> {
@@ -26,7 +26,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-request/authreq",
             "ext/request returns {authreq, epk}: a device JWT keyed X25519(eid, epk), iss = eid, aud = epk, exp = iat + 3600, jti time = iat, one sealed entry per pairing",
-            "FACTS §3.2, §3.3",
+            "§5.3, §5.6: the authreq's claims and key, one sealed entry per pairing",
             200,
             PAIRED_AB,
             authreq_shape,
@@ -34,7 +34,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-request/ctx-note",
             "ctx and note from the body are echoed into the authreq",
-            "FACTS §3.2 (ctx, note echoed)",
+            "§5.2, §5.3: ctx and note are echoed into the authreq",
             200,
             PAIRED_A,
             ctx_note,
@@ -42,7 +42,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-request/body-exp-ignored",
             "an `exp` in the body is ignored: the authreq still lives 3600 s",
-            "DECISIONS Lifetimes (body exp ignored); FACTS §10",
+            "§4.4, §15.2: an exp in the ext/request body is ignored",
             200,
             PAIRED_A,
             body_exp_ignored,
@@ -50,7 +50,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-request/use-kid-hint",
             "keymgmt:use:<kid of an existing key> lives 900 s and its sealed plaintext carries #b64({t, l})",
-            "FACTS §3.2 scope rewrite; DECISIONS Lifetimes [Q13, Q16]",
+            "§5.4, §4.4: keymgmt:use:<kid> gets the key hint and 900 s",
             200,
             PAIRED_A,
             use_kid_hint,
@@ -58,7 +58,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-request/use-unknown-kid",
             "keymgmt:use:<kid of no key> is not rewritten and lives 3600 s",
-            "DECISIONS Lifetimes [Q16]",
+            "§5.4, §4.4: keymgmt:use:<kid of no key> is not rewritten",
             200,
             PAIRED_A,
             use_unknown_kid,
@@ -66,7 +66,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-request/scope-1023",
             "a 1023-character scope is accepted and sealed whole",
-            "DECISIONS Wire formats (scope ≤ 1023 in ext/request)",
+            "§3.6, §5.2: scope ≤ 1023 in ext/request",
             200,
             PAIRED_A,
             scope_1023,
@@ -74,7 +74,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-request/epk-url-alphabet",
             "an epk in the URL alphabet without padding is accepted (tolerant binary input)",
-            "DECISIONS Wire formats (either alphabet, padding optional)",
+            "§2.1: binary values in either alphabet, padding optional",
             200,
             PAIRED_A,
             epk_url_alphabet,
@@ -82,7 +82,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/epk-missing",
             "an ext/request without epk is malformed",
-            "DECISIONS error table: ext/request 400 (epk missing)",
+            "§5.5: ext/request 400 (epk missing)",
             400,
             RTC,
             epk_missing,
@@ -90,7 +90,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/epk-short",
             "an epk of 31 bytes is malformed",
-            "DECISIONS error table: ext/request 400 (epk not 32 bytes)",
+            "§5.5: ext/request 400 (epk not 32 bytes)",
             400,
             RTC,
             epk_short,
@@ -98,7 +98,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/epk-long",
             "an epk of 33 bytes is malformed",
-            "DECISIONS error table: ext/request 400 (epk not 32 bytes)",
+            "§5.5: ext/request 400 (epk not 32 bytes)",
             400,
             RTC,
             epk_long,
@@ -106,7 +106,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/epk-low-order",
             "an all-zero (low-order) epk is refused",
-            "DECISIONS error table: ext/request 400 (epk low-order)",
+            "§5.5, §2.5: ext/request 400 (epk low-order)",
             400,
             RTC,
             epk_low_order,
@@ -114,7 +114,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/epk-not-base64",
             "an epk that is not base64 is malformed",
-            "DECISIONS error table: ext/request 400 (epk not 32 bytes)",
+            "§5.5: ext/request 400 (epk not 32 bytes)",
             400,
             RTC,
             epk_not_base64,
@@ -122,7 +122,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/epk-wrong-type",
             "an epk that is a number is malformed",
-            "DECISIONS Wire formats (wrong type is an error); error table ext/request 400",
+            "§2.2, §5.5: a wrong type is an error; ext/request 400",
             400,
             RTC,
             epk_wrong_type,
@@ -130,7 +130,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/scope-missing",
             "an ext/request without scope is malformed",
-            "DECISIONS error table: ext/request 400 (scope missing)",
+            "§5.5: ext/request 400 (scope missing)",
             400,
             RTC,
             scope_missing,
@@ -138,7 +138,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/scope-empty",
             "an empty scope is malformed",
-            "DECISIONS error table: ext/request 400 (scope empty)",
+            "§5.5: ext/request 400 (scope empty)",
             400,
             RTC,
             scope_empty,
@@ -146,7 +146,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/scope-1024",
             "a 1024-character scope is malformed",
-            "DECISIONS error table: ext/request 400 (scope too long)",
+            "§5.5, §3.6: ext/request 400 (scope too long)",
             400,
             RTC,
             scope_1024,
@@ -154,7 +154,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/scope-wrong-type",
             "a scope that is an array is malformed",
-            "DECISIONS Wire formats (wrong type is an error); error table ext/request 400",
+            "§2.2, §5.5: a wrong type is an error; ext/request 400",
             400,
             RTC,
             scope_wrong_type,
@@ -162,7 +162,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/body-not-json",
             "an ext/request body that is not JSON is malformed",
-            "DECISIONS error table: ext/request 400 (body not a JSON object)",
+            "§5.5: ext/request 400 (body not a JSON object)",
             400,
             RTC,
             body_not_json,
@@ -170,7 +170,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/body-array",
             "an ext/request body that is a JSON array is malformed",
-            "DECISIONS error table: ext/request 400 (body not a JSON object)",
+            "§5.5: ext/request 400 (body not a JSON object)",
             400,
             RTC,
             body_array,
@@ -178,7 +178,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/body-empty",
             "an empty ext/request body is malformed",
-            "DECISIONS error table: ext/request 400 (body not a JSON object)",
+            "§5.5: ext/request 400 (body not a JSON object)",
             400,
             RTC,
             body_empty,
@@ -186,7 +186,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-request/duplicate-member",
             "an ext/request body with `scope` twice is malformed",
-            "DECISIONS Wire formats (duplicate members); error table ext/request 400",
+            "§2.2, §5.5: duplicate members are rejected; ext/request 400",
             400,
             RTC,
             duplicate_member,
@@ -346,7 +346,7 @@ fn use_unknown_kid(ctx: &mut Ctx) -> Result<Check, Abort> {
 
 fn scope_1023(ctx: &mut Ctx) -> Result<Check, Abort> {
     // With two pairings the authreq carries two ~1.4 kB sealed entries and exceeds the 4096
-    // bytes DECISIONS allows an *incoming* JWT, so the broker role (rightly) will not parse
+    // bytes §3.6 allows an *incoming* JWT, so the broker role (rightly) will not parse
     // it. Nothing caps what the device emits, so the runner checks this one by hand: the
     // HMAC under X25519(epk, eid) over the received bytes, then A's entry.
     let scope = format!("storage:{}", "d".repeat(1023 - "storage:".len()));

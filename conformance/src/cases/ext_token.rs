@@ -1,5 +1,5 @@
-//! `POST /api/auth/ext/token`: the authreply and the access token it buys (FACTS §3.4, §3.5;
-//! DECISIONS error table, ext/token row).
+//! `POST /api/auth/ext/token`: the authreply and the access token it buys (spec §5.7–§5.10;
+//! the error order of §5.9).
 //!
 //! Every negative case starts from a fresh authreq and authenticator A's honest approval of it
 //! and changes exactly one thing, re-signing properly unless the signature is the defect.
@@ -20,10 +20,10 @@ const A: &[&str] = &["rtc/set", "ext-validate/pair-a"];
 const AB: &[&str] = &["rtc/set", "ext-validate/pair-a", "ext-validate/pair-b"];
 const RTC: &[&str] = &["rtc/set"];
 
-/// The firmware's fallback lifetime for an authreply `exp` of 0 (DECISIONS Error mapping).
+/// The firmware's fallback lifetime for an authreply `exp` of 0 (§5.10).
 const ZERO_EXP_SECS: u64 = 8 * 3600;
 
-const T400: &str = "DECISIONS error table: ext/token 400";
+const T400: &str = "§5.9: ext/token 400";
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -31,7 +31,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/keymgmt-list",
             "A approves keymgmt:list: token scope keymgmt:list, sub = b64(kid of A), exp = authreply exp verbatim",
-            "FACTS §3.5 (token minted), §6; DECISIONS Identities",
+            "§5.10, §2.6: token scope, sub = b64(kid), exp verbatim",
             200,
             A,
             keymgmt_list,
@@ -39,7 +39,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/storage-rw",
             "storage:disk0 requested, approved with write permission: token scope storage:disk0:rw",
-            "FACTS §3.4 (:rw rule), §3.5; DECISIONS Scope policy",
+            "§5.7, §5.10, §5.11: the :rw rule; the token carries the approved scope",
             200,
             A,
             storage_rw,
@@ -47,7 +47,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/use-kid",
             "keymgmt:use:<kid> approved as sealed (with its #hint): the token scope has the hint stripped",
-            "FACTS §3.5 (# suffix stripped)",
+            "§5.10: the # suffix is stripped from the token scope",
             200,
             A,
             use_kid,
@@ -55,7 +55,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/authenticator-b",
             "B approves its own entry: the token's sub is B's kid",
-            "FACTS §3.5; DECISIONS Identities",
+            "§5.10, §2.6: the token's sub is the approver's kid",
             200,
             AB,
             authenticator_b,
@@ -63,7 +63,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/exp-zero",
             "an authreply exp of 0 buys a token living 8 h",
-            "DECISIONS Error mapping: authreply exp 0 = now + 8 h [Q4]",
+            "§5.10: an authreply exp of 0 means now + 8 h",
             200,
             A,
             exp_zero,
@@ -71,7 +71,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/minimal-claims",
             "an authreply with only jti, iss, pid, scope, exp (no aud, no iat) is accepted",
-            "FACTS §3.5 (aud/iat not required; C simulator)",
+            "§5.8: aud and iat are not required",
             200,
             A,
             minimal_claims,
@@ -79,7 +79,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/php-header",
             "an authreply whose header is in the PHP tester's member order is accepted",
-            "FACTS §2.2; DECISIONS Wire formats (member order ignored)",
+            "§3.3, §3.2: header member order is ignored",
             200,
             A,
             php_header,
@@ -87,7 +87,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/url-alphabet",
             "jti, pid, iss and aud in the URL alphabet without padding are accepted",
-            "DECISIONS Wire formats (binary JSON values: either alphabet, padding optional)",
+            "§2.1: binary JSON values in either alphabet, padding optional",
             200,
             A,
             url_alphabet,
@@ -95,7 +95,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/as-approved",
             "keymgmt:list requested, logger:get approved: the token carries what was approved",
-            "DECISIONS Scope policy (default AsApproved) [Q3]",
+            "§5.11: default policy AsApproved",
             200,
             A,
             as_approved,
@@ -103,7 +103,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-token/failure-keeps-nonce",
             "an authreply refused for its MAC does not consume the authreq: the honest one still succeeds",
-            "DECISIONS Nonces: a failed verification does not consume it",
+            "§4.2, §5.9: a failed verification does not consume the nonce",
             200,
             A,
             failure_keeps_nonce,
@@ -115,55 +115,55 @@ pub(super) fn cases() -> Vec<Case> {
         negative("ext-token/empty-token", "an empty authreply string", T400, 400, RTC, empty_token),
         negative("ext-token/two-segments", "an authreply with two segments", T400, 400, A, two_segments),
         negative("ext-token/four-segments", "an authreply with a fourth segment", T400, 400, A, four_segments),
-        negative("ext-token/padded-segment", "an authreply whose payload segment has base64 padding (re-signed)", "DECISIONS Wire formats (segment with padding rejected); error table ext/token 400", 400, A, padded_segment),
-        negative("ext-token/standard-alphabet", "an authreply whose signature segment uses + or / for - or _", "DECISIONS Wire formats (characters outside the url alphabet rejected); error table ext/token 400", 400, A, standard_alphabet),
-        negative("ext-token/whitespace", "an authreply with a space inside a segment (re-signed)", "DECISIONS Wire formats (whitespace rejected); error table ext/token 400", 400, A, whitespace),
+        negative("ext-token/padded-segment", "an authreply whose payload segment has base64 padding (re-signed)", "§2.1, §5.9: a segment with padding is rejected; ext/token 400", 400, A, padded_segment),
+        negative("ext-token/standard-alphabet", "an authreply whose signature segment uses + or / for - or _", "§2.1, §5.9: characters outside the url alphabet are rejected; ext/token 400", 400, A, standard_alphabet),
+        negative("ext-token/whitespace", "an authreply with a space inside a segment (re-signed)", "§2.1, §5.9: whitespace is rejected; ext/token 400", 400, A, whitespace),
         negative("ext-token/short-signature", "an authreply whose signature is 31 bytes", T400, 400, A, short_signature),
-        negative("ext-token/oversized", "a properly signed authreply longer than 4096 bytes", "DECISIONS Wire formats (JWT at most 4096 bytes); error table ext/token 400", 400, A, oversized),
+        negative("ext-token/oversized", "a properly signed authreply longer than 4096 bytes", "§3.6, §5.9: a received JWT is at most 4096 bytes; ext/token 400", 400, A, oversized),
         negative("ext-token/header-not-json", "an authreply whose header is not JSON", T400, 400, A, header_not_json),
         negative("ext-token/payload-not-object", "an authreply whose payload is a JSON array", T400, 400, A, payload_not_object),
-        negative("ext-token/duplicate-claim", "an authreply with `exp` twice in its payload", "DECISIONS Wire formats (duplicate members rejected); error table ext/token 400", 400, A, duplicate_claim),
-        negative("ext-token/missing-jti", "an authreply without jti", "DECISIONS error table: ext/token 400 (required claim missing)", 400, A, missing_jti),
-        negative("ext-token/missing-pid", "an authreply without pid", "DECISIONS error table: ext/token 400 (required claim missing)", 400, A, missing_pid),
-        negative("ext-token/missing-iss", "an authreply without iss", "DECISIONS error table: ext/token 400 (required claim missing)", 400, A, missing_iss),
-        negative("ext-token/missing-scope", "an authreply without scope", "DECISIONS error table: ext/token 400 (required claim missing)", 400, A, missing_scope),
-        negative("ext-token/missing-exp", "an authreply without exp", "DECISIONS error table: ext/token 400 (required claim missing)", 400, A, missing_exp),
-        negative("ext-token/exp-string", "an authreply whose exp is a string", "DECISIONS Wire formats (a date as a string is malformed); error table ext/token 400", 400, A, exp_string),
-        negative("ext-token/exp-float", "an authreply whose exp has a fraction", "DECISIONS Wire formats (a fractional date is malformed); error table ext/token 400", 400, A, exp_float),
-        negative("ext-token/exp-negative", "an authreply whose exp is negative", "DECISIONS Wire formats (dates are u64); error table ext/token 400", 400, A, exp_negative),
-        negative("ext-token/jti-wrong-type", "an authreply whose jti is a number", "DECISIONS error table: ext/token 400 (claim of the wrong type)", 400, A, jti_wrong_type),
-        negative("ext-token/pid-short", "an authreply whose pid is 16 bytes", "DECISIONS error table: ext/token 400 (pid not 32 bytes)", 400, A, pid_short),
-        negative("ext-token/pid-not-base64", "an authreply whose pid is not base64", "DECISIONS error table: ext/token 400 (pid not 32 bytes)", 400, A, pid_not_base64),
+        negative("ext-token/duplicate-claim", "an authreply with `exp` twice in its payload", "§2.2, §5.9: duplicate members are rejected; ext/token 400", 400, A, duplicate_claim),
+        negative("ext-token/missing-jti", "an authreply without jti", "§5.9, §5.8: ext/token 400 (required claim missing)", 400, A, missing_jti),
+        negative("ext-token/missing-pid", "an authreply without pid", "§5.9, §5.8: ext/token 400 (required claim missing)", 400, A, missing_pid),
+        negative("ext-token/missing-iss", "an authreply without iss", "§5.9, §5.8: ext/token 400 (required claim missing)", 400, A, missing_iss),
+        negative("ext-token/missing-scope", "an authreply without scope", "§5.9, §5.8: ext/token 400 (required claim missing)", 400, A, missing_scope),
+        negative("ext-token/missing-exp", "an authreply without exp", "§5.9, §5.8: ext/token 400 (required claim missing)", 400, A, missing_exp),
+        negative("ext-token/exp-string", "an authreply whose exp is a string", "§2.2, §5.9: a date as a string is malformed; ext/token 400", 400, A, exp_string),
+        negative("ext-token/exp-float", "an authreply whose exp has a fraction", "§2.2, §5.9: a fractional date is malformed; ext/token 400", 400, A, exp_float),
+        negative("ext-token/exp-negative", "an authreply whose exp is negative", "§2.2, §5.9: dates are u64; ext/token 400", 400, A, exp_negative),
+        negative("ext-token/jti-wrong-type", "an authreply whose jti is a number", "§5.9, §2.2: ext/token 400 (claim of the wrong type)", 400, A, jti_wrong_type),
+        negative("ext-token/pid-short", "an authreply whose pid is 16 bytes", "§5.9: ext/token 400 (pid not 32 bytes)", 400, A, pid_short),
+        negative("ext-token/pid-not-base64", "an authreply whose pid is not base64", "§5.9: ext/token 400 (pid not 32 bytes)", 400, A, pid_not_base64),
         // --- 406: pairing lookup (before the MAC), then the sealed scope (after it) ---
-        negative("ext-token/unknown-pid", "an authreply naming a pid that is not paired", "DECISIONS error table: ext/token 406 (pid not paired)", 406, A, unknown_pid),
-        negative("ext-token/iss-mismatch", "A's pid with an iss that is not A's aid", "DECISIONS error table: ext/token 406 (iss ≠ the paired aid)", 406, A, iss_mismatch),
-        negative("ext-token/iss-of-b", "B signs an approval naming A's pid with its own aid as iss", "DECISIONS error table: ext/token 406 (iss ≠ the paired aid)", 406, AB, iss_of_b),
-        negative("ext-token/scheme-b", "a sealed scope whose scheme letter is B", "DECISIONS error table: ext/token 406 (scope scheme not A)", 406, A, scheme_b),
-        negative("ext-token/scope-empty", "an empty sealed scope", "DECISIONS error table: ext/token 406 (scope scheme not A)", 406, A, scope_empty),
-        negative("ext-token/truncated-ciphertext", "a sealed scope one byte short", "DECISIONS error table: ext/token 406 (scope decrypt failure)", 406, A, truncated_ciphertext),
-        negative("ext-token/bad-tag", "a sealed scope with one tag bit flipped", "DECISIONS error table: ext/token 406 (scope tag failure)", 406, A, bad_tag),
-        negative("ext-token/wrong-seal-key", "a scope sealed under K of another nonce", "DECISIONS error table: ext/token 406 (scope padding or tag failure)", 406, A, wrong_seal_key),
-        negative("ext-token/sealed-for-b", "A returns the entry sealed for B", "DECISIONS error table: ext/token 406 (scope tag failure)", 406, AB, sealed_for_b),
-        negative("ext-token/scope-not-base64", "a sealed scope that is not base64", "DECISIONS error table: ext/token 406 (scope decrypt failure)", 406, A, scope_not_base64),
+        negative("ext-token/unknown-pid", "an authreply naming a pid that is not paired", "§5.9: ext/token 406 (pid not paired)", 406, A, unknown_pid),
+        negative("ext-token/iss-mismatch", "A's pid with an iss that is not A's aid", "§5.9: ext/token 406 (iss ≠ the paired aid)", 406, A, iss_mismatch),
+        negative("ext-token/iss-of-b", "B signs an approval naming A's pid with its own aid as iss", "§5.9: ext/token 406 (iss ≠ the paired aid)", 406, AB, iss_of_b),
+        negative("ext-token/scheme-b", "a sealed scope whose scheme letter is B", "§5.9, §5.6: ext/token 406 (scope scheme not A)", 406, A, scheme_b),
+        negative("ext-token/scope-empty", "an empty sealed scope", "§5.9, §5.6: ext/token 406 (scope scheme not A)", 406, A, scope_empty),
+        negative("ext-token/truncated-ciphertext", "a sealed scope one byte short", "§5.9, §5.6: ext/token 406 (scope decrypt failure)", 406, A, truncated_ciphertext),
+        negative("ext-token/bad-tag", "a sealed scope with one tag bit flipped", "§5.9, §5.6: ext/token 406 (scope tag failure)", 406, A, bad_tag),
+        negative("ext-token/wrong-seal-key", "a scope sealed under K of another nonce", "§5.9, §5.6: ext/token 406 (scope padding or tag failure)", 406, A, wrong_seal_key),
+        negative("ext-token/sealed-for-b", "A returns the entry sealed for B", "§5.9, §5.6: ext/token 406 (scope tag failure)", 406, AB, sealed_for_b),
+        negative("ext-token/scope-not-base64", "a sealed scope that is not base64", "§5.9, §5.6: ext/token 406 (scope decrypt failure)", 406, A, scope_not_base64),
         // --- 401: header policy, MAC, aud, nonce, expiry ---
-        negative("ext-token/replay", "the same approval posted twice: the second is refused", "DECISIONS error table: ext/token 401 (nonce not pending)", 401, A, replay),
-        negative("ext-token/bad-mac", "an approval with one signature bit flipped", "DECISIONS error table: ext/token 401 (bad MAC)", 401, A, bad_mac),
-        negative("ext-token/payload-altered", "an approval whose exp was changed after signing", "DECISIONS error table: ext/token 401 (bad MAC)", 401, A, payload_altered),
-        negative("ext-token/wrong-key", "an approval signed with a key other than S1", "DECISIONS error table: ext/token 401 (bad MAC)", 401, A, wrong_key),
-        negative("ext-token/alg-none", "an approval whose header says alg none", "DECISIONS error table: ext/token 401 (header policy) [Q10]", 401, A, alg_none),
-        negative("ext-token/alg-hs512", "an approval whose header says alg HS512", "DECISIONS error table: ext/token 401 (header policy) [Q10]", 401, A, alg_hs512),
-        negative("ext-token/alg-missing", "an approval whose header has no alg", "DECISIONS error table: ext/token 401 (header policy) [Q10]", 401, A, alg_missing),
-        negative("ext-token/ecdh-missing", "an approval whose header has no ecdh", "DECISIONS error table: ext/token 401 (header policy) [Q10]", 401, A, ecdh_missing),
-        negative("ext-token/ecdh-other", "an approval whose header says ecdh p256", "DECISIONS error table: ext/token 401 (header policy) [Q10]", 401, A, ecdh_other),
-        negative("ext-token/crit-header", "an approval whose header has a crit member", "DECISIONS Wire formats (crit is a rejection); error table ext/token 401", 401, A, crit_header),
-        negative("ext-token/header-array", "an approval whose header is a JSON array", "DECISIONS Wire formats (non-object header is a rejection); error table ext/token 401", 401, A, header_array),
-        negative("ext-token/header-duplicate", "an approval whose header has alg twice", "DECISIONS Wire formats (duplicate header member is a rejection); error table ext/token 401", 401, A, header_duplicate),
-        negative("ext-token/aud-wrong", "an approval whose aud is not the eid", "DECISIONS error table: ext/token 401 (aud present and ≠ eid)", 401, A, aud_wrong),
-        negative("ext-token/unknown-jti", "an approval echoing a nonce the device never issued", "DECISIONS error table: ext/token 401 (nonce not pending)", 401, A, unknown_jti),
-        negative("ext-token/login-jti", "an approval echoing a login-challenge nonce (wrong purpose)", "DECISIONS Nonces: accepted only for its own purpose", 401, A, login_jti),
-        negative("ext-token/pairing-jti", "an approval echoing a pairing-request nonce (wrong purpose)", "DECISIONS Nonces: accepted only for its own purpose", 401, A, pairing_jti),
-        negative("ext-token/exp-past", "an approval whose exp is a minute ago", "DECISIONS error table: ext/token 401 (exp not after now)", 401, A, exp_past),
-        negative("ext-token/exp-now", "an approval whose exp is the authreq's iat (≤ now)", "DECISIONS error table: ext/token 401 (exp not after now)", 401, A, exp_now),
+        negative("ext-token/replay", "the same approval posted twice: the second is refused", "§5.9, §4.2: a replayed authreply is 401 (nonce not pending)", 401, A, replay),
+        negative("ext-token/bad-mac", "an approval with one signature bit flipped", "§5.9: ext/token 401 (bad MAC)", 401, A, bad_mac),
+        negative("ext-token/payload-altered", "an approval whose exp was changed after signing", "§5.9: ext/token 401 (bad MAC)", 401, A, payload_altered),
+        negative("ext-token/wrong-key", "an approval signed with a key other than S1", "§5.9: ext/token 401 (bad MAC)", 401, A, wrong_key),
+        negative("ext-token/alg-none", "an approval whose header says alg none", "§5.9, §3.3: ext/token 401 (header policy)", 401, A, alg_none),
+        negative("ext-token/alg-hs512", "an approval whose header says alg HS512", "§5.9, §3.3: ext/token 401 (header policy)", 401, A, alg_hs512),
+        negative("ext-token/alg-missing", "an approval whose header has no alg", "§5.9, §3.3: ext/token 401 (header policy)", 401, A, alg_missing),
+        negative("ext-token/ecdh-missing", "an approval whose header has no ecdh", "§5.9, §3.3: ext/token 401 (header policy)", 401, A, ecdh_missing),
+        negative("ext-token/ecdh-other", "an approval whose header says ecdh p256", "§5.9, §3.3: ext/token 401 (header policy)", 401, A, ecdh_other),
+        negative("ext-token/crit-header", "an approval whose header has a crit member", "§3.3, §5.9: a crit member is a rejection; ext/token 401", 401, A, crit_header),
+        negative("ext-token/header-array", "an approval whose header is a JSON array", "§3.3, §5.9: a non-object header is a rejection; ext/token 401", 401, A, header_array),
+        negative("ext-token/header-duplicate", "an approval whose header has alg twice", "§3.3, §5.9: a duplicate header member is a rejection; ext/token 401", 401, A, header_duplicate),
+        negative("ext-token/aud-wrong", "an approval whose aud is not the eid", "§5.9, §5.8: ext/token 401 (aud present and ≠ eid)", 401, A, aud_wrong),
+        negative("ext-token/unknown-jti", "an approval echoing a nonce the device never issued", "§5.9, §4.2: ext/token 401 (nonce not pending)", 401, A, unknown_jti),
+        negative("ext-token/login-jti", "an approval echoing a login-challenge nonce (wrong purpose)", "§4.2, §5.9: a nonce is accepted only for its own purpose", 401, A, login_jti),
+        negative("ext-token/pairing-jti", "an approval echoing a pairing-request nonce (wrong purpose)", "§4.2, §5.9: a nonce is accepted only for its own purpose", 401, A, pairing_jti),
+        negative("ext-token/exp-past", "an approval whose exp is a minute ago", "§5.9: ext/token 401 (exp not after now)", 401, A, exp_past),
+        negative("ext-token/exp-now", "an approval whose exp is the authreq's iat (≤ now)", "§5.9: ext/token 401 (exp not after now)", 401, A, exp_now),
     ]
 }
 

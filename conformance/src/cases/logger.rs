@@ -1,4 +1,4 @@
-//! The audit log: `GET /api/logger/list` (DECISIONS Audit events; FACTS Appendix A).
+//! The audit log: `GET /api/logger/list` (spec §11.1, §11.2, §11.4).
 
 use serde_json::Value;
 
@@ -7,7 +7,7 @@ use crate::case::{Abort, Case, Check};
 use crate::ctx::Ctx;
 use crate::target::Auth;
 
-/// Event numbers (FACTS Appendix A).
+/// Event numbers (§11.1, §11.2).
 const FAILED_SCOPE_CHECK: u64 = 12;
 const AUTH_SUCCESS_INTERNAL: u64 = 13;
 const AUTH_SUCCESS_EXTERNAL: u64 = 14;
@@ -19,7 +19,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "logger/events",
             "the audit log holds the run's login (13), external login (14), pairing (15), failed scope check (12) and, after check-in, RTC set (19)",
-            "DECISIONS Audit events; FACTS Appendix A",
+            "§11.1, §11.2: audit events 13, 14, 15, 12 and 19; the line format",
             200,
             &[
                 "auth-token/login",
@@ -32,7 +32,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "logger/no-bearer",
             "GET /api/logger/list without a token is refused",
-            "DECISIONS Error mapping: no token 401",
+            "§8.2: no token 401",
             401,
             &[],
             no_bearer,
@@ -40,7 +40,7 @@ pub(super) fn cases() -> Vec<Case> {
     ]
 }
 
-/// Event names as the core's `AuditKind` and FACTS Appendix A spell them, with their numbers.
+/// Event names as the core's `AuditKind` and spec §11.2 spell them, with their numbers.
 const EVENT_NAMES: [(&str, u64); 5] = [
     ("failedscopecheck", FAILED_SCOPE_CHECK),
     ("authsuccessinternal", AUTH_SUCCESS_INTERNAL),
@@ -50,7 +50,7 @@ const EVENT_NAMES: [(&str, u64); 5] = [
 ];
 
 /// Event numbers found in a log listing, whatever its layout: `|`-separated log lines (field
-/// 3, hex, FACTS Appendix A), numeric `event`/`type`/`kind` members, and event names
+/// 3, hex, §11.2), numeric `event`/`type`/`kind` members, and event names
 /// (`AuthSuccessExternal`, `AUTH_SUCCESS_EXTERNAL`, `auth-success-external`, …).
 pub(crate) fn event_numbers(v: &Value, out: &mut Vec<u64>) {
     match v {

@@ -1,4 +1,4 @@
-//! Pairing: `POST /api/auth/ext/init` and `POST /api/auth/ext/validate` (FACTS §4).
+//! Pairing: `POST /api/auth/ext/init` and `POST /api/auth/ext/validate` (spec §6).
 //!
 //! Two authenticators, "A" and "B", are paired here and used by the later groups. Cases that
 //! need a pairing of their own (replay, limits) remove it again before they end.
@@ -19,7 +19,7 @@ const LOGIN: &[&str] = &["auth-token/login"];
 const PAIRED_A: &[&str] = &["auth-token/login", "ext-validate/pair-a"];
 const PAIRED_AB: &[&str] = &["rtc/set", "ext-validate/pair-a", "ext-validate/pair-b"];
 
-/// Lifetime of a pairing request, seconds (FACTS §4.2: exp = now + 86400).
+/// Lifetime of a pairing request, seconds (§4.4, §6.2: exp = now + 86400).
 const PAIRING_REQUEST_SECS: u64 = 86_400;
 
 pub(super) fn cases() -> Vec<Case> {
@@ -27,7 +27,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-init/request",
             "ext/init with an auth:ext:pair token returns {request, eid}; the request is a device JWT keyed X25519(eid, epk): jti nonce, exp = +86400, aud = epk, iss = eid, no iat",
-            "FACTS §4.2",
+            "§6.2: ext/init answers the pairing request",
             200,
             LOGIN,
             init_request,
@@ -35,7 +35,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-init/system-config-scope",
             "a system:config token may start pairing too",
-            "FACTS §4.2 (auth:ext:pair OR system:config)",
+            "§6.2, §8.5: auth:ext:pair OR system:config",
             200,
             LOGIN,
             init_system_config,
@@ -43,7 +43,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-init/no-bearer",
             "ext/init without a token is refused",
-            "DECISIONS error table: ext/init 401 (bearer missing)",
+            "§8.2, §6.8: ext/init 401 (bearer missing)",
             401,
             &[],
             init_no_bearer,
@@ -51,7 +51,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-init/garbage-bearer",
             "ext/init with a bearer that is not a JWT is refused",
-            "DECISIONS error table: ext/init 401 (bearer invalid)",
+            "§8.2, §6.8: ext/init 401 (bearer invalid)",
             401,
             &[],
             init_garbage_bearer,
@@ -59,7 +59,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-init/forged-bearer",
             "ext/init with a device token whose signature has one bit flipped is refused",
-            "DECISIONS error table: ext/init 401 (bearer invalid)",
+            "§8.2, §6.8: ext/init 401 (bearer invalid)",
             401,
             LOGIN,
             init_forged_bearer,
@@ -67,7 +67,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-init/wrong-scope",
             "ext/init with a valid U token for keymgmt:list is forbidden",
-            "DECISIONS Error mapping: valid token without the scope 403",
+            "§8.2, §8.5: valid token without the scope 403",
             403,
             LOGIN,
             init_wrong_scope,
@@ -75,7 +75,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-init/epk-missing",
             "ext/init without epk is malformed",
-            "DECISIONS error table: ext/init 400 (epk missing)",
+            "§6.8, §6.2: ext/init 400 (epk missing)",
             400,
             LOGIN,
             init_epk_missing,
@@ -83,7 +83,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-init/epk-short",
             "ext/init with a 16-byte epk is malformed",
-            "DECISIONS error table: ext/init 400 (epk not 32 bytes)",
+            "§6.8, §6.2: ext/init 400 (epk not 32 bytes)",
             400,
             LOGIN,
             init_epk_short,
@@ -91,7 +91,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-validate/pair-a",
             "pairing authenticator A: ext/validate returns kid = SHA-1(aid)[..16] hex and code = HMAC(X25519(eid, epk), reply)",
-            "FACTS §4.5; DECISIONS Identities",
+            "§6.5, §2.6, §6.7: kid = SHA-1(aid)[..16] hex, code = HMAC(X25519(eid_prv, epk), reply)",
             200,
             LOGIN,
             pair_a,
@@ -99,7 +99,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-validate/pair-b",
             "pairing a second authenticator B",
-            "FACTS §4.5",
+            "§6.5: a second pairing",
             200,
             PAIRED_A,
             pair_b,
@@ -107,7 +107,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-validate/label-32",
             "a 32-character label is accepted (then unpaired)",
-            "DECISIONS error table: ext/validate 400 (label 1–32 printable ASCII)",
+            "§6.6: ext/validate accepts a label of 1–32 printable ASCII",
             200,
             PAIRED_A,
             label_32,
@@ -115,7 +115,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/replay",
             "a second reply for an already used pairing request (new key) is refused",
-            "DECISIONS error table: ext/validate 401 (nonce not pending)",
+            "§6.6, §4.2: ext/validate 401 (nonce not pending)",
             401,
             PAIRED_A,
             validate_replay,
@@ -123,7 +123,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "ext-validate/failure-keeps-nonce",
             "a reply refused for its MAC does not consume the request: the honest reply still pairs (then unpaired)",
-            "DECISIONS Nonces: a failed verification does not consume it",
+            "§4.2, §6.6: a failed verification does not consume the nonce",
             200,
             PAIRED_A,
             validate_failure_keeps_nonce,
@@ -131,7 +131,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/duplicate-aid",
             "pairing A's key again under a new pid is refused",
-            "DECISIONS error table: ext/validate 406 (same aid already paired)",
+            "§6.6, §6.5: ext/validate 406 (same aid already paired)",
             406,
             PAIRED_A,
             duplicate_aid,
@@ -139,7 +139,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/bad-mac",
             "a reply with one signature bit flipped is refused",
-            "DECISIONS error table: ext/validate 401 (bad MAC)",
+            "§6.6: ext/validate 401 (bad MAC)",
             401,
             LOGIN,
             validate_bad_mac,
@@ -147,7 +147,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/wrong-key",
             "a reply naming one aid but signed with another key's S1 is refused",
-            "DECISIONS error table: ext/validate 401 (bad MAC)",
+            "§6.6: ext/validate 401 (bad MAC)",
             401,
             LOGIN,
             validate_wrong_key,
@@ -155,7 +155,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/unknown-jti",
             "a reply echoing a nonce the device never issued is refused",
-            "DECISIONS error table: ext/validate 401 (nonce not pending)",
+            "§6.6, §4.2: ext/validate 401 (nonce not pending)",
             401,
             LOGIN,
             validate_unknown_jti,
@@ -163,7 +163,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/login-jti",
             "a reply echoing a login-challenge nonce (wrong purpose) is refused",
-            "DECISIONS Nonces: accepted only for its own purpose",
+            "§4.2, §6.6: a nonce is accepted only for its own purpose",
             401,
             LOGIN,
             validate_login_jti,
@@ -171,7 +171,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/label-33",
             "a 33-character label is malformed",
-            "DECISIONS error table: ext/validate 400 (label not 1–32 printable ASCII)",
+            "§6.6: ext/validate 400 (label not 1–32 printable ASCII)",
             400,
             LOGIN,
             label_33,
@@ -179,7 +179,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/label-empty",
             "an empty label is malformed",
-            "DECISIONS error table: ext/validate 400 (label not 1–32 printable ASCII)",
+            "§6.6: ext/validate 400 (label not 1–32 printable ASCII)",
             400,
             LOGIN,
             label_empty,
@@ -187,7 +187,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/label-non-ascii",
             "a label with a non-ASCII character is malformed",
-            "DECISIONS error table: ext/validate 400 (label not 1–32 printable ASCII)",
+            "§6.6: ext/validate 400 (label not 1–32 printable ASCII)",
             400,
             LOGIN,
             label_non_ascii,
@@ -195,7 +195,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/label-control",
             "a label with a control character is malformed",
-            "DECISIONS error table: ext/validate 400 (label not 1–32 printable ASCII)",
+            "§6.6: ext/validate 400 (label not 1–32 printable ASCII)",
             400,
             LOGIN,
             label_control,
@@ -203,7 +203,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/label-missing",
             "a reply without a label is malformed",
-            "DECISIONS error table: ext/validate 400 (label missing)",
+            "§6.6: ext/validate 400 (label missing)",
             400,
             LOGIN,
             label_missing,
@@ -211,7 +211,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/epk-short",
             "a reply whose epk is 16 bytes is malformed",
-            "DECISIONS error table: ext/validate 400 (epk not 32 bytes)",
+            "§6.6: ext/validate 400 (epk not 32 bytes)",
             400,
             LOGIN,
             reply_epk_short,
@@ -219,7 +219,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/reply-not-jwt",
             "a reply that is not a JWT is malformed",
-            "DECISIONS error table: ext/validate 400 (JWT malformed)",
+            "§6.6: ext/validate 400 (JWT malformed)",
             400,
             LOGIN,
             reply_not_jwt,
@@ -227,7 +227,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/reply-missing",
             "a validate body without reply is malformed",
-            "DECISIONS error table: ext/validate 400 (body malformed)",
+            "§6.6: ext/validate 400 (body malformed)",
             400,
             LOGIN,
             reply_missing,
@@ -235,7 +235,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/body-not-json",
             "a validate body that is not JSON is malformed",
-            "DECISIONS error table: ext/validate 400 (body malformed)",
+            "§6.6: ext/validate 400 (body malformed)",
             400,
             LOGIN,
             validate_body_not_json,
@@ -243,7 +243,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/pid-short",
             "a pid that is not 32 bytes is malformed",
-            "FACTS §9 Q7 (emulator: 400 for body shape); DECISIONS Wire formats (exact lengths)",
+            "§6.6, §2.1: a pid that is not 32 bytes is 400 (exact lengths)",
             400,
             LOGIN,
             pid_short,
@@ -252,7 +252,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/no-bearer",
             "ext/validate without a token is refused",
-            "DECISIONS Error mapping: no token 401",
+            "§8.2: no token 401",
             401,
             &[],
             validate_no_bearer,
@@ -260,7 +260,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/wrong-scope",
             "ext/validate with a keymgmt:list token is forbidden",
-            "DECISIONS Error mapping: valid token without the scope 403",
+            "§8.2, §8.5: valid token without the scope 403",
             403,
             LOGIN,
             validate_wrong_scope,
@@ -268,7 +268,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "ext-validate/ninth-pairing",
             "with 8 authenticators paired, a ninth is refused (the extra pairings are removed again)",
-            "DECISIONS error table: ext/validate 406 (8 pairings already)",
+            "§6.6, §6.5: ext/validate 406 (8 pairings already)",
             406,
             PAIRED_AB,
             ninth_pairing,

@@ -12,7 +12,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "system/version",
             "GET /api/system/version answers 200 with a JSON object, no token needed",
-            "FACTS §6 endpoint table (no scope)",
+            "§9.1, §8.5: no token needed",
             200,
             &[],
             version,
@@ -20,7 +20,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "system/status",
             "GET /api/system/status answers 200; `ts` and `time` appear together, only when the RTC is set",
-            "FACTS §7 (status ts/time)",
+            "§9.2, §9.4: ts and time only when the RTC is set",
             200,
             &[],
             system_status,
@@ -28,7 +28,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "system/unknown-path",
             "a path the API does not have answers 404",
-            "FACTS Appendix B (404 no such path)",
+            "§10.1: 404 no such path",
             404,
             &[],
             unknown_path,

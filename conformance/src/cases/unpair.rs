@@ -1,4 +1,4 @@
-//! Unpairing: `DELETE /api/keymgmt/delete/{kid}` (FACTS §4.6), last in the run.
+//! Unpairing: `DELETE /api/keymgmt/delete/{kid}` (spec §6.8), last in the run.
 
 use hem_auth_core::device::kid_to_hex;
 
@@ -15,7 +15,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "unpair/no-bearer",
             "DELETE /api/keymgmt/delete/{kid} without a token is refused",
-            "DECISIONS Error mapping: no token 401",
+            "§8.2: no token 401",
             401,
             B,
             no_bearer,
@@ -23,7 +23,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "unpair/wrong-scope",
             "unpairing with a keymgmt:list token is forbidden",
-            "DECISIONS Error mapping: valid token without the scope 403; FACTS §6 (keymgmt:del)",
+            "§8.2, §8.5: valid token without the scope 403 (keymgmt:del)",
             403,
             B,
             wrong_scope,
@@ -31,7 +31,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "unpair/unknown-kid",
             "deleting a kid the device does not have answers 404",
-            "FACTS Appendix B (404 no such object)",
+            "§10.1, §9.7: 404 no such object",
             404,
             A,
             unknown_kid,
@@ -40,7 +40,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "unpair/stale-authreply",
             "an approval from an authenticator unpaired after the authreq was issued is refused",
-            "DECISIONS error table: ext/token 406 (pid not paired)",
+            "§5.9, §6.8: ext/token 406 (pid not paired)",
             406,
             A,
             stale_authreply,
@@ -48,7 +48,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "unpair/b",
             "unpairing B: later authreqs have no entry for B, A's entry stays, and the list no longer shows B",
-            "FACTS §4.6 (delete the EXTAID key); FACTS §3.2 (one entry per pairing)",
+            "§6.8, §5.3: delete the EXTAID key; one authreq entry per pairing",
             200,
             B,
             unpair_b,
@@ -56,7 +56,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "unpair/a",
             "unpairing A, the last of the run's authenticators: later authreqs have no entry for it",
-            "FACTS §4.6; FACTS §3.2 (zero pairings → still 200)",
+            "§6.8, §5.3: zero pairings → scope {} and still 200",
             200,
             A,
             unpair_a,

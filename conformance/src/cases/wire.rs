@@ -1,4 +1,4 @@
-//! Transport rules every endpoint shares (FACTS Appendix B, §1.1; DECISIONS Wire formats).
+//! Transport rules every endpoint shares (spec §2.1, §2.2, §3.6, §10.1).
 
 use hem_auth_core::messages::MAX_BODY_BYTES;
 use serde_json::json;
@@ -17,7 +17,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "wire/body-too-large",
             "a 7301-byte ext/request body is refused before it is parsed",
-            "DECISIONS Wire formats (body 7300 bytes, 413 above); FACTS Appendix B",
+            "§3.6, §10.1: body 7300 bytes, 413 above",
             413,
             &[],
             body_too_large,
@@ -25,7 +25,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "wire/body-too-large-token",
             "a 7301-byte ext/token body is refused before it is parsed",
-            "DECISIONS Wire formats (body 7300 bytes, 413 above); FACTS Appendix B",
+            "§3.6, §10.1: body 7300 bytes, 413 above",
             413,
             &[],
             body_too_large_token,
@@ -33,7 +33,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "wire/body-at-limit",
             "a valid 7300-byte ext/request body (padded with whitespace) is accepted",
-            "DECISIONS Wire formats (body 7300 bytes)",
+            "§3.6: body 7300 bytes",
             200,
             RTC,
             body_at_limit,
@@ -41,7 +41,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "wire/error-body-400",
             "a 400 answer has an empty body and Content-Type application/json",
-            "FACTS Appendix B (error bodies are empty, Content-Type application/json)",
+            "§10.1: error bodies are empty, Content-Type application/json",
             400,
             RTC,
             error_400,
@@ -49,7 +49,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "wire/error-body-401",
             "a 401 answer has an empty body and Content-Type application/json",
-            "FACTS Appendix B (error bodies are empty, Content-Type application/json)",
+            "§10.1: error bodies are empty, Content-Type application/json",
             401,
             &[],
             error_401,
@@ -57,7 +57,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "wire/error-body-403",
             "a 403 answer has an empty body and Content-Type application/json",
-            "FACTS Appendix B (error bodies are empty, Content-Type application/json)",
+            "§10.1: error bodies are empty, Content-Type application/json",
             403,
             LOGIN,
             error_403,
@@ -65,7 +65,7 @@ pub(super) fn cases() -> Vec<Case> {
         negative(
             "wire/error-body-406",
             "a 406 answer has an empty body and Content-Type application/json",
-            "FACTS Appendix B (error bodies are empty, Content-Type application/json)",
+            "§10.1: error bodies are empty, Content-Type application/json",
             406,
             RTC,
             error_406,
@@ -73,7 +73,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "wire/json-content-type",
             "200 answers (challenge, status, version) carry Content-Type application/json",
-            "FACTS Appendix B; issue 5 (JSON bodies with Content-Type application/json)",
+            "§10.1: JSON bodies with Content-Type application/json (issue 5)",
             200,
             &[],
             json_content_type,
@@ -81,7 +81,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "wire/escaped-slash",
             "a body whose base64 slashes are written \\/ (as PHP's json_encode does) is accepted",
-            "FACTS §1.1 (the device accepts \\/ escapes)",
+            "§2.2: the device accepts \\/ escapes",
             200,
             RTC,
             escaped_slash,
@@ -89,7 +89,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "wire/keep-alive-after-early-401",
             "after a 401 sent before the body arrived (invalid bearer), the connection still serves the next request, or the 401 said Connection: close",
-            "RFC 9112 §9.6 (a server that closes announces it: Connection: close); FACTS §6 (invalid bearer: 401 before routing)",
+            "§9.6, §8.2: an invalid bearer is 401 before routing; a server that closes says Connection: close (RFC 9112, section 9.6)",
             200,
             &[],
             keep_alive_after_early_401,
@@ -98,7 +98,7 @@ pub(super) fn cases() -> Vec<Case> {
         positive(
             "wire/unknown-members",
             "unknown members in an ext/request body (a whole broker session object) are ignored",
-            "FACTS §9 Q17 (extra body fields ignored)",
+            "§5.2: extra body fields are ignored",
             200,
             RTC,
             unknown_members,
