@@ -1,4 +1,4 @@
-//! Base64 rules of the protocol (FACTS §1.1, DECISIONS "Wire formats").
+//! Base64 rules of the protocol (spec §2.1).
 //!
 //! Three different rules live side by side on the wire, and mixing them up is the most common
 //! interop bug, so each has its own function here:
@@ -200,7 +200,7 @@ pub fn pidx_to_pid(pidx: &str) -> String {
             other => other,
         })
         .collect();
-    while pid.len() % 4 != 0 {
+    while !pid.len().is_multiple_of(4) {
         pid.push('=');
     }
     pid

@@ -1,4 +1,4 @@
-//! Sealed scopes, scheme "A" (FACTS §3.3): how the device tells one paired authenticator, and
+//! Sealed scopes, scheme "A" (spec §5.6): how the device tells one paired authenticator, and
 //! only it, which scope is requested, and how the authenticator answers with the granted one.
 //!
 //! ```text
@@ -24,7 +24,7 @@ use crate::codec;
 use crate::jwt;
 use crate::keys::SharedSecret;
 
-/// Longest scope plaintext that can be sealed: a 1023-character request scope (FACTS §3.2)
+/// Longest scope plaintext that can be sealed: a 1023-character request scope (spec §5.2)
 /// plus the `#…` key-hint suffix, rounded up to whole AES blocks.
 pub const MAX_SCOPE_BYTES: usize = 1152;
 /// Longest sealed blob (ciphertext ‖ tag) in bytes.
@@ -148,7 +148,7 @@ impl ScopeKey {
             Err(codec::CodecError::TooLong) => return Err(SealError::Length),
             Err(_) => return Err(SealError::Encoding),
         };
-        if blob_len < BLOCK_BYTES + TAG_BYTES || (blob_len - TAG_BYTES) % BLOCK_BYTES != 0 {
+        if blob_len < BLOCK_BYTES + TAG_BYTES || !(blob_len - TAG_BYTES).is_multiple_of(BLOCK_BYTES) {
             return Err(SealError::Length);
         }
         let ct_len = blob_len - TAG_BYTES;
