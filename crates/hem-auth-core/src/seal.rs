@@ -148,7 +148,8 @@ impl ScopeKey {
             Err(codec::CodecError::TooLong) => return Err(SealError::Length),
             Err(_) => return Err(SealError::Encoding),
         };
-        if blob_len < BLOCK_BYTES + TAG_BYTES || !(blob_len - TAG_BYTES).is_multiple_of(BLOCK_BYTES) {
+        if blob_len < BLOCK_BYTES + TAG_BYTES || !(blob_len - TAG_BYTES).is_multiple_of(BLOCK_BYTES)
+        {
             return Err(SealError::Length);
         }
         let ct_len = blob_len - TAG_BYTES;
