@@ -10,6 +10,7 @@ pub mod proto;
 pub mod report;
 pub mod runner;
 pub mod select;
+pub mod spec_coverage;
 pub mod target;
 pub mod via_broker;
 

@@ -72,6 +72,11 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("load") {
         return hem_conformance::load::main(std::env::args().skip(2));
     }
+    // `hem-conformance spec-coverage`: rewrites docs/spec/coverage.md (which spec sections the
+    // cases and vectors test) in the repository this binary was built from.
+    if std::env::args().nth(1).as_deref() == Some("spec-coverage") {
+        return spec_coverage();
+    }
     let args = Args::parse();
     if args.list {
         for c in catalogue(&args) {
@@ -219,4 +224,21 @@ fn run(args: Args) -> Result<bool, String> {
     let (json, junit) = report.write(&args.report_dir)?;
     println!("reports: {} {}", json.display(), junit.display());
     Ok(report.passed())
+}
+
+fn spec_coverage() -> ExitCode {
+    use hem_conformance::spec_coverage::{generate, repo_root, COVERAGE_FILE};
+    let root = repo_root();
+    match generate(&root).and_then(|text| {
+        std::fs::write(root.join(COVERAGE_FILE), text).map_err(|e| format!("{COVERAGE_FILE}: {e}"))
+    }) {
+        Ok(()) => {
+            println!("wrote {}", root.join(COVERAGE_FILE).display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hem-conformance spec-coverage: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
