@@ -3,11 +3,15 @@
 
 pub mod b64;
 pub mod check;
+pub mod flag;
 pub mod generate;
+pub mod kind;
 pub mod report;
 pub mod schema;
 
-pub use check::{load_path, load_str, verify_file, verify_path, verify_str, KINDS};
+pub use check::{load_path, load_str, verify_file, verify_path, verify_str};
+pub use flag::{flag_note, FlagNote, FLAGS};
+pub use kind::{Kind, KINDS};
 pub use report::{CaseReport, Counts, FileReport, Outcome, RunReport};
 pub use schema::{Case, Expect, Group, VectorFile, SCHEMA_ID};
 

@@ -1,13 +1,16 @@
-//! The `hem-auth-vectors/1` format (`../shared/vectors/SCHEMA.md`) as serde types.
+//! The `hem-auth-vectors/1` format (`docs/vectors.md`) as serde types.
 //!
 //! A file is read in two steps so that one bad case never hides the others: the envelope
 //! ([`VectorFile`], [`Group`]) keeps each test as raw JSON, then [`Case::from_value`] reads the
 //! common members (`id`, `comment`, `result`, `flags`) and leaves the kind's own members in
 //! [`Case::fields`], which the kind's runner reads into one of the `*Case` structs below.
-//! Unknown members are ignored at every level, as the schema asks.
+//! Unknown members are ignored at every level, as `docs/vectors.md` asks; the JSON Schema of
+//! `vectors/schema/` is the strict reading that catches a misspelt member.
 //!
 //! The same structs serialise the generated files: member order is the struct's, optional
 //! members are left out when absent, so a generated file is stable and diffable.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -23,8 +26,34 @@ pub struct VectorFile {
     /// Who or what produced the file.
     #[serde(default)]
     pub source: String,
+    /// The glossary of the flags the file's tests carry: flag → text, each text beginning with
+    /// the `docs/spec` section ids of the flag's rule. Optional: files of other
+    /// implementations may have none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: BTreeMap<String, String>,
     /// One group per kind (a kind may have several groups).
     pub groups: Vec<Group>,
+}
+
+impl VectorFile {
+    /// The flags some test of the file carries that [`VectorFile::notes`] does not explain,
+    /// sorted, each once. Tests whose `flags` cannot be read are passed over (the checker
+    /// fails them on their own).
+    pub fn flags_without_notes(&self) -> Vec<String> {
+        let mut missing = std::collections::BTreeSet::new();
+        for group in &self.groups {
+            for raw in &group.tests {
+                if let Ok(case) = Case::from_value(raw) {
+                    missing.extend(
+                        case.flags
+                            .into_iter()
+                            .filter(|f| !self.notes.contains_key(f)),
+                    );
+                }
+            }
+        }
+        missing.into_iter().collect()
+    }
 }
 
 /// A group of tests of one kind.
@@ -35,6 +64,9 @@ pub struct Group {
     /// Free text.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub comment: String,
+    /// The `docs/spec` sections (`§N.N`) the group's kind exercises. Optional.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spec: Vec<String>,
     /// The tests, kept as raw JSON until a runner reads them.
     pub tests: Vec<Value>,
 }

@@ -8,13 +8,14 @@
 //!   a decoding failure is the operation failing. Material the role *owns* (its private keys,
 //!   its configuration, `now`) must be well formed; if it is not, the test itself is malformed
 //!   and fails whatever its `result`.
-//! * A `valid` test must succeed and every expected member present must match; members the
-//!   schema marks as required for the kind must be present. An `invalid` test must fail; where
+//! * A `valid` test must succeed and every expected member present must match; members
+//!   `docs/vectors.md` marks as expected of a valid test of the kind must be present. An `invalid` test must fail; where
 //!   `status` is given the failure must map to it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::kind::Kind;
 use crate::report::{CaseReport, FileReport, Outcome};
 use crate::schema::{Case, Expect, VectorFile, SCHEMA_ID};
 
@@ -23,26 +24,13 @@ mod broker;
 mod device;
 mod primitives;
 
-/// The twelve kinds of `hem-auth-vectors/1`.
-pub const KINDS: [&str; 12] = [
-    "x25519",
-    "hs256-jwt",
-    "pidx",
-    "scope-seal",
-    "authreq",
-    "authreply-build",
-    "pairing-reply-build",
-    "ext-token",
-    "ext-validate",
-    "login",
-    "login-build",
-    "access-token",
-];
-
-/// The loader: reads one vector file's envelope (`schema`, `source`, groups of raw tests).
+/// The loader: reads one vector file's envelope (`schema`, `source`, `notes`, groups of raw
+/// tests with their `kind`, `comment` and `spec`).
 ///
-/// Fails on an unreadable file, on text that is not JSON of that shape, and on a `schema`
-/// other than [`SCHEMA_ID`]. Tests stay raw: [`Case::from_value`] reads each one.
+/// Fails on an unreadable file, on text that is not JSON of that shape (a `notes` that is not
+/// an object of strings, a `spec` that is not an array of strings included), and on a `schema`
+/// other than [`SCHEMA_ID`]. `notes` and `spec` are optional; unknown members are ignored.
+/// Tests stay raw: [`Case::from_value`] reads each one.
 pub fn load_path(path: &Path) -> Result<VectorFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
     load_str(&text)
@@ -148,24 +136,24 @@ fn file_error(name: &str, error: String) -> FileReport {
 
 /// Runs one test of `kind` through its role.
 pub fn run_case(kind: &str, case: &Case) -> Outcome {
-    let verdict = match kind {
-        "x25519" => primitives::x25519(case),
-        "hs256-jwt" => primitives::hs256_jwt(case),
-        "pidx" => primitives::pidx(case),
-        "scope-seal" => primitives::scope_seal(case),
-        "authreq" => broker::authreq(case),
-        "login-build" => broker::login_build(case),
-        "authreply-build" => authenticator::authreply_build(case),
-        "pairing-reply-build" => authenticator::pairing_reply_build(case),
-        "ext-token" => device::ext_token(case),
-        "ext-validate" => device::ext_validate(case),
-        "login" => device::login(case),
-        "access-token" => device::access_token(case),
-        other => {
-            return Outcome::Skipped {
-                reason: format!("unknown kind `{other}`"),
-            }
-        }
+    let Some(known) = Kind::from_name(kind) else {
+        return Outcome::Skipped {
+            reason: format!("unknown kind `{kind}`"),
+        };
+    };
+    let verdict = match known {
+        Kind::X25519 => primitives::x25519(case),
+        Kind::Hs256Jwt => primitives::hs256_jwt(case),
+        Kind::Pidx => primitives::pidx(case),
+        Kind::ScopeSeal => primitives::scope_seal(case),
+        Kind::Authreq => broker::authreq(case),
+        Kind::LoginBuild => broker::login_build(case),
+        Kind::AuthreplyBuild => authenticator::authreply_build(case),
+        Kind::PairingReplyBuild => authenticator::pairing_reply_build(case),
+        Kind::ExtToken => device::ext_token(case),
+        Kind::ExtValidate => device::ext_validate(case),
+        Kind::Login => device::login(case),
+        Kind::AccessToken => device::access_token(case),
     };
     match verdict {
         Ok(outcome) => outcome,
