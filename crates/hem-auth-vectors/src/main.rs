@@ -27,13 +27,15 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Regenerate the project's own vector files, deterministically, into OUT_DIR.
+    /// Regenerate the project's own vector files, deterministically, into OUT_DIR, and convert
+    /// the published artefacts into OUT_DIR/interop/.
     Generate {
-        /// Where to write the files (created if missing).
+        /// Where to write the files (created if missing); the repository's is `vectors`.
         out_dir: PathBuf,
-        /// Also convert the published artefacts in this directory (`../shared/interop`) into
-        /// OUT_DIR/interop/.
-        #[arg(long, value_name = "SHARED_INTEROP_DIR")]
+        /// Where the published artefacts are (`vectors/interop/published` in the repository).
+        /// Default: OUT_DIR/interop/published, when that directory exists; without it only the
+        /// project's own files are written.
+        #[arg(long, value_name = "PUBLISHED_DIR")]
         interop: Option<PathBuf>,
     },
 }
@@ -58,6 +60,18 @@ fn main() -> ExitCode {
             }
         }
         Command::Generate { out_dir, interop } => {
+            let interop = interop.or_else(|| {
+                let default = out_dir.join("interop").join("published");
+                if default.is_dir() {
+                    Some(default)
+                } else {
+                    eprintln!(
+                        "hem-vectors generate: no {}: the interop files are not written",
+                        default.display()
+                    );
+                    None
+                }
+            });
             let result = hem_auth_vectors::generate::write_all(&out_dir).and_then(|written| {
                 let mut written = written;
                 if let Some(dir) = interop {

@@ -1,45 +1,19 @@
-//! The checker over every file in `vectors/`, and the generator against the committed files.
+//! The checker over every vector file in `vectors/`, and the generator against the committed
+//! files; everything read here is in the repository.
 #![allow(clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hem_auth_vectors::{generate, Case, Expect};
+use hem_auth_vectors::{generate, Case, Expect, Kind};
 
 mod support;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn shared_interop() -> PathBuf {
-    match std::env::var("HEM_SHARED_DIR") {
-        Ok(dir) => PathBuf::from(dir).join("interop"),
-        Err(_) => repo().join("../shared/interop"),
-    }
-}
-
-/// Every `*.json` under `dir`, sorted.
-fn json_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("vectors/ is readable") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
+use support::{repo, vector_files};
 
 #[test]
 fn corpus_size_and_balance() {
     let mut own = Vec::new();
-    for path in json_files(&repo().join("vectors")) {
+    for path in vector_files() {
         if path.components().any(|c| c.as_os_str() == "interop") {
             continue;
         }
@@ -75,29 +49,145 @@ fn corpus_size_and_balance() {
 fn generator_reproduces_the_committed_files() {
     let dir = repo().join("vectors");
     let mut files = generate::files();
-    let interop = shared_interop();
-    if interop.is_dir() {
-        files.extend(
-            generate::interop::files(&interop)
-                .expect("artefacts convert")
-                .into_iter()
-                .map(|(name, f)| (format!("interop/{name}"), f)),
-        );
-    } else {
-        eprintln!(
-            "{} not found: interop files not compared",
-            interop.display()
-        );
-    }
+    files.extend(
+        generate::interop::files(&repo().join(generate::interop::PUBLISHED_DIR))
+            .expect("the published artefacts convert")
+            .into_iter()
+            .map(|(name, f)| (format!("interop/{name}"), f)),
+    );
+    assert_eq!(files.len(), 15);
     for (name, file) in files {
         let committed = std::fs::read_to_string(dir.join(&name))
             .unwrap_or_else(|e| panic!("vectors/{name}: {e}"));
         assert!(
             committed == file.to_text(),
             "vectors/{name} differs from the generator's output: run \
-             `cargo run -p hem-auth-vectors -- generate vectors --interop ../shared/interop`"
+             `cargo run -p hem-auth-vectors -- generate vectors`"
         );
     }
+}
+
+/// Every flag a vector file uses is explained by the file's `notes`, each note begins with the
+/// spec ids of the flag's rule, and a note explains only flags the file uses.
+#[test]
+fn every_flag_used_has_a_note() {
+    let mut problems = Vec::new();
+    for path in vector_files() {
+        let name = path
+            .strip_prefix(repo())
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let file = hem_auth_vectors::load_path(&path).expect("vector file loads");
+        for flag in file.flags_without_notes() {
+            problems.push(format!("{name}: flag {flag} has no `notes` entry"));
+        }
+        let used: std::collections::BTreeSet<String> = file
+            .groups
+            .iter()
+            .flat_map(|g| &g.tests)
+            .filter_map(|t| Case::from_value(t).ok())
+            .flat_map(|c| c.flags)
+            .collect();
+        for (flag, note) in &file.notes {
+            if !used.contains(flag) {
+                problems.push(format!("{name}: note for {flag}, which no test uses"));
+            }
+            let ids = note.split(": ").next().unwrap_or_default();
+            let well_formed = !ids.is_empty()
+                && ids
+                    .split(", ")
+                    .all(|id| hem_auth_vectors::flag::section_number(id).is_some());
+            if !well_formed {
+                problems.push(format!(
+                    "{name}: note for {flag} does not begin with §N.N ids: {note:?}"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every group names its kind's spec sections, from the one table ([`Kind::spec_sections`]).
+#[test]
+fn every_group_cites_its_kinds_sections() {
+    for path in vector_files() {
+        let file = hem_auth_vectors::load_path(&path).expect("vector file loads");
+        for group in &file.groups {
+            let kind = Kind::from_name(&group.kind)
+                .unwrap_or_else(|| panic!("{}: unknown kind {}", path.display(), group.kind));
+            assert_eq!(
+                group.spec,
+                kind.spec_sections(),
+                "{}: group {}",
+                path.display(),
+                kind
+            );
+        }
+    }
+}
+
+/// The loader still reads a file without `notes` and groups without `spec` (as other
+/// implementations write them), and the checker passes it.
+#[test]
+fn notes_and_spec_are_optional() {
+    let text = std::fs::read_to_string(repo().join("vectors/ext-token.json")).expect("readable");
+    let mut value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    value.as_object_mut().expect("object").remove("notes");
+    for g in value["groups"].as_array_mut().expect("groups") {
+        g.as_object_mut().expect("group").remove("spec");
+    }
+    let file = hem_auth_vectors::load_str(&value.to_string()).expect("loads without them");
+    assert!(file.notes.is_empty());
+    assert!(file.groups.iter().all(|g| g.spec.is_empty()));
+    assert!(!file.flags_without_notes().is_empty());
+    let report = hem_auth_vectors::verify_file("bare.json", &file);
+    support::assert_passes(&hem_auth_vectors::RunReport {
+        files: vec![report],
+        strict: true,
+    });
+}
+
+/// Each spec id the tables cite is a section heading of `docs/spec` (`### §N.M Title`), once
+/// the spec is in the repository.
+#[test]
+fn cited_sections_are_in_docs_spec() {
+    let dir = repo().join("docs/spec");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!(
+            "{}: not found; the cited section ids are not checked",
+            dir.display()
+        );
+        return;
+    };
+    let mut headings = std::collections::BTreeSet::new();
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            for line in text.lines() {
+                if let Some(rest) = line.strip_prefix("### ") {
+                    if let Some(id) = rest.split_whitespace().next() {
+                        headings.insert(id.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let cited = Kind::ALL
+        .iter()
+        .flat_map(|k| k.spec_sections().iter())
+        .chain(
+            hem_auth_vectors::FLAGS
+                .iter()
+                .flat_map(|f| f.sections.iter()),
+        );
+    let missing: std::collections::BTreeSet<_> =
+        cited.filter(|id| !headings.contains(**id)).collect();
+    assert!(
+        missing.is_empty(),
+        "cited but not a heading of docs/spec: {missing:?}"
+    );
 }
 
 /// What the role's rejection says for each defect flag of the project's own files: an invalid
@@ -184,7 +274,7 @@ const REJECTIONS: &[(&str, &[&str])] = &[
 /// project's own files must have been rejected for its named defect.
 #[test]
 fn every_vector_file_passes_and_fails_for_the_right_reason() {
-    let files = json_files(&repo().join("vectors"));
+    let files = vector_files();
     assert!(files.len() >= 15, "vectors/ has {} files", files.len());
     let report = hem_auth_vectors::verify_paths(&files, true);
     support::assert_passes(&report);

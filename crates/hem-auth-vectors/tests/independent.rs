@@ -1,4 +1,4 @@
-//! An independent implementation, written from `../shared/vectors/SCHEMA.md` and FACTS.md
+//! An independent implementation, written from `docs/vectors.md` and the spec (`docs/spec`)
 //! alone, produces a vector file with keys it chose itself; `hem-vectors verify --strict` must
 //! pass on it.
 //!
@@ -58,7 +58,7 @@ fn jwt(header: &str, payload: &str, key: &[u8]) -> String {
     format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag))
 }
 
-/// Scheme A (FACTS §3.3).
+/// Scheme A (§5.6).
 fn seal(s1: &[u8; 32], jti: &[u8], scope: &str) -> String {
     let k = hmac(s1, jti);
     let mut buf = scope.as_bytes().to_vec();

@@ -36,7 +36,7 @@ use crate::schema::{
     PendingFields, TokenFields,
 };
 
-/// Label given to pairings restored from a test (the schema carries none; nothing reads it).
+/// Label given to pairings restored from a test (the format carries none; nothing reads it).
 const RESTORED_LABEL: &str = "restored";
 
 /// The checker's own per-boot secrets and randomness for one test (fixed by the test's id, so

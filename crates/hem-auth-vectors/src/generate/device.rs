@@ -1,7 +1,8 @@
 //! Generated tests of the device kinds: `ext-token`, `ext-validate`, `login`, `access-token`.
 //!
-//! Expected statuses follow the error table of DECISIONS.md ("Error mapping (device)"). Where
-//! that table is silent about a defect, the test gives no `status` (any failure passes).
+//! Expected statuses follow the spec's error orders (§5.9 ext/token, §6.6 ext/validate, §7.4
+//! auth/token, §8.2 the bearer check; at a glance in §10.2). Where they are silent about a
+//! defect, the test gives no `status` (any failure passes).
 
 use std::borrow::Cow;
 
@@ -20,19 +21,20 @@ use super::flows::{
 use super::primitives::{bad_padding_blob, low_order, secret_b64};
 use super::{rng, Fields, FileOut, Tests, T0};
 use crate::b64;
+use crate::kind::Kind;
 use crate::schema::{
     AccessTokenCase, ExtTokenCase, ExtValidateCase, LoginCase, PairingFields, PendingFields,
     TokenFields,
 };
 
-/// Token lifetime when an authreply says `exp = 0` (DECISIONS: the firmware's 8 h fallback).
+/// Token lifetime when an authreply says `exp = 0` (§5.10: the firmware's 8 h fallback).
 const EXT_TOKEN_DEFAULT_SECS: u64 = 28_800;
-/// Lifetime of a login challenge.
+/// Lifetime of a login challenge (§4.4).
 const LOGIN_CHALLENGE_SECS: u64 = 60;
-/// Lifetime of a pairing request.
+/// Lifetime of a pairing request (§4.4).
 const PAIRING_REQUEST_SECS: u64 = 86_400;
 
-/// kid of a paired key: SHA-1(aid)[..16] (DECISIONS "Identities"). Computed here, not with
+/// kid of a paired key: SHA-1(aid)[..16] (§2.6). Computed here, not with
 /// the device role's `kid_of`, so that the expected kid is an independent statement.
 pub(crate) fn kid_bytes(aid: &PublicKey) -> [u8; 16] {
     let digest = Sha1::digest(aid.as_bytes());
@@ -152,7 +154,7 @@ impl ExtLogin {
 pub(super) fn ext_token(file: &mut FileOut) {
     let mut rng = rng(0xe77_70c3);
     let mut t = Tests::new(
-        "ext-token",
+        Kind::ExtToken,
         "the device turns an authreply into an access token: pid lookup, iss = paired aid, \
          HS256 keyed X25519(eid_prv, aid), pending nonce, exp, sealed scope",
     );
@@ -620,7 +622,7 @@ fn others(rng: &mut ChaCha20Rng, n: usize) -> Vec<PairingFields> {
 pub(super) fn ext_validate(file: &mut FileOut) {
     let mut rng = rng(0xe77_7a11);
     let mut t = Tests::new(
-        "ext-validate",
+        Kind::ExtValidate,
         "the device completes a pairing: HS256 keyed X25519(eid_prv, iss), pending request \
          nonce, label 1-32 printable ASCII, at most 8 pairings, no duplicate aid; kid = \
          SHA-1(aid)[..16], code = HMAC(X25519(eid_prv, reply.epk), reply)",
@@ -850,7 +852,7 @@ impl Login {
 pub(super) fn login(file: &mut FileOut) {
     let mut rng = rng(0x10_9140);
     let mut t = Tests::new(
-        "login",
+        Kind::Login,
         "the device verifies an eJWT: HS256 keyed X25519(spk_prv, iss), iss the user (sub U) \
          or master (sub M) key, pending challenge nonce, exp after now; the token's exp is the \
          eJWT's",
@@ -1050,7 +1052,7 @@ pub(super) fn login(file: &mut FileOut) {
 pub(super) fn access_token(file: &mut FileOut) {
     let mut rng = rng(0xacc_e55);
     let mut t = Tests::new(
-        "access-token",
+        Kind::AccessToken,
         "the device checks a bearer token: HS256 keyed with the per-boot token key, valid while \
          now < exp (401 otherwise), scope a prefix match of the endpoint's, or equal for \
          keymgmt:use:<kid> (403 otherwise)",

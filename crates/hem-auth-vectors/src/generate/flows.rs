@@ -17,16 +17,17 @@ use super::defect;
 use super::primitives::{bad_padding_blob, low_order, secret_b64};
 use super::{rng, Fields, FileOut, Tests, T0};
 use crate::b64;
+use crate::kind::Kind;
 use crate::schema::{
     AuthreplyBuildCase, AuthreqCase, EventFields, LoginBuildCase, PairingReplyBuildCase,
 };
 
-// The generator restates the protocol's numbers from DECISIONS.md instead of importing the
-// device role's constants: the vectors must encode the decisions, not follow the role.
+// The generator restates the protocol's numbers from the spec (`docs/spec`) instead of
+// importing the device role's constants: the vectors must encode the spec, not follow the role.
 
-/// Lifetime of an authreq (DECISIONS "Nonces, time and state").
+/// Lifetime of an authreq (§4.4).
 pub(crate) const AUTHREQ_LIFETIME_SECS: u64 = 3600;
-/// Lifetime of an authreq for `keymgmt:use:<kid>` of an existing key.
+/// Lifetime of an authreq for `keymgmt:use:<kid>` of an existing key (§4.4, §5.4).
 pub(crate) const AUTHREQ_USE_LIFETIME_SECS: u64 = 900;
 
 /// A key pair drawn from the stream.
@@ -56,7 +57,7 @@ pub(crate) fn seal(s1: &[u8; 32], jti: &[u8], scope: &str) -> String {
     key.seal(scope).unwrap_or_default()
 }
 
-/// A `keymgmt:use:<kid>` scope with the device's key hint (FACTS §3.2): an imported X25519
+/// A `keymgmt:use:<kid>` scope with the device's key hint (§5.4): an imported X25519
 /// public key, type word 0x9814.
 pub(crate) fn use_scope_with_hint(kid: &str, label: &str) -> (String, String) {
     let base = format!("keymgmt:use:{kid}");
@@ -170,7 +171,7 @@ impl Authreq {
 pub(super) fn authreq(file: &mut FileOut) {
     let mut rng = rng(0xa07_4e9);
     let mut t = Tests::new(
-        "authreq",
+        Kind::Authreq,
         "the broker verifies the device's authreq (HS256 keyed X25519(epk_prv, eid)), then the \
          authenticator opens its own entry of the scope map",
     );
@@ -550,7 +551,7 @@ impl Event {
         }
     }
 
-    /// The approval as the phone builds it (FACTS §3.4), with the expected outputs.
+    /// The approval as the phone builds it (§5.7), with the expected outputs.
     fn approved(&self, now: u64, period: u64, writable: bool) -> AuthreplyBuildCase {
         let granted = scope::grant(&self.requested, writable);
         let sealed = seal(&self.s1(), &self.jti, &granted);
@@ -579,7 +580,7 @@ impl Event {
 pub(super) fn authreply_build(file: &mut FileOut) {
     let mut rng = rng(0xa07_4e91);
     let mut t = Tests::new(
-        "authreply-build",
+        Kind::AuthreplyBuild,
         "the authenticator opens the event's sealed scope and approves it: granted scope, \
          authreply (app header, claims aud, jti, exp, iat, pid, iss, scope) and broker MAC, \
          byte-exact",
@@ -709,7 +710,7 @@ pub(super) fn authreply_build(file: &mut FileOut) {
     t.into_file(file);
 }
 
-/// A device pairing request (FACTS §4.2: device header, claims jti, exp, aud, iss).
+/// A device pairing request (§6.2: device header, claims jti, exp, aud, iss).
 pub(crate) struct PairingRequest {
     pub(crate) eid: PublicKey,
     pub(crate) epk: PublicKey,
@@ -739,7 +740,7 @@ pub(crate) fn pairing_request(rng: &mut ChaCha20Rng, now: u64) -> PairingRequest
     }
 }
 
-/// The phone's reply to `req` (FACTS §4.4) and the broker MAC over `reply ‖ fid`.
+/// The phone's reply to `req` (§6.4) and the broker MAC over `reply ‖ fid`.
 pub(crate) fn pairing_reply(
     aid_sk: &SecretKey,
     eid: &PublicKey,
@@ -765,7 +766,7 @@ pub(crate) fn pairing_reply(
 pub(super) fn pairing_reply_build(file: &mut FileOut) {
     let mut rng = rng(0x9a1_4e91);
     let mut t = Tests::new(
-        "pairing-reply-build",
+        Kind::PairingReplyBuild,
         "the authenticator answers a pairing request: reply (app header, claims jti, [eat], \
          iss, aud, epk, label) keyed X25519(aid_prv, eid), and the broker MAC over reply || fid \
          keyed X25519(aid_prv, epk), byte-exact",
@@ -909,7 +910,7 @@ pub(super) fn pairing_reply_build(file: &mut FileOut) {
 
 pub(super) fn login_build(file: &mut FileOut) {
     let mut t = Tests::new(
-        "login-build",
+        Kind::LoginBuild,
         "the client derives its X25519 key with PBKDF2-HMAC-SHA256 (600 000 rounds, salt = the \
          eid text) and builds the eJWT (app header, claims jti, aud, exp, iat, iss, scope) keyed \
          X25519(user_prv, spk)",

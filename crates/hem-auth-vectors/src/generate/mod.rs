@@ -4,14 +4,20 @@
 //! the same bytes and a reviewer can diff them. Valid messages are built from the core's
 //! primitives and claim sets (the producers' exact bytes), not by the role under test, so a
 //! checker run is a real cross-check of the role against an independent construction. Each
-//! invalid test carries exactly one defect, named by its first flag.
+//! invalid test carries exactly one defect, named by its one flag.
+//!
+//! Each group cites the spec sections of its kind ([`Kind::spec_sections`]) as `spec`, and each
+//! file explains every flag it uses in its `notes` glossary, from [`crate::flag::FLAGS`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
 
+use crate::flag::flag_note;
+use crate::kind::Kind;
 use crate::schema::{
     AccessTokenCase, AuthreplyBuildCase, AuthreqCase, CaseOut, Expect, ExtTokenCase,
     ExtValidateCase, Hs256JwtCase, LoginBuildCase, LoginCase, PairingReplyBuildCase, PidxCase,
@@ -51,6 +57,9 @@ pub struct GroupOut {
     /// What the group covers.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub comment: String,
+    /// The spec sections the kind exercises ([`Kind::spec_sections`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spec: Vec<String>,
     /// The tests.
     pub tests: Vec<CaseOut<Fields>>,
 }
@@ -62,9 +71,13 @@ pub struct FileOut {
     pub schema: String,
     /// Who produced it.
     pub source: String,
-    /// Free text (an unknown top-level member, which readers ignore).
+    /// Free text about the file as a whole (the loader does not read it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The glossary of the flags the tests use, from [`crate::flag::FLAGS`]; each group added
+    /// brings the entries of its flags.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub notes: BTreeMap<String, String>,
     /// The groups.
     pub groups: Vec<GroupOut>,
 }
@@ -75,8 +88,25 @@ impl FileOut {
             schema: SCHEMA_ID.into(),
             source: source.into(),
             note: None,
+            notes: BTreeMap::new(),
             groups: Vec::new(),
         }
+    }
+
+    /// The flags some test uses that [`crate::flag::FLAGS`] has no entry for (and so `notes`
+    /// cannot explain), sorted.
+    pub fn flags_without_notes(&self) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .groups
+            .iter()
+            .flat_map(|g| &g.tests)
+            .flat_map(|t| &t.flags)
+            .filter(|f| !self.notes.contains_key(*f))
+            .cloned()
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
     }
 
     /// Number of tests.
@@ -99,13 +129,13 @@ impl FileOut {
 
 /// Collects the tests of one group, numbering them from the file's running id.
 pub(crate) struct Tests {
-    kind: &'static str,
+    kind: Kind,
     comment: String,
     tests: Vec<CaseOut<Fields>>,
 }
 
 impl Tests {
-    pub(crate) fn new(kind: &'static str, comment: &str) -> Self {
+    pub(crate) fn new(kind: Kind, comment: &str) -> Self {
         Tests {
             kind,
             comment: comment.into(),
@@ -132,15 +162,27 @@ impl Tests {
         });
     }
 
-    /// Appends the group to `file`, giving its tests ids after the file's last.
+    /// Appends the group to `file`, giving its tests ids after the file's last, and adds the
+    /// notes of the flags it uses to the file's glossary.
     pub(crate) fn into_file(self, file: &mut FileOut) {
         let mut tests = self.tests;
         for (id, t) in (file.len() as u64 + 1..).zip(tests.iter_mut()) {
             t.id = id;
         }
+        for flag in tests.iter().flat_map(|t| &t.flags) {
+            if let Some(entry) = flag_note(flag) {
+                file.notes.insert(flag.clone(), entry.note());
+            }
+        }
         file.groups.push(GroupOut {
-            kind: self.kind.into(),
+            kind: self.kind.name().into(),
             comment: self.comment,
+            spec: self
+                .kind
+                .spec_sections()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             tests,
         });
     }
@@ -157,25 +199,25 @@ pub(crate) const T0: u64 = 1_780_062_400;
 /// The project's own files, by file name, in a fixed order.
 pub fn files() -> Vec<(String, FileOut)> {
     let mut out = Vec::new();
-    let one = |kind: &str, f: fn(&mut FileOut)| {
+    let one = |kind: Kind, f: fn(&mut FileOut)| {
         let mut file = FileOut::new(format!(
             "hem-auth project generator (hem-vectors generate), kind {kind}, fixed seeds"
         ));
         f(&mut file);
         (format!("{kind}.json"), file)
     };
-    out.push(one("x25519", primitives::x25519));
-    out.push(one("hs256-jwt", primitives::hs256_jwt));
-    out.push(one("pidx", primitives::pidx));
-    out.push(one("scope-seal", primitives::scope_seal));
-    out.push(one("authreq", flows::authreq));
-    out.push(one("authreply-build", flows::authreply_build));
-    out.push(one("pairing-reply-build", flows::pairing_reply_build));
-    out.push(one("login-build", flows::login_build));
-    out.push(one("ext-token", device::ext_token));
-    out.push(one("ext-validate", device::ext_validate));
-    out.push(one("login", device::login));
-    out.push(one("access-token", device::access_token));
+    out.push(one(Kind::X25519, primitives::x25519));
+    out.push(one(Kind::Hs256Jwt, primitives::hs256_jwt));
+    out.push(one(Kind::Pidx, primitives::pidx));
+    out.push(one(Kind::ScopeSeal, primitives::scope_seal));
+    out.push(one(Kind::Authreq, flows::authreq));
+    out.push(one(Kind::AuthreplyBuild, flows::authreply_build));
+    out.push(one(Kind::PairingReplyBuild, flows::pairing_reply_build));
+    out.push(one(Kind::LoginBuild, flows::login_build));
+    out.push(one(Kind::ExtToken, device::ext_token));
+    out.push(one(Kind::ExtValidate, device::ext_validate));
+    out.push(one(Kind::Login, device::login));
+    out.push(one(Kind::AccessToken, device::access_token));
     out
 }
 
@@ -188,6 +230,15 @@ pub(crate) fn write_files(
     out_dir: &Path,
     files: Vec<(String, FileOut)>,
 ) -> Result<Vec<(PathBuf, usize)>, String> {
+    for (name, file) in &files {
+        let missing = file.flags_without_notes();
+        if !missing.is_empty() {
+            return Err(format!(
+                "{name}: flag(s) {} have no entry in hem_auth_vectors::flag::FLAGS",
+                missing.join(", ")
+            ));
+        }
+    }
     std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
     let mut written = Vec::new();
     for (name, file) in files {

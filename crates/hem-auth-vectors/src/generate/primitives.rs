@@ -12,6 +12,7 @@ use serde_json::json;
 use super::defect;
 use super::{rng, Fields, FileOut, Tests};
 use crate::b64;
+use crate::kind::Kind;
 use crate::schema::{Hs256JwtCase, PidxCase, ScopeSealCase, X25519Case};
 
 /// Points of small order on Curve25519 and their non-canonical encodings: X25519 with any of
@@ -74,7 +75,7 @@ fn random_bytes(rng: &mut impl RngCore, n: usize) -> Vec<u8> {
 pub(super) fn x25519(file: &mut FileOut) {
     let mut rng = rng(0x7825_5190);
     let mut t = Tests::new(
-        "x25519",
+        Kind::X25519,
         "X25519 as every role uses it; a low-order peer key gives an all-zero secret, refused",
     );
     for i in 0..6 {
@@ -124,7 +125,7 @@ pub(super) fn x25519(file: &mut FileOut) {
 
 pub(super) fn pidx(file: &mut FileOut) {
     let mut rng = rng(0x091d_c0de);
-    let mut t = Tests::new("pidx", "pid (standard base64) to its URL-path form");
+    let mut t = Tests::new(Kind::Pidx, "pid (standard base64) to its URL-path form");
     for (pid, pidx) in [("a+b/c==", "a-b_c"), ("//++==", "__--"), ("x-y_z", "x-y_z")] {
         t.valid(
             "alphabet mapping and padding removal",
@@ -152,7 +153,7 @@ pub(super) fn pidx(file: &mut FileOut) {
 pub(super) fn hs256_jwt(file: &mut FileOut) {
     let mut rng = rng(0x4853_3235);
     let mut t = Tests::new(
-        "hs256-jwt",
+        Kind::Hs256Jwt,
         "HS256 JWTs: a header with an `ecdh` member is checked as an ECDH JWT (ecdh must be \
          x25519), one without as an access token; alg must be HS256",
     );
@@ -380,7 +381,7 @@ pub(super) fn hs256_jwt(file: &mut FileOut) {
 pub(super) fn scope_seal(file: &mut FileOut) {
     let mut rng = rng(0x5ea1_5c0e);
     let mut t = Tests::new(
-        "scope-seal",
+        Kind::ScopeSeal,
         "scheme A: K = HMAC(S1, jti), AES-128-CBC(K[..16], iv K[16..]) of the PKCS#7-padded \
          scope, tag HMAC(K, scope); sealed = 'A' + base64(ct || tag)",
     );
