@@ -1,4 +1,4 @@
-//! The authenticator role: what the phone app computes (FACTS §3.4, §4.4, §4.6).
+//! The authenticator role: what the phone app computes (spec §5.7, §6.4, §6.8).
 //!
 //! The phone holds one X25519 key pair per pairing (`aid_prv`, `aid`) and never talks to the
 //! HEM directly: everything goes through the broker, and everything the phone sends is keyed
@@ -18,7 +18,7 @@
 //!   access — or [`OpenedEvent::deny`]s. Approval seals the granted scope with the same `K`,
 //!   signs the `authreply` with `S1`, and MACs it for the broker with `X25519(aid_prv, epk)`.
 //! * **Unpairing and push-token refresh.** [`AuthenticatorPairing::unpair_mac`] and
-//!   [`AuthenticatorPairing::token_refresh_mac`] give the broker MACs of FACTS §4.6.
+//!   [`AuthenticatorPairing::token_refresh_mac`] give the broker MACs of spec §6.8.
 //!
 //! Nothing here does I/O, reads a clock or draws randomness: the caller passes `now` (unix
 //! seconds) and generates `aid_prv` and nonces from its own CSPRNG.
@@ -113,10 +113,10 @@ use crate::scope::{self, KeyHint};
 use crate::seal::{OpenedScope, ScopeKey, SealError};
 
 /// The access periods the phone app offers, in seconds: 15 min (the default), 1 h, 8 h and
-/// 24 h (FACTS §3.4 step 3).
+/// 24 h (spec §5.7).
 pub const PERIODS_SECS: [u64; 4] = [900, 3600, 28800, 86400];
 
-/// Longest raw `jti` accepted, in bytes. The device sends 32 and the v1 vectors 16 (FACTS §9
+/// Longest raw `jti` accepted, in bytes. The device sends 32 and the v1 vectors 16 (spec §4.1,
 /// Q2: clients treat jti as opaque); twice the device's size leaves room without letting an
 /// event grow the stack buffers.
 pub const MAX_JTI_BYTES: usize = 64;
@@ -254,7 +254,7 @@ impl JtiText {
     }
 }
 
-/// A pairing request as the phone reads it: **unverified** (FACTS §4.4).
+/// A pairing request as the phone reads it: **unverified** (spec §6.4).
 ///
 /// The phone has no key yet, so nothing here is authenticated; the values only decide whom the
 /// reply is for. A forged request gains nothing: the reply is keyed with `X25519(aid_prv,
@@ -327,7 +327,7 @@ impl UnverifiedPairingRequest {
     }
 }
 
-/// The phone's answer to a pairing request: the body of `POST link` (FACTS §4.4 step 5).
+/// The phone's answer to a pairing request: the body of `POST link` (spec §6.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairingReply {
     /// The reply JWT for the device, signed with `S1 = X25519(aid_prv, eid)`.
@@ -370,7 +370,7 @@ fn check_label(label: &str) -> Result<(), AuthenticatorError> {
     }
 }
 
-/// Answers a pairing request with the phone's key `aid` (FACTS §4.4 steps 2–4).
+/// Answers a pairing request with the phone's key `aid` (spec §6.4).
 ///
 /// `reply` = HS256 JWT with the app header, keyed `S1 = X25519(aid_prv, eid)`, claims in the v1
 /// order `{jti, [eat], iss: aid, aud: eid, epk, label}`; `eat` is echoed only when the request
@@ -401,7 +401,7 @@ pub fn reply_to_pairing(
         label: Cow::Borrowed(label),
     };
     let reply = jwt::sign(Header::App, &claims, s1.as_bytes());
-    // The MAC covers the plain concatenation, no separator (FACTS §4.4 step 4).
+    // The MAC covers the plain concatenation, no separator (spec §6.4).
     let mut signed = Vec::with_capacity(reply.len() + fid.len());
     signed.extend_from_slice(reply.as_bytes());
     signed.extend_from_slice(fid.as_bytes());
@@ -457,7 +457,7 @@ impl AuthenticatorPairing {
         &self.pid
     }
 
-    /// The pid in its URL-path form (`pidx`, FACTS §1.1), for the broker's event paths.
+    /// The pid in its URL-path form (`pidx`, spec §2.1), for the broker's event paths.
     pub fn pidx(&self) -> String {
         codec::pid_to_pidx(&self.pid)
     }
@@ -472,7 +472,7 @@ impl AuthenticatorPairing {
         self.aid_public
     }
 
-    /// Opens an event fetched from the broker (FACTS §3.4 steps 1–2).
+    /// Opens an event fetched from the broker (spec §5.7).
     ///
     /// Checks, in order: expiry **first** (`now > event.exp` is [`AuthenticatorError::Expired`],
     /// whatever else is wrong with the event; `now == exp` is still valid), the `jti` (base64
@@ -508,7 +508,7 @@ impl AuthenticatorPairing {
         })
     }
 
-    /// The MAC of a phone-initiated unpair (FACTS §4.6): `HMAC-SHA256(X25519(aid_prv, epk),
+    /// The MAC of a phone-initiated unpair (spec §6.8): `HMAC-SHA256(X25519(aid_prv, epk),
     /// nonce)`, where `epk` comes from `POST /notify/session {aid}` and `nonce` is 32 random
     /// bytes the caller drew. Send both as standard base64.
     ///
@@ -522,7 +522,7 @@ impl AuthenticatorPairing {
         Ok(jwt::mac(key.as_bytes(), nonce))
     }
 
-    /// The MAC of a push-token refresh (FACTS §4.6, v2 only): `HMAC-SHA256(X25519(aid_prv,
+    /// The MAC of a push-token refresh (spec §6.8, v2 only): `HMAC-SHA256(X25519(aid_prv,
     /// epk), nonce ‖ utf8(fid))`.
     ///
     /// Rejects a low-order `epk` ([`AuthenticatorError::Key`]).
@@ -541,7 +541,7 @@ impl AuthenticatorPairing {
 }
 
 /// An event as the broker hands it to the phone (`GET /notify/event/data/<eventid>/<pidx>`):
-/// `{jti, scope, epk, exp, ipinfo_eid}` (FACTS §3.4 step 1).
+/// `{jti, scope, epk, exp, ipinfo_eid}` (spec §5.7).
 ///
 /// Deserialises borrowing from the body where the strings have no escapes; unknown members
 /// (`ipinfo_eid`, …) are ignored. Nothing is checked until [`AuthenticatorPairing::open_event`].
@@ -622,7 +622,7 @@ impl OpenedEvent<'_, '_> {
     }
 
     /// Approves the request for `period_secs` (normally one of [`PERIODS_SECS`]), with write
-    /// access for `storage:*` when `writable` (FACTS §3.4 step 4).
+    /// access for `storage:*` when `writable` (spec §5.7).
     ///
     /// * `scope` = [`scope::grant`]`(plaintext, writable)`: every `:rw` removed, `:rw` appended
     ///   when writable, the `#…` hint kept at the end;

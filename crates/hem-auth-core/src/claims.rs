@@ -1,5 +1,5 @@
 //! The claim sets of every JWT in the protocol, shared by the role that signs them and the role
-//! that verifies them (FACTS §2.3).
+//! that verifies them (spec §3.4).
 //!
 //! Field order is the producer's claim order, so serialising one of these structs gives the
 //! real producer's bytes. Optional claims are skipped when absent. Strings borrow from the
@@ -16,10 +16,10 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Most entries an authreq scope map can have: the device's pairing limit
-/// (`EXT_AUTH_MAX_CLIENTS`, FACTS §3.2).
+/// (`EXT_AUTH_MAX_CLIENTS`, spec §5.3).
 pub const MAX_PAIRINGS: usize = 8;
 
-/// eJWT of a password (or master-key) login, client → device (FACTS §5.3).
+/// eJWT of a password (or master-key) login, client → device (spec §7.3).
 /// Order: `jti, aud, exp, iat, iss, scope[, ctx]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginClaims<'a> {
@@ -49,7 +49,7 @@ pub struct LoginClaims<'a> {
     pub ctx: Option<Cow<'a, str>>,
 }
 
-/// Pairing request, device → phone via the broker (FACTS §4.2).
+/// Pairing request, device → phone via the broker (spec §6.2).
 /// Real order: `jti, exp, aud, iss`; the v1 vectors use `eat` instead of `exp`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairingRequestClaims<'a> {
@@ -71,7 +71,7 @@ pub struct PairingRequestClaims<'a> {
 }
 
 /// Longest pairing `label`, in characters: the device stores it as a key label of at most 32
-/// printable ASCII characters (FACTS §1.2; DECISIONS "Error mapping": anything else is the
+/// printable ASCII characters (spec §2.3; §6.6: anything else is the
 /// device's 400).
 pub const MAX_LABEL_CHARS: usize = 32;
 
@@ -82,7 +82,7 @@ pub fn is_valid_label(label: &str) -> bool {
         && label.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
-/// Pairing reply, phone → device (FACTS §4.4). Order: `jti, [eat], iss, aud, epk, label`.
+/// Pairing reply, phone → device (spec §6.4). Order: `jti, [eat], iss, aud, epk, label`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairingReplyClaims<'a> {
     /// Echo of the request `jti`.
@@ -110,7 +110,7 @@ pub struct PairingReplyClaims<'a> {
     pub label: Cow<'a, str>,
 }
 
-/// Authentication request, device → broker (FACTS §3.2).
+/// Authentication request, device → broker (spec §5.3).
 /// Order: `iss, aud, iat, exp, jti, [ctx], [note], scope`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthreqClaims<'a> {
@@ -148,7 +148,7 @@ pub struct AuthreqClaims<'a> {
     pub scope: ScopeMap<'a>,
 }
 
-/// Authentication reply, phone → device (FACTS §3.4, §3.5).
+/// Authentication reply, phone → device (spec §5.7, §5.8).
 /// Order: `aud, jti, exp, iat, pid, iss, scope[, ctx]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthreplyClaims<'a> {
@@ -187,7 +187,7 @@ pub struct AuthreplyClaims<'a> {
     pub ctx: Option<Cow<'a, str>>,
 }
 
-/// Access token issued by the device (FACTS §6). Order: `scope, sub, iat, exp, jti[, ctx]`.
+/// Access token issued by the device (spec §8.1). Order: `scope, sub, iat, exp, jti[, ctx]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims<'a> {
     /// Granted scope.
@@ -213,7 +213,7 @@ pub struct AccessTokenClaims<'a> {
     pub ctx: Option<Cow<'a, str>>,
 }
 
-/// Check-in challenge, device → backend (FACTS §7, DOCS checkin.mdx).
+/// Check-in challenge, device → backend (spec §9.4).
 /// Order: `jti, iss, qid, aud, fws, bls, uis, csn`; every member is a string.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckClaims<'a> {
@@ -243,7 +243,7 @@ pub struct CheckClaims<'a> {
     pub csn: Cow<'a, str>,
 }
 
-/// Check-in answer, backend → device (FACTS §2.3; DECISIONS "Check-in (emulated backend)").
+/// Check-in answer, backend → device (spec §3.4, §9.5).
 /// Order: `jti, iat, iss, aud, status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckedClaims<'a> {

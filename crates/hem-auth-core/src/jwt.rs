@@ -1,4 +1,4 @@
-//! HS256 JWTs as the HEM ecosystem writes them (FACTS §2), untrusted first, verified second.
+//! HS256 JWTs as the HEM ecosystem writes them (spec §3), untrusted first, verified second.
 //!
 //! * [`UntrustedJwt::parse`] checks the shape only: the size limit, exactly three strict
 //!   base64url segments, a 32-byte signature, a JSON header and a JSON object payload. It
@@ -35,7 +35,7 @@ use sha2::Sha256;
 use crate::codec;
 use crate::json::{self, Checked, JsonFault};
 
-/// Longest JWT accepted, in bytes (DECISIONS "Wire formats": checked before any crypto).
+/// Longest JWT accepted, in bytes (spec §3.6: checked before any crypto).
 pub const MAX_JWT_BYTES: usize = 4096;
 /// Longest decoded payload: the base64url expansion of [`MAX_JWT_BYTES`].
 pub const MAX_PAYLOAD_BYTES: usize = MAX_JWT_BYTES / 4 * 3;
@@ -101,7 +101,7 @@ impl core::fmt::Display for JwtError {
 #[cfg(feature = "std")]
 impl std::error::Error for JwtError {}
 
-/// The header a producer emits, byte for byte (FACTS §2.2).
+/// The header a producer emits, byte for byte (spec §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Header {
@@ -126,7 +126,7 @@ impl Header {
         }
     }
 
-    /// The exact base64url segment of [`Header::json`] (FACTS §2.2).
+    /// The exact base64url segment of [`Header::json`] (spec §3.2).
     pub const fn segment(self) -> &'static str {
         match self {
             Header::App => "eyJlY2RoIjoieDI1NTE5IiwiYWxnIjoiSFMyNTYiLCJ0eXAiOiJKV1QifQ",
@@ -404,7 +404,7 @@ impl<'a> UntrustedJwt<'a> {
     ///
     /// Only for the two places the protocol needs it: finding the key that will verify the
     /// token (a pid or `iss` lookup), and the phone reading a pairing request it has no key
-    /// for yet (FACTS §4.4). Never decide anything else from these values.
+    /// for yet (spec §6.4). Never decide anything else from these values.
     pub fn dangerous_unverified_claims<'s, T: Deserialize<'s>>(&'s self) -> Result<T, JwtError> {
         let payload = self.payload_str().ok_or(JwtError::PayloadNotObject)?;
         read_claims(payload, self.structure)

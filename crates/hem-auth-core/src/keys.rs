@@ -1,4 +1,4 @@
-//! X25519 keys and the raw shared secrets used as HMAC keys (FACTS §1.3).
+//! X25519 keys and the raw shared secrets used as HMAC keys (spec §2.4).
 //!
 //! Secrets live in types that zeroize on drop and print as `<redacted>`. A Diffie-Hellman whose
 //! result is all zero (the peer sent a low-order point) is refused: such a "shared" secret is
@@ -93,7 +93,7 @@ impl core::fmt::Display for PublicKey {
 /// An X25519 private key. Zeroized on drop; never printed.
 ///
 /// Any 32 bytes are a valid secret: clamping happens inside the scalar multiplication, so the
-/// clamped and unclamped forms of a seed are the same key (FACTS §1.3).
+/// clamped and unclamped forms of a seed are the same key (spec §2.4).
 #[derive(Clone, ZeroizeOnDrop)]
 pub struct SecretKey(x25519_dalek::StaticSecret);
 
@@ -164,7 +164,7 @@ impl core::fmt::Debug for SecretKey {
     }
 }
 
-/// A raw 32-byte X25519 output, used directly as an HMAC key (FACTS §1.3: no KDF).
+/// A raw 32-byte X25519 output, used directly as an HMAC key (spec §2.4: no KDF).
 ///
 /// Zeroized on drop; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn stored_form_is_clamped() {
-        // v1 vector: seed 3zC7…2cI= is stored by the app as 2DC7…2UI= (FACTS §1.3).
+        // v1 vector: seed 3zC7…2cI= is stored by the app as 2DC7…2UI= (spec §2.4).
         let mut seed = [0u8; 32];
         seed[0] = 0xdf;
         seed[31] = 0xc2;

@@ -2,6 +2,17 @@
 //!
 //! Nothing here is code; it lives in rustdoc so that it stays next to what it explains.
 //!
+//! # The specification
+//!
+//! What the protocol is (every message, encoding, key, check order and status) is written down
+//! in the repository's specification, `docs/spec/`; its index, `docs/spec/README.md`, lists
+//! every section. The rustdoc of this crate cites those sections by their stable ids: "spec
+//! §5.9" is section 5.9, the error order of `ext/token`, in `docs/spec/05-ext-login.md`. Each
+//! rule there says whether it was observed in the real system's public sources or chosen by
+//! this project where the public record is silent. This manual explains the code's shape; the
+//! spec is the authority on behaviour, and its security section (§13) is the protocol-level
+//! counterpart of the threat model below.
+//!
 //! # Roles
 //!
 //! The protocol has three parties, and the crate has one module per party:
@@ -56,6 +67,6 @@
 //! | secrets in logs | secret types zeroize on drop and print as `<redacted>` |
 //! | a panic on hostile input | the core has no `unwrap`, `expect`, `panic!` or unchecked indexing outside tests; the parsers are fuzzed |
 //!
-//! Out of scope: the notify broker's own checks (no source exists), side channels of the AES
-//! implementation (the `aes` crate's constant-time software backend is used), and the check-in
-//! backend's real key (emulated, DECISIONS "Check-in").
+//! Out of scope: the real notify broker's own checks (no source exists; spec §12.1), side
+//! channels of the AES implementation (the `aes` crate's constant-time software backend is
+//! used), and the check-in backend's real key (emulated, spec §9.5).

@@ -1,7 +1,7 @@
-//! The JSON request and response bodies of the device API (FACTS §3–§5), shared by the device
+//! The JSON request and response bodies of the device API (spec §5–§7), shared by the device
 //! (which parses requests and writes responses) and the clients (which do the reverse).
 //!
-//! Field order is the device's. Unknown members are ignored (FACTS §9 Q17: clients post whole
+//! Field order is the device's. Unknown members are ignored (spec §5.2: clients post whole
 //! broker session objects); duplicate members and wrong JSON types are errors. Binary fields
 //! stay as text here; the code that uses them decodes them (tolerantly, exact length).
 
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::json::{self, JsonFault};
 
-/// Largest request body the device accepts, in bytes (FACTS Appendix B: 413 above).
+/// Largest request body the device accepts, in bytes (spec §10.1: 413 above).
 pub const MAX_BODY_BYTES: usize = 7300;
 
 /// Why a request body was refused.
@@ -56,7 +56,7 @@ pub fn to_json<T: Serialize>(body: &T) -> alloc::string::String {
     serde_json::to_string(body).unwrap_or_default()
 }
 
-/// `GET /api/auth/token` response: the login challenge (FACTS §5.1).
+/// `GET /api/auth/token` response: the login challenge (spec §7.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthChallenge<'a> {
     /// Response deadline: now + 60.
@@ -91,7 +91,7 @@ pub struct TokenResponse<'a> {
     pub token: Cow<'a, str>,
 }
 
-/// `POST /api/auth/ext/request` request (FACTS §3.2).
+/// `POST /api/auth/ext/request` request (spec §5.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtRequest<'a> {
     /// Broker session public key.
@@ -135,7 +135,7 @@ pub struct EpkRequest<'a> {
     pub epk: Cow<'a, str>,
 }
 
-/// `POST /api/auth/ext/init` response (FACTS §4.2).
+/// `POST /api/auth/ext/init` response (spec §6.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtInitResponse<'a> {
     /// The pairing request JWT.
@@ -146,7 +146,7 @@ pub struct ExtInitResponse<'a> {
     pub eid: Cow<'a, str>,
 }
 
-/// `POST /api/auth/ext/validate` request (FACTS §4.5).
+/// `POST /api/auth/ext/validate` request (spec §6.5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtValidateRequest<'a> {
     /// Pairing id from the broker.
@@ -168,7 +168,7 @@ pub struct ExtValidateResponse<'a> {
     pub code: Cow<'a, str>,
 }
 
-/// `POST /api/auth/ext/mac` response (FACTS §4.6).
+/// `POST /api/auth/ext/mac` response (spec §6.8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtMacResponse<'a> {
     /// Fresh time nonce.
@@ -182,7 +182,7 @@ pub struct ExtMacResponse<'a> {
     pub eid: Cow<'a, str>,
 }
 
-/// `GET /api/system/checkin` response (FACTS §7).
+/// `GET /api/system/checkin` response (spec §9.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckinChallenge<'a> {
     /// The device's `check` JWT, to forward to the backend verbatim.

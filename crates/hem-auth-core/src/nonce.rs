@@ -1,13 +1,13 @@
-//! The device's time nonce: LE32(unix time) ‖ 28 random bytes (FACTS §1.2, DECISIONS
-//! "Nonces, time and state"). Used as the `jti` of login challenges, pairing requests and
-//! authreqs, and as the `ext/mac` nonce.
+//! The device's time nonce: LE32(unix time) ‖ 28 random bytes (spec §4.1).
+//! Used as the `jti` of login challenges, pairing requests and authreqs, and as the `ext/mac`
+//! nonce.
 
 use alloc::string::String;
 use rand_core::CryptoRngCore;
 
 use crate::codec::{self, CodecError};
 
-/// Length of a device nonce in bytes (FACTS §9 Q2: every captured value is 32 bytes).
+/// Length of a device nonce in bytes (spec §4.1: every captured value is 32 bytes).
 pub const NONCE_BYTES: usize = 32;
 
 /// A 32-byte time nonce.

@@ -1,4 +1,4 @@
-//! Scope strings (FACTS §6): grammar, the `#…` key-hint suffix, the `:rw` rule, and matching
+//! Scope strings (spec §8.4, §8.6): grammar, the `#…` key-hint suffix, the `:rw` rule, and matching
 //! as the device checks it.
 //!
 //! ```
@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 
-/// Longest scope accepted in `ext/request` (FACTS §3.2).
+/// Longest scope accepted in `ext/request` (spec §5.2).
 pub const MAX_REQUEST_SCOPE_CHARS: usize = 1023;
-/// Longest scope accepted at password login (FACTS §5.3).
+/// Longest scope accepted at password login (spec §7.3).
 pub const MAX_LOGIN_SCOPE_CHARS: usize = 127;
-/// Separator of the key-hint suffix the device appends to `keymgmt:use:<kid>` (FACTS §3.2).
+/// Separator of the key-hint suffix the device appends to `keymgmt:use:<kid>` (spec §5.4).
 pub const HINT_SEPARATOR: char = '#';
-/// The write-permission segment the authenticator adds or removes (FACTS §3.4).
+/// The write-permission segment the authenticator adds or removes (spec §5.7).
 pub const RW_SEGMENT: &str = "rw";
 const USE_PREFIX: &str = "keymgmt:use:";
 
@@ -120,7 +120,7 @@ pub fn permits(token_scope: &str, required: &str, exact: bool) -> bool {
     }
 }
 
-/// The authenticator's `:rw` rule (FACTS §3.4): every `:rw` segment is removed, then `:rw` is
+/// The authenticator's `:rw` rule (spec §5.7): every `:rw` segment is removed, then `:rw` is
 /// appended when the user allowed writing. A `#…` hint stays at the end.
 pub fn grant(requested: &str, writable: bool) -> String {
     let (base, hint) = split_hint(requested);
@@ -146,7 +146,7 @@ pub fn grant(requested: &str, writable: bool) -> String {
 }
 
 /// Whether `approved` is `requested` or differs only by a trailing `:rw` on a `storage:diskN`
-/// scope: the strict `RequestedOnly` policy's test (DECISIONS "Scope policy").
+/// scope: the strict `RequestedOnly` policy's test (spec §5.11).
 pub fn approved_matches_request(requested: &str, approved: &str) -> bool {
     if requested == approved {
         return true;
@@ -165,7 +165,7 @@ fn is_storage_disk(scope: &str) -> bool {
 /// The key hint the device appends to a `keymgmt:use:<kid>` plaintext: key type and label.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyHint {
-    /// The firmware key-type word as 4 lowercase hex digits (FACTS §9 Q13).
+    /// The firmware key-type word as 4 lowercase hex digits (spec §5.4).
     pub t: String,
     /// The key's label.
     pub l: String,

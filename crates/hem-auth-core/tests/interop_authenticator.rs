@@ -1,6 +1,7 @@
 //! The authenticator role against the published artefacts: every case of the phone app's v1
-//! vectors (`encedo-authenticator-v1.json`, FACTS §8.1) and the real-device authreq capture
-//! (`device-captures.json`, FACTS §8.3), byte for byte.
+//! vectors (`phone-app-v1.json`, spec §14.1) and the real-device authreq capture
+//! (`device-captures.json`, spec §14.2), byte for byte. Both are in the repository, in
+//! `vectors/interop/published/`.
 // A test crate: helpers (here and in `support`) fail loudly on bad test data, which clippy's
 // in-test allowances do not cover outside `#[test]` functions.
 #![allow(
@@ -230,7 +231,7 @@ fn pairing_request_parses_from_a_jwt_too() {
 
 #[test]
 fn reply_to_a_real_shaped_request_has_no_eat() {
-    // The documented ext/init request payload: exp, no eat, 32-byte jti (FACTS §8.4).
+    // The documented ext/init request payload: exp, no eat, 32-byte jti (spec §14.4).
     let captures = interop("device-captures.json");
     let payload = &captures["documentation_examples"]["ext_init_request_payload"];
     let token = jwt::sign(Header::Device, payload, &[1u8; 32]);
@@ -681,7 +682,7 @@ fn token_refresh_mac_is_byte_exact() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// real device (FACTS §8.3)
+// real device (spec §14.2)
 
 #[test]
 fn real_device_authreq_opens_and_approves_byte_exact() {

@@ -1,5 +1,6 @@
-//! The broker role against published device artefacts (`../shared/interop/device-captures.json`)
-//! and against device messages made from the primitives.
+//! The broker role against published device artefacts
+//! (`vectors/interop/published/device-captures.json`) and against device messages made from
+//! the primitives.
 
 // Test code: helpers outside `#[test]` functions (and `support`) may unwrap and panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -1,4 +1,4 @@
-//! The notify broker (`hem_auth_core::notify`) against docs/notify-broker.md: every success
+//! The notify broker (`hem_auth_core::notify`) against spec §12 (`docs/spec`): every success
 //! path, every listed error with its exact variant and status, and that an error changes
 //! nothing. The device side is made of primitives here (so that times and signatures can be
 //! bent); the phone is the real authenticator role. `notify_harness.rs` runs the real device.
@@ -1341,7 +1341,7 @@ mod fuzz {
 #[test]
 fn the_phone_reads_allbypid_answers() {
     use hem_auth_core::notify::EventsByPid;
-    // Both shapes the broker sends (FACTS §3.1), from a live broker too.
+    // Both shapes the broker sends (spec §5.1), from a live broker too.
     assert_eq!(
         EventsByPid::parse(br#"{"eventid":[]}"#).unwrap(),
         EventsByPid::default()

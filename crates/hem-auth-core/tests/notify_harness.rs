@@ -400,7 +400,7 @@ fn device_broker_and_phone_in_memory() {
 
 #[test]
 fn device_clock_ahead_of_the_broker() {
-    // FACTS §7: a device whose RTC runs ahead makes authreqs the broker refuses (401 with the
+    // Spec §9.4: a device whose RTC runs ahead makes authreqs the broker refuses (401 with the
     // PHP library's message); a fresh check-in fixes it.
     let mut w = World::new();
     w.checkin();

@@ -1,4 +1,4 @@
-//! External-authenticator login, broker side (FACTS §3): `ext/request` → authreq → (phone) →
+//! External-authenticator login, broker side (spec §5): `ext/request` → authreq → (phone) →
 //! authreply → `ext/token` → access token.
 
 use alloc::borrow::Cow;
@@ -14,10 +14,10 @@ use crate::messages::{self, ExtRequest, ExtRequestResponse, ExtTokenRequest};
 use crate::nonce::TimeNonce;
 use crate::scope::{self, MAX_REQUEST_SCOPE_CHARS};
 
-/// Longest `ctx` in `ext/request`, in bytes (FACTS §3.2: 1–64; the firmware silently drops
+/// Longest `ctx` in `ext/request`, in bytes (spec §5.2: 1–64; the firmware silently drops
 /// anything else, so we refuse to send it).
 pub const MAX_CTX_CHARS: usize = 64;
-/// Longest `note` in `ext/request`, in bytes (FACTS §3.2: 1–128, else silently dropped).
+/// Longest `note` in `ext/request`, in bytes (spec §5.2: 1–128, else silently dropped).
 pub const MAX_NOTE_CHARS: usize = 128;
 
 /// Starts an external-authenticator login: a fresh broker session key, and the body of

@@ -1,4 +1,4 @@
-//! Password (or master-key) login, client side (FACTS §5): `GET /api/auth/token` challenge →
+//! Password (or master-key) login, client side (spec §7): `GET /api/auth/token` challenge →
 //! eJWT → `POST /api/auth/token` → access token.
 
 use alloc::borrow::Cow;
@@ -11,15 +11,15 @@ use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, AuthChallenge, AuthTokenRequest};
 use crate::scope::{self, MAX_LOGIN_SCOPE_CHARS};
 
-/// Longest `ctx` in an eJWT, in bytes (FACTS §5.3: "< 64 chars").
+/// Longest `ctx` in an eJWT, in bytes (spec §7.3: "< 64 chars").
 pub const MAX_LOGIN_CTX_CHARS: usize = 63;
 
-/// PBKDF2 rounds of the user-key derivation (FACTS §5.2: every current client uses 600 000).
+/// PBKDF2 rounds of the user-key derivation (spec §7.2: every current client uses 600 000).
 #[cfg(feature = "password")]
 #[cfg_attr(docsrs, doc(cfg(feature = "password")))]
 pub const PBKDF2_ROUNDS: u32 = 600_000;
 
-/// The PBKDF2 seed of the current clients (FACTS §5.2): PBKDF2-HMAC-SHA256(passphrase,
+/// The PBKDF2 seed of the current clients (spec §7.2): PBKDF2-HMAC-SHA256(passphrase,
 /// salt = the eid **text as received** (the 44-character base64, not its bytes),
 /// [`PBKDF2_ROUNDS`], 32 bytes). Deliberately slow (600 000 rounds).
 #[cfg(feature = "password")]
@@ -36,14 +36,14 @@ pub fn derive_user_seed(passphrase: &str, eid_text: &str) -> zeroize::Zeroizing<
 }
 
 /// Derives the user key from a passphrase as the current clients do: the seed of
-/// [`derive_user_seed`] is the X25519 private key (FACTS §5.2).
+/// [`derive_user_seed`] is the X25519 private key (spec §7.2).
 #[cfg(feature = "password")]
 #[cfg_attr(docsrs, doc(cfg(feature = "password")))]
 pub fn derive_user_key(passphrase: &str, eid_text: &str) -> SecretKey {
     SecretKey::from_bytes(*derive_user_seed(passphrase, eid_text))
 }
 
-/// The login challenge of `GET /api/auth/token` (FACTS §5.1), owned.
+/// The login challenge of `GET /api/auth/token` (spec §7.1), owned.
 ///
 /// `spk` and `eid` are checked to be 32-byte keys; their texts are kept verbatim because the
 /// eJWT's `aud` and the PBKDF2 salt use the text as received. `jti` is opaque.
@@ -109,7 +109,7 @@ impl LoginChallenge {
     }
 }
 
-/// Builds the login eJWT for a challenge (FACTS §5.3); see [`build_login_raw`].
+/// Builds the login eJWT for a challenge (spec §7.3); see [`build_login_raw`].
 pub fn build_login(
     user: &SecretKey,
     challenge: &LoginChallenge,

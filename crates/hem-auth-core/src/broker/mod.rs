@@ -1,5 +1,5 @@
 //! The broker role: the client that calls the device and holds the broker session key
-//! (`epk_prv`) of each flow (FACTS §3, §4, §5).
+//! (`epk_prv`) of each flow (spec §5, §6, §7).
 //!
 //! Every flow has the shape of webauthn-rs: a `start_*` function returns the body to send plus a
 //! state value that the caller keeps (in memory, a session store, anywhere), and later steps
@@ -17,7 +17,7 @@
 //! * access tokens: signed with a per-boot device secret that never leaves the device, so a
 //!   client can only read them ([`UnverifiableAccessToken`]).
 //!
-//! # External-authenticator login (FACTS §3)
+//! # External-authenticator login (spec §5)
 //!
 //! ```
 //! use hem_auth_core::broker::{self, BrokerError};
@@ -76,7 +76,7 @@
 //! # Ok::<(), BrokerError>(())
 //! ```
 //!
-//! # Pairing a phone (FACTS §4)
+//! # Pairing a phone (spec §6)
 //!
 //! ```
 //! use hem_auth_core::broker::{self, BrokerError};
@@ -123,10 +123,10 @@
 //! # Ok::<(), BrokerError>(())
 //! ```
 //!
-//! # Password login (FACTS §5)
+//! # Password login (spec §7)
 //!
 //! The user key is `derive_user_key(passphrase, challenge.eid_text())` (PBKDF2, 600 000 rounds,
-//! feature `password`); this example uses the published seed of FACTS §8.2 directly.
+//! feature `password`); this example uses the published seed of spec §14.3 directly.
 //!
 //! ```
 //! use hem_auth_core::broker::{self, BrokerError, LoginChallenge};
@@ -265,7 +265,7 @@ impl From<ScopeError> for BrokerError {
 }
 
 /// An access token as a client sees it: readable, but **not verified**, because it is signed
-/// with a per-boot secret that never leaves the device (FACTS §6 and §9 Q12).
+/// with a per-boot secret that never leaves the device (spec §8.1, §4.6).
 ///
 /// The name says so on purpose: use these values to display a session or to know when to log
 /// in again, never to grant anything. The device checks the token on every request.
@@ -321,7 +321,7 @@ impl UnverifiableAccessToken {
         &self.sub
     }
 
-    /// The 16 kid bytes when `sub` is an external authenticator's (FACTS §1.2), else `None`.
+    /// The 16 kid bytes when `sub` is an external authenticator's (spec §2.6), else `None`.
     pub fn sub_kid(&self) -> Option<[u8; 16]> {
         crate::codec::decode_fixed::<16>(&self.sub).ok()
     }

@@ -1,4 +1,4 @@
-//! Pairing a phone, broker side (FACTS §4): `ext/init` → request JWT → QR → (phone) → reply →
+//! Pairing a phone, broker side (spec §6): `ext/init` → request JWT → QR → (phone) → reply →
 //! `ext/validate` → `{kid, code}`.
 
 use alloc::borrow::Cow;
@@ -135,7 +135,7 @@ impl PairingState {
     }
 
     /// Reads the `ext/validate` response `{"kid","code"}` and checks that `code` is
-    /// HMAC-SHA256(X25519(epk_prv, eid), reply) in constant time (FACTS §4.5): proof that
+    /// HMAC-SHA256(X25519(epk_prv, eid), reply) in constant time (spec §6.7): proof that
     /// the device `eid` accepted exactly this `reply`. Returns the kid, for
     /// `register/finalise` and for deleting the pairing later.
     ///
@@ -202,7 +202,7 @@ impl VerifiedPairingRequest {
     }
 }
 
-/// The QR code's JSON (FACTS §4.3): `{"link","hash","user","email","hostname"}` in that order,
+/// The QR code's JSON (spec §6.3): `{"link","hash","user","email","hostname"}` in that order,
 /// compact, with `hash` = standard base64 of SHA-256 of the request JWT text.
 pub fn qr_payload(link: &str, request: &str, user: &str, email: &str, hostname: &str) -> String {
     #[derive(Serialize)]
@@ -223,7 +223,7 @@ pub fn qr_payload(link: &str, request: &str, user: &str, email: &str, hostname: 
     })
 }
 
-/// A kid as the API writes it: 32 lowercase hex characters (FACTS §1.2).
+/// A kid as the API writes it: 32 lowercase hex characters (spec §2.6).
 fn is_kid(kid: &str) -> bool {
     kid.len() == 32 && kid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

@@ -1,4 +1,4 @@
-//! Audit events (DECISIONS "Audit events", FACTS Appendix A). The core returns them as values
+//! Audit events (spec §11.1, §11.2). The core returns them as values
 //! with every [`super::Outcome`]; the adapter persists them.
 
 use arrayvec::ArrayString;
@@ -119,7 +119,7 @@ impl AuditEvent {
         push_cut(&mut self.data, data);
     }
 
-    /// The subject: `U`, `M`, the std-b64 kid of an authenticator, or empty (FACTS §9 Q14).
+    /// The subject: `U`, `M`, the std-b64 kid of an authenticator, or empty (spec §11.2).
     pub fn sub(&self) -> &str {
         &self.sub
     }

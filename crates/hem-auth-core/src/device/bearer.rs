@@ -1,4 +1,4 @@
-//! Bearer verification for the protected endpoints (FACTS §6, DECISIONS "Error mapping").
+//! Bearer verification for the protected endpoints (spec §8.2–§8.5).
 //!
 //! [`Device::authorize`] allocates nothing on success: the token is parsed into stack
 //! buffers, its claims borrow from them, and scopes are compared as borrowed strings.
@@ -16,7 +16,7 @@ use crate::codec;
 use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::scope;
 
-/// Which subjects may use an endpoint (FACTS §6).
+/// Which subjects may use an endpoint (spec §8.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Roles {
@@ -71,7 +71,7 @@ impl<'r> Requirement<'r> {
 
     /// A token whose scope starts with one of `prefixes` or is exactly `exact`:
     /// `GET /api/keymgmt/get/{kid}` takes `keymgmt:get`, `keymgmt:gen` or exactly
-    /// `keymgmt:use:<kid>` (FACTS §6 endpoint table).
+    /// `keymgmt:use:<kid>` (spec §8.5).
     pub const fn any_of_or_exact(prefixes: &'r [&'r str], exact: &'r str) -> Self {
         Requirement {
             scopes: Scopes::AnyOfOrExact(prefixes, exact),

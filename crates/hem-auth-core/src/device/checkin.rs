@@ -1,5 +1,5 @@
-//! Check-in with the emulated backend, and the emulator's explicit set-clock (FACTS §7,
-//! DECISIONS "Check-in (emulated backend)").
+//! Check-in with the emulated backend, and the emulator's explicit set-clock (spec §9.4,
+//! §9.5).
 
 use alloc::borrow::Cow;
 use rand_core::CryptoRngCore;

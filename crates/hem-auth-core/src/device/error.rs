@@ -1,4 +1,4 @@
-//! The device's one error type and its HTTP status (DECISIONS "Error mapping (device)").
+//! The device's one error type and its HTTP status (spec §10.2).
 
 use crate::jwt::JwtError;
 use crate::seal::SealError;

@@ -1,4 +1,4 @@
-//! Pairing endpoints: `ext/init`, `ext/validate`, `ext/mac` (FACTS §4.2, §4.5, §4.6) and
+//! Pairing endpoints: `ext/init`, `ext/validate`, `ext/mac` (spec §6.2, §6.5, §6.8) and
 //! unpairing by kid.
 
 use alloc::borrow::Cow;
@@ -20,7 +20,7 @@ use crate::messages::{
 };
 use crate::nonce::TimeNonce;
 
-/// Lifetime of a pairing request: `exp` = now + 86 400 (FACTS §4.2).
+/// Lifetime of a pairing request: `exp` = now + 86 400 (spec §6.2, §4.4).
 pub const PAIRING_REQUEST_LIFETIME_SECS: u64 = 86_400;
 
 /// What [`Device::unpair`] removed.
@@ -109,7 +109,7 @@ impl Device {
     /// `label` not 1–32 printable ASCII, `epk` or `iss` not a 32-byte key; 406 eight pairings
     /// already, aid already paired, pid already in use; 401 header policy, bad MAC (keyed
     /// X25519(eid_prv, aid)), `jti` not a pending pairing nonce. `reply.epk` need not be the
-    /// `ext/init` epk (FACTS §4.5). `code = HMAC-SHA256(X25519(eid_prv, reply.epk), reply)`.
+    /// `ext/init` epk (spec §6.5, §6.7). `code = HMAC-SHA256(X25519(eid_prv, reply.epk), reply)`.
     pub fn ext_validate(
         &mut self,
         bearer: Option<&str>,

@@ -1,4 +1,4 @@
-//! `POST /api/auth/ext/request`: the authreq (FACTS §3.2, §3.3).
+//! `POST /api/auth/ext/request`: the authreq (spec §5.2–§5.6).
 
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -13,14 +13,14 @@ use crate::seal::ScopeKey;
 
 use super::pairing::KEY_TYPE_X25519_PUBLIC;
 
-/// Lifetime of an authreq: `exp = iat + 3600` (FACTS §3.2).
+/// Lifetime of an authreq: `exp = iat + 3600` (spec §4.4).
 pub const AUTHREQ_LIFETIME_SECS: u64 = 3600;
 /// Lifetime of an authreq for exactly `keymgmt:use:<kid>` of an existing key: 900 s
-/// (FACTS §3.2, live-measured by the C client).
+/// (spec §4.4, §5.4, live-measured by the C client).
 pub const AUTHREQ_USE_LIFETIME_SECS: u64 = 900;
-/// Longest `ctx` kept, in characters; longer or empty ones are dropped (FACTS §3.2).
+/// Longest `ctx` kept, in characters; longer or empty ones are dropped (spec §5.2).
 pub const MAX_CTX_CHARS: usize = 64;
-/// Longest `note` kept, in characters; longer or empty ones are dropped (FACTS §3.2).
+/// Longest `note` kept, in characters; longer or empty ones are dropped (spec §5.2).
 pub const MAX_NOTE_CHARS: usize = 128;
 
 impl Device {
@@ -28,10 +28,10 @@ impl Device {
     ///
     /// Checks: 403 RTC unset, 409 not initialised, 413, 400 (body, `epk` not 32 bytes or
     /// low-order, scope missing, empty or over 1023). The body's `exp` and any other member
-    /// are ignored (FACTS §9 Q17). The authreq carries one sealed entry per pairing, keyed by
+    /// are ignored (spec §5.2). The authreq carries one sealed entry per pairing, keyed by
     /// pid (an empty map when nothing is paired). A request for exactly `keymgmt:use:<kid>` of
     /// a paired authenticator key gets the key hint and 900 s; any other scope (including
-    /// an unknown kid, FACTS §9 Q16) is sealed as is with 3600 s.
+    /// an unknown kid, spec §5.4) is sealed as is with 3600 s.
     pub fn ext_request(
         &mut self,
         body: &[u8],

@@ -1,4 +1,4 @@
-//! `POST /api/auth/ext/token`: an authreply becomes an access token (FACTS §3.5).
+//! `POST /api/auth/ext/token`: an authreply becomes an access token (spec §5.8–§5.10).
 
 use rand_core::CryptoRngCore;
 
@@ -15,14 +15,14 @@ use crate::messages::ExtTokenRequest;
 use crate::scope;
 use crate::seal::{ScopeKey, SealError};
 
-/// Token lifetime when the authreply's `exp` is `0`: 8 h (the firmware's fallback, FACTS §9
-/// Q4).
+/// Token lifetime when the authreply's `exp` is `0`: 8 h (the firmware's fallback,
+/// spec §5.10).
 pub const EXT_TOKEN_DEFAULT_LIFETIME_SECS: u64 = 28_800;
 
 impl Device {
     /// `POST /api/auth/ext/token {"authreply": JWT}` → `{"token": …}`.
     ///
-    /// Checks, in order (DECISIONS "Error mapping"): 403 RTC unset; 409 not initialised; 413;
+    /// Checks, in order (spec §5.9): 403 RTC unset; 409 not initialised; 413;
     /// 400 body, JWT shape, a required claim (`jti`, `pid`, `iss`, `scope`, `exp`) missing or
     /// mistyped, pid not 32 bytes; 406 pid not paired, `iss` not the paired aid; 401 header
     /// policy, bad MAC (keyed with the stored S1: no Diffie-Hellman here), `aud` present and

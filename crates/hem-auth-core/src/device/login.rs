@@ -1,4 +1,4 @@
-//! Password (or master-key) login: `GET` and `POST /api/auth/token` (FACTS §5.1, §5.3).
+//! Password (or master-key) login: `GET` and `POST /api/auth/token` (spec §7.1, §7.3).
 
 use alloc::borrow::Cow;
 use rand_core::CryptoRngCore;
@@ -15,7 +15,7 @@ use crate::keys::PublicKey;
 use crate::messages::{AuthChallenge, AuthTokenRequest};
 use crate::scope::MAX_LOGIN_SCOPE_CHARS;
 
-/// Lifetime of a login challenge: its `exp` is now + 60 (FACTS §5.1).
+/// Lifetime of a login challenge: its `exp` is now + 60 (spec §7.1, §4.4).
 pub const LOGIN_CHALLENGE_LIFETIME_SECS: u64 = 60;
 
 impl Device {
@@ -54,7 +54,7 @@ impl Device {
     /// Checks, in order: 403 (trusted time and RTC unset), 409, 413, 400 (body, JWT, claims,
     /// scope 1..=127), then 401: header policy, MAC under X25519(spk_prv, `iss`), `iss` is
     /// the user or master key (constant-time compare), `jti` a pending login nonce, `exp`
-    /// after now (so `0` is refused, FACTS §9 Q8).
+    /// after now (so `0` is refused, spec §7.3).
     pub fn auth_token(
         &mut self,
         body: &[u8],
@@ -90,7 +90,7 @@ impl Device {
         if !(1..=MAX_LOGIN_SCOPE_CHARS).contains(&claims.scope.len()) {
             return Err(Malformed::Scope.into());
         }
-        // The MAC is checked first (DECISIONS table order); a key that cannot be decoded or
+        // The MAC is checked first (the order of spec §7.4); a key that cannot be decoded or
         // gives no shared secret cannot have produced a valid MAC.
         let iss = PublicKey::from_b64(&claims.iss).map_err(|_| DeviceError::BadMac)?;
         let key = self

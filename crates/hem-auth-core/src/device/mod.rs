@@ -85,7 +85,7 @@
 //! Guarantees:
 //!
 //! * **Errors change no state.** Every operation first checks everything on `&self` (in the
-//!   order of the DECISIONS error table) and only then commits. A failed verification leaves
+//!   order of the error tables, spec §10.2) and only then commits. A failed verification leaves
 //!   the nonce usable; only success consumes it.
 //! * **No token without the checks.** Access tokens are minted in one private place, reached
 //!   only after a login or an authreply has passed every check.
@@ -98,11 +98,11 @@
 //! * **A restore is a reboot.** [`Device::restore`] draws new per-boot keys, so every access
 //!   token issued before dies, while pairings survive.
 //!
-//! The order of checks of every operation is the table of DECISIONS "Error mapping (device)":
+//! The order of checks of every operation is the error table of spec §10.2:
 //! 403 (RTC) → 409 → 413/400 → 406 → 401, except that in `ext/token` the 406 scope checks come
 //! after the MAC and nonce checks (the pid/iss 406 before them). On the bearer-protected
 //! endpoints the bearer is checked first (401/403), as the firmware's dispatcher does before a
-//! handler sees the body (FACTS §6).
+//! handler sees the body (spec §8.2).
 
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -153,7 +153,7 @@ pub use token::{AccessToken, MAX_ACCESS_TOKEN_BYTES};
 
 use nonces::{NonceTable, Pending};
 
-/// How `ext/token` treats the scope the authenticator approved (DECISIONS "Scope policy").
+/// How `ext/token` treats the scope the authenticator approved (spec §5.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
@@ -189,7 +189,7 @@ pub struct DeviceConfig {
     pub initialised: bool,
     /// The `ext/token` scope policy.
     pub scope_policy: ScopePolicy,
-    /// The check-in backend's public key (DECISIONS "Check-in (emulated backend)").
+    /// The check-in backend's public key (spec §9.5).
     #[serde(default, with = "snapshot::b64_opt_key")]
     pub backend_key: Option<PublicKey>,
     /// Pending nonces kept per purpose (at least 1).
@@ -248,7 +248,7 @@ impl core::fmt::Debug for DeviceConfig {
 }
 
 /// The keys a device draws at every boot: the session key (`spk`) and the access-token key.
-/// Never persisted: a reboot invalidates every access token (FACTS §9 Q12).
+/// Never persisted: a reboot invalidates every access token (spec §4.6).
 pub struct BootKeys {
     session: SecretKey,
     token_key: Zeroizing<[u8; 32]>,
@@ -511,7 +511,7 @@ impl Device {
         self.nonces.find(purpose, jti, now).is_some()
     }
 
-    /// The one place an access token is minted (FACTS §6): header `{"typ","alg"}`, claims
+    /// The one place an access token is minted (spec §8.1, §5.10): header `{"typ","alg"}`, claims
     /// `scope, sub, iat, exp, jti[, ctx]`, keyed with the per-boot token key; with it, the
     /// login's audit event (`kind`, the token's `sub`, the granted scope).
     ///
@@ -614,7 +614,7 @@ fn verify_error(e: JwtError) -> DeviceError {
 }
 
 /// An optional free-text field kept only when it has 1..=`max` characters (the firmware drops
-/// out-of-range `ctx`/`note` silently, FACTS §3.2).
+/// out-of-range `ctx`/`note` silently, spec §5.2).
 fn bounded(text: Option<&str>, max: usize) -> Option<&str> {
     text.filter(|t| (1..=max).contains(&t.chars().count()))
 }

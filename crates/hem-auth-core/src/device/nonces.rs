@@ -1,9 +1,10 @@
-//! The table of nonces the device issued and still accepts (DECISIONS "Nonces, time and
-//! state", FACTS §9 Q1).
+//! The table of nonces the device issued and still accepts (spec §4.2).
 //!
 //! One bounded queue per purpose. A nonce is accepted only for its own purpose, only while
 //! `now < exp`, and only once: the operation that accepts it removes it, and only on success.
-//! When a queue is full, issuing a new nonce evicts the oldest one.
+//! When a queue is full, issuing a new nonce evicts the oldest one. This bounded table is the
+//! design that spec §4.3 replaces with self-authenticating nonces (nothing stored at issue);
+//! this table does not implement §4.3.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::nonce::NONCE_BYTES;
 
-/// Default number of pending nonces kept per purpose (DECISIONS: 64).
+/// Default number of pending nonces kept per purpose.
 pub const DEFAULT_NONCE_CAPACITY: usize = 64;
 
 /// What a device nonce was issued for; a nonce is only accepted for its own purpose.

@@ -1,4 +1,4 @@
-//! Paired authenticators: the device's `EXTAID` keys (FACTS §4.5, DECISIONS "Identities").
+//! Paired authenticators: the device's `EXTAID` keys (spec §6.5, §2.6).
 
 use alloc::string::String;
 use sha1::{Digest, Sha1};
@@ -7,19 +7,19 @@ use crate::codec;
 use crate::jwt;
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 
-/// Length of a kid in bytes (FACTS §1.2).
+/// Length of a kid in bytes (spec §2.6).
 pub const KID_BYTES: usize = 16;
 /// The firmware key-type word of an imported X25519 public key: 0x8000 asymmetric | 0x1000
 /// public | 0x0800 ECDH | 20 (CURVE25519), written in the `keymgmt:use:<kid>` key hint
-/// (FACTS §3.2 and §9 Q13; the bit table is the authenticator's `base.js`).
+/// (spec §5.4; the bit table is the authenticator's `base.js`).
 pub const KEY_TYPE_X25519_PUBLIC: u16 = 0x9814;
 
-/// The prefix of a paired authenticator key's descriptor (FACTS §4.5).
+/// The prefix of a paired authenticator key's descriptor (spec §6.5).
 pub const EXTAID_PREFIX: &[u8; 6] = b"EXTAID";
 /// Length of that descriptor: the prefix and the 32-byte pid.
 pub const EXTAID_DESCRIPTOR_BYTES: usize = EXTAID_PREFIX.len() + 32;
 
-/// The kid of an authenticator key: SHA-1(aid)[0..16] (FACTS §9 Q6).
+/// The kid of an authenticator key: SHA-1(aid)[0..16] (spec §2.6).
 pub fn kid_of(aid: &PublicKey) -> [u8; KID_BYTES] {
     let digest = Sha1::digest(aid.as_bytes());
     let mut kid = [0u8; KID_BYTES];
@@ -132,7 +132,7 @@ impl Pairing {
         kid_to_hex(&self.kid)
     }
 
-    /// The descriptor of the stored key, `"EXTAID" ‖ pid` (FACTS §4.5); the key list shows
+    /// The descriptor of the stored key, `"EXTAID" ‖ pid` (spec §6.5); the key list shows
     /// it as `descr`, standard base64 (`"RVhUQUlE"` followed by the pid's base64).
     pub fn descriptor(&self) -> [u8; EXTAID_DESCRIPTOR_BYTES] {
         let mut descr = [0u8; EXTAID_DESCRIPTOR_BYTES];

@@ -1,4 +1,4 @@
-//! The emulated check-in backend (FACTS §7, DECISIONS "Check-in (emulated backend)"):
+//! The emulated check-in backend (spec §9.5, §12.7):
 //! `POST /checkin {"check"}` → `{"checked"}`.
 
 use alloc::borrow::Cow;

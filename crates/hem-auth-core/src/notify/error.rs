@@ -95,7 +95,7 @@ impl NotifyError {
 
     /// The JSON body: `{"err":"<Display>"}`, except `{"reason":"cancelled"}` for
     /// [`NotifyError::Cancelled`] and `{}` for [`NotifyError::AlreadyAnswered`] and
-    /// [`NotifyError::Refused`] (the shapes the phone and the clients know, FACTS §3.4, §4.1).
+    /// [`NotifyError::Refused`] (the shapes the phone and the clients know, spec §5.7, §6.1).
     pub fn body(&self) -> String {
         match self {
             NotifyError::Cancelled => String::from(r#"{"reason":"cancelled"}"#),
@@ -128,7 +128,7 @@ impl core::fmt::Display for NotifyError {
             }
             NotifyError::BadToken => f.write_str("token does not verify"),
             // The PHP JWT library's "before valid" message as the real broker words it
-            // (FACTS §2.5); both times as unix seconds.
+            // (spec §12.1); both times as unix seconds.
             NotifyError::NotYetValid { iat, now } => {
                 write!(f, "Cannot handle token prior to (iat {iat}) {now}")
             }

@@ -1,4 +1,4 @@
-//! Remote login events (FACTS §3.1, §3.4): `event/new`, `event/check`, `DELETE event`, and the
+//! Remote login events (spec §12.4; §5.1, §5.7): `event/new`, `event/check`, `DELETE event`, and the
 //! phone's `event/data/…`.
 
 use alloc::borrow::Cow;
@@ -137,7 +137,7 @@ pub struct EventsByPid {
 
 impl EventsByPid {
     /// The phone's reading of an `allbypid` answer: `{"eventid":{"<id>":["<pid>",…]}}`, or
-    /// `{"eventid":[]}` when there is nothing (FACTS §3.1). Event ids that could not be a path
+    /// `{"eventid":[]}` when there is nothing (spec §5.1, §12.4). Event ids that could not be a path
     /// segment (anything but 1 to 64 ASCII letters, digits, `-` and `_`) are dropped, so a
     /// hostile broker cannot steer the phone's next request elsewhere.
     ///
@@ -181,7 +181,7 @@ impl EventsByPid {
 impl Reply for EventsByPid {
     fn body(&self) -> String {
         if self.eventid.is_empty() {
-            // FACTS §3.1: the real broker answers an empty list, not an empty object.
+            // Spec §5.1: the real broker answers an empty list, not an empty object.
             return String::from(r#"{"eventid":[]}"#);
         }
         #[derive(Serialize)]

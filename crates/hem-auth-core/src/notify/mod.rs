@@ -1,5 +1,5 @@
 //! The notify broker (`api.encedo.com/notify`) and the emulated check-in backend, as a sans-IO
-//! service: the contract is `docs/notify-broker.md`.
+//! service: the contract is §12 of the spec (`docs/spec`).
 //!
 //! [`NotifyBroker::handle`] takes one HTTP request as plain values ([`Request`]) and returns
 //! the status, the JSON body and what the adapter must do next ([`NotifyEvent`]). Nothing here
@@ -8,7 +8,7 @@
 //! ([`NotifyBroker::event_new`], [`NotifyBroker::register_finalise`], …) are what `handle`
 //! routes to; each returns a typed answer or a [`NotifyError`], which knows its status.
 //!
-//! What the broker checks (FACTS §2.5, §9 Q11), because it holds each session's `epk_prv`:
+//! What the broker checks (spec §12.1, §12.3–§12.6), because it holds each session's `epk_prv`:
 //!
 //! * the authreq at `event/new`: HS256 under X25519(epk_prv, `iss`), `aud` = epk, not expired,
 //!   `iat` not in the future;
@@ -49,10 +49,11 @@ pub use route::is_notify_path;
 pub use session::SessionInfo;
 pub use subscribers::{SubscriberEntry, SubscriberList};
 
-/// Largest request body, in bytes (docs/notify-broker.md, ours): the adapter answers 413 above
-/// this before reading the body, and [`NotifyBroker::handle`] does the same.
+/// Largest request body, in bytes (ours): the adapter answers 413 above this before reading
+/// the body, and [`NotifyBroker::handle`] does the same. Spec §12.2 sets this limit at 32 768
+/// bytes, so that the largest authreq a device can emit (§3.6) fits; this value predates it.
 pub const MAX_BODY_BYTES: usize = 16_384;
-/// Lifetime of a broker session (`exp` = now + this): FACTS §4.6, "exp ≈ now + 24 h".
+/// Lifetime of a broker session (`exp` = now + this): spec §12.3, "exp ≈ now + 24 h".
 pub const SESSION_LIFETIME_SECS: u64 = 86_400;
 /// Longest life of a registration (ours): the Manager's QR lives 60 s; ten times that is
 /// ample for a phone to scan and the client to poll and finalise.
@@ -60,7 +61,7 @@ pub const REGISTRATION_MAX_SECS: u64 = 600;
 /// How far the LE32 time of an `ext/mac` nonce may be from now (ours): the Manager lists and
 /// deletes with one `ext/mac` within seconds.
 pub const NONCE_WINDOW_SECS: u64 = 300;
-/// Default session table size (docs/notify-broker.md, ours).
+/// Default session table size (spec §12.2, ours).
 pub const DEFAULT_MAX_SESSIONS: usize = 4096;
 /// Default event table size (ours): an event lives at most an authreq's hour, and a client
 /// makes one per remote login.
@@ -73,7 +74,7 @@ pub const DEFAULT_MAX_REGISTRATIONS: usize = 1024;
 /// subscribers rather than evicting real ones ([`NotifyError::TooManySubscribers`]).
 pub const DEFAULT_MAX_SUBSCRIBERS: usize = 4096;
 /// Subscribers kept per device: the device holds at most this many pairings
-/// (`EXT_AUTH_MAX_CLIENTS`, FACTS §4.5), so when a device finalises one more its oldest
+/// (`EXT_AUTH_MAX_CLIENTS`, spec §6.5), so when a device finalises one more its oldest
 /// subscriber is stale (its key was deleted on the device alone) and is dropped.
 pub const SUBSCRIBERS_PER_DEVICE: usize = crate::claims::MAX_PAIRINGS;
 
@@ -319,7 +320,7 @@ impl NotifyBroker {
         }
     }
 
-    /// Answers one request; never panics, whatever the input. See `docs/notify-broker.md`.
+    /// Answers one request; never panics, whatever the input. See spec §12.
     pub fn handle(
         &mut self,
         req: &Request<'_>,

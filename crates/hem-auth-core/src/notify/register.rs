@@ -1,4 +1,4 @@
-//! Registration (FACTS §4.1, §4.4): `register/init`, the phone's link, `register/check` and
+//! Registration (spec §12.5; §6.1, §6.4): `register/init`, the phone's link, `register/check` and
 //! `register/finalise`.
 
 use alloc::borrow::Cow;

@@ -1,4 +1,4 @@
-//! Broker sessions (FACTS §2.5, §3.1, §4.1, §4.6): `GET /notify/session` (anonymous) and
+//! Broker sessions (spec §12.3; §12.1, §5.1, §6.1, §6.8): `GET /notify/session` (anonymous) and
 //! `POST /notify/session {"eid"}` / `{"aid"}` (bound).
 
 use alloc::borrow::Cow;

@@ -1,4 +1,4 @@
-//! Subscribers (FACTS §4.6): `subscribers/list` and `subscribers/delete`, device and phone
+//! Subscribers (spec §12.6, §6.8): `subscribers/list` and `subscribers/delete`, device and phone
 //! forms.
 
 use alloc::borrow::Cow;

@@ -1,4 +1,4 @@
-//! One test per cell of DECISIONS "Error mapping (device)": every status, every listed cause,
+//! One test per cell of the device's error tables (spec §10.2): every status, every listed cause,
 //! each asserting the exact error, its status, and that the device state did not change.
 
 use hem_auth_core::device::{AuditKind, AuditResult, DeviceError as E, Malformed as M};

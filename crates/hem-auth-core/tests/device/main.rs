@@ -1,4 +1,4 @@
-//! Device-role tests: the DECISIONS error table cell by cell, nonce and clock behaviour,
+//! Device-role tests: the error tables of spec §10.2 cell by cell, nonce and clock behaviour,
 //! snapshot/restore, and byte-compatibility with the real device's output.
 // Test helpers outside #[test] functions may unwrap and panic too.
 #![allow(
