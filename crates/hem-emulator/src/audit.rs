@@ -1,4 +1,4 @@
-//! The audit log, in the device's line format (FACTS Appendix A):
+//! The audit log, in the device's line format (spec §11.2):
 //!
 //! ```text
 //! <counter hex>|<unix time hex>|<event hex>|<result hex>|<sub>|<data>|<mac>
@@ -36,7 +36,7 @@ use crate::EmulatorError;
 
 /// Event lines kept in memory and listed by `GET /api/logger/list`.
 pub(crate) const MAX_LOG_LINES: usize = 1024;
-/// Bytes of the HMAC kept in a line (FACTS Appendix A: the first 16).
+/// Bytes of the HMAC kept in a line (spec §11.2: the first 16).
 const LINE_MAC_BYTES: usize = 16;
 
 /// The audit log of one device.

@@ -1,5 +1,5 @@
 //! The notify broker on the device's port (`--broker`): a thin adapter around
-//! `hem_auth_core::notify` (contract: `docs/notify-broker.md`).
+//! `hem_auth_core::notify` (contract: spec §12, in `docs/spec`).
 //!
 //! Every request whose path is a broker path (`/checkin`, `/notify`, `/notify/…`) comes here
 //! before the device sees it: the body is read (413 above [`notify::MAX_BODY_BYTES`], before
@@ -9,7 +9,7 @@
 //!
 //! * `SubscribersChanged`: `notify.json` is replaced atomically (mode 0600, as `state.json`),
 //!   and pairings that disappeared are pushed to the virtual authenticator, as the real
-//!   broker pushes `{"pairing":{"pid":…,"status":"DELETED"}}` to the phone (FACTS §4.1);
+//!   broker pushes `{"pairing":{"pid":…,"status":"DELETED"}}` to the phone (spec §6.1);
 //! * `LinkRegistered`: the link goes to the virtual authenticator, as if it scanned the QR.
 //!
 //! `notify.json` holds the check-in backend's secret (drawn on the first start) and the

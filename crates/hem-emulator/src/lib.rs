@@ -50,7 +50,7 @@ pub struct EmulatorConfig {
     /// keeps everything in memory (a new identity on every start).
     pub state_dir: Option<PathBuf>,
     /// User password: the user key is PBKDF2-HMAC-SHA256(password, eid text), 600 000
-    /// rounds (FACTS §5.2). Slow in debug builds; tests use [`EmulatorConfig::user_key`].
+    /// rounds (spec §7.2). Slow in debug builds; tests use [`EmulatorConfig::user_key`].
     pub password: Option<String>,
     /// User public key (login → `sub` `U`). Ignored when `password` is set.
     pub user_key: Option<PublicKey>,
@@ -58,7 +58,7 @@ pub struct EmulatorConfig {
     pub master_key: Option<PublicKey>,
     /// Start with the RTC unset: the auth endpoints answer 403 until a check-in.
     pub rtc_unset: bool,
-    /// Public key of the emulated check-in backend (DECISIONS "Check-in").
+    /// Public key of the emulated check-in backend (spec §9.5).
     pub backend_key: Option<PublicKey>,
     /// The `ext/token` scope policy.
     pub policy: ScopePolicy,

@@ -23,7 +23,7 @@
 //! a POST without `Content-Length` is 411; a `Content-Length` above 7300 is 413 before any
 //! byte of the body is read; a body that does not arrive within [`BODY_TIMEOUT`] is 408. A
 //! request that carries an `Authorization` header has its token checked before routing, as
-//! the firmware's dispatcher does (FACTS §6): invalid or expired → 401 on any path. Error
+//! the firmware's dispatcher does (spec §8.2): invalid or expired → 401 on any path. Error
 //! bodies are empty, with `Content-Type: application/json`; nothing answers 5xx (unless the
 //! `leak_500` fault is on).
 
@@ -57,17 +57,17 @@ use crate::faults::{self, Replay};
 /// How long a request body may take to arrive.
 pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `GET /api/system/config` (FACTS §6 table).
+/// `GET /api/system/config` (spec §8.5).
 const CONFIG_READ: Requirement<'static> =
     Requirement::any_of(&["system:config", "logger:get", "auth:ext:pair"]);
-/// `GET /api/keymgmt/list` (FACTS §6 table).
+/// `GET /api/keymgmt/list` (spec §8.5).
 const KEY_LIST: Requirement<'static> =
     Requirement::any_of(&["keymgmt:list"]).roles(Roles::NotMaster);
-/// `GET /api/logger/list` (FACTS §6 table).
+/// `GET /api/logger/list` (spec §8.5).
 const LOGGER: Requirement<'static> = Requirement::any_of(&["logger:get"]);
 /// Keys listed when the request gives no count (DOCS "List the keys": default 15).
 const DEFAULT_LIST_COUNT: usize = 15;
-/// The `type` the device lists for an imported X25519 public key (FACTS §4.5).
+/// The `type` the device lists for an imported X25519 public key (spec §6.5).
 const EXTAID_KEY_TYPE: &str = "ECDH,CURVE25519";
 
 type Shared = Arc<App>;
@@ -173,7 +173,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     Some(token)
 }
 
-/// The firmware dispatcher: a present token must be valid (FACTS §6).
+/// The firmware dispatcher: a present token must be valid (spec §8.2).
 async fn dispatcher(State(app): State<Shared>, request: Request, next: Next) -> Response {
     if let Some(token) = bearer(request.headers()) {
         if let Err(status) = app.authorize(Some(token), &Requirement::any_token()) {
@@ -388,7 +388,7 @@ async fn version() -> Response {
     })
 }
 
-/// `uptime`, `ts` and `time` (only while the RTC is set, FACTS §7), `fls_state` 0.
+/// `uptime`, `ts` and `time` (only while the RTC is set, spec §9.2), `fls_state` 0.
 async fn status(State(app): State<Shared>) -> Response {
     let (rtc, now) = {
         let s = app.lock();
@@ -402,7 +402,7 @@ async fn status(State(app): State<Shared>) -> Response {
     })
 }
 
-/// The configuration a client needs for pairing (FACTS §4.1): `eid`, `user` (the label),
+/// The configuration a client needs for pairing (spec §9.3, §6.1): `eid`, `user` (the label),
 /// `spk`, and the trust options.
 async fn config(State(app): State<Shared>, headers: HeaderMap) -> Response {
     if let Err(status) = app.authorize(bearer(&headers), &CONFIG_READ) {
@@ -421,7 +421,7 @@ async fn config(State(app): State<Shared>, headers: HeaderMap) -> Response {
     })
 }
 
-/// The paired authenticators as the device lists their `EXTAID` keys (FACTS §4.5), paged
+/// The paired authenticators as the device lists their `EXTAID` keys (spec §6.5, §9.7), paged
 /// by `/{offset}/{count}` (non-negative decimal; otherwise 400).
 async fn key_list(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     if let Err(status) = app.authorize(bearer(&headers), &KEY_LIST) {
@@ -465,9 +465,9 @@ async fn key_list(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Re
 }
 
 /// `GET /api/keymgmt/get/{kid}`: one paired authenticator key, for `keymgmt:get`,
-/// `keymgmt:gen` or exactly `keymgmt:use:<kid>` (FACTS §6), master denied. The emulator's
-/// form `{kid, type, label, pubkey}`; no `descr`, as the firmware omits it here (FACTS
-/// §4.5). 400 for a kid that is not 32 hex characters, 404 for an unknown one.
+/// `keymgmt:gen` or exactly `keymgmt:use:<kid>` (spec §8.5), master denied. The emulator's
+/// form `{kid, type, label, pubkey}`; no `descr`, as the firmware omits it here (spec
+/// §6.5, §9.7). 400 for a kid that is not 32 hex characters, 404 for an unknown one.
 async fn key_get(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     let kid = uri.path().rsplit('/').next().unwrap_or_default();
     let exact = format!("keymgmt:use:{kid}");

@@ -5,7 +5,7 @@
 //!   audit-log HMAC key. Replaced atomically after every change: write a temporary file,
 //!   fsync it, rename it over the old one, fsync the directory. A `kill -9` at any moment
 //!   leaves either the old or the new file.
-//! * `audit.log` (mode 0600): the audit log, one line per event (FACTS Appendix A), appended
+//! * `audit.log` (mode 0600): the audit log, one line per event (spec §11.2), appended
 //!   and fsynced per line; see [`crate::audit`] for how a torn last line is dropped.
 //! * `lock`: held (`flock`) while an emulator runs, so two never share a directory.
 //! * `notify.json` and `authenticator.json`: the broker's and the virtual authenticator's

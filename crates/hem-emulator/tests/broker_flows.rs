@@ -1,6 +1,6 @@
 //! `--broker` and the virtual authenticator, driven over HTTP exactly as the official clients
-//! drive a device and the Encedo broker: check-in (FACTS §7), registration (§4.1), remote
-//! login (§3.1), listing and unpairing (§4.6). The client forwards objects verbatim, as the
+//! drive a device and the Encedo broker: check-in (spec §9.4), registration (§6.1),
+//! remote login (§5.1), listing and unpairing (§6.8). The client forwards objects verbatim, as the
 //! Manager does; nothing here builds a protocol message but the password-style login.
 
 // Helpers fail loudly: a panic is the test failing.
@@ -16,10 +16,10 @@ use hem_emulator::{AuthenticatorMode, EmulatorConfig, EmulatorError, RunningEmul
 use serde_json::{json, Value};
 use support::{config, start, temp_dir, Client, Reply};
 
-/// The Manager polls `register/check` every 4 s while its QR code lives 60 s (FACTS §4.1).
+/// The Manager polls `register/check` every 4 s while its QR code lives 60 s (spec §6.1).
 const REGISTER_POLL: Duration = Duration::from_secs(4);
 const REGISTER_WAIT: Duration = Duration::from_secs(60);
-/// The Manager polls `event/check` every ~900 ms for ~60 s (FACTS §3.1).
+/// The Manager polls `event/check` every ~900 ms for ~60 s (spec §5.1).
 const EVENT_POLL: Duration = Duration::from_millis(900);
 const EVENT_WAIT: Duration = Duration::from_secs(60);
 
@@ -57,7 +57,7 @@ fn ok_json(reply: Reply, what: &str) -> Value {
     reply.json()
 }
 
-/// Check-in (FACTS §7): the device's check, the backend's answer, both verbatim.
+/// Check-in (spec §9.4): the device's check, the backend's answer, both verbatim.
 fn check_in(c: &Client) {
     let check = c.get("/api/system/checkin", None).expect(200);
     let checked = c.post("/checkin", &check, None);
@@ -76,7 +76,7 @@ struct Registered {
     kid: String,
 }
 
-/// Registration as the Manager does it (FACTS §4.1), with a `system:config` token; the
+/// Registration as the Manager does it (spec §6.1), with a `system:config` token; the
 /// virtual authenticator plays the phone.
 fn register(c: &Client, token: &str) -> Registered {
     let (rid, check) = register_until_answered(c, token);
@@ -161,7 +161,7 @@ fn register_until_answered(c: &Client, token: &str) -> (String, Reply) {
     }
 }
 
-/// A remote login up to the broker's verdict (FACTS §3.1): the `event/check` body.
+/// A remote login up to the broker's verdict (spec §5.1): the `event/check` body.
 fn remote_login_verdict(c: &Client, scope: &str) -> Value {
     let eventid = remote_login_event(c, scope).0;
     let started = Instant::now();
@@ -218,7 +218,7 @@ fn remote_login(c: &Client, scope: &str) -> String {
 }
 
 /// The device's `ext/mac` for a fresh eid-bound session, plus that session's epk: the body of
-/// `subscribers/list` and `subscribers/delete` (FACTS §4.6).
+/// `subscribers/list` and `subscribers/delete` (spec §6.8).
 fn subscriber_proof(c: &Client, token: &str, eid: &str) -> Value {
     let session = ok_json(
         post_json(c, "/notify/session", &json!({ "eid": eid }), None),

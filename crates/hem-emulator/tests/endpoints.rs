@@ -72,7 +72,7 @@ fn login_pairing_ext_auth_list_logger_and_unpair() {
     c.get("/api/keymgmt/list/0/-1", Some(&list_token))
         .assert_error(400);
 
-    // One key: keymgmt:get or :gen by prefix, keymgmt:use:<kid> only exactly (FACTS §6).
+    // One key: keymgmt:get or :gen by prefix, keymgmt:use:<kid> only exactly (spec §8.4).
     let path = format!("/api/keymgmt/get/{}", a.kid);
     for scope in [
         format!("keymgmt:use:{}", a.kid),
@@ -166,7 +166,7 @@ fn bearer_rules() {
     let list = "/api/keymgmt/list";
     c.get(list, None).assert_error(401);
     c.get(list, Some("garbage")).assert_error(401);
-    // A present but invalid token is refused before routing, on any path (FACTS §6).
+    // A present but invalid token is refused before routing, on any path (spec §8.2).
     c.get("/api/system/version", Some("garbage"))
         .assert_error(401);
     let narrow = c.login("keymgmt:get");
@@ -250,7 +250,7 @@ fn rtc_unset_until_check_in() {
         .assert_error(403);
     c.post("/api/auth/ext/token", b"{", None).assert_error(403);
 
-    // Check-in: the test plays the backend (DECISIONS "Check-in (emulated backend)").
+    // Check-in: the test plays the backend (spec §9.5).
     let check = c.get("/api/system/checkin", None).json();
     let check = check["check"].as_str().unwrap().to_string();
     let iat = 1_900_000_000;

@@ -1,17 +1,17 @@
 //! The virtual authenticator: a phone app stand-in on its own thread, talking HTTP to the
-//! emulator's broker exactly as the phone does (FACTS §3.4, §4.4, §4.6), with the
+//! emulator's broker exactly as the phone does (spec §5.7, §6.4, §6.8), with the
 //! `hem_auth_core::authenticator` role doing all the protocol work.
 //!
 //! * Pairing: the broker adapter hands over every registration link (what the phone reads
 //!   from the QR code). `GET link` → the request, read unverified (the phone has no key yet);
-//!   a device it is already paired with is refused (`DELETE link`, FACTS §4.4 step 1);
+//!   a device it is already paired with is refused (`DELETE link`, spec §6.4);
 //!   otherwise (in `prompt` mode: after asking) a fresh `aid`, `POST link` → `{pid}`, and the
 //!   pairing is kept (in `authenticator.json` with a state directory).
 //! * Login events: the real phone gets a push; this one polls `POST
 //!   /notify/event/data/allbypid` every [`POLL_INTERVAL`] while it has pairings, fetches each
 //!   new event, opens it and approves (`POST`), denies (`DELETE`) or asks.
 //! * Unpairing: the broker adapter hands over the pids the broker dropped, as the real broker
-//!   pushes `{"pairing":{"pid":…,"status":"DELETED"}}` (FACTS §4.1), and they are forgotten.
+//!   pushes `{"pairing":{"pid":…,"status":"DELETED"}}` (spec §6.1), and they are forgotten.
 //!
 //! One stderr line per decision (`hem-emulator: authenticator approved keymgmt:list for 900
 //! s`). Nothing here panics; a failed exchange is logged and the loop goes on.
@@ -45,10 +45,10 @@ use saved::Paired;
 
 /// How often the authenticator asks the broker for new login events. The real phone is woken
 /// by a push instead; a quarter of a second keeps an emulated login well within the
-/// Manager's 900 ms check interval (FACTS §3.1) at a negligible load.
+/// Manager's 900 ms check interval (spec §5.1) at a negligible load.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// The key label the authenticator gives the device when pairing (the phone app sends the
-/// phone's name here; at most 32 printable characters, FACTS §4.5).
+/// phone's name here; at most 32 printable characters, spec §6.6).
 pub(crate) const LABEL: &str = "hem-virtual-authenticator";
 /// One exchange with the broker finishes within this (the emulator answers in
 /// milliseconds; the bound only keeps a stop prompt if something hangs).
@@ -188,7 +188,7 @@ impl Phone {
         }
     }
 
-    /// Answers a registration link (FACTS §4.4).
+    /// Answers a registration link (spec §6.4).
     fn pair(&mut self, link: &str) {
         let link = self.http.rebase(link);
         let Some(got) = self.http.call(Method::Get, &link, None) else {
@@ -342,7 +342,7 @@ impl Phone {
         self.handled.retain(|key| listed.contains(key));
     }
 
-    /// Fetches, opens and answers one event (FACTS §3.4).
+    /// Fetches, opens and answers one event (spec §5.7).
     fn answer_event(&mut self, eventid: &str, index: usize) {
         let Some(paired) = self.paired.get(index) else {
             return;
@@ -372,7 +372,7 @@ impl Phone {
         let opened = match pairing.open_event(&event, now) {
             Ok(opened) => opened,
             Err(AuthenticatorError::Expired) => {
-                // The phone deletes an expired event (FACTS §3.4 step 1).
+                // The phone deletes an expired event (spec §5.7).
                 let answer = self.http.call(Method::Delete, &url, None);
                 log(format_args!(
                     "dropped expired event {eventid} (broker answered {})",
@@ -381,7 +381,7 @@ impl Phone {
                 return;
             }
             Err(e) => {
-                // Not answerable: handled, no answer (FACTS §3.4 step 2).
+                // Not answerable: handled, no answer (spec §5.7).
                 log(format_args!("ignored event {eventid}: {e}"));
                 return;
             }
@@ -456,7 +456,7 @@ fn listed_events(body: &[u8]) -> Vec<(String, String)> {
     }
 }
 
-/// The phone's reading of a broker error (FACTS §3.4 step 4, `handleEventError`).
+/// The phone's reading of a broker error (spec §5.7, `handleEventError`).
 fn log_broker_error(what: &str, status: u16, body: &[u8]) {
     let meaning = match status {
         401 => "critical: the broker does not accept this phone",

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use hem_auth_core::authenticator::PERIODS_SECS;
 
-/// The access period the phone app preselects: 15 minutes (FACTS §3.4 step 3).
+/// The access period the phone app preselects: 15 minutes (spec §5.7).
 pub const DEFAULT_PERIOD_SECS: u64 = PERIODS_SECS[0];
 
 /// What the in-process virtual authenticator (a phone app stand-in) does with what reaches it.

@@ -1,5 +1,5 @@
 //! `authenticator.json`: the virtual authenticator's pairings across restarts, as the phone
-//! app keeps `{pid, eid, aid_prv}` (FACTS §4.4 step 5). Mode 0600, replaced atomically like
+//! app keeps `{pid, eid, aid_prv}` (spec §6.4). Mode 0600, replaced atomically like
 //! `state.json` ([`crate::store::atomic_write`]).
 
 use std::fs;

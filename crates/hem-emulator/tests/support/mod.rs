@@ -164,7 +164,7 @@ impl Client {
         Self::finish(req.call())
     }
 
-    /// Password-style login with `user` (FACTS §5): a token for `scope`, valid for `lifetime`.
+    /// Password-style login with `user` (spec §7): a token for `scope`, valid for `lifetime`.
     pub fn login_for(&self, user: &SecretKey, scope: &str, lifetime: u64) -> String {
         let challenge = self.get("/api/auth/token", None).expect(200);
         let challenge = LoginChallenge::parse(&challenge).unwrap();
@@ -214,7 +214,7 @@ impl Client {
         lines
     }
 
-    /// Pairs a new phone (FACTS §4): ext/init, the phone's reply, ext/validate.
+    /// Pairs a new phone (spec §6): ext/init, the phone's reply, ext/validate.
     pub fn pair(&self, token: &str, eid: PublicKey, label: &str, seed: u64) -> Phone {
         let mut rng = rng(seed);
         let (body, state) = broker::start_pairing(Some(eid), &mut rng);
@@ -347,7 +347,7 @@ pub fn raw(client: &Client, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Checks the key line and every line's MAC as a log reader does (FACTS Appendix A); returns
+/// Checks the key line and every line's MAC as a log reader does (spec §11.2); returns
 /// the event numbers.
 pub fn verify_log<L: AsRef<str>>(lines: &[L]) -> Vec<u64> {
     let key_fields: Vec<&str> = lines[0].as_ref().split('|').collect();
