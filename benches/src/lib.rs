@@ -41,7 +41,7 @@ use serde::Deserialize;
 
 /// The per-boot token key of the access-token benches (any 32 bytes).
 pub const TOKEN_KEY: [u8; 32] = [0x5a; 32];
-/// Lifetime of the benchmark access token: the longest period a phone grants (FACTS §3.4),
+/// Lifetime of the benchmark access token: the longest period a phone grants (spec §5.7),
 /// so that a token made when a run starts outlives the run.
 pub const TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// Length of the benchmark access token, in characters: the size the floor was
@@ -50,7 +50,7 @@ pub const TOKEN_CHARS: usize = 273;
 /// The time every protocol fixture is built at (the real device capture's `iat`).
 pub const FIXTURE_NOW: u64 = 1_784_767_764;
 
-/// The device's access token of FACTS §6: header `{"typ":"JWT","alg":"HS256"}`, claims
+/// The device's access token of spec §8.1: header `{"typ":"JWT","alg":"HS256"}`, claims
 /// `{scope, sub, iat, exp, jti}` with a kid `sub` (an external-authenticator token), issued at
 /// `now` for [`TOKEN_LIFETIME_SECS`], [`TOKEN_CHARS`] characters long, signed with
 /// [`TOKEN_KEY`].
@@ -209,7 +209,7 @@ pub const FIXTURE_SCOPE: &str = "keymgmt:list";
 
 impl Scenario {
     /// Builds the scenario from a fixed seed, with the device side made of core primitives
-    /// (the exact bytes the device role writes: FACTS §3.2, §3.3).
+    /// (the exact bytes the device role writes: spec §5.3, §5.6).
     pub fn new() -> Self {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let eid_prv = SecretKey::generate(&mut rng);
@@ -273,7 +273,7 @@ impl Scenario {
         Some(verified.entries().count())
     }
 
-    /// The event the notify broker hands the phone for this authreq (FACTS §3.4 step 1).
+    /// The event the notify broker hands the phone for this authreq (spec §5.7).
     pub fn event(&self) -> (String, String) {
         (self.jti.to_b64(), self.broker.epk().to_b64())
     }
@@ -441,7 +441,7 @@ impl DeviceBench {
     }
 
     /// An authreq nonce made pending on the device, and the first phone's approving
-    /// `ext/token` body for it, as the phone would build it (FACTS §3.4) but without its
+    /// `ext/token` body for it, as the phone would build it (spec §5.7) but without its
     /// broker MAC, which the device never sees. Not timed by the benches.
     pub fn prepare_ext_token(&mut self) -> Result<String, FixtureError> {
         let phone = self

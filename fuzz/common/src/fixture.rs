@@ -21,7 +21,7 @@ use hem_auth_core::seal::ScopeKey;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
-/// The fixture's "now": the real device capture's time (FACTS §8.3).
+/// The fixture's "now": the real device capture's time (spec §14.2).
 pub const START: u64 = 1_784_767_764;
 /// The scope of the pending authreq.
 pub const REQUESTED_SCOPE: &str = "keymgmt:list";

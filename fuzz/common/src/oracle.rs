@@ -38,7 +38,7 @@ pub fn has_valid_mac(token: &str, key: &[u8]) -> bool {
 }
 
 /// Splits an oracle message into `(header, payload)`: the first byte picks one of the four
-/// real headers (FACTS §2.2), or, from 4 on, the header is the bytes up to the first NUL.
+/// real headers (spec §3.2), or, from 4 on, the header is the bytes up to the first NUL.
 pub fn split_header(message: &[u8]) -> (Vec<u8>, &[u8]) {
     use hem_auth_core::jwt::Header;
     let Some((&pick, rest)) = message.split_first() else {
