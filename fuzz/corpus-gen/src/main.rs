@@ -5,10 +5,11 @@
 //! authreplies, eJWTs, pairing replies, tokens, snapshots), the same in every input mode of
 //! each target (see `common::input`), plus every JWT, sealed scope and body found in the
 //! published artefacts (`PUBLISHED_DIR/*.json`, default `../vectors/interop/published`) and
-//! in the vector corpus (`VECTORS_DIR/**/*.json` outside `PUBLISHED_DIR`, default
-//! `../vectors`). Both inputs are part of the repository; if either is missing or holds no
-//! JSON file the generator stops before it touches `OUT_DIR`, so a wrong path can never
-//! replace the committed seeds with a smaller corpus. For the structure-aware `device_ops`
+//! in the vector files (every `VECTORS_DIR/**/*.json` whose `schema` is `hem-auth-vectors/…`,
+//! default `../vectors`; the published artefacts and the JSON Schema beside them are not
+//! vector files). Both inputs are part of the repository; if either is missing or yields no
+//! file the generator stops before it touches `OUT_DIR`, so a wrong path can never replace the
+//! committed seeds with a smaller corpus. For the structure-aware `device_ops`
 //! target, random operation sequences are played and the ones that get furthest are kept.
 //! Output is deterministic: the same sources give the same files.
 #![forbid(unsafe_code)]
@@ -132,8 +133,8 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("../vectors"));
     // Read every input first: nothing in OUT_DIR is removed unless both were found.
-    let published_files = input_files(&published, None, "published artefacts");
-    let vector_files = input_files(&vectors, Some(&published), "vector files");
+    let published_files = input_files(&published, "published artefacts", |_| true);
+    let vector_files = input_files(&vectors, "vector files", is_vector_file);
     let mut corpus = Corpus::default();
     roles(&mut corpus);
     artefacts(&mut corpus, &published_files, "interop");
@@ -461,10 +462,21 @@ fn roles(c: &mut Corpus) {
     c.add("base64_diff", "bytes-32", (0u8..32).collect());
 }
 
-/// The JSON files under `dir` (recursively, leaving out `skip`), sorted, each with its text.
+/// Whether a JSON document is a vector file (`hem-auth-vectors/1` or a later version).
+fn is_vector_file(value: &serde_json::Value) -> bool {
+    value["schema"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("hem-auth-vectors/"))
+}
+
+/// The JSON files under `dir` (recursively) that `keep` accepts, sorted, each with its text.
 /// Exits with an error, before any output is written, when `dir` is missing or unreadable,
-/// holds no JSON file, or holds one that cannot be read or parsed.
-fn input_files(dir: &Path, skip: Option<&Path>, what: &str) -> Vec<(PathBuf, String)> {
+/// holds a JSON file that cannot be read or parsed, or holds none that `keep` accepts.
+fn input_files(
+    dir: &Path,
+    what: &str,
+    keep: fn(&serde_json::Value) -> bool,
+) -> Vec<(PathBuf, String)> {
     let fail = |why: String| -> ! {
         eprintln!(
             "make-corpus: {what}: {why}; the corpus is left as it is (run from fuzz/, or give \
@@ -475,26 +487,25 @@ fn input_files(dir: &Path, skip: Option<&Path>, what: &str) -> Vec<(PathBuf, Str
     if !dir.is_dir() {
         fail(format!("{} is not a directory", dir.display()));
     }
-    let skip = skip.and_then(|s| s.canonicalize().ok());
     let mut paths = Vec::new();
-    if let Err(e) = collect_json(dir, skip.as_deref(), &mut paths) {
+    if let Err(e) = collect_json(dir, &mut paths) {
         fail(format!("cannot list {}: {e}", dir.display()));
     }
-    if paths.is_empty() {
-        fail(format!("no JSON file in {}", dir.display()));
-    }
     paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| fail(format!("cannot read {}: {e}", path.display())));
-            if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
-                fail(format!("{} is not JSON: {e}", path.display()));
-            }
-            (path, text)
-        })
-        .collect()
+    let mut files = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| fail(format!("cannot read {}: {e}", path.display())));
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value) if keep(&value) => files.push((path, text)),
+            Ok(_) => {}
+            Err(e) => fail(format!("{} is not JSON: {e}", path.display())),
+        }
+    }
+    if files.is_empty() {
+        fail(format!("no {what} in {}", dir.display()));
+    }
+    files
 }
 
 /// Every JSON string in a file that looks like a JWT, a sealed scope or a JSON body.
@@ -538,14 +549,11 @@ fn artefacts(c: &mut Corpus, files: &[(PathBuf, String)], tag: &str) {
     }
 }
 
-fn collect_json(dir: &Path, skip: Option<&Path>, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {
-            if skip.is_some_and(|s| path.canonicalize().is_ok_and(|p| p == s)) {
-                continue;
-            }
-            collect_json(&path, skip, out)?;
+            collect_json(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "json") {
             out.push(path);
         }
