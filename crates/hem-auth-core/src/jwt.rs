@@ -366,8 +366,8 @@ impl<'a> UntrustedJwt<'a> {
     /// received bytes with a constant-time comparison.
     pub fn verify(&self, key: &[u8], policy: HeaderPolicy) -> Result<VerifiedJwt<'_>, JwtError> {
         // A per-call state, not a `MacKey`: its overwrite on drop would cost a key schedule.
-        let mac = HmacSha256::new_from_slice(key).map_err(|_| JwtError::BadSignature)?;
-        self.verify_state(mac, policy)
+        let mut mac = HmacSha256::new_from_slice(key).map_err(|_| JwtError::BadSignature)?;
+        self.verify_state(&mut mac, policy)
     }
 
     /// [`UntrustedJwt::verify`] under a key prepared once with [`MacKey::new`]: what a server
@@ -378,21 +378,23 @@ impl<'a> UntrustedJwt<'a> {
         key: &MacKey,
         policy: HeaderPolicy,
     ) -> Result<VerifiedJwt<'_>, JwtError> {
-        self.verify_state(key.0.clone(), policy)
+        let mut scratch = key.scratch();
+        self.verify_state(&mut scratch.state, policy)
     }
 
     /// The header policy, then the MAC of the received bytes under the keyed state `mac`.
     fn verify_state(
         &self,
-        mut mac: HmacSha256,
+        mac: &mut HmacSha256,
         policy: HeaderPolicy,
     ) -> Result<VerifiedJwt<'_>, JwtError> {
         if !self.header.allows(policy) {
             return Err(JwtError::HeaderPolicy);
         }
         mac.update(self.signed.as_bytes());
-        // `verify_slice` compares in constant time (subtle).
-        mac.verify_slice(&self.signature)
+        // `verify_slice_reset` compares in constant time (subtle), and leaves the state with
+        // the caller (a `MacKey`'s copy is then overwritten).
+        mac.verify_slice_reset(&self.signature)
             .map_err(|_| JwtError::BadSignature)?;
         Ok(VerifiedJwt {
             payload: self.payload_str().ok_or(JwtError::PayloadNotObject)?,
@@ -534,38 +536,84 @@ fn serialize_inline<T: Serialize + ?Sized>(claims: &T) -> Option<ArrayVec<u8, MA
 /// (the inner and outer padded key blocks). Verifying or signing with it skips those two
 /// SHA-256 blocks. Build one per long-lived key (a server's token key), not per message.
 ///
-/// The state is as secret as the key. The `hmac` 0.12 and `sha2` 0.10 used here offer no
-/// zeroizing (their successors, `hmac` 0.13 and `sha2` 0.11, have a `zeroize` feature), so on
-/// drop the state is overwritten in place with the state of an all-zero key, and the write is
-/// passed through [`core::hint::black_box`] so that it is not optimised away as a dead store
-/// (best effort, as `black_box` documents; copies made by moves are not reached). `Debug` does
-/// not print it.
+/// The keyed state is as secret as the key, and so is every copy of it. The `hmac` 0.12 and
+/// `sha2` 0.10 used here offer no zeroizing (their successors, `hmac` 0.13 and `sha2` 0.11,
+/// have a `zeroize` feature), and their state cannot be written to byte by byte without
+/// `unsafe`. So each state is overwritten with a **non-secret** state of the same type, the
+/// state of the all-zero key, made once per `MacKey` when it is built:
+///
+/// * the prepared state, when the `MacKey` (or a clone of it) is dropped;
+/// * the per-message copy that [`MacKey::mac`] and [`UntrustedJwt::verify_with`] work on,
+///   as soon as its tag is out: it lives in a guard whose `Drop` overwrites it.
+///
+/// Each overwrite goes through [`core::hint::black_box`], so that it is not removed as a dead
+/// store (best effort, as `black_box` documents). What remains (spec §13.5): copies the
+/// compiler makes when a value is moved, and the temporaries inside `hmac`'s finalisation (the
+/// outer hash state it clones on its own stack); both live on the stack and are overwritten by
+/// later calls. The one-shot functions [`mac`], [`mac_verify`] and [`UntrustedJwt::verify`]
+/// make a state from key bytes and drop it unwiped: wiping it would cost a second key
+/// schedule per call; the key bytes they borrow are the caller's to wipe. `Debug` does not
+/// print the state.
 #[derive(Clone)]
-pub struct MacKey(HmacSha256);
+pub struct MacKey {
+    /// The prepared state of the key.
+    state: HmacSha256,
+    /// The prepared state of the all-zero key: not secret, what every copy is overwritten with.
+    blank: HmacSha256,
+}
 
 impl Drop for MacKey {
     fn drop(&mut self) {
-        self.0 = <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default());
-        core::hint::black_box(&mut self.0);
+        wipe(&mut self.state, &self.blank);
+    }
+}
+
+/// Overwrites a keyed HMAC state with the non-secret `blank` one, in a way the optimiser
+/// keeps.
+fn wipe(state: &mut HmacSha256, blank: &HmacSha256) {
+    state.clone_from(blank);
+    core::hint::black_box(state);
+    #[cfg(all(test, feature = "std"))]
+    tests::WIPES.with(|w| w.set(w.get() + 1));
+}
+
+/// A working copy of a [`MacKey`]'s state, overwritten when it goes out of scope, whatever
+/// path leaves the scope.
+struct Scratch<'k> {
+    state: HmacSha256,
+    blank: &'k HmacSha256,
+}
+
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        wipe(&mut self.state, self.blank);
     }
 }
 
 impl MacKey {
     /// Prepares `key` (any length).
     pub fn new(key: &[u8]) -> Self {
+        let blank = <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default());
         // HMAC takes keys of any length: `new_from_slice` cannot fail here.
-        MacKey(
-            HmacSha256::new_from_slice(key).unwrap_or_else(|_| {
-                <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default())
-            }),
-        )
+        let state = HmacSha256::new_from_slice(key).unwrap_or_else(|_| blank.clone());
+        MacKey { state, blank }
+    }
+
+    /// A copy of the prepared state to feed one message into; overwritten on drop.
+    fn scratch(&self) -> Scratch<'_> {
+        Scratch {
+            state: self.state.clone(),
+            blank: &self.blank,
+        }
     }
 
     /// HMAC-SHA256 of `msg`.
     pub fn mac(&self, msg: &[u8]) -> [u8; 32] {
-        let mut m = self.0.clone();
-        m.update(msg);
-        m.finalize().into_bytes().into()
+        let mut m = self.scratch();
+        m.state.update(msg);
+        // `finalize_reset` leaves the copy in place for the guard to overwrite (`finalize`
+        // would move it out of reach).
+        m.state.finalize_reset().into_bytes().into()
     }
 }
 
@@ -600,6 +648,64 @@ pub fn mac_verify(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "std")]
+    std::thread_local! {
+        /// How many keyed states this thread has overwritten (see `wipe`).
+        pub(super) static WIPES: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    }
+
+    /// Issue 14: the per-message copies of a prepared key were dropped unwiped. Each use of a
+    /// `MacKey` now overwrites its copy once; a clone and the key itself once each on drop.
+    #[cfg(feature = "std")]
+    #[test]
+    fn mac_key_copies_are_wiped() {
+        let wipes = || WIPES.with(core::cell::Cell::get);
+        let key = MacKey::new(b"a prepared key");
+        let start = wipes();
+        let tag = key.mac(b"message");
+        assert_eq!(tag, mac(b"a prepared key", b"message"));
+        assert_eq!(wipes() - start, 1, "the copy mac() worked on");
+        let token = sign(
+            Header::AccessToken,
+            &serde_json::json!({"a": 1}),
+            b"a prepared key",
+        );
+        let untrusted = UntrustedJwt::parse(&token).unwrap();
+        let start = wipes();
+        assert!(untrusted.verify_with(&key, HeaderPolicy::Plain).is_ok());
+        assert_eq!(wipes() - start, 1, "the copy verify_with() worked on");
+        let forged = sign(
+            Header::AccessToken,
+            &serde_json::json!({"a": 1}),
+            b"another key",
+        );
+        let untrusted = UntrustedJwt::parse(&forged).unwrap();
+        let start = wipes();
+        assert_eq!(
+            untrusted.verify_with(&key, HeaderPolicy::Plain).err(),
+            Some(JwtError::BadSignature)
+        );
+        assert_eq!(wipes() - start, 1, "a failed verification wipes too");
+        let start = wipes();
+        let clone = key.clone();
+        assert_eq!(clone.mac(b"message"), tag);
+        drop(clone);
+        drop(key);
+        assert_eq!(wipes() - start, 3, "the clone's copy, the clone, the key");
+    }
+
+    /// What a wiped state holds: the all-zero key's, which keys nothing secret.
+    #[test]
+    fn a_wiped_state_is_the_zero_key_state() {
+        let key = MacKey::new(b"secret");
+        let mut state = key.state.clone();
+        wipe(&mut state, &key.blank);
+        state.update(b"m");
+        let out: [u8; 32] = state.finalize().into_bytes().into();
+        assert_eq!(out, mac(&[0u8; 64], b"m"));
+        assert_ne!(out, mac(b"secret", b"m"));
+    }
 
     const HEADER_SEGMENTS: [(Header, &str); 4] = [
         (
