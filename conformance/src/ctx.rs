@@ -537,7 +537,7 @@ pub fn read_authreq(
     let token = state
         .authreq_from_response(body)
         .map_err(|e| e.to_string())?;
-    let untrusted = UntrustedJwt::parse(&token).map_err(|e| e.to_string())?;
+    let untrusted = UntrustedJwt::parse_authreq(&token).map_err(|e| e.to_string())?;
     let verified = state
         .verify_authreq(&untrusted, now)
         .map_err(|e| e.to_string())?;

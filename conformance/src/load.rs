@@ -289,7 +289,7 @@ fn login(target: &Target, setup: &Setup) -> Result<(), String> {
     let authreq = session
         .authreq_from_response(&response.body)
         .map_err(|e| describe("authreq", e))?;
-    let untrusted = UntrustedJwt::parse(&authreq).map_err(|e| describe("authreq", e))?;
+    let untrusted = UntrustedJwt::parse_authreq(&authreq).map_err(|e| describe("authreq", e))?;
     let verified = session
         .verify_authreq(&untrusted, now)
         .map_err(|e| describe("authreq", e))?;

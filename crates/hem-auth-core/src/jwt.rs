@@ -39,6 +39,14 @@ use crate::json::{self, Checked, JsonFault};
 pub const MAX_JWT_BYTES: usize = 4096;
 /// Longest decoded payload: the base64url expansion of [`MAX_JWT_BYTES`].
 pub const MAX_PAYLOAD_BYTES: usize = MAX_JWT_BYTES / 4 * 3;
+/// Longest authreq accepted by the roles that receive one (the client, the notify broker), in
+/// bytes: the largest a device can emit (spec §3.6: 8 pairings, a 1023-character scope, a
+/// 64-character `ctx` and a 128-character `note` of escaped characters, 20-digit dates). Read
+/// an authreq with [`UntrustedJwt::parse_authreq`]; every other received JWT stays within
+/// [`MAX_JWT_BYTES`].
+pub const MAX_AUTHREQ_BYTES: usize = 17_526;
+/// Longest decoded authreq payload: the base64url expansion of [`MAX_AUTHREQ_BYTES`].
+pub const MAX_AUTHREQ_PAYLOAD_BYTES: usize = MAX_AUTHREQ_BYTES / 4 * 3;
 /// Longest decoded header; real headers are about 45 bytes.
 pub const MAX_HEADER_BYTES: usize = 192;
 /// Length of an HS256 signature in bytes.
@@ -50,7 +58,7 @@ type HmacSha256 = Hmac<Sha256>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JwtError {
-    /// Longer than [`MAX_JWT_BYTES`].
+    /// Longer than [`MAX_JWT_BYTES`] ([`MAX_AUTHREQ_BYTES`] for an authreq).
     TooLarge,
     /// Not exactly three `.`-separated segments.
     SegmentCount,
@@ -221,17 +229,22 @@ impl HeaderFacts {
 
 /// A JWT whose shape is checked but whose signature is not: nothing in it may be trusted.
 ///
-/// Holds the decoded payload (up to [`MAX_PAYLOAD_BYTES`]) inline, so parsing and verifying
+/// Holds the decoded payload (up to `N` bytes: [`MAX_PAYLOAD_BYTES`], or
+/// [`MAX_AUTHREQ_PAYLOAD_BYTES`] for an [`UntrustedAuthreq`]) inline, so parsing and verifying
 /// allocate nothing.
-pub struct UntrustedJwt<'a> {
+pub struct UntrustedJwt<'a, const N: usize = MAX_PAYLOAD_BYTES> {
     signed: &'a str,
     signature: [u8; SIGNATURE_BYTES],
     header: HeaderFacts,
     /// The decoded payload. Only the bytes the decoder writes to are ever initialised: making
     /// the value does not zero 3 KiB.
-    payload: ArrayVec<u8, MAX_PAYLOAD_BYTES>,
+    payload: ArrayVec<u8, N>,
     structure: Structure,
 }
+
+/// An authreq whose shape is checked but whose signature is not
+/// ([`UntrustedJwt::parse_authreq`]): up to [`MAX_AUTHREQ_BYTES`], its 13 KiB payload inline.
+pub type UntrustedAuthreq<'a> = UntrustedJwt<'a, MAX_AUTHREQ_PAYLOAD_BYTES>;
 
 /// Zeros to open room in the payload buffer for the decoder to write into.
 const ZEROS: [u8; MAX_PAYLOAD_BYTES] = [0u8; MAX_PAYLOAD_BYTES];
@@ -247,7 +260,7 @@ enum Structure {
     EscapedName,
 }
 
-impl core::fmt::Debug for UntrustedJwt<'_> {
+impl<const N: usize> core::fmt::Debug for UntrustedJwt<'_, N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("UntrustedJwt")
             .field("signed", &self.signed)
@@ -268,6 +281,31 @@ impl<'a> UntrustedJwt<'a> {
     /// allows no policy and its payload is empty. Costs nothing (the buffer is not
     /// initialised).
     pub(crate) fn empty() -> Self {
+        UntrustedJwt::blank()
+    }
+
+    /// [`UntrustedJwt::parse`] into a value the caller holds (see [`UntrustedJwt::empty`]), so
+    /// that the 3 KiB value is never moved. On an error the value must not be used.
+    pub(crate) fn parse_in_place(&mut self, token: &'a str) -> Result<(), JwtError> {
+        self.parse_within(token, MAX_JWT_BYTES)
+    }
+}
+
+impl<'a> UntrustedAuthreq<'a> {
+    /// Checks the shape of an authreq as [`UntrustedJwt::parse`] checks any JWT, but with the
+    /// authreq's own size limit, [`MAX_AUTHREQ_BYTES`] (spec §3.6): what the roles that receive
+    /// authreqs call (the client with the `ext/request` answer, the notify broker at
+    /// `event/new`). The value is about 13 KiB.
+    pub fn parse_authreq(token: &'a str) -> Result<Self, JwtError> {
+        let mut jwt = UntrustedJwt::blank();
+        jwt.parse_within(token, MAX_AUTHREQ_BYTES)?;
+        Ok(jwt)
+    }
+}
+
+impl<'a, const N: usize> UntrustedJwt<'a, N> {
+    /// A value that holds no JWT (see [`UntrustedJwt::empty`]).
+    fn blank() -> Self {
         UntrustedJwt {
             signed: "",
             signature: [0u8; SIGNATURE_BYTES],
@@ -280,10 +318,9 @@ impl<'a> UntrustedJwt<'a> {
         }
     }
 
-    /// [`UntrustedJwt::parse`] into a value the caller holds (see [`UntrustedJwt::empty`]), so
-    /// that the 3 KiB value is never moved. On an error the value must not be used.
-    pub(crate) fn parse_in_place(&mut self, token: &'a str) -> Result<(), JwtError> {
-        if token.len() > MAX_JWT_BYTES {
+    /// Parses `token` in place, refusing one longer than `max` bytes before anything else.
+    fn parse_within(&mut self, token: &'a str, max: usize) -> Result<(), JwtError> {
+        if token.len() > max {
             return Err(JwtError::TooLarge);
         }
         let mut parts = token.split('.');
@@ -315,12 +352,19 @@ impl<'a> UntrustedJwt<'a> {
         // Room for the longest payload this segment can decode to (a segment too long for the
         // buffer is an encoding fault, as the decoder reports it), then only what it wrote.
         self.payload.clear();
-        let room = ZEROS
-            .get(..base64::decoded_len_estimate(p.len()))
-            .ok_or(JwtError::Encoding)?;
-        self.payload
-            .try_extend_from_slice(room)
-            .map_err(|_| JwtError::Encoding)?;
+        let room = base64::decoded_len_estimate(p.len());
+        if room > N {
+            return Err(JwtError::Encoding);
+        }
+        // One round for any JWT of at most `MAX_JWT_BYTES`; five for the largest authreq.
+        while self.payload.len() < room {
+            let zeros = ZEROS
+                .get(..(room - self.payload.len()).min(ZEROS.len()))
+                .ok_or(JwtError::Encoding)?;
+            self.payload
+                .try_extend_from_slice(zeros)
+                .map_err(|_| JwtError::Encoding)?;
+        }
         let payload_len = codec::decode_segment(p.as_bytes(), &mut self.payload)
             .map_err(|_| JwtError::Encoding)?
             .len();

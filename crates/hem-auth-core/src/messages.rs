@@ -39,9 +39,23 @@ impl core::fmt::Display for BodyError {
 #[cfg(feature = "std")]
 impl std::error::Error for BodyError {}
 
+/// Largest `ext/request` response body a client accepts, in bytes: `{"authreq","epk"}` around
+/// the largest authreq a device can emit (spec §3.6: 17 593 bytes;
+/// [`crate::jwt::MAX_AUTHREQ_BYTES`]). The one body a client reads that may exceed
+/// [`MAX_BODY_BYTES`].
+pub const MAX_EXT_REQUEST_RESPONSE_BYTES: usize = 17_593;
+
 /// Parses a request body: size limit, one JSON object without duplicate members, then `T`.
 pub fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BodyError> {
-    if body.len() > MAX_BODY_BYTES {
+    parse_body_within(body, MAX_BODY_BYTES)
+}
+
+/// [`parse_body`] with another size limit than [`MAX_BODY_BYTES`].
+pub(crate) fn parse_body_within<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    max: usize,
+) -> Result<T, BodyError> {
+    if body.len() > max {
         return Err(BodyError::TooLarge);
     }
     json::check_object(body).map_err(|f| match f {

@@ -9,14 +9,17 @@ use std::borrow::Cow;
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
+use hem_auth_core::broker::ExtAuthState;
 use hem_auth_core::claims::{AuthreqClaims, CheckClaims, PairingRequestClaims, ScopeMap};
 use hem_auth_core::codec;
 use hem_auth_core::jwt::{self, Header, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::messages;
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::notify::{
     answer_check, is_notify_path, Method, NotifyBroker, NotifyConfig, NotifyError, NotifyEvent,
-    NotifySnapshot, Request, Response, MAX_BODY_BYTES, SESSION_LIFETIME_SECS,
+    NotifySnapshot, Request, Response, MAX_BODY_BYTES, MAX_USED_NONCES, NONCE_WINDOW_SECS,
+    SESSION_LIFETIME_SECS,
 };
 use hem_auth_core::seal::ScopeKey;
 use rand_chacha::ChaCha20Rng;
@@ -977,8 +980,11 @@ fn subscribers_list_and_delete() {
     );
     env.refused(r, NotifyError::BadBody);
 
-    // device-form delete: errors change nothing, then the same ext/mac deletes bob
+    // device-form delete (a fresh ext/mac: a nonce is accepted once per session): errors
+    // change nothing, then it deletes bob
     let before = env.snapshot_json();
+    let mut good = env.ext_mac(&epk, env.now);
+    good["epk"] = json!(epk.to_b64());
     let mut b = good.clone();
     let r = env.post("/notify/subscribers/delete", b.clone());
     env.refused(r, NotifyError::BadBody);
@@ -995,7 +1001,7 @@ fn subscribers_list_and_delete() {
     assert_eq!((r.status, r.body.as_str()), (200, "{}"));
     assert_eq!(r.events, [NotifyEvent::SubscribersChanged]);
     let r = env.post("/notify/subscribers/delete", b);
-    env.refused(r, NotifyError::NotSubscriber);
+    env.refused(r, NotifyError::NonceUsed);
     assert_eq!(
         env.broker
             .subscribers()
@@ -1039,6 +1045,195 @@ fn subscribers_list_and_delete() {
     assert_eq!(env.broker.subscribers().count(), 0);
     let v = json_of(&env.post("/notify/session", json!({ "eid": env.eid().to_b64() })));
     assert_eq!(v["paired"], false);
+}
+
+/// Issue 14: a captured subscriber call could be replayed while its session lived. Each
+/// nonce is now accepted once per session (spec §12.6): the replay is 401
+/// `{"err":"nonce already used"}`, before the 404 of a pid that is gone, and changes nothing.
+#[test]
+fn subscriber_call_nonces_are_accepted_once_per_session() {
+    let mut env = Env::new();
+    let alice = env.register("alice");
+    let bob = env.register("bob");
+    let epk = env.eid_session();
+
+    // device form: one ext/mac answer lists once; neither list nor delete takes it again
+    let mut mac = env.ext_mac(&epk, env.now);
+    mac["epk"] = json!(epk.to_b64());
+    assert_eq!(
+        env.post("/notify/subscribers/list", mac.clone()).status,
+        200
+    );
+    let before = env.snapshot_json();
+    env.now += 1;
+    let r = env.post("/notify/subscribers/list", mac.clone());
+    env.refused(r, NotifyError::NonceUsed);
+    assert_eq!(
+        (
+            NotifyError::NonceUsed.status(),
+            NotifyError::NonceUsed.body().as_str()
+        ),
+        (401, r#"{"err":"nonce already used"}"#)
+    );
+    let mut del = mac.clone();
+    del["pid"] = json!(bob.pairing.pid());
+    let r = env.post("/notify/subscribers/delete", del);
+    env.refused(r, NotifyError::NonceUsed);
+    assert_eq!(env.snapshot_json(), before);
+
+    // a fresh ext/mac deletes bob once; the replay is refused as used, not as an unknown pid
+    let mut del = env.ext_mac(&epk, env.now);
+    del["epk"] = json!(epk.to_b64());
+    del["pid"] = json!(bob.pairing.pid());
+    let r = env.post("/notify/subscribers/delete", del.clone());
+    assert_eq!((r.status, r.body.as_str()), (200, "{}"));
+    let r = env.post("/notify/subscribers/delete", del.clone());
+    env.refused(r, NotifyError::NonceUsed);
+    // a refused call did not use its nonce: a delete of a pid that is not there keeps it
+    let mut other = env.ext_mac(&epk, env.now);
+    other["epk"] = json!(epk.to_b64());
+    other["pid"] = json!(codec::encode_std(&[9u8; 32]));
+    let r = env.post("/notify/subscribers/delete", other.clone());
+    env.refused(r, NotifyError::NotSubscriber);
+    other.as_object_mut().unwrap().remove("pid");
+    assert_eq!(env.post("/notify/subscribers/list", other).status, 200);
+
+    // phone form: the random nonce is accepted once on its aid-bound session
+    let aid = alice.pairing.aid().to_b64();
+    let r = env.post("/notify/session", json!({ "aid": aid }));
+    let pepk = PublicKey::from_b64(json_of(&r)["epk"].as_str().unwrap()).unwrap();
+    let nonce = [5u8; 32];
+    let mac = codec::encode_std(&alice.pairing.unpair_mac(&pepk, &nonce).unwrap());
+    let body = json!({"pid": alice.pairing.pid(), "epk": pepk.to_b64(),
+                      "nonce": codec::encode_std(&nonce), "mac": mac, "aid": aid});
+    let r = env.post("/notify/subscribers/delete", body.clone());
+    assert_eq!((r.status, r.events.len()), (200, 1));
+    let before = env.snapshot_json();
+    let r = env.post("/notify/subscribers/delete", body);
+    env.refused(r, NotifyError::NonceUsed);
+    assert_eq!(env.snapshot_json(), before);
+}
+
+/// The used nonces of a session are bounded (spec §12.6): at [`MAX_USED_NONCES`] the broker
+/// refuses the next subscriber call with 503 rather than forget one; a device-form nonce whose
+/// window has passed no longer counts.
+#[test]
+fn a_session_remembers_a_bounded_number_of_nonces() {
+    let mut env = Env::new();
+    let epk = env.eid_session();
+    let list = |env: &mut Env| {
+        let mut b = env.ext_mac(&epk, env.now);
+        b["epk"] = json!(epk.to_b64());
+        env.post("/notify/subscribers/list", b)
+    };
+    for _ in 0..MAX_USED_NONCES {
+        assert_eq!(list(&mut env).status, 200);
+    }
+    let r = list(&mut env);
+    env.refused(r, NotifyError::NonceStoreFull);
+    assert_eq!(NotifyError::NonceStoreFull.status(), 503);
+    // still refused at the edge of the window: those nonces could still be replayed
+    env.now += NONCE_WINDOW_SECS;
+    let r = list(&mut env);
+    env.refused(r, NotifyError::NonceStoreFull);
+    // past it, the time check refuses them by itself: they are forgotten
+    env.now += 1;
+    assert_eq!(list(&mut env).status, 200);
+}
+
+/// The largest authreq a device can emit (spec §3.6): 8 pairings, a 1023-character scope,
+/// a 64-character `ctx` and a 128-character `note` of control characters (escaped as
+/// `\u00XX`), 20-digit dates, addressed to `epk`.
+fn largest_authreq(env: &mut Env, epk: &PublicKey, phones: &[&Phone], scope: &str) -> String {
+    let iat = env.now;
+    let jti = TimeNonce::generate(iat, &mut env.rng);
+    let mut map = ScopeMap::new();
+    for p in phones {
+        let s1 = env.eid_prv.diffie_hellman(&p.pairing.aid()).unwrap();
+        let sealed = ScopeKey::derive(&s1, jti.as_bytes()).seal(scope).unwrap();
+        assert!(map.push(Cow::Owned(p.pairing.pid().to_owned()), Cow::Owned(sealed)));
+    }
+    let ctx = "\u{1}".repeat(64);
+    let note = "\u{2}".repeat(128);
+    let claims = AuthreqClaims {
+        iss: env.eid().to_b64().into(),
+        aud: epk.to_b64().into(),
+        iat,
+        exp: iat + 3600,
+        jti: jti.to_b64().into(),
+        ctx: Some(ctx.into()),
+        note: Some(note.into()),
+        scope: map,
+    };
+    let key = env.eid_prv.diffie_hellman(epk).unwrap();
+    jwt::sign(Header::Device, &claims, key.as_bytes())
+}
+
+/// Issue 14 / spec §3.6, §12.2: an authreq for 8 pairings and a 1023-character scope, with
+/// `ctx` and `note`, is 17 526 bytes; the client role verifies it (from an `ext/request`
+/// answer of 17 593 bytes) and the notify broker's `event/new` accepts it. Both refused
+/// anything over 4096 bytes, and the broker any body over 16 384.
+#[test]
+fn the_largest_authreq_is_received() {
+    let mut env = Env::new();
+    // 20-digit dates
+    env.now = 10_000_000_000_000_000_000;
+    let phones: Vec<Phone> = (0..8)
+        .map(|i| env.register(&format!("phone {i}")))
+        .collect();
+    let phones: Vec<&Phone> = phones.iter().collect();
+    let scope = format!("keymgmt:list:{}", "x".repeat(1023 - 13));
+
+    // the client role, with the session key it drew for ext/request
+    let client = SecretKey::generate(&mut env.rng);
+    let authreq = largest_authreq(&mut env, &client.public_key(), &phones, &scope);
+    assert_eq!(authreq.len(), jwt::MAX_AUTHREQ_BYTES);
+    let response = json!({"authreq": authreq, "epk": client.public_key().to_b64()}).to_string();
+    assert_eq!(response.len(), messages::MAX_EXT_REQUEST_RESPONSE_BYTES);
+    let state = ExtAuthState::from_secret(client, Some(env.eid()));
+    let text = state.authreq_from_response(response.as_bytes()).unwrap();
+    let untrusted = UntrustedJwt::parse_authreq(&text).unwrap();
+    let verified = state.verify_authreq(&untrusted, env.now).unwrap();
+    assert_eq!(verified.entries().count(), 8);
+    assert_eq!(verified.note().map(|n| n.chars().count()), Some(128));
+    assert_eq!(
+        UntrustedJwt::parse(&text).err(),
+        Some(jwt::JwtError::TooLarge),
+        "other JWTs stay within 4096 bytes"
+    );
+    let over = "a".repeat(jwt::MAX_AUTHREQ_BYTES + 1);
+    assert_eq!(
+        UntrustedJwt::parse_authreq(&over).err(),
+        Some(jwt::JwtError::TooLarge)
+    );
+
+    // the notify broker, with the anonymous session the client forwards it under
+    let epk = env.anon_session();
+    let authreq = largest_authreq(&mut env, &epk, &phones, &scope);
+    let body = json!({"authreq": authreq, "epk": epk.to_b64()}).to_string();
+    assert_eq!(body.len(), 17_593);
+    assert!(body.len() <= MAX_BODY_BYTES);
+    let r = env.call_from(
+        Method::Post,
+        "/notify/event/new",
+        body.as_bytes(),
+        CLIENT_IP,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(json_of(&r)["sentcnt"], 8);
+    // and the last phone opens its 1023-character entry
+    let id = json_of(&r)["eventid"].as_str().unwrap().to_owned();
+    let phone = phones[7];
+    let r = env.call_from(
+        Method::Get,
+        &format!("/notify/event/data/{id}/{}", phone.pairing.pidx()),
+        b"",
+        PHONE_IP,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let event = Event::parse(&r.body).unwrap();
+    let opened = phone.pairing.open_event(&event, env.now).unwrap();
+    assert_eq!(opened.scope(), scope);
 }
 
 #[test]

@@ -312,17 +312,22 @@ fn device_broker_and_phone_in_memory() {
     );
     assert_eq!(w.check(&eventid).status, 404);
 
-    // subscribers list and delete (bob) with one ext/mac, then the device key goes
+    // subscribers list and delete (bob), each with its own ext/mac (a nonce is accepted once
+    // per session, spec §12.6), then the device key goes
     let pair_token = w.login("auth:ext:pair");
     let session = w.eid_session();
-    let out = w.device.ext_mac(
-        Some(pair_token.token()),
-        session.as_bytes(),
-        w.now,
-        &mut w.rng,
-    );
-    let mut mac = v(&w.dev(out).unwrap());
-    mac["epk"] = v(&session)["epk"].clone();
+    let ext_mac = |w: &mut World| {
+        let out = w.device.ext_mac(
+            Some(pair_token.token()),
+            session.as_bytes(),
+            w.now,
+            &mut w.rng,
+        );
+        let mut mac = v(&w.dev(out).unwrap());
+        mac["epk"] = v(&session)["epk"].clone();
+        mac
+    };
+    let mac = ext_mac(&mut w);
     let r = w.client(Method::Post, "/notify/subscribers/list", &mac.to_string());
     assert_eq!(r.status, 200, "{}", r.body);
     let listed: Vec<(String, String, String)> = v(&r.body)
@@ -352,6 +357,18 @@ fn device_broker_and_phone_in_memory() {
     expected.sort();
     assert_eq!(listed, expected);
     w.now += 5;
+    let mut replay = mac.clone();
+    replay["pid"] = json!(bob.pairing.pid());
+    let r = w.client(
+        Method::Post,
+        "/notify/subscribers/delete",
+        &replay.to_string(),
+    );
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (401, r#"{"err":"nonce already used"}"#)
+    );
+    let mut mac = ext_mac(&mut w);
     mac["pid"] = json!(bob.pairing.pid());
     let r = w.client(Method::Post, "/notify/subscribers/delete", &mac.to_string());
     assert_eq!(

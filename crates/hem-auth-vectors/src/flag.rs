@@ -137,8 +137,8 @@ pub const FLAGS: &[FlagNote] = &[
     f(
         "Oversized",
         &["§3.6"],
-        "a received JWT over 4096 bytes, correctly signed; refused before any crypto (400 in a \
-         request body)",
+        "a received JWT over its size limit, correctly signed: 4096 bytes, or 17 526 for an \
+         authreq (the largest a device emits); refused before any crypto (400 in a request body)",
     ),
     // MAC, keys and signatures.
     f(

@@ -111,10 +111,13 @@ impl ExtAuthState {
     }
 
     /// Reads the `ext/request` response body `{"authreq","epk"}` and returns the authreq text,
-    /// for [`UntrustedJwt::parse`]. The echoed `epk` must be this session's
-    /// ([`BrokerError::WrongAudience`]). Borrows from `body` unless the JSON has escapes.
+    /// for [`UntrustedJwt::parse_authreq`]. The body may be as large as the largest a device
+    /// emits ([`messages::MAX_EXT_REQUEST_RESPONSE_BYTES`], spec §3.6). The echoed `epk` must
+    /// be this session's ([`BrokerError::WrongAudience`]). Borrows from `body` unless the JSON
+    /// has escapes.
     pub fn authreq_from_response<'b>(&self, body: &'b [u8]) -> Result<Cow<'b, str>, BrokerError> {
-        let response: ExtRequestResponse<'b> = messages::parse_body(body)?;
+        let response: ExtRequestResponse<'b> =
+            messages::parse_body_within(body, messages::MAX_EXT_REQUEST_RESPONSE_BYTES)?;
         if PublicKey::from_b64(&response.epk)? != self.epk {
             return Err(BrokerError::WrongAudience);
         }
@@ -124,6 +127,11 @@ impl ExtAuthState {
     /// Verifies an authreq. Allocates nothing (unless its JSON strings contain escapes, which
     /// the device does not write).
     ///
+    /// Parse it with [`UntrustedJwt::parse_authreq`], which accepts every authreq a device can
+    /// emit (up to [`crate::jwt::MAX_AUTHREQ_BYTES`], spec §3.6); one parsed with
+    /// [`UntrustedJwt::parse`] is verified the same way, but that parser refuses an authreq
+    /// over 4096 bytes (many pairings and a long scope).
+    ///
     /// In order: `iss` is read unverified, only to find the key, and must be the expected eid
     /// when one is known ([`BrokerError::WrongIssuer`], before any cryptography); the header
     /// must be HS256 + `ecdh: x25519` and the HMAC must verify under X25519(epk_prv, `iss`);
@@ -132,9 +140,9 @@ impl ExtAuthState {
     /// `now < exp` ([`BrokerError::Expired`]) and `jti` a 32-byte time nonce.
     ///
     /// `iat` is not compared with `now`: the device's clock is its own (set by check-in).
-    pub fn verify_authreq<'u>(
+    pub fn verify_authreq<'u, const N: usize>(
         &self,
-        authreq: &'u UntrustedJwt<'_>,
+        authreq: &'u UntrustedJwt<'_, N>,
         now: u64,
     ) -> Result<VerifiedAuthreq<'u>, BrokerError> {
         let eid = {

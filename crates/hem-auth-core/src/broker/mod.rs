@@ -52,7 +52,7 @@
 //! # let response = messages::to_json(&ExtRequestResponse { authreq: authreq.into(), epk: req.epk.clone() });
 //! // 2. the device answered {authreq, epk}: verify it
 //! let authreq = state.authreq_from_response(response.as_bytes())?;
-//! let untrusted = UntrustedJwt::parse(&authreq)?;
+//! let untrusted = UntrustedJwt::parse_authreq(&authreq)?;
 //! let verified = state.verify_authreq(&untrusted, now)?;
 //! assert_eq!(verified.ctx(), Some("my-app"));
 //! for (pid, _sealed) in verified.entries() {

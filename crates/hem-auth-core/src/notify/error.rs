@@ -45,6 +45,12 @@ pub enum NotifyError {
     BadMac,
     /// 401: the `ext/mac` nonce's time is more than [`super::NONCE_WINDOW_SECS`] from now.
     StaleNonce,
+    /// 401 (`subscribers/*`): a subscriber call on this session has used this nonce already
+    /// (spec §12.6: accepted once per session).
+    NonceUsed,
+    /// 503 (`subscribers/*`): the session already remembers [`super::MAX_USED_NONCES`] nonces;
+    /// the broker refuses the call rather than forget one (spec §12.6).
+    NonceStoreFull,
     /// 400: the authreply or reply is not a JWT whose (unverified) claims match the event or
     /// registration and the path.
     Mismatch,
@@ -77,6 +83,7 @@ impl NotifyError {
             | NotifyError::NotYetValid { .. }
             | NotifyError::BadMac
             | NotifyError::StaleNonce
+            | NotifyError::NonceUsed
             | NotifyError::BadCheck => 401,
             NotifyError::NoSuchPath
             | NotifyError::UnknownSession
@@ -90,6 +97,7 @@ impl NotifyError {
             | NotifyError::TooManySubscribers => 409,
             NotifyError::Cancelled | NotifyError::AlreadyAnswered | NotifyError::Refused => 410,
             NotifyError::TooLarge => 413,
+            NotifyError::NonceStoreFull => 503,
         }
     }
 
@@ -139,6 +147,8 @@ impl core::fmt::Display for NotifyError {
             NotifyError::NotSubscriber => f.write_str("not a subscriber"),
             NotifyError::BadMac => f.write_str("mac does not verify"),
             NotifyError::StaleNonce => f.write_str("nonce time is too far from now"),
+            NotifyError::NonceUsed => f.write_str("nonce already used"),
+            NotifyError::NonceStoreFull => f.write_str("too many subscriber calls on this session"),
             NotifyError::Mismatch => f.write_str("token does not match the event or registration"),
             NotifyError::UnknownRegistration => f.write_str("unknown or expired registration"),
             NotifyError::Refused => f.write_str("registration refused"),

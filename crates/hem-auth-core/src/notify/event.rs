@@ -249,7 +249,9 @@ impl NotifyBroker {
             .session(&b.epk, Binding::Anonymous, now)
             .ok_or(NotifyError::UnknownSession)?;
         let secret = session.secret.clone();
-        let untrusted = UntrustedJwt::parse(&b.authreq).map_err(|_| NotifyError::BadToken)?;
+        // Up to the largest authreq a device emits (spec §3.6), not the 4096 of other JWTs.
+        let untrusted =
+            UntrustedJwt::parse_authreq(&b.authreq).map_err(|_| NotifyError::BadToken)?;
         let state = ExtAuthState::from_secret(secret.clone(), None);
         let verified = state
             .verify_authreq(&untrusted, now)

@@ -18,7 +18,8 @@
 //! * the pairing `code` at `register/finalise`: HMAC under X25519(epk_prv, eid) over the reply
 //!   it relayed;
 //! * the device's `ext/mac` at `subscribers/list|delete`: HMAC under X25519(epk_prv, eid), and
-//!   the nonce's time within [`NONCE_WINDOW_SECS`] of now.
+//!   the nonce's time within [`NONCE_WINDOW_SECS`] of now;
+//! * every subscriber call's nonce: accepted once per session ([`MAX_USED_NONCES`]).
 //!
 //! No request that fails a check changes any state. Tables are bounded
 //! ([`NotifyConfig::max_sessions`], [`NotifyConfig::max_events`],
@@ -49,18 +50,26 @@ pub use route::is_notify_path;
 pub use session::SessionInfo;
 pub use subscribers::{SubscriberEntry, SubscriberList};
 
-/// Largest request body, in bytes (ours): the adapter answers 413 above this before reading
-/// the body, and [`NotifyBroker::handle`] does the same. Spec §12.2 sets this limit at 32 768
-/// bytes, so that the largest authreq a device can emit (§3.6) fits; this value predates it.
-pub const MAX_BODY_BYTES: usize = 16_384;
+/// Largest request body, in bytes (spec §12.2): the adapter answers 413 above this before
+/// reading the body, and [`NotifyBroker::handle`] does the same. It covers the `event/new`
+/// body of the largest authreq a device can emit (spec §3.6: 17 593 bytes, see
+/// [`crate::jwt::MAX_AUTHREQ_BYTES`]); a power of two above it.
+pub const MAX_BODY_BYTES: usize = 32_768;
 /// Lifetime of a broker session (`exp` = now + this): spec §12.3, "exp ≈ now + 24 h".
 pub const SESSION_LIFETIME_SECS: u64 = 86_400;
 /// Longest life of a registration (ours): the Manager's QR lives 60 s; ten times that is
 /// ample for a phone to scan and the client to poll and finalise.
 pub const REGISTRATION_MAX_SECS: u64 = 600;
-/// How far the LE32 time of an `ext/mac` nonce may be from now (ours): the Manager lists and
-/// deletes with one `ext/mac` within seconds.
+/// How far the LE32 time of an `ext/mac` nonce may be from now (ours): a client calls
+/// `ext/mac` and then the broker within seconds.
 pub const NONCE_WINDOW_SECS: u64 = 300;
+/// Nonces one session remembers (spec §12.6, ours): a subscriber call's nonce is accepted
+/// once per session, so the broker keeps the nonces of a session's successful subscriber calls
+/// for as long as the session lives. Device-form nonces whose window has passed no longer
+/// count; when a session holds this many others, a further subscriber call on it is refused
+/// with 503 ([`NotifyError::NonceStoreFull`]) rather than a nonce forgotten. A person lists and
+/// deletes a few times a day; a session lives a day.
+pub const MAX_USED_NONCES: usize = 64;
 /// Default session table size (spec §12.2, ours).
 pub const DEFAULT_MAX_SESSIONS: usize = 4096;
 /// Default event table size (ours): an event lives at most an authreq's hour, and a client
@@ -242,7 +251,9 @@ pub struct Subscriber {
 }
 
 /// What survives a restart: the backend key and the subscribers. Sessions, events and
-/// registrations are short-lived and are not kept (clients start those flows again).
+/// registrations are short-lived and are not kept (clients start those flows again). A
+/// session's used nonces die with it: no session survives a restart, so no nonce of the old
+/// sessions can authenticate a call on a new one (each is keyed with its session's epk).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotifySnapshot {
     /// The check-in backend's secret, standard base64.

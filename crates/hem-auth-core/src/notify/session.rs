@@ -3,10 +3,14 @@
 
 use alloc::borrow::Cow;
 use alloc::string::String;
+use alloc::vec::Vec;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
-use super::{make_room, parse, Aging, NotifyBroker, NotifyError, Reply, SESSION_LIFETIME_SECS};
+use super::{
+    make_room, parse, Aging, NotifyBroker, NotifyError, Reply, MAX_USED_NONCES, NONCE_WINDOW_SECS,
+    SESSION_LIFETIME_SECS,
+};
 use crate::keys::{PublicKey, SecretKey};
 
 /// Whom a session belongs to.
@@ -20,12 +24,55 @@ pub(super) enum Binding {
     Aid(PublicKey),
 }
 
-/// One session: the key pair the broker made, its binding and expiry.
+/// One session: the key pair the broker made, its binding and expiry, and the nonces its
+/// subscriber calls have used.
 pub(super) struct Session {
     pub(super) secret: SecretKey,
     pub(super) binding: Binding,
     pub(super) exp: u64,
     seq: u64,
+    /// The nonces of this session's successful subscriber calls (spec §12.6): at most
+    /// [`MAX_USED_NONCES`], kept as long as the session lives.
+    used: Vec<UsedNonce>,
+}
+
+/// A nonce a subscriber call used.
+struct UsedNonce {
+    nonce: [u8; 32],
+    /// The time inside a device-form (`ext/mac`) nonce; `None` for the phone form's random
+    /// nonce, which is kept until the session dies.
+    time: Option<u64>,
+}
+
+impl Session {
+    /// Whether a subscriber call on this session has used `nonce` (spec §12.6: 401).
+    pub(super) fn nonce_used(&self, nonce: &[u8; 32]) -> bool {
+        self.used.iter().any(|u| u.nonce == *nonce)
+    }
+
+    /// Whether this session already remembers [`MAX_USED_NONCES`] nonces at `now`, so that
+    /// one more success cannot be recorded (the broker then refuses it, 503, rather than
+    /// forget a nonce). Device-form nonces whose window (their time + [`NONCE_WINDOW_SECS`])
+    /// has passed are refused by the time check anyway, so they do not count.
+    pub(super) fn nonces_full(&self, now: u64) -> bool {
+        self.used.iter().filter(|u| !u.forgettable(now)).count() >= MAX_USED_NONCES
+    }
+
+    /// Remembers `nonce` (once its call has passed every check, [`Session::nonces_full`]
+    /// included),
+    /// forgetting the device-form nonces whose window has passed.
+    pub(super) fn use_nonce(&mut self, nonce: [u8; 32], time: Option<u64>, now: u64) {
+        self.used.retain(|u| !u.forgettable(now));
+        self.used.push(UsedNonce { nonce, time });
+    }
+}
+
+impl UsedNonce {
+    /// Whether the time check alone now refuses this nonce (spec §12.6: it may be forgotten).
+    fn forgettable(&self, now: u64) -> bool {
+        self.time
+            .is_some_and(|t| t.saturating_add(NONCE_WINDOW_SECS) < now)
+    }
 }
 
 impl Aging for Session {
@@ -140,6 +187,7 @@ impl NotifyBroker {
                 binding,
                 exp,
                 seq,
+                used: Vec::new(),
             },
         );
         (epk, exp)
@@ -150,6 +198,18 @@ impl NotifyBroker {
         let epk = PublicKey::from_b64(epk).ok()?;
         self.sessions
             .get(epk.as_bytes())
+            .filter(|s| s.binding == binding && !s.expired(now))
+    }
+
+    /// [`NotifyBroker::session`] by the epk's bytes, to change it.
+    pub(super) fn session_mut(
+        &mut self,
+        epk: &[u8; 32],
+        binding: Binding,
+        now: u64,
+    ) -> Option<&mut Session> {
+        self.sessions
+            .get_mut(epk)
             .filter(|s| s.binding == binding && !s.expired(now))
     }
 }

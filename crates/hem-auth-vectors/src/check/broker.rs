@@ -39,7 +39,8 @@ pub(super) fn authreq(case: &Case) -> Verdict {
     };
     let state = ExtAuthState::from_secret(epk_secret, Some(eid));
     let got = (|| {
-        let untrusted = UntrustedJwt::parse(&c.authreq).map_err(|e| format!("broker: {e}"))?;
+        let untrusted =
+            UntrustedJwt::parse_authreq(&c.authreq).map_err(|e| format!("broker: {e}"))?;
         let verified = state
             .verify_authreq(&untrusted, c.now)
             .map_err(|e| e.to_string())?;

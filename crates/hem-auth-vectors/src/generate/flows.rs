@@ -269,6 +269,39 @@ pub(super) fn authreq(file: &mut FileOut) {
         Fields::Authreq(u.case(u.iat, Some(0))),
     );
 
+    // Sizes (§3.6): an authreq may be longer than the 4096 bytes of every other received JWT,
+    // up to the largest a device emits, 17 526 bytes; one byte more is refused before any
+    // cryptography. The note pads `a`'s payload (a device's own notes are 1-128 characters:
+    // here only the size matters).
+    let with_note = |chars: usize| {
+        let note = format!("\"{}\"", "n".repeat(chars));
+        a.resign(&defect::prepend_member(&a.claims_json, "note", &note))
+    };
+    // The payload length whose token is `len` bytes: header segment, dot, payload segment,
+    // dot, 43-character signature; a payload of n bytes is ceil(4n/3) base64url characters.
+    let note_for = |len: usize| {
+        let segment = len - Header::Device.segment().len() - 2 - 43;
+        (segment * 3 / 4).saturating_sub(a.claims_json.len() + r#""note":"","#.len())
+    };
+    t.valid(
+        "a 3100-character note (4675 bytes: over the 4096 of other JWTs, within an authreq's \
+         17 526)",
+        &[],
+        Fields::Authreq(AuthreqCase {
+            authreq: with_note(3100),
+            ..a.case(a.iat, Some(0))
+        }),
+    );
+    t.valid(
+        "17 526 bytes: the largest authreq a device emits (a note pads it)",
+        &[],
+        Fields::Authreq(AuthreqCase {
+            authreq: with_note(note_for(jwt::MAX_AUTHREQ_BYTES)),
+            ..a.case(a.iat, Some(0))
+        }),
+    );
+    let oversized = with_note(note_for(jwt::MAX_AUTHREQ_BYTES + 1));
+
     // Invalid: one defect each, on `a` unless said otherwise.
     let now = a.iat;
     let mut bad = |comment: &str, flag: &str, case: AuthreqCase| {
@@ -349,16 +382,10 @@ pub(super) fn authreq(file: &mut FileOut) {
         a.bad(defect::four_segments(token), now),
     );
     bad(
-        "oversized authreq (a 3100-character note), correctly signed",
+        "oversized authreq (17 527 bytes, one more than the largest a device emits), correctly \
+         signed",
         "Oversized",
-        a.bad(
-            a.resign(&defect::prepend_member(
-                p,
-                "note",
-                &format!("\"{}\"", "n".repeat(3100)),
-            )),
-            now,
-        ),
+        a.bad(oversized, now),
     );
     bad(
         "duplicate claim (iat twice)",
