@@ -235,9 +235,10 @@ impl Device {
     ///
     /// 401: no token ([`DeviceError::MissingToken`]); malformed, bad header or signature — a
     /// token from before the last reboot, say — ([`DeviceError::InvalidToken`]); `now >= exp`
-    /// ([`DeviceError::TokenExpired`]). 403 with a `FAILED_SCOPE_CHECK` event: the subject's
-    /// role is not allowed ([`DeviceError::WrongRole`]) or no required scope matches
-    /// ([`DeviceError::InsufficientScope`]). No heap allocation unless it fails.
+    /// ([`DeviceError::TokenExpired`]); with [`super::DeviceConfig::revoke_on_unpair`], a kid
+    /// `sub` no longer paired ([`DeviceError::InvalidToken`]). 403 with a `FAILED_SCOPE_CHECK`
+    /// event: the subject's role is not allowed ([`DeviceError::WrongRole`]) or no required
+    /// scope matches ([`DeviceError::InsufficientScope`]). No heap allocation unless it fails.
     pub fn authorize<'r>(
         &self,
         bearer: Option<&str>,
@@ -267,6 +268,12 @@ impl Device {
             return Err(DeviceError::TokenExpired.into());
         }
         let subject = Subject::parse(&claims.sub).ok_or(DeviceError::InvalidToken)?;
+        // Opt-in `revoke-on-unpair` (spec §8.2 check 6, §8.7): a kid no longer paired.
+        if let Subject::External { kid } = &subject {
+            if self.config.revoke_on_unpair && !self.pairings.iter().any(|p| p.kid() == kid) {
+                return Err(DeviceError::InvalidToken.into());
+            }
+        }
         let failed = |error: DeviceError| Denial {
             error,
             failed_check: Some(FailedCheck {

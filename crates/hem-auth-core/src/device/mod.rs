@@ -194,6 +194,15 @@ pub struct DeviceConfig {
     pub backend_key: Option<PublicKey>,
     /// Pending nonces kept per purpose (at least 1).
     pub nonce_capacity: usize,
+    /// Opt-in `max-token-lifetime SECONDS` (spec §8.7): a token minted at `now` (any login)
+    /// gets `exp = min(exp, now + SECONDS)`. `None` (the firmware's behaviour): no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_token_lifetime: Option<u64>,
+    /// Opt-in `revoke-on-unpair` (spec §8.7): the bearer check refuses (401,
+    /// [`DeviceError::InvalidToken`]) a token whose `sub` is the kid of an authenticator no
+    /// longer paired. Off (the firmware's behaviour) by default.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub revoke_on_unpair: bool,
 }
 
 impl DeviceConfig {
@@ -210,6 +219,8 @@ impl DeviceConfig {
             scope_policy: ScopePolicy::AsApproved,
             backend_key: None,
             nonce_capacity: DEFAULT_NONCE_CAPACITY,
+            max_token_lifetime: None,
+            revoke_on_unpair: false,
         }
     }
 }
@@ -226,6 +237,8 @@ impl PartialEq for DeviceConfig {
             && self.scope_policy == other.scope_policy
             && self.backend_key == other.backend_key
             && self.nonce_capacity == other.nonce_capacity
+            && self.max_token_lifetime == other.max_token_lifetime
+            && self.revoke_on_unpair == other.revoke_on_unpair
     }
 }
 
@@ -243,6 +256,8 @@ impl core::fmt::Debug for DeviceConfig {
             .field("scope_policy", &self.scope_policy)
             .field("backend_key", &self.backend_key)
             .field("nonce_capacity", &self.nonce_capacity)
+            .field("max_token_lifetime", &self.max_token_lifetime)
+            .field("revoke_on_unpair", &self.revoke_on_unpair)
             .finish()
     }
 }
@@ -528,11 +543,16 @@ impl Device {
         let nonce = TimeNonce::generate(now, rng);
         let mut jti = [0u8; 44];
         let jti = codec::encode_std_into(nonce.as_bytes(), &mut jti).unwrap_or_default();
+        // The opt-in cap (spec §8.7) applies to every login, after the 8 h fallback.
+        let exp = match self.config.max_token_lifetime {
+            Some(max) => grant.exp.min(now.saturating_add(max)),
+            None => grant.exp,
+        };
         let claims = AccessTokenClaims {
             scope: Cow::Borrowed(grant.scope),
             sub: Cow::Borrowed(grant.sub),
             iat: now,
-            exp: grant.exp,
+            exp,
             jti: Cow::Borrowed(jti),
             ctx: grant.ctx.map(Cow::Borrowed),
         };

@@ -14,5 +14,6 @@ mod support;
 
 mod errors;
 mod flows;
+mod policies;
 mod rig;
 mod wire;
