@@ -190,4 +190,6 @@ fn configure(device: &mut DeviceConfig, config: &EmulatorConfig) {
     }
     device.label.clone_from(&config.label);
     device.scope_policy = config.policy;
+    device.max_token_lifetime = config.max_token_lifetime;
+    device.revoke_on_unpair = config.revoke_on_unpair;
 }

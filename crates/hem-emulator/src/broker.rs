@@ -32,7 +32,6 @@ use hem_auth_core::notify::{
 };
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::authenticator::Push;
 use crate::clock::system_now;
@@ -66,9 +65,9 @@ pub(crate) fn load(dir: Option<&Path>) -> Result<NotifyBroker, EmulatorError> {
         path: path.clone(),
         detail,
     };
-    let broker = match std::fs::read(&path) {
+    // The file holds the backend's secret: read and written without reallocating buffers.
+    let broker = match crate::store::read_secret_file(&path, 1 << 24) {
         Ok(bytes) => {
-            let bytes = Zeroizing::new(bytes);
             let file: NotifyFile = serde_json::from_slice(&bytes)
                 .map_err(|e| bad(format!("not a broker file: {e}")))?;
             if file.format != FORMAT {
@@ -89,7 +88,7 @@ fn save(dir: &Path, broker: &NotifyBroker) -> io::Result<()> {
         format: String::from(FORMAT),
         broker: broker.snapshot(),
     };
-    let json = Zeroizing::new(serde_json::to_vec_pretty(&file).map_err(io::Error::other)?);
+    let json = crate::store::to_json_exact(&file)?;
     atomic_write(dir, FILE, &json)
 }
 

@@ -21,6 +21,7 @@ mod clock;
 mod conn;
 mod faults;
 mod routes;
+pub mod secret;
 mod store;
 
 pub use authenticator::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
@@ -62,6 +63,12 @@ pub struct EmulatorConfig {
     pub backend_key: Option<PublicKey>,
     /// The `ext/token` scope policy.
     pub policy: ScopePolicy,
+    /// Opt-in `max-token-lifetime` (spec §8.7): every minted token's `exp` is at most
+    /// now + this many seconds. `None` (the firmware's behaviour) by default.
+    pub max_token_lifetime: Option<u64>,
+    /// Opt-in `revoke-on-unpair` (spec §8.7): a token of an authenticator that is no longer
+    /// paired is refused (401). Off (the firmware's behaviour) by default.
+    pub revoke_on_unpair: bool,
     /// Test-only misbehaviour; all off by default.
     pub faults: Faults,
     /// The user label (`lbl` of the login challenge, `user` of the configuration).
@@ -85,6 +92,8 @@ impl Default for EmulatorConfig {
             rtc_unset: false,
             backend_key: None,
             policy: ScopePolicy::default(),
+            max_token_lifetime: None,
+            revoke_on_unpair: false,
             faults: Faults::default(),
             label: String::from(DEFAULT_LABEL),
             broker: false,
@@ -104,6 +113,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("rtc_unset", &self.rtc_unset)
             .field("backend_key", &self.backend_key)
             .field("policy", &self.policy)
+            .field("max_token_lifetime", &self.max_token_lifetime)
+            .field("revoke_on_unpair", &self.revoke_on_unpair)
             .field("faults", &self.faults)
             .field("label", &self.label)
             .field("broker", &self.broker)
@@ -170,7 +181,19 @@ impl std::error::Error for EmulatorError {
 ///
 /// Refuses ([`EmulatorError::Config`]) an `authenticator` without `broker`, and a
 /// `backend_key` with `broker` (the broker is then the backend).
+///
+/// The password, if any, is overwritten before this returns (spec §13.5).
 pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+    let mut config = config;
+    let started = start_with(&config);
+    if let Some(password) = config.password.as_mut() {
+        zeroize::Zeroize::zeroize(password);
+    }
+    started
+}
+
+/// [`start`], with the configuration borrowed.
+fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
     if config.authenticator.is_some() && !config.broker {
         return Err(EmulatorError::Config(String::from(
             "a virtual authenticator needs the broker (--authenticator needs --broker)",
@@ -193,7 +216,7 @@ pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
         None
     };
     let backend = notify.as_ref().and_then(|n| n.backend_public());
-    let app = Arc::new(app::App::boot(&config, store, backend)?);
+    let app = Arc::new(app::App::boot(config, store, backend)?);
     let eid = app.eid();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -9,11 +9,12 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use hem_auth_core::device::ScopePolicy;
 use hem_auth_core::keys::PublicKey;
+use hem_emulator::secret::{read_arg, SecretFlag};
 use hem_emulator::{AuthenticatorMode, EmulatorConfig, Faults, DEFAULT_LABEL, DEFAULT_LISTEN};
 
 /// An emulated Encedo HEM: the device API of the external-authenticator protocol over HTTP.
 #[derive(Debug, Parser)]
-#[command(name = "hem-emulator", version)]
+#[command(name = "hem-emulator", version, after_help = SECRETS_HELP)]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value_t = DEFAULT_LISTEN)]
@@ -22,8 +23,12 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     state: Option<PathBuf>,
     /// User password; the user key is PBKDF2-HMAC-SHA256(password, eid text, 600 000 rounds).
+    /// Visible to other local users: prefer --password-file or HEM_PASSWORD (see below).
     #[arg(long, value_name = "PW", conflicts_with = "user_key")]
     password: Option<String>,
+    /// Read the user password from FILE (the whole file, less one final line ending).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["password", "user_key"])]
+    password_file: Option<PathBuf>,
     /// User public key (X25519, standard base64).
     #[arg(long, value_name = "B64", value_parser = key)]
     user_key: Option<PublicKey>,
@@ -47,6 +52,14 @@ struct Cli {
     /// How ext/token treats the approved scope.
     #[arg(long, value_enum, default_value_t = Policy::AsApproved)]
     policy: Policy,
+    /// Opt-in policy (spec §8.7): cap every minted token's exp at now + SECONDS (any login).
+    /// Off by default, as on the firmware.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    max_token_lifetime: Option<u64>,
+    /// Opt-in policy (spec §8.7): refuse (401) the tokens of an authenticator once it is
+    /// unpaired. Off by default, as on the firmware.
+    #[arg(long)]
+    revoke_on_unpair: bool,
     /// User label (the challenge's `lbl`).
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_LABEL)]
     label: String,
@@ -72,12 +85,42 @@ enum Fault {
     SkipExpiryCheck,
 }
 
+/// The `--help` paragraph on secrets.
+const SECRETS_HELP: &str = "\
+Secrets: the password can be given as --password-file FILE, or in the environment variable \
+HEM_PASSWORD, so that it is not on the command line, where every local user can read it \
+(ps, /proc/<pid>/cmdline); --password PW still works and prints a warning. --password and \
+--password-file exclude each other and win over HEM_PASSWORD, which is read only when \
+neither is given (nor --user-key). A password file holds the password alone (one final line \
+ending is ignored); a missing, unreadable or empty file is an error. The keys given as flags \
+(--user-key, --master-key, --backend-key) are public keys, not secrets.";
+
+/// `--password`, `--password-file`, `HEM_PASSWORD`.
+const PASSWORD: SecretFlag<'static> = SecretFlag {
+    name: "password",
+    env: Some("HEM_PASSWORD"),
+};
+
 fn key(text: &str) -> Result<PublicKey, String> {
     PublicKey::from_b64(text).map_err(|_| String::from("not base64 of a 32-byte X25519 key"))
 }
 
 impl Cli {
-    fn config(self) -> EmulatorConfig {
+    /// The configuration; `Err` for a password that cannot be read.
+    fn config(mut self) -> Result<EmulatorConfig, String> {
+        // The environment is not read when --user-key chose another login key.
+        let flag = SecretFlag {
+            env: PASSWORD.env.filter(|_| self.user_key.is_none()),
+            ..PASSWORD
+        };
+        // Moved out of its wiping buffer into the configuration, which `hem_emulator::start`
+        // wipes: no copy.
+        let password = read_arg(
+            "hem-emulator",
+            &flag,
+            self.password.take(),
+            self.password_file.as_deref(),
+        )?;
         let mut faults = Faults::default();
         for fault in self.fault {
             match fault {
@@ -88,10 +131,10 @@ impl Cli {
                 Fault::SkipExpiryCheck => faults.skip_expiry_check = true,
             }
         }
-        EmulatorConfig {
+        Ok(EmulatorConfig {
             listen: self.listen,
             state_dir: self.state,
-            password: self.password,
+            password,
             user_key: self.user_key,
             master_key: self.master_key,
             rtc_unset: self.rtc_unset,
@@ -100,11 +143,13 @@ impl Cli {
                 Policy::AsApproved => ScopePolicy::AsApproved,
                 Policy::RequestedOnly => ScopePolicy::RequestedOnly,
             },
+            max_token_lifetime: self.max_token_lifetime,
+            revoke_on_unpair: self.revoke_on_unpair,
             faults,
             label: self.label,
             broker: self.broker,
             authenticator: self.authenticator,
-        }
+        })
     }
 }
 
@@ -123,7 +168,13 @@ fn wait_for_signal() -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let config = Cli::parse().config();
+    let config = match Cli::parse().config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("hem-emulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if config.faults.any() {
         eprintln!("hem-emulator: TEST FAULTS ON: {:?}", config.faults);
     }

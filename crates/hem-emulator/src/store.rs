@@ -11,8 +11,9 @@
 //! * `notify.json` and `authenticator.json`: the broker's and the virtual authenticator's
 //!   (see [`crate::broker`] and `crate::authenticator`), written with [`atomic_write`] too.
 
+use std::borrow::Cow;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -30,13 +31,28 @@ const STATE_FILE: &str = "state.json";
 pub(crate) const LOG_FILE: &str = "audit.log";
 const LOCK_FILE: &str = "lock";
 
-/// The state file's content.
-#[derive(Serialize, Deserialize)]
-struct StateFile {
-    format: String,
+/// Largest `state.json` read (ours): eight pairings make a few kilobytes.
+const MAX_STATE_BYTES: u64 = 1 << 20;
+
+/// The state file's content, as read. The strings borrow from the file's buffer (which is
+/// wiped), so no other copy of the audit-log key is made; the identity key is decoded from
+/// the buffer the same way (`b64_secret`).
+#[derive(Deserialize)]
+struct StateFile<'a> {
+    #[serde(borrow)]
+    format: Cow<'a, str>,
     device: DeviceSnapshot,
     /// The audit-log HMAC key, standard base64 (one per state directory).
-    logger_key: String,
+    #[serde(borrow)]
+    logger_key: Cow<'a, str>,
+}
+
+/// The state file's content, as written: borrowed, nothing copied.
+#[derive(Serialize)]
+struct StateFileOut<'a> {
+    format: &'a str,
+    device: &'a DeviceSnapshot,
+    logger_key: &'a str,
 }
 
 /// What a state directory holds: the device snapshot and the audit-log HMAC key.
@@ -90,8 +106,8 @@ impl Store {
     /// The saved snapshot and logger key, or `None` for a fresh directory.
     pub(crate) fn load(&self) -> Result<Option<Saved>, EmulatorError> {
         let path = self.dir.join(STATE_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(b) => Zeroizing::new(b),
+        let bytes = match read_secret_file(&path, MAX_STATE_BYTES) {
+            Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(EmulatorError::io(format!("reading {}", path.display()), e)),
         };
@@ -99,24 +115,36 @@ impl Store {
             path: path.clone(),
             detail,
         };
-        let state: StateFile =
+        let state: StateFile<'_> =
             serde_json::from_slice(&bytes).map_err(|e| bad(format!("not a state file: {e}")))?;
         if state.format != STATE_FORMAT {
             return Err(bad(format!("unknown format {:?}", state.format)));
         }
-        let key = codec::decode_fixed::<32>(&state.logger_key)
-            .map_err(|_| bad(String::from("logger_key is not base64 of 32 bytes")))?;
+        let key = codec::decode_fixed::<32>(&state.logger_key);
+        // Only a file with escapes in the key (never ours) makes an owned copy: wipe it.
+        if let Cow::Owned(mut text) = state.logger_key {
+            zeroize::Zeroize::zeroize(&mut text);
+        }
+        let key = key.map_err(|_| bad(String::from("logger_key is not base64 of 32 bytes")))?;
         Ok(Some((state.device, Zeroizing::new(key))))
     }
 
     /// Replaces `state.json` atomically.
+    ///
+    /// The JSON holds the identity and audit-log keys, so it is written into one buffer of
+    /// exactly its size (measured by a first pass that writes nothing), which never grows and
+    /// is wiped when dropped: no reallocation leaves a copy of a key in freed memory
+    /// (spec §13.5).
     pub(crate) fn save(&self, device: &DeviceSnapshot, logger_key: &[u8; 32]) -> io::Result<()> {
-        let state = StateFile {
-            format: String::from(STATE_FORMAT),
-            device: device.clone(),
-            logger_key: codec::encode_std(logger_key),
+        let mut key_text = Zeroizing::new([0u8; 44]);
+        let logger_key = codec::encode_std_into(logger_key, &mut *key_text)
+            .ok_or_else(|| io::Error::other("encoding the audit-log key"))?;
+        let state = StateFileOut {
+            format: STATE_FORMAT,
+            device,
+            logger_key,
         };
-        let json = Zeroizing::new(serde_json::to_vec_pretty(&state).map_err(io::Error::other)?);
+        let json = to_json_exact(&state)?;
         atomic_write(&self.dir, STATE_FILE, &json)
     }
 
@@ -129,6 +157,66 @@ impl Store {
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Pretty JSON of `value` in a buffer of exactly its size that never reallocates and is wiped
+/// on drop: for values that hold secrets.
+pub(crate) fn to_json_exact<T: Serialize>(value: &T) -> io::Result<Zeroizing<Vec<u8>>> {
+    let mut counter = Counter(0);
+    serde_json::to_writer_pretty(&mut counter, value).map_err(io::Error::other)?;
+    let mut out = Fixed(Zeroizing::new(Vec::with_capacity(counter.0)));
+    serde_json::to_writer_pretty(&mut out, value).map_err(io::Error::other)?;
+    Ok(out.0)
+}
+
+/// A writer that only counts.
+struct Counter(usize);
+
+impl Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer into a vector's spare capacity that refuses to grow it (a reallocation would
+/// leave the old block's content in freed memory).
+struct Fixed(Zeroizing<Vec<u8>>);
+
+impl Write for Fixed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() > self.0.capacity() - self.0.len() {
+            return Err(io::Error::other(
+                "the value grew between two serialisations",
+            ));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a whole file that holds secrets into one buffer of the file's size, wiped on drop:
+/// no growing buffer leaves a copy in freed memory. Refuses a file larger than `max` bytes,
+/// or one that grows while it is read.
+pub(crate) fn read_secret_file(path: &Path, max: u64) -> io::Result<Zeroizing<Vec<u8>>> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > max {
+        return Err(io::Error::other(format!("larger than {max} bytes")));
+    }
+    let len = usize::try_from(len).map_err(io::Error::other)?;
+    let mut bytes = Zeroizing::new(vec![0u8; len]);
+    file.read_exact(&mut bytes)?;
+    if file.read(&mut [0u8; 1])? != 0 {
+        return Err(io::Error::other("changed while it was read"));
+    }
+    Ok(bytes)
 }
 
 /// Replaces `dir/name` with `bytes` (mode 0600) so that a crash leaves the old or the new

@@ -2,7 +2,6 @@
 //! app keeps `{pid, eid, aid_prv}` (spec §6.4). Mode 0600, replaced atomically like
 //! `state.json` ([`crate::store::atomic_write`]).
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -10,7 +9,7 @@ use hem_auth_core::authenticator::AuthenticatorPairing;
 use hem_auth_core::codec;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use crate::store::atomic_write;
 use crate::EmulatorError;
@@ -51,8 +50,9 @@ pub(crate) struct Paired {
 /// The pairings saved in `dir`; none when the file does not exist.
 pub(crate) fn load(dir: &Path) -> Result<Vec<Paired>, EmulatorError> {
     let path = dir.join(FILE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => Zeroizing::new(b),
+    // The file holds the phone's secrets: read and written without reallocating buffers.
+    let bytes = match crate::store::read_secret_file(&path, 1 << 20) {
+        Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(EmulatorError::io(format!("reading {}", path.display()), e)),
     };
@@ -92,7 +92,7 @@ pub(crate) fn save(dir: &Path, pairings: &[Paired]) -> io::Result<()> {
             })
             .collect(),
     };
-    let json = Zeroizing::new(serde_json::to_vec_pretty(&file).map_err(io::Error::other)?);
+    let json = crate::store::to_json_exact(&file)?;
     atomic_write(dir, FILE, &json)
 }
 
