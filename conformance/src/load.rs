@@ -60,18 +60,56 @@ pub struct LoadArgs {
     /// Accept any TLS certificate (self-signed devices).
     #[arg(long)]
     insecure: bool,
-    /// The user's X25519 private key (standard base64) for the setup login.
+    /// The user's X25519 private key (standard base64) for the setup login. Prefer
+    /// --user-key-file or HEM_USER_KEY: a command line is visible to other local users.
     #[arg(long, value_name = "B64")]
     user_key: Option<String>,
+    /// Read the user's private key from FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "user_key")]
+    user_key_file: Option<std::path::PathBuf>,
     /// The user's password for the setup login (PBKDF2, 600 000 rounds), instead of
-    /// --user-key.
+    /// --user-key. Prefer --password-file or HEM_PASSWORD.
     #[arg(long, value_name = "PASSWORD")]
     password: Option<String>,
+    /// Read the user's password from FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "password")]
+    password_file: Option<std::path::PathBuf>,
+}
+
+impl LoadArgs {
+    /// Fills `--user-key` and `--password` from their file forms or `HEM_USER_KEY` /
+    /// `HEM_PASSWORD` (the flags win; see `hem-conformance --help`), warning on stderr for a
+    /// secret given on the command line.
+    pub fn read_secrets(&mut self) -> Result<(), String> {
+        use hem_emulator::secret::{read_arg, SecretFlag};
+        let program = "hem-conformance load";
+        let user_key = SecretFlag {
+            name: "user-key",
+            env: Some("HEM_USER_KEY"),
+        };
+        let password = SecretFlag {
+            name: "password",
+            env: Some("HEM_PASSWORD"),
+        };
+        self.user_key = read_arg(
+            program,
+            &user_key,
+            self.user_key.take(),
+            self.user_key_file.as_deref(),
+        )?;
+        self.password = read_arg(
+            program,
+            &password,
+            self.password.take(),
+            self.password_file.as_deref(),
+        )?;
+        Ok(())
+    }
 }
 
 /// Runs `hem-conformance load` with the arguments after `load`.
 pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let args = match LoadArgs::try_parse_from(
+    let mut args = match LoadArgs::try_parse_from(
         std::iter::once("hem-conformance load".to_string()).chain(args),
     ) {
         Ok(a) => a,
@@ -80,6 +118,10 @@ pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if let Err(e) = args.read_secrets() {
+        eprintln!("hem-conformance load: {e}");
+        return ExitCode::from(2);
+    }
     match run(&args) {
         Ok(report) => {
             print!("{report}");

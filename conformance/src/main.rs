@@ -9,6 +9,7 @@ use hem_conformance::embedded::{Embedded, Login, DEFAULT_PASSWORD};
 use hem_conformance::select::{Patterns, Waivers};
 use hem_conformance::via_broker::{BrokerSettings, Operator, Polling};
 use hem_conformance::{cases, run_suite, run_via_broker, Progress, RunConfig, Settings, Target};
+use hem_emulator::secret::{read_arg, SecretFlag};
 use hem_emulator::AuthenticatorMode;
 
 /// Conformance suite for the Encedo HEM external-authenticator protocol.
@@ -17,7 +18,7 @@ use hem_emulator::AuthenticatorMode;
 /// every case against it. Exit status: 0 when no required case failed, 1 when one did, 2 on a
 /// usage or setup error. `hem-conformance load --help` describes the load generator.
 #[derive(Parser, Debug)]
-#[command(name = "hem-conformance", version)]
+#[command(name = "hem-conformance", version, after_help = SECRETS_HELP)]
 struct Args {
     /// Base URL of an external device or emulator (http:// or https://). Real devices are
     /// opt-in: the suite pairs and unpairs authenticators on them.
@@ -27,16 +28,28 @@ struct Args {
     #[arg(long)]
     insecure: bool,
     /// The device's user password (login key = PBKDF2 over the eid, 600 000 rounds). The
-    /// embedded emulator's is "conformance" unless given.
+    /// embedded emulator's is "conformance" unless given. Prefer --password-file or
+    /// HEM_PASSWORD (see below).
     #[arg(long, value_name = "PASSWORD")]
     password: Option<String>,
-    /// The user's X25519 private key (standard base64), instead of --password.
+    /// Read the user password from FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "password")]
+    password_file: Option<PathBuf>,
+    /// The user's X25519 private key (standard base64), instead of --password. Prefer
+    /// --user-key-file or HEM_USER_KEY.
     #[arg(long, value_name = "B64")]
     user_key: Option<String>,
+    /// Read the user's private key from FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "user_key")]
+    user_key_file: Option<PathBuf>,
     /// The emulated check-in backend's X25519 private key (standard base64): enables the
-    /// check-in cases (spec §9.5). The embedded emulator gets a fresh one.
+    /// check-in cases (spec §9.5). The embedded emulator gets a fresh one. Prefer
+    /// --backend-key-file or HEM_BACKEND_KEY.
     #[arg(long, value_name = "B64")]
     backend_key: Option<String>,
+    /// Read the backend's private key from FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "backend_key")]
+    backend_key_file: Option<PathBuf>,
     /// Run only cases matching these patterns (`*` any run, `?` one character; commas or
     /// repeated flags). Prerequisites of chosen cases run too.
     #[arg(long, value_name = "PATTERN")]
@@ -67,6 +80,56 @@ struct Args {
     broker: Option<String>,
 }
 
+/// The `--help` paragraph on secrets.
+const SECRETS_HELP: &str = "\
+Secrets: each secret can be given in a file (--password-file, --user-key-file, \
+--backend-key-file) or in an environment variable (HEM_PASSWORD, HEM_USER_KEY, \
+HEM_BACKEND_KEY), so that it is not on the command line, where every local user can read it \
+(ps, /proc/<pid>/cmdline); --password, --user-key and --backend-key still work and print a \
+warning. A flag and its -file form exclude each other and win over the environment variable, \
+which is read only when neither is given. A file holds the secret alone (one final line ending \
+is ignored); a missing, unreadable or empty file is an error. When both a user key and a \
+password are given, the user key is used.";
+
+/// The secret flags: `--NAME`, `--NAME-file`, the environment variable.
+const PASSWORD: SecretFlag<'static> = SecretFlag {
+    name: "password",
+    env: Some("HEM_PASSWORD"),
+};
+const USER_KEY: SecretFlag<'static> = SecretFlag {
+    name: "user-key",
+    env: Some("HEM_USER_KEY"),
+};
+const BACKEND_KEY: SecretFlag<'static> = SecretFlag {
+    name: "backend-key",
+    env: Some("HEM_BACKEND_KEY"),
+};
+
+/// Fills `--password`, `--user-key` and `--backend-key` from their file forms or the
+/// environment (warning on stderr for a value given on the command line).
+fn read_secrets(args: &mut Args) -> Result<(), String> {
+    let program = "hem-conformance";
+    args.password = read_arg(
+        program,
+        &PASSWORD,
+        args.password.take(),
+        args.password_file.as_deref(),
+    )?;
+    args.user_key = read_arg(
+        program,
+        &USER_KEY,
+        args.user_key.take(),
+        args.user_key_file.as_deref(),
+    )?;
+    args.backend_key = read_arg(
+        program,
+        &BACKEND_KEY,
+        args.backend_key.take(),
+        args.backend_key_file.as_deref(),
+    )?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     // `hem-conformance load …`: the load generator, with its own arguments (see `load --help`).
     if std::env::args().nth(1).as_deref() == Some("load") {
@@ -91,6 +154,11 @@ fn main() -> ExitCode {
             );
         }
         return ExitCode::SUCCESS;
+    }
+    let mut args = args;
+    if let Err(e) = read_secrets(&mut args) {
+        eprintln!("hem-conformance: {e}");
+        return ExitCode::from(2);
     }
     match run(args) {
         Ok(true) => ExitCode::SUCCESS,

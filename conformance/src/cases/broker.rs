@@ -120,6 +120,24 @@ pub(super) fn cases() -> Vec<Case> {
             subscribers_list_bad_mac,
         )
         .advisory(),
+        negative(
+            "broker/subscribers-list-replay",
+            "subscribers/list sent twice with one ext/mac answer: the first answers 200, the replay is refused with 401",
+            "§12.6: a subscriber call's nonce is accepted once per session (ours)",
+            401,
+            FINALISED,
+            subscribers_list_replay,
+        )
+        .advisory(),
+        negative(
+            "broker/event-new-large-body",
+            "a 20 000-byte event/new body (an unknown epk, padded with spaces) is read, not refused for its size: 404",
+            "§12.2, §3.6: the body limit is 32 768 bytes, above the largest authreq's event/new body (17 593 bytes) (ours)",
+            404,
+            &[],
+            event_new_large_body,
+        )
+        .advisory(),
         positive(
             "broker/login",
             "remote login: session → ext/request → event/new → event/check → ext/token; the token lists the EXTAID key",
@@ -489,6 +507,34 @@ fn subscribers_list_shows_pid(ctx: &mut Ctx) -> Result<Check, Abort> {
             .push(format!("the list does not name pid {}", reg.pid)),
     }
     Ok(c)
+}
+
+fn subscribers_list_replay(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let reg = registration(ctx)?;
+    let body = subscribers_body(ctx, &reg.eid)?;
+    subscribers_list(ctx, &body)?.require("subscribers/list (first)", 200)?;
+    let replay = subscribers_list(ctx, &body)?;
+    let mut c = Check::status(replay.status);
+    if replay.status == 401 {
+        let err = replay
+            .json("subscribers/list (replay)")
+            .ok()
+            .and_then(|v| v.get("err").and_then(Value::as_str).map(String::from));
+        c.expect(err.as_deref() == Some("nonce already used"), || {
+            format!("the 401 body's err is {err:?}, not \"nonce already used\"")
+        });
+    }
+    Ok(c)
+}
+
+fn event_new_large_body(ctx: &mut Ctx) -> Result<Check, Abort> {
+    // A key no session has (all zero), and spaces, which JSON allows between tokens.
+    let mut body = format!(r#"{{"authreq":"x.y.z","epk":"{}"}}"#, "A".repeat(43) + "=");
+    body.insert_str(1, &" ".repeat(20_000 - body.len()));
+    let r = broker(ctx)?
+        .target
+        .post("/notify/event/new", body.as_bytes(), Auth::None)?;
+    status(r)
 }
 
 fn subscribers_list_bad_mac(ctx: &mut Ctx) -> Result<Check, Abort> {
