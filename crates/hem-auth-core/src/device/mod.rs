@@ -132,7 +132,8 @@ pub(crate) mod snapshot;
 mod token;
 
 pub use audit::{
-    AuditEvent, AuditEvents, AuditKind, AuditResult, MAX_AUDIT_DATA_BYTES, MAX_AUDIT_SUB_BYTES,
+    AuditCoalescer, AuditEvent, AuditEvents, AuditKind, AuditResult, AUDIT_OVERFLOW_SCOPE,
+    AUDIT_WINDOWS_PER_SUB, AUDIT_WINDOW_SECS, MAX_AUDIT_DATA_BYTES, MAX_AUDIT_SUB_BYTES,
 };
 pub use bearer::{Authorized, Requirement, Roles, Subject};
 pub use checkin::{CheckinOutcome, CHECKIN_LIFETIME_SECS};
