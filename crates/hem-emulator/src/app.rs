@@ -153,8 +153,9 @@ impl State {
     }
 
     fn record(&mut self, events: AuditEvents) {
+        let now = self.clock.now();
         for event in &events {
-            self.log.append(event);
+            self.log.append(event, now);
         }
     }
 

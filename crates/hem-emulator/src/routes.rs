@@ -13,7 +13,7 @@
 //! | `GET /api/keymgmt/list[/{offset}[/{count}]]` | the paired authenticator keys | `keymgmt:list`, not `M` |
 //! | `GET /api/keymgmt/get/{kid}` | one paired authenticator key | `keymgmt:get`, `keymgmt:gen` or exactly `keymgmt:use:<kid>`, not `M` |
 //! | `DELETE /api/keymgmt/delete/{kid}` | `Device::unpair` | `keymgmt:del`, not `M` (core) |
-//! | `GET /api/logger/list` | the audit log | `logger:get` |
+//! | `GET /api/logger/list[/{from}[/{count}]]` | the audit log, paged (spec §11.4) | `logger:get` |
 //!
 //! With `--broker`, broker paths (`/checkin`, `/notify/…`) never reach these routes: the
 //! middleware in [`crate::broker`] answers them first.
@@ -49,6 +49,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::app::App;
+use crate::audit;
 use crate::broker::{self, Broker};
 use crate::clock::rfc3339;
 use crate::conn::{Listener, Peer};
@@ -91,9 +92,12 @@ pub(crate) fn router(app: Shared, broker: Option<Arc<Broker>>) -> Router {
         .route("/api/keymgmt/get/{kid}", get(key_get))
         .route("/api/keymgmt/delete/{kid}", delete(unpair))
         .route("/api/logger/list", get(logger_list))
+        .route("/api/logger/list/{from}", get(logger_list))
+        .route("/api/logger/list/{from}/{count}", get(logger_list))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), dispatcher))
+        .layer(middleware::from_fn(audit_durable))
         .with_state(app);
     match broker {
         // Outermost: broker paths never reach the device's dispatcher.
@@ -505,19 +509,55 @@ async fn unpair(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Resp
     }
 }
 
-/// The audit log. The device lists log *files* here (`{total, id}`) and serves each by id;
-/// the emulator keeps one log and returns its lines inline: `{"total": n, "lines": [...]}`,
-/// the key line first (format in [`crate::audit`]).
-async fn logger_list(State(app): State<Shared>, headers: HeaderMap) -> Response {
+/// The audit log, paged: `/{from}/{count}`, non-negative decimal, `count` 1 to 1000 (larger
+/// is 1000), otherwise 400 (spec §11.4). The device lists log *files* here (`{total, id}`)
+/// and serves each by id; the emulator keeps one logical log and returns its lines inline:
+/// `{"total": n, "lines": [...], "next": from}`, the key line first (format in
+/// [`crate::audit`]). The files are read without the device lock.
+async fn logger_list(State(app): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     if let Err(status) = app.authorize(bearer(&headers), &LOGGER) {
         return empty(status);
     }
-    let s = app.lock();
-    let lines: Vec<&str> = s.log.lines().collect();
-    ok(&LogList {
-        total: lines.len(),
-        lines,
-    })
+    let mut paging = uri
+        .path()
+        .trim_start_matches("/api/logger/list")
+        .split('/')
+        .skip(1)
+        .map(|n| {
+            // Digits only; a number beyond u64 is past every counter.
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse::<u64>().unwrap_or(u64::MAX))
+        });
+    let max = audit::MAX_PAGE_LINES;
+    let (from, count) = match (paging.next(), paging.next()) {
+        (None, _) => (0, max),
+        (Some(Some(from)), None) => (from, max),
+        (Some(Some(from)), Some(Some(count))) if count > 0 => {
+            (from, usize::try_from(count).unwrap_or(max).min(max))
+        }
+        _ => return empty(app.faults.status(400)),
+    };
+    let reader = {
+        let mut s = app.lock();
+        let now = s.clock.now();
+        s.log.tick(now);
+        s.log.reader()
+    };
+    match tokio::task::spawn_blocking(move || reader.page(from, count)).await {
+        Ok(page) => ok(&LogList {
+            total: page.total,
+            lines: page.lines.iter().map(|l| &**l).collect(),
+            next: page.next,
+        }),
+        // `page` does not panic; were it to, the reader gets the device's 400.
+        Err(_) => empty(app.faults.status(400)),
+    }
+}
+
+/// Lets a handler answer only once the audit lines its answer depends on are on disk (spec
+/// §11.3), waiting after the handler has released the device.
+async fn audit_durable(request: Request, next: Next) -> Response {
+    audit::answer_when_durable(next.run(request)).await
 }
 
 /// `GET /api/system/version`.
@@ -578,9 +618,11 @@ struct KeyDetail<'a> {
     pubkey: String,
 }
 
-/// `GET /api/logger/list` (the emulator's form).
+/// `GET /api/logger/list` (the emulator's form, spec §11.4).
 #[derive(Serialize)]
 struct LogList<'a> {
-    total: usize,
+    total: u64,
     lines: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<u64>,
 }

@@ -5,8 +5,9 @@
 //!   audit-log HMAC key. Replaced atomically after every change: write a temporary file,
 //!   fsync it, rename it over the old one, fsync the directory. A `kill -9` at any moment
 //!   leaves either the old or the new file.
-//! * `audit.log` (mode 0600): the audit log, one line per event (spec §11.2), appended
-//!   and fsynced per line; see [`crate::audit`] for how a torn last line is dropped.
+//! * `audit.log` and `audit-<counter>.log` (mode 0600): the audit log, one line per event
+//!   (spec §11.2), only ever appended to, rotated (spec §11.3); see [`crate::audit`] for
+//!   how a torn last line is dropped.
 //! * `lock`: held (`flock`) while an emulator runs, so two never share a directory.
 //! * `notify.json` and `authenticator.json`: the broker's and the virtual authenticator's
 //!   (see [`crate::broker`] and `crate::authenticator`), written with [`atomic_write`] too.
@@ -146,11 +147,6 @@ impl Store {
         };
         let json = to_json_exact(&state)?;
         atomic_write(&self.dir, STATE_FILE, &json)
-    }
-
-    /// The audit log's path.
-    pub(crate) fn log_path(&self) -> PathBuf {
-        self.dir.join(LOG_FILE)
     }
 
     /// The directory.
