@@ -6,7 +6,7 @@
 
 use hem_auth_core::claims::{AuthreplyClaims, PairingReplyClaims};
 use hem_auth_core::codec;
-use hem_auth_core::device::{Device, PendingSnapshot};
+use hem_auth_core::device::{ConsumedNonce, Device, PendingSnapshot};
 use hem_auth_core::jwt::{self, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SharedSecret};
 use hem_auth_core::messages::{self, ExtTokenRequest, ExtValidateRequest};
@@ -58,29 +58,44 @@ impl Faults {
     }
 }
 
-/// The pending nonces before an operation, kept only under `skip_replay_check`.
-pub(crate) struct Replay(Option<Vec<PendingSnapshot>>);
+/// The explicit pending nonces and the consumed set before an operation, kept only under
+/// `skip_replay_check`.
+pub(crate) struct Replay(Option<(Vec<PendingSnapshot>, Vec<ConsumedNonce>)>);
 
 impl Replay {
     pub(crate) fn before(faults: &Faults, device: &Device) -> Self {
-        Replay(
-            faults
-                .skip_replay_check
-                .then(|| device.snapshot_with_pending().pending),
-        )
+        Replay(faults.skip_replay_check.then(|| {
+            (
+                device.snapshot_with_pending().pending,
+                device.consumed_nonces().collect(),
+            )
+        }))
     }
 
-    /// After a successful operation: records again every nonce it consumed.
+    /// After a successful operation: makes every nonce it consumed pending again. An explicit
+    /// pending nonce is recorded again; a nonce the device issued (spec §4.3: proved by its
+    /// tag, recorded in the consumed set when used) is recorded as an explicit pending nonce,
+    /// which the device accepts whatever its consumed set says (without a requested scope, so
+    /// a `RequestedOnly` device then refuses the replayed authreply with 406).
     pub(crate) fn restore(self, device: &mut Device) {
-        let Some(before) = self.0 else { return };
+        let Some((pending, consumed)) = self.0 else {
+            return;
+        };
         let after = device.snapshot_with_pending().pending;
-        for p in before {
+        for p in pending {
             let still = after
                 .iter()
                 .any(|q| q.purpose == p.purpose && q.jti == p.jti);
             if !still {
                 device.insert_pending(p.purpose, p.jti, p.exp, p.scope.as_deref());
             }
+        }
+        let used: Vec<ConsumedNonce> = device
+            .consumed_nonces()
+            .filter(|c| !consumed.contains(c))
+            .collect();
+        for c in used {
+            device.insert_pending(c.purpose, c.jti, c.exp, None);
         }
     }
 }

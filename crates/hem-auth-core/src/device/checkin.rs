@@ -6,7 +6,7 @@ use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 
 use super::{
-    jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, AuditEvent,
+    lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, Accepted, AuditEvent,
     AuditKind, AuditResult, Device, DeviceError, NoncePurpose, Outcome,
 };
 use crate::claims::{CheckClaims, CheckedClaims};
@@ -55,8 +55,14 @@ impl Device {
             Ok(k) => k,
             Err(e) => return Outcome::err(e),
         };
-        let exp = now.saturating_add(CHECKIN_LIFETIME_SECS);
-        let jti = self.issue_nonce(NoncePurpose::Checkin, exp, None, None, now, rng);
+        let jti = self.issue_nonce(
+            NoncePurpose::Checkin,
+            CHECKIN_LIFETIME_SECS,
+            None,
+            None,
+            now,
+            rng,
+        );
         let mut qid = [0u8; 32];
         rng.fill_bytes(&mut qid);
         let serial = Sha256::digest(self.eid.as_bytes());
@@ -80,13 +86,14 @@ impl Device {
     /// `checked.iat` and emits `RTC_SET`.
     ///
     /// Checks: 409 no backend; 413; 400 body, JWT shape, claims; 401 `iss` not the backend
-    /// key, header policy, bad MAC, `aud` not the spk, `jti` not a pending check nonce.
+    /// key, header policy, bad MAC, `aud` not the spk, `jti` not a pending check nonce; 503
+    /// the consumed-nonce set full (spec §4.3).
     pub fn checkin(&mut self, body: &[u8], now: u64) -> Outcome<CheckinOutcome> {
-        let (jti, time, status) = match self.check_checkin(body, now) {
+        let (nonce, time, status) = match self.check_checkin(body, now) {
             Ok(c) => c,
             Err(e) => return Outcome::err(e),
         };
-        self.nonces.consume(NoncePurpose::Checkin, &jti);
+        self.nonces.consume(&nonce, now);
         self.rtc_set = true;
         Outcome::ok_with(
             CheckinOutcome {
@@ -103,7 +110,7 @@ impl Device {
         &self,
         body: &[u8],
         now: u64,
-    ) -> Result<([u8; 32], u64, alloc::string::String), DeviceError> {
+    ) -> Result<(Accepted, u64, alloc::string::String), DeviceError> {
         let (backend, key) = self.backend_secret()?;
         let req: CheckinRequest<'_> = parse_body(body)?;
         let mut jwt = UntrustedJwt::empty();
@@ -121,12 +128,10 @@ impl Device {
             Ok(aud) if aud == self.spk => {}
             _ => return Err(DeviceError::AudienceMismatch),
         }
-        let jti = jti_bytes(&claims.jti)?;
-        if self.nonces.find(NoncePurpose::Checkin, &jti, now).is_none() {
-            return Err(DeviceError::NonceNotPending);
-        }
+        let nonce = self.accept_nonce(NoncePurpose::Checkin, &claims.jti, now)?;
+        self.nonce_room(&nonce, now)?;
         Ok((
-            jti,
+            nonce,
             claims.iat,
             alloc::string::String::from(claims.status.as_ref()),
         ))

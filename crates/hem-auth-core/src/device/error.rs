@@ -69,8 +69,9 @@ pub enum DeviceError {
     BadMac,
     /// 401: the authreply (or `checked`) carries an `aud` that is not this device's key.
     AudienceMismatch,
-    /// 401: the `jti` is not a nonce this device issued for this purpose and still holds
-    /// (unknown, replayed, expired, evicted, or issued for another purpose).
+    /// 401: the `jti` is not a valid nonce of this device for this purpose: not 32 bytes,
+    /// forged (its tag does not verify under this boot's nonce key), issued before the last
+    /// reboot or for another purpose, expired, or already consumed (spec §4.2, §4.3).
     NonceNotPending,
     /// 401: the requested expiry is not after now.
     Expired,
@@ -90,6 +91,11 @@ pub enum DeviceError {
     WrongRole,
     /// 404: no key (pairing) with this kid.
     UnknownKey,
+    /// 503: the request passed every check, but the consumed-nonce set is full of unexpired
+    /// nonces, so the device cannot record this success without forgetting one (which would
+    /// reopen a replay). The last check of every endpoint that consumes a nonce; nothing
+    /// changes (spec §4.3).
+    NonceStoreFull,
 }
 
 impl DeviceError {
@@ -119,6 +125,7 @@ impl DeviceError {
             | DeviceError::DuplicatePid => 406,
             DeviceError::NotInitialised | DeviceError::NoBackend => 409,
             DeviceError::BodyTooLarge => 413,
+            DeviceError::NonceStoreFull => 503,
         }
     }
 }
@@ -158,6 +165,7 @@ impl core::fmt::Display for DeviceError {
             DeviceError::InsufficientScope => "bearer token lacks the required scope",
             DeviceError::WrongRole => "bearer token role not allowed",
             DeviceError::UnknownKey => "no such key",
+            DeviceError::NonceStoreFull => "consumed-nonce store full, try again later",
         };
         f.write_str(s)
     }

@@ -7,7 +7,7 @@ use rand_core::CryptoRngCore;
 
 use super::pairing::{kid_from_hex, Pairing};
 use super::{
-    jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, AuditEvent,
+    lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, Accepted, AuditEvent,
     AuditKind, AuditResult, Denial, Device, DeviceError, Malformed, NoncePurpose, Outcome,
     Requirement,
 };
@@ -40,7 +40,8 @@ impl Device {
     /// → `{request, eid}`.
     ///
     /// The request JWT (device header, claims `jti, exp, aud, iss`, no `iat`) is keyed with
-    /// X25519(eid_prv, epk); its `jti` is recorded as a pending pairing nonce for 24 h.
+    /// X25519(eid_prv, epk); its `jti` is a pairing nonce accepted for 24 h (spec §4.3: its
+    /// tag proves it; nothing is stored).
     pub fn ext_init(
         &mut self,
         bearer: Option<&str>,
@@ -53,7 +54,14 @@ impl Device {
             Err(d) => return Outcome::denied(d),
         };
         let exp = now.saturating_add(PAIRING_REQUEST_LIFETIME_SECS);
-        let jti = self.issue_nonce(NoncePurpose::Pairing, exp, None, None, now, rng);
+        let jti = self.issue_nonce(
+            NoncePurpose::Pairing,
+            PAIRING_REQUEST_LIFETIME_SECS,
+            None,
+            None,
+            now,
+            rng,
+        );
         let claims = PairingRequestClaims {
             jti: Cow::Owned(jti.to_b64()),
             exp: Some(exp),
@@ -108,7 +116,8 @@ impl Device {
     /// Checks after the bearer: 413; 400 body, reply JWT shape or claims, pid not 32 bytes,
     /// `label` not 1–32 printable ASCII, `epk` or `iss` not a 32-byte key; 406 eight pairings
     /// already, aid already paired, pid already in use; 401 header policy, bad MAC (keyed
-    /// X25519(eid_prv, aid)), `jti` not a pending pairing nonce. `reply.epk` need not be the
+    /// X25519(eid_prv, aid)), `jti` not a pending pairing nonce; 503 the consumed-nonce set
+    /// full (spec §4.3). `reply.epk` need not be the
     /// `ext/init` epk (spec §6.5, §6.7). `code = HMAC-SHA256(X25519(eid_prv, reply.epk), reply)`.
     pub fn ext_validate(
         &mut self,
@@ -120,7 +129,7 @@ impl Device {
             Ok(a) => a,
             Err(d) => return Outcome::denied(d),
         };
-        self.nonces.consume(NoncePurpose::Pairing, &accepted.jti);
+        self.nonces.consume(&accepted.nonce, now);
         let kid = accepted.pairing.kid_hex();
         self.pairings.push(accepted.pairing);
         let event = AuditEvent::new(
@@ -177,14 +186,16 @@ impl Device {
             .verify(s1.as_bytes(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;
         let claims: PairingReplyClaims<'_> = verified_claims(&verified)?;
-        let jti = jti_bytes(&claims.jti)?;
-        if self.nonces.find(NoncePurpose::Pairing, &jti, now).is_none() {
-            return Err(DeviceError::NonceNotPending.into());
-        }
+        let nonce = self.accept_nonce(NoncePurpose::Pairing, &claims.jti, now)?;
         let code = jwt::mac(code_key.as_bytes(), req.reply.as_bytes());
         let pairing = Pairing::with_secret(pid, aid, String::from(claims.label.as_ref()), s1);
+        self.nonce_room(&nonce, now)?;
         Ok((
-            AcceptedReply { jti, pairing, code },
+            AcceptedReply {
+                nonce,
+                pairing,
+                code,
+            },
             authorized.subject.to_sub(),
         ))
     }
@@ -224,7 +235,7 @@ impl Device {
 
 /// A pairing reply that passed every check.
 struct AcceptedReply {
-    jti: [u8; 32],
+    nonce: Accepted,
     pairing: Pairing,
     code: [u8; 32],
 }

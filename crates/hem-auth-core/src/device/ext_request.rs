@@ -45,8 +45,8 @@ impl Device {
         let exp = now.saturating_add(plan.lifetime);
         let jti = self.issue_nonce(
             NoncePurpose::Authreq,
-            exp,
-            Some(plan.requested),
+            plan.lifetime,
+            Some(&plan.requested),
             plan.ctx.clone(),
             now,
             rng,

@@ -3,7 +3,7 @@
 use rand_core::CryptoRngCore;
 
 use super::{
-    bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verify_error, AccessToken, AuditKind,
+    bounded, lookup_claims, parse_body, parse_jwt, verify_error, Accepted, AccessToken, AuditKind,
     Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome, ScopePolicy,
     MAX_CTX_CHARS,
 };
@@ -29,7 +29,7 @@ impl Device {
     /// not the eid, `jti` not a pending authreq nonce, `exp` not after now (`0` excepted);
     /// 406 scope not scheme `A`, scope does not open, under `RequestedOnly` a scope other
     /// than the requested one, and a token that would exceed [`super::MAX_ACCESS_TOKEN_BYTES`]
-    /// ([`DeviceError::TokenTooLarge`]).
+    /// ([`DeviceError::TokenTooLarge`]); 503 the consumed-nonce set full (spec §4.3).
     ///
     /// The token: `scope` = the opened scope minus any `#…` hint, `sub` = std-b64 of the
     /// approving key's kid, `exp` = the authreply's verbatim (`0` → now + 8 h), `ctx` = the
@@ -46,8 +46,8 @@ impl Device {
     ) -> Outcome<AccessToken> {
         let mut granted = Granted::new(AuditKind::AuthSuccessExternal);
         match self.check_ext_token(body, now, rng, &mut granted) {
-            Ok(jti) => {
-                self.nonces.consume(NoncePurpose::Authreq, &jti);
+            Ok(nonce) => {
+                self.nonces.consume(&nonce, now);
                 Outcome::ok_with(granted.token, granted.event)
             }
             Err(e) => Outcome::err(e),
@@ -62,7 +62,7 @@ impl Device {
         now: u64,
         rng: &mut impl CryptoRngCore,
         granted: &mut Granted,
-    ) -> Result<[u8; 32], DeviceError> {
+    ) -> Result<Accepted, DeviceError> {
         self.require_rtc()?;
         self.require_initialised()?;
         let req: ExtTokenRequest<'_> = parse_body(body)?;
@@ -92,27 +92,22 @@ impl Device {
                 _ => return Err(DeviceError::AudienceMismatch),
             }
         }
-        let jti = jti_bytes(&claims.jti)?;
-        let pending = self
-            .nonces
-            .find(NoncePurpose::Authreq, &jti, now)
-            .ok_or(DeviceError::NonceNotPending)?;
+        let nonce = self.accept_nonce(NoncePurpose::Authreq, &claims.jti, now)?;
         if claims.exp != 0 && claims.exp <= now {
             return Err(DeviceError::Expired);
         }
 
-        let opened = ScopeKey::derive_with(pairing.s1_mac(), &jti)
+        let opened = ScopeKey::derive_with(pairing.s1_mac(), nonce.jti())
             .open(&claims.scope)
             .map_err(|e| match e {
                 SealError::UnsupportedScheme => DeviceError::ScopeScheme,
                 other => DeviceError::ScopeOpen(other),
             })?;
         let approved = scope::strip_hint(opened.as_str());
-        if self.config.scope_policy == ScopePolicy::RequestedOnly {
-            let requested = pending.scope.as_deref().unwrap_or_default();
-            if !scope::approved_matches_request(requested, approved) {
-                return Err(DeviceError::ScopeMismatch);
-            }
+        if self.config.scope_policy == ScopePolicy::RequestedOnly
+            && !self.nonces.scope_matches(&nonce, approved)
+        {
+            return Err(DeviceError::ScopeMismatch);
         }
 
         let exp = if claims.exp == 0 {
@@ -126,9 +121,10 @@ impl Device {
             scope: approved,
             sub,
             exp,
-            ctx: bounded(claims.ctx.as_deref(), MAX_CTX_CHARS).or(pending.ctx.as_deref()),
+            ctx: bounded(claims.ctx.as_deref(), MAX_CTX_CHARS).or(self.nonces.ctx(&nonce)),
         };
         self.grant_token(&grant, now, rng, granted)?;
-        Ok(jti)
+        self.nonce_room(&nonce, now)?;
+        Ok(nonce)
     }
 }

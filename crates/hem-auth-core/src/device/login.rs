@@ -5,7 +5,7 @@ use rand_core::CryptoRngCore;
 use subtle::ConstantTimeEq;
 
 use super::{
-    bounded, jti_bytes, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error,
+    bounded, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, Accepted,
     AccessToken, AuditKind, Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome,
     MAX_CTX_CHARS,
 };
@@ -38,7 +38,14 @@ impl Device {
             return Outcome::err(e);
         }
         let exp = now.saturating_add(LOGIN_CHALLENGE_LIFETIME_SECS);
-        let jti = self.issue_nonce(NoncePurpose::Login, exp, None, None, now, rng);
+        let jti = self.issue_nonce(
+            NoncePurpose::Login,
+            LOGIN_CHALLENGE_LIFETIME_SECS,
+            None,
+            None,
+            now,
+            rng,
+        );
         Outcome::ok(AuthChallenge {
             exp,
             spk: Cow::Owned(self.spk_b64.clone()),
@@ -54,7 +61,8 @@ impl Device {
     /// Checks, in order: 403 (trusted time and RTC unset), 409, 413, 400 (body, JWT, claims,
     /// scope 1..=127), then 401: header policy, MAC under X25519(spk_prv, `iss`), `iss` is
     /// the user or master key (constant-time compare), `jti` a pending login nonce, `exp`
-    /// after now (so `0` is refused, spec §7.3).
+    /// after now (so `0` is refused, spec §7.3); 406 a token too large; 503 the consumed-nonce
+    /// set full (spec §4.3).
     pub fn auth_token(
         &mut self,
         body: &[u8],
@@ -68,8 +76,8 @@ impl Device {
         };
         let mut granted = Granted::new(AuditKind::AuthSuccessInternal);
         match self.check_login(&request.auth, now, rng, &mut granted) {
-            Ok(jti) => {
-                self.nonces.consume(NoncePurpose::Login, &jti);
+            Ok(nonce) => {
+                self.nonces.consume(&nonce, now);
                 Outcome::ok_with(granted.token, granted.event)
             }
             Err(e) => Outcome::err(e),
@@ -83,7 +91,7 @@ impl Device {
         now: u64,
         rng: &mut impl CryptoRngCore,
         granted: &mut Granted,
-    ) -> Result<[u8; 32], DeviceError> {
+    ) -> Result<Accepted, DeviceError> {
         let mut jwt = UntrustedJwt::empty();
         parse_jwt(auth, &mut jwt)?;
         let claims: LoginClaims<'_> = lookup_claims(&jwt)?;
@@ -112,10 +120,7 @@ impl Device {
         } else {
             return Err(DeviceError::UnknownIssuer);
         };
-        let jti = jti_bytes(&claims.jti)?;
-        if self.nonces.find(NoncePurpose::Login, &jti, now).is_none() {
-            return Err(DeviceError::NonceNotPending);
-        }
+        let nonce = self.accept_nonce(NoncePurpose::Login, &claims.jti, now)?;
         if claims.exp <= now {
             return Err(DeviceError::Expired);
         }
@@ -126,6 +131,7 @@ impl Device {
             ctx: bounded(claims.ctx.as_deref(), MAX_CTX_CHARS),
         };
         self.grant_token(&grant, now, rng, granted)?;
-        Ok(jti)
+        self.nonce_room(&nonce, now)?;
+        Ok(nonce)
     }
 }

@@ -1,8 +1,9 @@
 //! The device role: the HEM side of every flow, as a sans-IO state machine.
 //!
 //! A [`Device`] holds what an HEM holds: the identity key (`eid`), the per-boot session key
-//! (`spk`) and access-token key, the user and master public keys, up to eight paired
-//! authenticators, the nonces it issued and still accepts, the RTC state and the scope policy.
+//! (`spk`), access-token key and nonce key, the user and master public keys, up to eight paired
+//! authenticators, the nonces it has consumed (its nonces authenticate themselves, so issuing
+//! one stores nothing: spec §4.3), the RTC state and the scope policy.
 //! Every operation takes the request (the raw body bytes as received, plus the bearer token
 //! where the endpoint needs one), the time `now` in unix seconds and the caller's CSPRNG, and
 //! returns an [`Outcome`]: the typed response (serialise it with
@@ -96,7 +97,10 @@
 //!   [`AccessToken`] (with its response body), the audit event's text is inline, and an
 //!   [`Outcome`] carries its event inline ([`AuditEvents`]).
 //! * **A restore is a reboot.** [`Device::restore`] draws new per-boot keys, so every access
-//!   token issued before dies, while pairings survive.
+//!   token and every nonce issued before dies, while pairings survive.
+//! * **No anonymous flood invalidates a nonce.** A nonce carries its own proof (a MAC under
+//!   the per-boot nonce key, spec §4.3); the device stores only the nonces of successful
+//!   verifications, and refuses a success it cannot record (503) rather than forget one.
 //!
 //! The order of checks of every operation is the error table of spec §10.2:
 //! 403 (RTC) → 409 → 413/400 → 406 → 401, except that in `ext/token` the 406 scope checks come
@@ -144,7 +148,9 @@ pub use ext_request::{
 };
 pub use ext_token::EXT_TOKEN_DEFAULT_LIFETIME_SECS;
 pub use login::LOGIN_CHALLENGE_LIFETIME_SECS;
-pub use nonces::{NoncePurpose, DEFAULT_NONCE_CAPACITY};
+pub use nonces::{
+    ConsumedNonce, NoncePurpose, CTX_CACHE_CAPACITY, DEFAULT_NONCE_CAPACITY, MAX_NONCE_CAPACITY,
+};
 pub use pairing::{
     kid_from_hex, kid_of, kid_to_hex, Pairing, EXTAID_DESCRIPTOR_BYTES, EXTAID_PREFIX,
     KEY_TYPE_X25519_PUBLIC, KID_BYTES,
@@ -152,7 +158,7 @@ pub use pairing::{
 pub use snapshot::{DeviceSnapshot, PairingSnapshot, PendingSnapshot};
 pub use token::{AccessToken, MAX_ACCESS_TOKEN_BYTES};
 
-use nonces::{NonceTable, Pending};
+use nonces::{Accepted, Nonces, Pending};
 
 /// How `ext/token` treats the scope the authenticator approved (spec §5.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -193,7 +199,11 @@ pub struct DeviceConfig {
     /// The check-in backend's public key (spec §9.5).
     #[serde(default, with = "snapshot::b64_opt_key")]
     pub backend_key: Option<PublicKey>,
-    /// Pending nonces kept per purpose (at least 1).
+    /// Capacity of the consumed-nonce set (spec §4.3): the nonces of successful
+    /// verifications, each kept until it expires. When it is full of unexpired nonces, a new
+    /// success is refused with 503 ([`DeviceError::NonceStoreFull`]). Clamped to
+    /// 1..=[`MAX_NONCE_CAPACITY`]. Issuing a nonce stores nothing, so this bounds no caller
+    /// without credentials.
     pub nonce_capacity: usize,
     /// Opt-in `max-token-lifetime SECONDS` (spec §8.7): a token minted at `now` (any login)
     /// gets `exp = min(exp, now + SECONDS)`. `None` (the firmware's behaviour): no cap.
@@ -208,7 +218,8 @@ pub struct DeviceConfig {
 
 impl DeviceConfig {
     /// An initialised device with this identity, no user or master key, an empty label,
-    /// trusted time off, the `AsApproved` policy, no backend and 64 nonces per purpose.
+    /// trusted time off, the `AsApproved` policy, no backend and room for
+    /// [`DEFAULT_NONCE_CAPACITY`] consumed nonces.
     pub fn new(identity: SecretKey) -> Self {
         DeviceConfig {
             identity,
@@ -263,29 +274,49 @@ impl core::fmt::Debug for DeviceConfig {
     }
 }
 
-/// The keys a device draws at every boot: the session key (`spk`) and the access-token key.
-/// Never persisted: a reboot invalidates every access token (spec §4.6).
+/// The keys a device draws at every boot: the session key (`spk`), the access-token key and
+/// the nonce key `Kn` that authenticates the device's nonces (spec §4.3). Never persisted: a
+/// reboot invalidates every access token and every nonce (spec §4.6).
 pub struct BootKeys {
     session: SecretKey,
     token_key: Zeroizing<[u8; 32]>,
+    nonce_key: Zeroizing<[u8; 32]>,
 }
 
 impl BootKeys {
-    /// Draws both keys from the CSPRNG: 32 bytes of session secret, then 32 bytes of token key.
+    /// Draws the keys from the CSPRNG: 32 bytes of session secret, 32 bytes of token key, then
+    /// 32 bytes of nonce key.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
         let session = SecretKey::generate(rng);
         let mut token_key = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut *token_key);
-        BootKeys { session, token_key }
+        let mut nonce_key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut *nonce_key);
+        BootKeys {
+            session,
+            token_key,
+            nonce_key,
+        }
     }
 
     /// Uses given keys. For test vectors and conformance runs that fix the per-boot secrets
-    /// (`spk_private`, `token_key`); a real device draws them with [`BootKeys::generate`].
+    /// (`spk_private`, `token_key`); a real device draws them with [`BootKeys::generate`]. The
+    /// nonce key is derived from the token key, HMAC-SHA256(`token_key`, "hem-auth nonce
+    /// key"), unless [`BootKeys::with_nonce_key`] sets it.
     pub fn from_parts(session: SecretKey, token_key: [u8; 32]) -> Self {
+        let nonce_key = Zeroizing::new(jwt::mac(&token_key, b"hem-auth nonce key"));
         BootKeys {
             session,
             token_key: Zeroizing::new(token_key),
+            nonce_key,
         }
+    }
+
+    /// Sets the nonce key `Kn` (spec §4.3).
+    #[must_use]
+    pub fn with_nonce_key(mut self, nonce_key: [u8; 32]) -> Self {
+        self.nonce_key = Zeroizing::new(nonce_key);
+        self
     }
 }
 
@@ -383,7 +414,7 @@ pub struct Device {
     /// and the token signing each skip the key schedule).
     token_mac: jwt::MacKey,
     pairings: Vec<Pairing>,
-    nonces: NonceTable,
+    nonces: Nonces,
     rtc_set: bool,
 }
 
@@ -401,7 +432,7 @@ impl core::fmt::Debug for Device {
 
 impl Device {
     /// Boots a device: draws the per-boot keys from `rng`. The RTC starts unset and no nonce is
-    /// pending.
+    /// pending or consumed.
     pub fn new(config: DeviceConfig, rng: &mut impl CryptoRngCore) -> Self {
         Device::with_boot_keys(config, BootKeys::generate(rng))
     }
@@ -418,7 +449,11 @@ impl Device {
             session: boot.session,
             token_mac: jwt::MacKey::new(&*boot.token_key),
             pairings: Vec::new(),
-            nonces: NonceTable::new(config.nonce_capacity),
+            nonces: Nonces::new(
+                &boot.nonce_key,
+                config.nonce_capacity,
+                config.scope_policy == ScopePolicy::RequestedOnly,
+            ),
             rtc_set: false,
             config,
         }
@@ -480,32 +515,55 @@ impl Device {
         self.pairings.iter().find(|p| p.pid() == pid)
     }
 
-    /// Issues a time nonce for `purpose` and records it as pending until `exp`.
+    /// Issues a nonce for `purpose`, accepted for `lifetime` seconds (spec §4.3): its tag
+    /// proves it, so nothing is stored, except an authreq's `ctx` in the bounded cache.
+    /// `requested_scope` is an authreq's scope as requested (bound into the tag under
+    /// `RequestedOnly`).
     fn issue_nonce(
         &mut self,
         purpose: NoncePurpose,
-        exp: u64,
-        scope: Option<String>,
+        lifetime: u64,
+        requested_scope: Option<&str>,
         ctx: Option<String>,
         now: u64,
         rng: &mut impl CryptoRngCore,
     ) -> TimeNonce {
-        let nonce = TimeNonce::generate(now, rng);
-        let pending = Pending {
-            jti: *nonce.as_bytes(),
-            exp,
-            scope,
-            ctx,
-        };
-        self.nonces.insert(purpose, pending, Some(now));
-        nonce
+        self.nonces
+            .issue(purpose, lifetime, requested_scope, ctx, now, rng)
     }
 
-    /// Records a pending nonce directly, as if this device had issued it.
+    /// The nonce check of every endpoint that takes a nonce back (spec §4.2, §4.3): 401
+    /// unless `jti` decodes to a nonce this boot issued for `purpose` (or one given
+    /// explicitly), before its expiry and not consumed. Changes nothing.
+    fn accept_nonce(
+        &self,
+        purpose: NoncePurpose,
+        jti: &str,
+        now: u64,
+    ) -> Result<Accepted, DeviceError> {
+        let jti = jti_bytes(jti)?;
+        self.nonces
+            .accept(purpose, &jti, now)
+            .ok_or(DeviceError::NonceNotPending)
+    }
+
+    /// The last check of every endpoint that consumes a nonce (spec §4.3): 503 when the
+    /// consumed set is full of unexpired nonces.
+    fn nonce_room(&self, accepted: &Accepted, now: u64) -> Result<(), DeviceError> {
+        if self.nonces.has_room(accepted, now) {
+            Ok(())
+        } else {
+            Err(DeviceError::NonceStoreFull)
+        }
+    }
+
+    /// Records a pending nonce directly, as if this device had issued it: accepted once, for
+    /// `purpose`, while `now < exp`, beside the nonces the device's tag proves (spec §4.3).
     ///
     /// For test vectors (`pending` entries of `hem-auth-vectors/1`) and for restoring state;
     /// never needed in a normal flow. `requested_scope` is the authreq's requested scope
-    /// (used by the `RequestedOnly` policy).
+    /// (used by the `RequestedOnly` policy). An entry with the same purpose and bytes is
+    /// replaced, and an entry overrides the consumed set.
     pub fn insert_pending(
         &mut self,
         purpose: NoncePurpose,
@@ -513,18 +571,27 @@ impl Device {
         exp: u64,
         requested_scope: Option<&str>,
     ) {
-        let pending = Pending {
+        self.nonces.insert_explicit(Pending {
+            purpose,
             jti,
             exp,
             scope: requested_scope.map(String::from),
             ctx: None,
-        };
-        self.nonces.insert(purpose, pending, None);
+        });
     }
 
-    /// Whether `jti` is pending for `purpose` at `now` (for checkers and tests).
+    /// Whether `jti` would be accepted for `purpose` at `now` (for checkers and tests): an
+    /// explicit pending nonce, or one this boot issued, unexpired and not consumed. For an
+    /// authreq under `RequestedOnly`, the scope half of the tag is checked by `ext/token` only.
     pub fn is_pending(&self, purpose: NoncePurpose, jti: &[u8], now: u64) -> bool {
-        self.nonces.find(purpose, jti, now).is_some()
+        self.nonces.is_pending(purpose, jti, now)
+    }
+
+    /// The consumed set (spec §4.3): the nonces of successful verifications this boot, each
+    /// kept until its expiry (for checkers and tests). Explicit pending nonces are removed
+    /// when consumed and do not appear here.
+    pub fn consumed_nonces(&self) -> impl Iterator<Item = ConsumedNonce> + '_ {
+        self.nonces.consumed()
     }
 
     /// The one place an access token is minted (spec §8.1, §5.10): header `{"typ","alg"}`, claims

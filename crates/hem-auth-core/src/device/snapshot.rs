@@ -2,7 +2,9 @@
 //!
 //! A [`DeviceSnapshot`] holds the configuration (identity secret, user/master/backend keys,
 //! flags), the pairings (pid, aid, label; the kid and S1 are derived again on restore) and,
-//! optionally, the pending nonces. It serialises with serde; binary values are standard
+//! optionally, explicit pending nonces (spec §4.3, §4.6). The nonces the device issued itself
+//! are not in it: their tags are keyed with the per-boot nonce key, which a restore draws
+//! anew, so they die with the reboot. It serialises with serde; binary values are standard
 //! base64; the identity secret is held in a zeroizing key type and never printed.
 
 use alloc::string::String;
@@ -10,13 +12,13 @@ use alloc::vec::Vec;
 use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 
-use super::nonces::{NonceTable, Pending};
+use super::nonces::Pending;
 use super::pairing::Pairing;
 use super::{BootKeys, Device, DeviceConfig, DeviceError, Malformed, NoncePurpose};
 use crate::claims::MAX_PAIRINGS;
 use crate::keys::PublicKey;
 
-/// Everything a device keeps across reboots, plus (optionally) its pending nonces.
+/// Everything a device keeps across reboots, plus (optionally) explicit pending nonces.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceSnapshot {
     /// The configuration.
@@ -24,8 +26,8 @@ pub struct DeviceSnapshot {
     /// The paired authenticators, in pairing order.
     #[serde(default)]
     pub pairings: Vec<PairingSnapshot>,
-    /// Pending nonces (empty unless taken with [`Device::snapshot_with_pending`] or filled in
-    /// by a vector checker).
+    /// Explicit pending nonces, accepted "as if issued" after the restore (empty unless taken
+    /// with [`Device::snapshot_with_pending`] or filled in by a vector checker or test).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending: Vec<PendingSnapshot>,
 }
@@ -54,7 +56,8 @@ pub struct PairingSnapshot {
     pub label: String,
 }
 
-/// One pending nonce as persisted.
+/// One explicit pending nonce as persisted: arbitrary 32 bytes, accepted once for its
+/// purpose while `now < exp` (spec §4.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingSnapshot {
     /// What it was issued for.
@@ -73,8 +76,7 @@ pub struct PendingSnapshot {
 }
 
 impl Device {
-    /// The persistent state: configuration and pairings (no pending nonces, which a reboot
-    /// forgets).
+    /// The persistent state: configuration and pairings (no nonces, which a reboot forgets).
     pub fn snapshot(&self) -> DeviceSnapshot {
         DeviceSnapshot {
             config: self.config.clone(),
@@ -91,14 +93,19 @@ impl Device {
         }
     }
 
-    /// [`Device::snapshot`] plus every pending nonce.
+    /// [`Device::snapshot`] plus the explicit pending nonces not yet consumed (those given by
+    /// [`Device::insert_pending`] or a restored snapshot), grouped by purpose, oldest first.
+    ///
+    /// The nonces the device issued are not listed: nothing is stored when one is issued
+    /// (spec §4.3), and the per-boot nonce key that proves them is never exported, so a restore
+    /// (a reboot) invalidates them, as it does access tokens (spec §4.6).
     pub fn snapshot_with_pending(&self) -> DeviceSnapshot {
         let mut snapshot = self.snapshot();
         snapshot.pending = self
             .nonces
-            .iter()
-            .map(|(purpose, p)| PendingSnapshot {
-                purpose,
+            .explicit()
+            .map(|p| PendingSnapshot {
+                purpose: p.purpose,
                 jti: p.jti,
                 exp: p.exp,
                 scope: p.scope.clone(),
@@ -109,7 +116,8 @@ impl Device {
     }
 
     /// Boots a device from a snapshot: new per-boot keys from `rng` (so every earlier access
-    /// token is invalid), RTC unset, pairings (S1 computed again) and pending nonces as saved.
+    /// token and every nonce the device issued is invalid), RTC unset, nothing consumed,
+    /// pairings (S1 computed again) and the snapshot's explicit pending nonces.
     ///
     /// Fails on a snapshot no device could have written: more than eight pairings
     /// ([`DeviceError::TooManyPairings`]), a repeated aid or pid
@@ -147,17 +155,15 @@ impl Device {
                 .map_err(|_| Malformed::Key)?;
             device.pairings.push(pairing);
         }
-        let mut table = NonceTable::new(device.config.nonce_capacity);
         for p in pending {
-            let entry = Pending {
+            device.nonces.insert_explicit(Pending {
+                purpose: p.purpose,
                 jti: p.jti,
                 exp: p.exp,
                 scope: p.scope,
                 ctx: p.ctx,
-            };
-            table.insert(p.purpose, entry, None);
+            });
         }
-        device.nonces = table;
         Ok(device)
     }
 }

@@ -13,6 +13,7 @@
 mod support;
 
 mod errors;
+mod flood;
 mod flows;
 mod policies;
 mod rig;

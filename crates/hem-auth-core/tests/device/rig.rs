@@ -9,7 +9,7 @@ use hem_auth_core::claims::{
 };
 use hem_auth_core::codec;
 use hem_auth_core::device::{
-    Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, ScopePolicy,
+    ConsumedNonce, Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, ScopePolicy,
 };
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
@@ -108,8 +108,13 @@ impl Rig {
         self.dev = Device::restore(snap, &mut self.rng).unwrap();
     }
 
-    pub fn state(&self) -> (DeviceSnapshot, bool) {
-        (self.dev.snapshot_with_pending(), self.dev.rtc_is_set())
+    /// Persistent state, explicit pending nonces, the RTC and the consumed-nonce set.
+    pub fn state(&self) -> (DeviceSnapshot, bool, Vec<ConsumedNonce>) {
+        (
+            self.dev.snapshot_with_pending(),
+            self.dev.rtc_is_set(),
+            self.dev.consumed_nonces().collect(),
+        )
     }
 
     pub fn eid_b64(&self) -> String {
@@ -306,7 +311,8 @@ pub fn token_claims(token: &str) -> AccessTokenClaims<'static> {
 }
 
 /// Runs `op`, expects exactly `expected` with `status`, and checks that the device state
-/// (persistent state, pending nonces, RTC) did not change. Returns the audit events.
+/// (persistent state, pending and consumed nonces, RTC) did not change. Returns the audit
+/// events.
 pub fn refused<T: std::fmt::Debug>(
     rig: &mut Rig,
     expected: DeviceError,

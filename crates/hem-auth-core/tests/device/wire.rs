@@ -1,6 +1,7 @@
 //! The real device capture and the documentation examples, set beside the device's own output:
 //! same header bytes, same claim order, same nonce layout — and, where the inputs are public,
-//! the same payload bytes apart from the values that depend on a private key we lack.
+//! the same payload bytes apart from the values that depend on a private key we lack (the
+//! `eid_prv`, and the per-boot nonce key that tags the nonces the device issues, spec §4.3).
 
 use std::fmt;
 
@@ -56,6 +57,21 @@ impl RngCore for Replay {
 }
 
 impl CryptoRng for Replay {}
+
+/// An rng that gives the device the random bytes of a documented nonce it issues:
+/// `jti[4..16]` (spec §4.3: the rest of the device's nonce is its time and its tag).
+fn issued(jti: &TimeNonce) -> Replay {
+    Replay::new(&jti.as_bytes()[4..16])
+}
+
+/// `text` with our issued nonce `ours` replaced by the documented `theirs`, once their time and
+/// random bytes are checked equal: the last 16 bytes are a tag under the per-boot nonce key
+/// (spec §4.3), which only the real device has, as it alone has its `eid_prv`.
+fn swap_nonce(text: &str, ours: &str, theirs: &TimeNonce) -> String {
+    let mine = TimeNonce::from_b64(ours).unwrap();
+    assert_eq!(mine.as_bytes()[..16], theirs.as_bytes()[..16], "{ours}");
+    swap(text, ours, &theirs.to_b64())
+}
 
 /// Top-level member names of a JSON object, in order.
 fn keys(json: &[u8]) -> Vec<String> {
@@ -150,7 +166,7 @@ fn real_device_authreq_is_what_the_device_emits() {
     let req =
         json!({"epk": broker.public_key().to_b64(), "scope": "keymgmt:list", "ctx": "fixture-ctx"});
     let ours = dev
-        .ext_request(&body(&req), c.iat, &mut Replay::new(jti.as_bytes()))
+        .ext_request(&body(&req), c.iat, &mut issued(&jti))
         .result
         .unwrap();
     assert_eq!(ours.epk, c.aud);
@@ -168,6 +184,7 @@ fn real_device_authreq_is_what_the_device_emits() {
     let text = String::from_utf8(our_payload).unwrap();
     let text = swap(&text, &dev.eid().to_b64(), &eid.to_b64());
     let text = swap(&text, our_entry, entry);
+    let text = swap_nonce(&text, ours_claims["jti"].as_str().unwrap(), &jti);
     assert_eq!(text.as_bytes(), &cap_payload[..]);
 }
 
@@ -192,7 +209,7 @@ fn documentation_examples_are_what_the_device_emits() {
     // gives an entry of the same length
     let req = json!({"epk": s(doc, "epk"), "scope": "keymgmt:list"});
     let ours = dev
-        .ext_request(&body(&req), iat, &mut Replay::new(jti.as_bytes()))
+        .ext_request(&body(&req), iat, &mut issued(&jti))
         .result
         .unwrap();
     assert_eq!(ours.epk, s(doc, "epk"), "response epk is the authreq aud");
@@ -202,6 +219,7 @@ fn documentation_examples_are_what_the_device_emits() {
     let our_entry = oc["scope"][doc_pid].as_str().unwrap();
     assert_eq!(our_entry.len(), doc_entry.len());
     let text = swap(&String::from_utf8(p).unwrap(), &dev.eid().to_b64(), doc_eid);
+    let text = swap_nonce(&text, oc["jti"].as_str().unwrap(), &jti);
     assert_eq!(
         swap(&text, our_entry, doc_entry).as_bytes(),
         &doc_payload[..]
@@ -263,13 +281,15 @@ fn documentation_examples_are_what_the_device_emits() {
             Some(&login),
             &body(&json!({"epk": s(doc_req, "aud")})),
             now,
-            &mut Replay::new(r_jti.as_bytes()),
+            &mut issued(&r_jti),
         )
         .result
         .unwrap();
     let (h, p) = segments(&init.request);
     assert_eq!(h, codec::encode_segment(Header::Device.json().as_bytes()));
     let text = swap(&String::from_utf8(p).unwrap(), &dev.eid().to_b64(), doc_eid);
+    let our_jti = claims_of(&init.request)["jti"].as_str().unwrap().to_owned();
+    let text = swap_nonce(&text, &our_jti, &r_jti);
     let doc_text = serde_json::to_string(doc_req).unwrap();
     let doc_claims: hem_auth_core::claims::PairingRequestClaims<'_> =
         serde_json::from_str(&doc_text).unwrap();
@@ -286,11 +306,12 @@ fn documentation_examples_are_what_the_device_emits() {
         now + hem_auth_core::device::LOGIN_CHALLENGE_LIFETIME_SECS
     );
     let ours = dev
-        .auth_token_challenge(now, &mut Replay::new(c_jti.as_bytes()))
+        .auth_token_challenge(now, &mut issued(&c_jti))
         .result
         .unwrap();
     let text = swap(&messages::to_json(&ours), &ours.spk, &doc_ch.spk);
     let text = swap(&text, &ours.eid, &doc_ch.eid);
+    let text = swap_nonce(&text, &ours.jti, &c_jti);
     assert_eq!(text, messages::to_json(&doc_ch));
     assert_eq!(keys(text.as_bytes()), ["exp", "spk", "jti", "lbl", "eid"]);
 
