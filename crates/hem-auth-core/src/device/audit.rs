@@ -523,6 +523,35 @@ mod tests {
         );
     }
 
+    /// Found by the property test: a window found ended late (here at 119, by another key's
+    /// check) reopens then, so the key's next check (at 120) is counted, not written a
+    /// second after the count line.
+    #[test]
+    fn a_window_found_ended_late_reopens_then() {
+        let mut c = AuditCoalescer::new();
+        let written = lines(
+            &mut c,
+            &[
+                (0, "U", "a"),
+                (0, "U", "a"),
+                (119, "U", "b"),
+                (120, "U", "a"),
+            ],
+        );
+        assert_eq!(
+            written,
+            [
+                line(0, "U", "a 1"),
+                line(0, "U", "a 1"),
+                line(119, "U", "b 1")
+            ]
+        );
+        let mut out = Vec::new();
+        c.tick(178, |_| panic!("a's window runs from 119"));
+        c.tick(179, |e| out.push((e.time, e.data().to_string())));
+        assert_eq!(out, [(120, "a 1".to_string())]);
+    }
+
     #[test]
     fn every_check_is_in_exactly_one_line() {
         let mut c = AuditCoalescer::new();
