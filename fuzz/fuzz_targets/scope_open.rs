@@ -5,18 +5,53 @@
 //! through the grammar functions.
 //! Checks: opening never panics; seal then open gives the plaintext back, and a wrong key
 //! never opens it; a flipped sealed scope opens, if at all, to the sealed plaintext (anything
-//! else is a forgery); `grant` is idempotent and a hint decodes back to itself.
+//! else is a forgery); `grant` is idempotent and a hint decodes back to itself; the
+//! requested-scope grammar is exactly its character rule, the display of any text is
+//! printable ASCII (spec §8.6), and a 32-byte prefix decodes as a public key only in its one
+//! canonical encoding (spec §2.5).
 #![no_main]
 
-use hem_auth_core::keys::SharedSecret;
-use hem_auth_core::scope::{self, KeyHint};
+use hem_auth_core::keys::{PublicKey, SharedSecret};
+use hem_auth_core::scope::{self, DisplayScope, Escaped, KeyHint};
 use hem_auth_core::seal::ScopeKey;
 use hem_auth_fuzz_common::input;
 use libfuzzer_sys::fuzz_target;
 
 fn grammar(text: &str) {
-    let _ = scope::validate(text, scope::MAX_REQUEST_SCOPE_CHARS);
-    let _ = scope::validate(text, scope::MAX_LOGIN_SCOPE_CHARS);
+    for max in [scope::MAX_REQUEST_SCOPE_CHARS, scope::MAX_LOGIN_SCOPE_CHARS] {
+        let allowed = text
+            .bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'#');
+        let ok = !text.is_empty() && allowed && text.len() <= max;
+        assert_eq!(
+            scope::check_requested(text, max).is_ok(),
+            ok,
+            "grammar of {text:?}"
+        );
+    }
+    // Whatever the text, its display is printable ASCII (spec §8.6), and so is its escape.
+    let shown = DisplayScope::new(text);
+    for rendered in [shown.to_string(), Escaped(text).to_string()] {
+        assert!(
+            rendered.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+            "{text:?} shown as {rendered:?}"
+        );
+    }
+    if text.bytes().any(|b| !(0x20..=0x7e).contains(&b)) {
+        assert!(shown.is_suspicious(), "{text:?} not flagged");
+    }
+    // Its first 32 bytes as a received public key (spec §2.5): accepted only canonical, and
+    // then the only encoding of that key.
+    if let Some(bytes) = text.as_bytes().get(..32) {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(bytes);
+        if let Ok(pk) = PublicKey::try_from_bytes(key) {
+            assert_eq!(key[31] & 0x80, 0, "bit 255 accepted");
+            assert_eq!(PublicKey::from_b64(&pk.to_b64()), Ok(pk));
+            key[31] |= 0x80;
+            assert!(PublicKey::try_from_bytes(key).is_err(), "an alias accepted");
+        }
+    }
     let _ = scope::use_kid(text);
     let _ = scope::strip_hint(text);
     for writable in [false, true] {

@@ -13,7 +13,9 @@
 //! * **Login approval.** For each event fetched from the broker ([`Event`]),
 //!   [`AuthenticatorPairing::open_event`] first refuses an expired event, then opens the sealed
 //!   scope with `K = HMAC(S1, jti)`; a wrong tag is an error, never a warning. The user sees
-//!   [`OpenedEvent::scope`] (and the [`KeyHint`] of a `keymgmt:use:<kid>` request) and either
+//!   [`OpenedEvent::display_scope`]: the scope with every character outside printable ASCII
+//!   escaped, the [`KeyHint`] of a `keymgmt:use:<kid>` request shown as a hint, and a flag on a
+//!   plaintext no device sends (spec §8.6; never print [`OpenedEvent::scope`] raw), and either
 //!   [`OpenedEvent::approve`]s — choosing a period ([`PERIODS_SECS`]) and, for storage, write
 //!   access — or [`OpenedEvent::deny`]s. Approval seals the granted scope with the same `K`,
 //!   signs the `authreply` with `S1`, and MACs it for the broker with `X25519(aid_prv, epk)`.
@@ -109,7 +111,7 @@ use crate::codec::{self, CodecError};
 use crate::jwt::{self, Header, JwtError, UntrustedJwt};
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
-use crate::scope::{self, KeyHint};
+use crate::scope::{self, DisplayScope, KeyHint};
 use crate::seal::{OpenedScope, ScopeKey, SealError};
 
 /// The access periods the phone app offers, in seconds: 15 min (the default), 1 h, 8 h and
@@ -133,7 +135,8 @@ pub enum AuthenticatorError {
     /// The pairing request is not a well-formed JWT, or its claims are missing or of the wrong
     /// type. (Its signature is never checked: the phone has no key for it.)
     Request(JwtError),
-    /// A key is not base64 of 32 bytes, or an X25519 with it is all zero (a low-order point).
+    /// A key is not base64 of a canonical 32-byte key, is low-order (spec §2.5), or an X25519
+    /// with it is all zero.
     Key(KeyError),
     /// The event's `exp` is in the past (`now > exp`).
     Expired,
@@ -285,10 +288,9 @@ impl UnverifiedPairingRequest {
 
     /// Builds the request from its claims (for vectors that give the payload object).
     ///
-    /// Rejects an `iss` or `aud` that is not base64 of 32 bytes ([`AuthenticatorError::Key`])
-    /// and a `jti` that is not base64 of at most [`MAX_JTI_BYTES`] bytes
-    /// ([`AuthenticatorError::Encoding`]). A low-order `iss` or `aud` is only caught by
-    /// [`reply_to_pairing`], which needs the phone's secret to find out.
+    /// Rejects an `iss` or `aud` that is not base64 of a canonical 32-byte key or is low-order
+    /// (spec §2.5, [`AuthenticatorError::Key`]) and a `jti` that is not base64 of at most
+    /// [`MAX_JTI_BYTES`] bytes ([`AuthenticatorError::Encoding`]).
     pub fn from_claims(claims: &PairingRequestClaims<'_>) -> Result<Self, AuthenticatorError> {
         decode_jti(&claims.jti, &mut [0u8; MAX_JTI_BYTES])?;
         Ok(UnverifiedPairingRequest {
@@ -600,8 +602,18 @@ impl core::fmt::Debug for OpenedEvent<'_, '_> {
 impl OpenedEvent<'_, '_> {
     /// The requested scope exactly as the device sealed it; a `keymgmt:use:<kid>` request
     /// carries the `#…` key hint (see [`OpenedEvent::key_hint`]).
+    ///
+    /// Raw text: it may hold anything a requester managed to have sealed, control characters
+    /// included. To show it to a person, use [`OpenedEvent::display_scope`].
     pub fn scope(&self) -> &str {
         self.scope.as_str()
+    }
+
+    /// The scope as the phone shows it to the user (spec §8.6): escaped, the key hint apart
+    /// from the scope, and flagged by [`DisplayScope::is_suspicious`] when no device sends
+    /// such a plaintext.
+    pub fn display_scope(&self) -> DisplayScope<'_> {
+        DisplayScope::new(self.scope.as_str())
     }
 
     /// The key type and label the device appended to a `keymgmt:use:<kid>` request, if there is
@@ -736,6 +748,35 @@ mod tests {
         let dbg = alloc::format!("{p:?}");
         assert!(dbg.contains("cGlk"));
         assert!(!dbg.contains(&s1));
+    }
+
+    #[test]
+    fn an_opened_spoof_is_shown_escaped_and_flagged() {
+        // Issue 14, attack 3: a scope sealed with a carriage return and terminal escapes.
+        let p = pairing();
+        let spoof = "system:config\r\x1b[2K\x1b[1A\x1b[2K\u{2026}asks for logger:get";
+        let jti = [0x11u8; 32];
+        let sealed = ScopeKey::derive(&p.s1, &jti).seal(spoof).unwrap();
+        let (jti, epk) = (
+            crate::codec::encode_std(&jti),
+            SecretKey::from_bytes([6u8; 32]).public_key().to_b64(),
+        );
+        let event = Event {
+            jti: Cow::Borrowed(&jti),
+            scope: Cow::Borrowed(&sealed),
+            epk: Cow::Borrowed(&epk),
+            exp: 100,
+        };
+        let opened = p.open_event(&event, 10).unwrap();
+        assert_eq!(opened.scope(), spoof);
+        let shown = opened.display_scope();
+        assert!(shown.is_suspicious());
+        let text = alloc::format!("{shown}");
+        assert_eq!(
+            text,
+            "system:config\\x0d\\x1b[2K\\x1b[1A\\x1b[2K\\xe2\\x80\\xa6asks for logger:get"
+        );
+        assert!(text.bytes().all(|b| (0x20..=0x7e).contains(&b)));
     }
 
     #[test]

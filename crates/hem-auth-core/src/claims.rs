@@ -4,7 +4,8 @@
 //! Field order is the producer's claim order, so serialising one of these structs gives the
 //! real producer's bytes. Optional claims are skipped when absent. Strings borrow from the
 //! verified payload unless they contain escapes (`Cow`). Every numeric date is a `u64`: a
-//! string, a fraction or a negative number is a type error, never "absent".
+//! string, a fraction or a negative number is a type error, never "absent"; so is `null` in
+//! place of any claim, optional claims included (spec §2.2).
 //!
 //! Read these only from a [`crate::jwt::VerifiedJwt`] (or, for the two documented key-lookup
 //! cases, [`crate::jwt::UntrustedJwt::dangerous_unverified_claims`]).
@@ -57,10 +58,18 @@ pub struct PairingRequestClaims<'a> {
     #[serde(borrow)]
     pub jti: Cow<'a, str>,
     /// Expiry (the device sends this).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub exp: Option<u64>,
     /// Expiry under the v1 app's name (synthetic vectors only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub eat: Option<u64>,
     /// The broker's pairing epk.
     #[serde(borrow)]
@@ -89,7 +98,11 @@ pub struct PairingReplyClaims<'a> {
     #[serde(borrow)]
     pub jti: Cow<'a, str>,
     /// Echo of the request `eat`, only when the request had one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub eat: Option<u64>,
     /// The phone's new public key `aid`.
     #[serde(borrow)]
@@ -166,7 +179,11 @@ pub struct AuthreplyClaims<'a> {
     /// Token expiry chosen by the user (`0`: the device's 8 h default).
     pub exp: u64,
     /// Phone time (optional for the device).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub iat: Option<u64>,
     /// The pairing id.
     #[serde(borrow)]
@@ -360,10 +377,18 @@ impl<'de: 'a, 'a> Deserialize<'de> for ScopeMap<'a> {
     }
 }
 
-/// An optional string that borrows when it can: `#[serde(borrow)]` only borrows a bare
-/// `Cow<str>`; on `Option<Cow<str>>` serde always copies.
+/// An optional string claim that is present: a string, which borrows when it can
+/// (`#[serde(borrow)]` only borrows a bare `Cow<str>`; on `Option<Cow<str>>` serde always
+/// copies). Called only for a member that is there (`default` gives `None` when it is not), so
+/// `null` is a type error, never "absent" (spec §2.2).
 fn opt_borrowed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    Ok(Option::<BorrowedStr<'de>>::deserialize(d)?.map(|s| s.0))
+    Ok(Some(BorrowedStr::deserialize(d)?.0))
+}
+
+/// An optional numeric date that is present: an unsigned integer; `null` is a type error,
+/// never "absent" (spec §2.2).
+fn present_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    u64::deserialize(d).map(Some)
 }
 
 /// A string that borrows when it can (serde's `Cow` impl alone always copies).

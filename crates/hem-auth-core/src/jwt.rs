@@ -72,7 +72,8 @@ pub enum JwtError {
     DuplicateMember,
     /// A payload object has too many members.
     TooManyMembers,
-    /// The header breaks the policy: not an object, a duplicate or `crit` member, `alg` not
+    /// The header breaks the policy: not an object, a duplicate member, a `crit` member (of any
+    /// value, `null` included), `alg` not
     /// `HS256`, or `ecdh` not `x25519` where required.
     HeaderPolicy,
     /// The HMAC does not match.
@@ -203,8 +204,13 @@ impl HeaderFacts {
             alg: Option<&'a str>,
             #[serde(borrow, default)]
             ecdh: Option<&'a str>,
-            #[serde(default)]
-            crit: Option<serde::de::IgnoredAny>,
+            /// Whether the header has a `crit` member, whatever its value: `null` included
+            /// (spec §3.3), which `Option` would read as absent.
+            #[serde(default, deserialize_with = "present")]
+            crit: bool,
+        }
+        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+            serde::de::IgnoredAny::deserialize(d).map(|_| true)
         }
         // A header whose members have the wrong types (or escapes) breaks the policy.
         let Ok(raw) = serde_json::from_slice::<Raw<'_>>(header) else {
@@ -214,7 +220,7 @@ impl HeaderFacts {
             });
         };
         Ok(HeaderFacts {
-            hs256: raw.alg == Some("HS256") && raw.crit.is_none(),
+            hs256: raw.alg == Some("HS256") && !raw.crit,
             ecdh_x25519: raw.ecdh == Some("x25519"),
         })
     }
@@ -818,6 +824,21 @@ mod tests {
             ),
             (
                 r#"{"alg":"HS256","ecdh":"x25519","crit":["x"]}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (
+                r#"{"alg":"HS256","ecdh":"x25519","crit":null}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (
+                r#"{"crit":[],"alg":"HS256","ecdh":"x25519"}"#,
+                Err(JwtError::HeaderPolicy),
+                Err(JwtError::HeaderPolicy),
+            ),
+            (
+                r#"{"alg":"HS256","crit":false}"#,
                 Err(JwtError::HeaderPolicy),
                 Err(JwtError::HeaderPolicy),
             ),

@@ -3,6 +3,10 @@
 //! Secrets live in types that zeroize on drop and print as `<redacted>`. A Diffie-Hellman whose
 //! result is all zero (the peer sent a low-order point) is refused: such a "shared" secret is
 //! known to everybody, so any MAC keyed with it proves nothing.
+//!
+//! Every public key a role receives is decoded by [`PublicKey::from_b64`] (or
+//! [`PublicKey::try_from_bytes`]), which accepts only the canonical encoding of a key that is
+//! not low-order (spec §2.5): one key, one byte string, so keys are compared by their bytes.
 
 use alloc::string::String;
 use rand_core::CryptoRngCore;
@@ -21,6 +25,12 @@ pub enum KeyError {
     Encoding(CodecError),
     /// The Diffie-Hellman result is all zero: the peer key is a low-order point.
     NonContributory,
+    /// The 32 bytes are not the canonical encoding of an X25519 key: bit 255 is set, or the
+    /// value u is not below p = 2^255 − 19 (spec §2.5).
+    NonCanonical,
+    /// The key is one of the five canonical low-order encodings (spec §2.5): X25519 with it is
+    /// all zero for every private key.
+    LowOrder,
 }
 
 impl core::fmt::Display for KeyError {
@@ -28,6 +38,10 @@ impl core::fmt::Display for KeyError {
         match self {
             KeyError::Encoding(e) => write!(f, "key encoding: {e}"),
             KeyError::NonContributory => f.write_str("X25519 result is all zero (low-order point)"),
+            KeyError::NonCanonical => {
+                f.write_str("not a canonical X25519 key (bit 255 set, or u not below 2^255 - 19)")
+            }
+            KeyError::LowOrder => f.write_str("X25519 key is a low-order point"),
         }
     }
 }
@@ -46,14 +60,36 @@ impl From<CodecError> for KeyError {
 pub struct PublicKey([u8; KEY_BYTES]);
 
 impl PublicKey {
-    /// Wraps 32 raw bytes.
+    /// Wraps 32 raw bytes, unchecked: for keys the caller computed or stored itself. A key
+    /// received from elsewhere goes through [`PublicKey::try_from_bytes`] or
+    /// [`PublicKey::from_b64`].
     pub const fn from_bytes(bytes: [u8; KEY_BYTES]) -> Self {
         PublicKey(bytes)
     }
 
-    /// Decodes the wire form: base64 of 32 bytes, either alphabet, padding optional.
+    /// Checks 32 received bytes (spec §2.5): the canonical encoding of an X25519 key (bit 255
+    /// clear, u < p = 2^255 − 19, else [`KeyError::NonCanonical`]) that is not one of the five
+    /// low-order encodings ([`KeyError::LowOrder`]).
+    ///
+    /// One X25519 key has exactly one accepted encoding, so keys can be compared by their
+    /// bytes: the scalar multiplication ignores bit 255 and reduces u modulo p, so without this
+    /// check `aid` and `aid` with bit 255 set would be two byte strings for one key. This is
+    /// the check every role applies to a key it receives ([`PublicKey::from_b64`] calls it);
+    /// [`PublicKey::from_bytes`] is for keys the caller computed itself.
+    pub fn try_from_bytes(bytes: [u8; KEY_BYTES]) -> Result<Self, KeyError> {
+        if !is_canonical(&bytes) {
+            return Err(KeyError::NonCanonical);
+        }
+        if LOW_ORDER.contains(&bytes) {
+            return Err(KeyError::LowOrder);
+        }
+        Ok(PublicKey(bytes))
+    }
+
+    /// Decodes the wire form of a received key: base64 of 32 bytes, either alphabet, padding
+    /// optional ([`KeyError::Encoding`]), that [`PublicKey::try_from_bytes`] accepts.
     pub fn from_b64(text: &str) -> Result<Self, KeyError> {
-        Ok(PublicKey(codec::decode_fixed(text)?))
+        PublicKey::try_from_bytes(codec::decode_fixed(text)?)
     }
 
     /// The raw bytes.
@@ -88,6 +124,50 @@ impl core::fmt::Display for PublicKey {
         let mut buf = [0u8; 44];
         f.write_str(self.to_b64_in(&mut buf))
     }
+}
+
+/// p = 2^255 − 19, little-endian.
+const P: [u8; KEY_BYTES] = {
+    let mut p = [0xff; KEY_BYTES];
+    p[0] = 0xed;
+    p[KEY_BYTES - 1] = 0x7f;
+    p
+};
+
+/// The canonical encodings of the low-order points (spec §2.5): 0, 1, p − 1 and the two
+/// points of order 8. X25519 of any of them with any private key is all zero.
+const LOW_ORDER: [[u8; KEY_BYTES]; 5] = {
+    let mut one = [0u8; KEY_BYTES];
+    one[0] = 1;
+    let mut p_minus_1 = P;
+    p_minus_1[0] = 0xec;
+    [
+        [0u8; KEY_BYTES],
+        one,
+        p_minus_1,
+        [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ],
+        [
+            0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83,
+            0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd,
+            0xd0, 0x9f, 0x11, 0x57,
+        ],
+    ]
+};
+
+/// Whether `bytes` is the canonical encoding of a field element: bit 255 clear and the
+/// little-endian value below p. Public data: no constant-time need.
+fn is_canonical(bytes: &[u8; KEY_BYTES]) -> bool {
+    // Compare from the most significant byte down; the first difference decides.
+    for (b, p) in bytes.iter().rev().zip(P.iter().rev()) {
+        if b != p {
+            return b < p;
+        }
+    }
+    false // equal to p
 }
 
 /// An X25519 private key. Zeroized on drop; never printed.
@@ -205,6 +285,44 @@ mod tests {
         assert_eq!(
             sk.diffie_hellman(&PublicKey::from_bytes(one)).err(),
             Some(KeyError::NonContributory)
+        );
+    }
+
+    #[test]
+    fn received_keys_must_be_canonical() {
+        let valid = SecretKey::from_bytes([7u8; 32]).public_key();
+        assert_eq!(PublicKey::try_from_bytes(*valid.as_bytes()), Ok(valid));
+        assert_eq!(PublicKey::from_b64(&valid.to_b64()), Ok(valid));
+        // bit 255 set: the same key to X25519, refused as a second encoding
+        let mut high = *valid.as_bytes();
+        high[31] |= 0x80;
+        assert_eq!(PublicKey::try_from_bytes(high), Err(KeyError::NonCanonical));
+        // u >= p: p itself (a non-canonical 0), p + 1, 2^255 - 1
+        for low in [0xed, 0xee, 0xff] {
+            let mut u = P;
+            u[0] = low;
+            assert_eq!(PublicKey::try_from_bytes(u), Err(KeyError::NonCanonical));
+        }
+        // the largest canonical value, p - 2, is fine; p - 1 is low-order
+        let mut u = P;
+        u[0] = 0xeb;
+        assert!(PublicKey::try_from_bytes(u).is_ok());
+        for key in LOW_ORDER {
+            assert_eq!(PublicKey::try_from_bytes(key), Err(KeyError::LowOrder));
+            // and X25519 with each really is all zero
+            let sk = SecretKey::from_bytes([9u8; 32]);
+            assert_eq!(
+                sk.diffie_hellman(&PublicKey::from_bytes(key)).err(),
+                Some(KeyError::NonContributory)
+            );
+        }
+        assert_eq!(
+            PublicKey::from_b64("4Ot6fDtBuK4WVuP68Z/EatoJjeucMrH9hmIFFl9JuAA="),
+            Err(KeyError::LowOrder)
+        );
+        assert_eq!(
+            PublicKey::from_b64("X5yVvKNQjCSx0LFVnIPvWwREXMRYHI6G2CJO3dCfEVc="),
+            Err(KeyError::LowOrder)
         );
     }
 

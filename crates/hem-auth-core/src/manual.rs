@@ -60,9 +60,11 @@
 //! |---|---|
 //! | forged or altered token | HS256 over the received bytes, compared in constant time (`hmac`'s `verify_slice`) |
 //! | replayed authreply, login or pairing reply | device nonces are single use, bounded per purpose, expire, and are consumed only on success |
-//! | low-order X25519 point making the "shared" secret public | every Diffie-Hellman refuses an all-zero result ([`crate::keys::KeyError::NonContributory`]) |
+//! | low-order X25519 point making the "shared" secret public | every received key is decoded only when canonical and not low-order ([`crate::keys::PublicKey::from_b64`], spec §2.5), and every Diffie-Hellman refuses an all-zero result ([`crate::keys::KeyError::NonContributory`]) |
+//! | one key under two spellings (bit 255 set, u ≥ p), so a byte comparison misses it | the same canonical decoding: one key, one byte string ([`crate::keys::KeyError::NonCanonical`]) |
+//! | a requested scope that disguises the approval prompt | requested scopes are printable ASCII without `#` ([`crate::scope::check_requested`]); the authenticator shows scopes through [`crate::scope::DisplayScope`] (spec §8.6) |
 //! | reading someone else's scope | each pairing's entry is sealed under its own pairing secret and the request nonce |
-//! | `alg: none`, algorithm confusion | the header must say `HS256`; ECDH tokens must say `x25519`; `crit` is refused |
+//! | `alg: none`, algorithm confusion | the header must say `HS256`; ECDH tokens must say `x25519`; `crit` of any value (`null` included) is refused |
 //! | resource exhaustion by a large input | size limits are checked before any parsing or crypto; tables are bounded |
 //! | secrets in logs | secret types zeroize on drop and print as `<redacted>` |
 //! | a panic on hostile input | the core has no `unwrap`, `expect`, `panic!` or unchecked indexing outside tests; the parsers are fuzzed |

@@ -1,5 +1,6 @@
-//! Scope strings (spec §8.4, §8.6): grammar, the `#…` key-hint suffix, the `:rw` rule, and matching
-//! as the device checks it.
+//! Scope strings (spec §8.4, §8.6): the requested-scope grammar, the `#…` key-hint suffix, the
+//! `:rw` rule, matching as the device checks it, and the display-safe rendering of a scope for
+//! a person ([`DisplayScope`], [`Escaped`]).
 //!
 //! ```
 //! use hem_auth_core::scope;
@@ -33,12 +34,13 @@ pub enum ScopeError {
     Empty,
     /// Longer than the limit of the place it is used.
     TooLong,
-    /// A character that is not printable ASCII, or a space.
+    /// A character outside printable ASCII `0x21`–`0x7E`: a space, DEL, a control character,
+    /// anything not ASCII.
     BadCharacter,
-    /// Not `<group>:<action>[:<arg>…]` with non-empty parts.
-    Grammar,
     /// The `#` suffix is not base64 of `{"t":"<hex>","l":"<label>"}`.
     BadHint,
+    /// A requested scope has a `#`, which only the device appends (spec §8.6).
+    HintSeparator,
 }
 
 impl core::fmt::Display for ScopeError {
@@ -46,9 +48,9 @@ impl core::fmt::Display for ScopeError {
         let s = match self {
             ScopeError::Empty => "scope is empty",
             ScopeError::TooLong => "scope is too long",
-            ScopeError::BadCharacter => "scope has a character outside printable ASCII",
-            ScopeError::Grammar => "scope is not <group>:<action>[:<arg>...]",
+            ScopeError::BadCharacter => "scope has a character outside printable ASCII 0x21-0x7E",
             ScopeError::BadHint => "scope key hint is malformed",
+            ScopeError::HintSeparator => "scope has a '#', which only the device appends",
         };
         f.write_str(s)
     }
@@ -57,34 +59,212 @@ impl core::fmt::Display for ScopeError {
 #[cfg(feature = "std")]
 impl std::error::Error for ScopeError {}
 
-/// Checks a scope against the grammar: 1..=`max` printable ASCII characters without spaces,
-/// `<group>:<action>[:<arg>…]` with every part non-empty, optionally followed by a valid
-/// `#` key hint. Returns the part before the hint.
-pub fn validate(scope: &str, max: usize) -> Result<&str, ScopeError> {
+/// Checks a scope a requester asks for, at `ext/request` (`max` =
+/// [`MAX_REQUEST_SCOPE_CHARS`]) or at login ([`MAX_LOGIN_SCOPE_CHARS`]): 1 to `max`
+/// characters, each printable ASCII `0x21`–`0x7E` except `#` (spec §8.6).
+///
+/// `#` is refused ([`ScopeError::HintSeparator`]) because only the device appends it, to
+/// start its key hint (spec §5.4): a requester must not forge one. Any other character outside
+/// the range, a space, DEL, a control character or anything not ASCII, is
+/// [`ScopeError::BadCharacter`]. The `<group>:<action>` form is not required: a scope outside
+/// the known values simply matches no endpoint. The device and the client role apply this same
+/// rule.
+pub fn check_requested(scope: &str, max: usize) -> Result<(), ScopeError> {
     if scope.is_empty() {
         return Err(ScopeError::Empty);
     }
+    for b in scope.bytes() {
+        if b == b'#' {
+            return Err(ScopeError::HintSeparator);
+        }
+        if !(0x21..=0x7e).contains(&b) {
+            return Err(ScopeError::BadCharacter);
+        }
+    }
+    // Only ASCII is left: bytes are characters.
     if scope.len() > max {
         return Err(ScopeError::TooLong);
     }
-    if !scope.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ScopeError::BadCharacter);
+    Ok(())
+}
+
+/// Requester-supplied text made safe to show to a person (spec §8.6): every character outside
+/// printable ASCII (`0x20`–`0x7E`) is written as `\xHH` for each byte of its UTF-8 encoding
+/// (lowercase hex), and a backslash as `\\`. The output is printable ASCII only, never a raw
+/// control character, and maps back to exactly one string.
+///
+/// ```
+/// use hem_auth_core::scope::Escaped;
+///
+/// assert_eq!(Escaped("a\rb\u{1b}[2K\\").to_string(), "a\\x0db\\x1b[2K\\\\");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escaped<'a>(pub &'a str);
+
+impl core::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write_escaped(f, self.0, false)
     }
-    let (base, hint) = split_hint(scope);
-    if let Some(hint) = hint {
-        KeyHint::decode(hint)?;
+}
+
+/// Writes `text` escaped as [`Escaped`] does; inside a quoted value (`quoted`), `"` is also
+/// escaped (`\x22`), so that the text cannot end the quotes early.
+fn write_escaped(f: &mut core::fmt::Formatter<'_>, text: &str, quoted: bool) -> core::fmt::Result {
+    // Runs that need no escape go out in one write each.
+    let mut run_start = 0;
+    for (at, c) in text.char_indices() {
+        let plain = matches!(c, ' '..='~') && c != '\\' && !(quoted && c == '"');
+        if plain {
+            continue;
+        }
+        f.write_str(text.get(run_start..at).unwrap_or_default())?;
+        if c == '\\' {
+            f.write_str("\\\\")?;
+        } else {
+            let mut utf8 = [0u8; 4];
+            for b in c.encode_utf8(&mut utf8).bytes() {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        run_start = at + c.len_utf8();
     }
-    let mut parts = base.split(':');
-    let group = parts.next().unwrap_or_default();
-    let action = parts.next();
-    let ok = !group.is_empty()
-        && action.is_some_and(|a| !a.is_empty())
-        && parts.all(|p| !p.is_empty())
-        && !base.contains(HINT_SEPARATOR);
-    if ok {
-        Ok(base)
-    } else {
-        Err(ScopeError::Grammar)
+    f.write_str(text.get(run_start..).unwrap_or_default())
+}
+
+/// What follows the first `#` of a sealed plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HintPart<'a> {
+    /// No `#`.
+    None,
+    /// The device's key hint, decoded.
+    Decoded(KeyHint),
+    /// A `#` followed by something that is not a hint: shown escaped, apart from the scope.
+    Unreadable(&'a str),
+}
+
+/// A scope as the authenticator shows it to a person (spec §8.6): the plaintext the device
+/// sealed, split into the scope and the device's key hint, rendered by [`core::fmt::Display`]
+/// with every character outside printable ASCII escaped (see [`Escaped`]).
+///
+/// The rendering is `<scope>`, then ` (key "<label>", type <t>)` for a key hint (§5.4), or
+/// ` (unreadable key hint "<text>")` when the text after `#` is not one. It never contains a
+/// raw control character, and the hint is never shown as part of the scope.
+///
+/// [`DisplayScope::is_suspicious`] flags a plaintext that no device following this
+/// specification seals: a scope part outside the requested-scope grammar
+/// ([`check_requested`]), or a `#` that does not start the device's hint exactly as
+/// [`KeyHint::to_suffix`] writes it (after a `keymgmt:use:` scope, `t` four lowercase hex
+/// digits, the label 1–32 printable ASCII characters). A prompt should say so.
+///
+/// ```
+/// use hem_auth_core::scope::DisplayScope;
+///
+/// let spoof = DisplayScope::new("system:config\r\u{1b}[2K\u{1b}[1Aasks for logger:get");
+/// assert_eq!(spoof.to_string(), "system:config\\x0d\\x1b[2K\\x1b[1Aasks for logger:get");
+/// assert!(spoof.is_suspicious());
+/// let hinted = DisplayScope::new(
+///     "keymgmt:use:42afc419dbda72636b37a2455955e095#eyJ0IjoiOTgxNCIsImwiOiJQR1AgbWFpbiJ9",
+/// );
+/// assert_eq!(
+///     hinted.to_string(),
+///     "keymgmt:use:42afc419dbda72636b37a2455955e095 (key \"PGP main\", type 9814)"
+/// );
+/// assert!(!hinted.is_suspicious());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayScope<'a> {
+    scope: &'a str,
+    hint: HintPart<'a>,
+    suspicious: bool,
+}
+
+impl<'a> DisplayScope<'a> {
+    /// Splits and checks a sealed plaintext (or a granted scope) for display.
+    pub fn new(plaintext: &'a str) -> Self {
+        let (scope, hint_text) = split_hint(plaintext);
+        let mut suspicious = check_requested(scope, MAX_REQUEST_SCOPE_CHARS).is_err();
+        let hint = match hint_text {
+            None => HintPart::None,
+            Some(text) => match KeyHint::decode(text) {
+                Ok(hint) => {
+                    let device_form = scope.starts_with(USE_PREFIX)
+                        && hint.t.len() == 4
+                        && hint
+                            .t
+                            .bytes()
+                            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                        && crate::claims::is_valid_label(&hint.l)
+                        && hint.to_suffix().get(1..) == Some(text);
+                    suspicious |= !device_form;
+                    HintPart::Decoded(hint)
+                }
+                Err(_) => {
+                    suspicious = true;
+                    HintPart::Unreadable(text)
+                }
+            },
+        };
+        DisplayScope {
+            scope,
+            hint,
+            suspicious,
+        }
+    }
+
+    /// The scope part (before the key hint), escaped for display.
+    pub fn scope(&self) -> Escaped<'a> {
+        Escaped(self.scope)
+    }
+
+    /// The scope part exactly as sealed (not for display: it may hold control characters).
+    pub fn raw_scope(&self) -> &'a str {
+        self.scope
+    }
+
+    /// The device's key hint, decoded (its `l` and `t` are raw text: show them through
+    /// [`DisplayScope::hint_label`] and [`DisplayScope::hint_type`], or through `Display`).
+    pub fn hint(&self) -> Option<&KeyHint> {
+        match &self.hint {
+            HintPart::Decoded(hint) => Some(hint),
+            _ => None,
+        }
+    }
+
+    /// The key hint's label, escaped for display.
+    pub fn hint_label(&self) -> Option<Escaped<'_>> {
+        self.hint().map(|h| Escaped(&h.l))
+    }
+
+    /// The key hint's type word, escaped for display.
+    pub fn hint_type(&self) -> Option<Escaped<'_>> {
+        self.hint().map(|h| Escaped(&h.t))
+    }
+
+    /// Whether no device following this specification would have sealed this plaintext (see
+    /// the type's documentation).
+    pub fn is_suspicious(&self) -> bool {
+        self.suspicious
+    }
+}
+
+impl core::fmt::Display for DisplayScope<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write_escaped(f, self.scope, false)?;
+        match &self.hint {
+            HintPart::None => Ok(()),
+            HintPart::Decoded(hint) => {
+                f.write_str(" (key \"")?;
+                write_escaped(f, &hint.l, true)?;
+                f.write_str("\", type ")?;
+                write_escaped(f, &hint.t, false)?;
+                f.write_str(")")
+            }
+            HintPart::Unreadable(text) => {
+                f.write_str(" (unreadable key hint \"")?;
+                write_escaped(f, text, true)?;
+                f.write_str("\")")
+            }
+        }
     }
 }
 
@@ -205,24 +385,127 @@ impl KeyHint {
 mod tests {
     use super::*;
 
+    /// The scope of issue 14's attack 3.
+    const SPOOF: &str = "system:config\r\x1b[2K\x1b[1A\x1b[2K\u{2026}asks for logger:get";
+
     #[test]
-    fn grammar() {
-        assert_eq!(validate("keymgmt:list", 1023), Ok("keymgmt:list"));
-        assert_eq!(validate("", 1023), Err(ScopeError::Empty));
-        assert_eq!(validate("a:b c", 1023), Err(ScopeError::BadCharacter));
-        assert_eq!(validate("a:bé", 1023), Err(ScopeError::BadCharacter));
-        assert_eq!(validate("keymgmt", 1023), Err(ScopeError::Grammar));
-        assert_eq!(validate("keymgmt::list", 1023), Err(ScopeError::Grammar));
-        assert_eq!(validate(":list", 1023), Err(ScopeError::Grammar));
-        assert_eq!(validate(&"a:".repeat(64), 127), Err(ScopeError::TooLong));
-        let v1 = "keymgmt:use:2ba3f1e0c9a4b7d8e6f5a3c2b1d0e9f84c91e#eyJ0IjoiMDIyMSIsImwiOiJQR1AgbWFpbiJ9";
+    fn requested_grammar() {
+        assert_eq!(check_requested("keymgmt:list", 1023), Ok(()));
+        assert_eq!(check_requested("x", 1), Ok(()));
+        assert_eq!(check_requested("keymgmt", 1023), Ok(()));
+        assert_eq!(check_requested("", 1023), Err(ScopeError::Empty));
+        assert_eq!(check_requested("ab", 1), Err(ScopeError::TooLong));
         assert_eq!(
-            validate(v1, 1023),
-            Ok("keymgmt:use:2ba3f1e0c9a4b7d8e6f5a3c2b1d0e9f84c91e")
+            check_requested(&"a".repeat(128), 127),
+            Err(ScopeError::TooLong)
+        );
+        assert_eq!(check_requested(&"a".repeat(127), 127), Ok(()));
+        for bad in [SPOOF, "a b", "a\tb", "a\x7f", "a\u{e9}", "a\0", "\u{202e}a"] {
+            assert_eq!(
+                check_requested(bad, 1023),
+                Err(ScopeError::BadCharacter),
+                "{bad:?}"
+            );
+        }
+        for bad in ["#", "a#", "keymgmt:use:00#eyJ0IjoiOTgxNCIsImwiOiJ4In0="] {
+            assert_eq!(
+                check_requested(bad, 1023),
+                Err(ScopeError::HintSeparator),
+                "{bad:?}"
+            );
+        }
+        let all: String = (0x21u8..=0x7e)
+            .filter(|&b| b != b'#')
+            .map(char::from)
+            .collect();
+        assert_eq!(check_requested(&all, 1023), Ok(()));
+    }
+
+    #[test]
+    fn escaped_shows_every_byte_outside_printable_ascii() {
+        assert_eq!(
+            alloc::format!("{}", Escaped(SPOOF)),
+            "system:config\\x0d\\x1b[2K\\x1b[1A\\x1b[2K\\xe2\\x80\\xa6asks for logger:get"
+        );
+        assert_eq!(alloc::format!("{}", Escaped("a\\x41 b~")), "a\\\\x41 b~");
+        assert_eq!(alloc::format!("{}", Escaped("\x7f\0")), "\\x7f\\x00");
+        assert_eq!(alloc::format!("{}", Escaped("")), "");
+    }
+
+    #[test]
+    fn display_scope_of_the_spoof_is_escaped_and_flagged() {
+        let shown = DisplayScope::new(SPOOF);
+        let text = alloc::format!("{shown}");
+        assert!(text.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{text}");
+        assert!(text.starts_with("system:config\\x0d\\x1b[2K"), "{text}");
+        assert!(shown.is_suspicious());
+        assert!(shown.hint().is_none());
+    }
+
+    #[test]
+    fn display_scope_shows_the_hint_as_a_hint() {
+        let kid = "42afc419dbda72636b37a2455955e095";
+        let plain = alloc::format!("keymgmt:use:{kid}#eyJ0IjoiOTgxNCIsImwiOiJQR1AgbWFpbiJ9");
+        let shown = DisplayScope::new(&plain);
+        assert!(!shown.is_suspicious());
+        assert_eq!(shown.hint(), Some(&KeyHint::new(0x9814, "PGP main")));
+        assert_eq!(
+            alloc::format!("{shown}"),
+            alloc::format!("keymgmt:use:{kid} (key \"PGP main\", type 9814)")
         );
         assert_eq!(
-            validate("keymgmt:use:00#!!", 1023),
-            Err(ScopeError::BadHint)
+            alloc::format!("{}", shown.scope()),
+            alloc::format!("keymgmt:use:{kid}")
+        );
+        // A plain known scope, and the v1 app's synthetic hint: not flagged.
+        assert!(!DisplayScope::new("system:config").is_suspicious());
+        let v1 = "keymgmt:use:2ba3f1e0c9a4b7d8e6f5a3c2b1d0e9f84c91e#eyJ0IjoiMDIyMSIsImwiOiJQR1AgbWFpbiJ9";
+        assert!(!DisplayScope::new(v1).is_suspicious());
+    }
+
+    #[test]
+    fn display_scope_flags_what_no_device_sends() {
+        let hint = |t: &str, l: &str| {
+            let json = alloc::format!(
+                "{{\"t\":\"{t}\",\"l\":{}}}",
+                serde_json::to_string(l).unwrap()
+            );
+            codec::encode_std(json.as_bytes())
+        };
+        let kid = "keymgmt:use:42afc419dbda72636b37a2455955e095";
+        let cases = [
+            // a hint on another scope
+            alloc::format!("system:config#{}", hint("9814", "PGP main")),
+            // a hint whose label hides a control sequence
+            alloc::format!("{kid}#{}", hint("9814", "PGP\x1b[2K main")),
+            // a type that is not 4 hex digits
+            alloc::format!("{kid}#{}", hint("9814 or system:config", "x")),
+            // not a hint at all, a second '#', an empty hint
+            alloc::format!("{kid}#not base64"),
+            alloc::format!("{kid}#{}#x", hint("9814", "x")),
+            alloc::format!("{kid}#"),
+            // a scope part outside the grammar
+            String::from("a b"),
+            String::new(),
+        ];
+        for plain in &cases {
+            let shown = DisplayScope::new(plain);
+            assert!(shown.is_suspicious(), "{plain:?}");
+            let text = alloc::format!("{shown}");
+            assert!(text.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{text}");
+        }
+        // The label's control sequence is shown escaped, and a quote in it cannot close the
+        // quoted label early.
+        let plain = alloc::format!("{kid}#{}", hint("9814", "a\x1b\"b"));
+        assert_eq!(
+            alloc::format!("{}", DisplayScope::new(&plain)),
+            alloc::format!("{kid} (key \"a\\x1b\\x22b\", type 9814)")
+        );
+        // An unreadable hint is shown, escaped, apart from the scope.
+        let plain = alloc::format!("{kid}#\x07!");
+        assert_eq!(
+            alloc::format!("{}", DisplayScope::new(&plain)),
+            alloc::format!("{kid} (unreadable key hint \"\\x07!\")")
         );
     }
 

@@ -310,10 +310,10 @@ fn pairing_request_faults() {
         aud: Cow::Owned(low_order().to_b64()),
         ..good
     };
-    let request = UnverifiedPairingRequest::from_claims(&low).unwrap();
+    // A low-order key is refused where it is decoded (spec §2.5), before any X25519.
     assert_eq!(
-        reply_to_pairing(&aid, &request, "label", "fid").err(),
-        Some(AuthenticatorError::Key(KeyError::NonContributory))
+        UnverifiedPairingRequest::from_claims(&low).err(),
+        Some(AuthenticatorError::Key(KeyError::LowOrder))
     );
 }
 
@@ -594,13 +594,10 @@ fn approve_and_open_faults() {
         epk: Cow::Owned(low_order().to_b64()),
         ..event.clone()
     };
+    // A low-order epk is refused where it is decoded (spec §2.5), before the approval.
     assert_eq!(
-        e.pairing
-            .open_event(&low, e.now)
-            .unwrap()
-            .approve(e.now, 900, false)
-            .err(),
-        Some(AuthenticatorError::Key(KeyError::NonContributory))
+        e.pairing.open_event(&low, e.now).err(),
+        Some(AuthenticatorError::Key(KeyError::LowOrder))
     );
     let bad_epk = Event {
         epk: Cow::Borrowed("short"),

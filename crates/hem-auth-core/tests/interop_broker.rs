@@ -292,6 +292,14 @@ fn login_builder_refusals_and_ctx() {
         Some(BrokerError::Scope(ScopeError::BadCharacter))
     );
     assert_eq!(
+        build("logger:get#x", 10, 11, None).err(),
+        Some(BrokerError::Scope(ScopeError::HintSeparator))
+    );
+    assert_eq!(
+        build("logger:get\x1b[2K", 10, 11, None).err(),
+        Some(BrokerError::Scope(ScopeError::BadCharacter))
+    );
+    assert_eq!(
         build(&format!("a:{}", "b".repeat(126)), 10, 11, None).err(),
         Some(BrokerError::Scope(ScopeError::TooLong))
     );
@@ -321,7 +329,7 @@ fn login_builder_refusals_and_ctx() {
             None
         )
         .err(),
-        Some(BrokerError::Key(KeyError::NonContributory))
+        Some(BrokerError::Key(KeyError::LowOrder))
     );
 
     // ctx is the last claim, and the device (X25519(spk_prv, iss)) verifies the eJWT.
@@ -901,7 +909,7 @@ fn pairing_init_response_refusals() {
     let body = body.replace(&eid, &zero);
     assert_eq!(
         low_order.verify_init_response(body.as_bytes(), now).err(),
-        Some(BrokerError::Key(KeyError::NonContributory))
+        Some(BrokerError::Key(KeyError::LowOrder))
     );
 }
 
@@ -1043,10 +1051,23 @@ fn ext_auth_refusals() {
         start("", None, None),
         Err(BrokerError::Scope(ScopeError::Empty))
     );
-    assert_eq!(
-        start("keymgmt", None, None),
-        Err(BrokerError::Scope(ScopeError::Grammar))
-    );
+    // The device's grammar (spec §8.6): characters, not the `<group>:<action>` form.
+    assert_eq!(start("keymgmt", None, None), Ok(()));
+    for (scope, e) in [
+        ("system:config\r\x1b[2K", ScopeError::BadCharacter),
+        ("keymgmt list", ScopeError::BadCharacter),
+        ("keymgmt:list\u{e9}", ScopeError::BadCharacter),
+        (
+            "keymgmt:use:42afc419dbda72636b37a2455955e095#eyJ0IjoiOTgxNCIsImwiOiJ4In0=",
+            ScopeError::HintSeparator,
+        ),
+    ] {
+        assert_eq!(
+            start(scope, None, None),
+            Err(BrokerError::Scope(e)),
+            "{scope:?}"
+        );
+    }
     assert_eq!(
         start(&format!("a:{}", "b".repeat(1022)), None, None),
         Err(BrokerError::Scope(ScopeError::TooLong))
@@ -1148,7 +1169,7 @@ fn ext_auth_refusals() {
         unpinned
             .verify_authreq(&UntrustedJwt::parse(&token).unwrap(), now)
             .err(),
-        Some(BrokerError::Key(KeyError::NonContributory))
+        Some(BrokerError::Key(KeyError::LowOrder))
     );
     // a missing claim after a good signature
     let key = device.eid_prv.diffie_hellman(&state.epk()).unwrap();

@@ -23,7 +23,8 @@ pub const MAX_NOTE_CHARS: usize = 128;
 /// Starts an external-authenticator login: a fresh broker session key, and the body of
 /// `POST /api/auth/ext/request` (`{"epk","scope"[,"ctx"][,"note"]}`).
 ///
-/// Refuses a scope that breaks the grammar or is longer than [`MAX_REQUEST_SCOPE_CHARS`], and a
+/// Refuses a scope the device would refuse (spec §8.6, [`scope::check_requested`]: 1 to
+/// [`MAX_REQUEST_SCOPE_CHARS`] characters of printable ASCII `0x21`–`0x7E` without `#`), and a
 /// `ctx`/`note` that is empty or longer than [`MAX_CTX_CHARS`]/[`MAX_NOTE_CHARS`] bytes (the
 /// device would drop it without telling). Pass the device's eid as `expected_eid` whenever it
 /// is known: the authreq is then refused unless that device signed it.
@@ -34,7 +35,7 @@ pub fn start_ext_auth(
     expected_eid: Option<PublicKey>,
     rng: &mut impl CryptoRngCore,
 ) -> Result<(String, ExtAuthState), BrokerError> {
-    scope::validate(scope, MAX_REQUEST_SCOPE_CHARS)?;
+    scope::check_requested(scope, MAX_REQUEST_SCOPE_CHARS)?;
     if ctx.is_some_and(|c| !len_in(c, MAX_CTX_CHARS)) {
         return Err(BrokerError::BadContext);
     }

@@ -134,9 +134,11 @@ pub fn build_login(
 /// order, HS256 under X25519(user, spk).
 ///
 /// `exp` becomes the token's expiry verbatim (the device does not cap it). Refuses a scope
-/// that breaks the grammar or is longer than [`MAX_LOGIN_SCOPE_CHARS`], `exp <= iat`
-/// ([`BrokerError::InvalidLifetime`]; the device rejects an `exp` of 0), a `ctx` that is empty
-/// or longer than [`MAX_LOGIN_CTX_CHARS`] bytes, and an `spk_text` that is not a key.
+/// the device would refuse (spec §8.6, [`scope::check_requested`]: 1 to
+/// [`MAX_LOGIN_SCOPE_CHARS`] characters of printable ASCII `0x21`–`0x7E` without `#`),
+/// `exp <= iat` ([`BrokerError::InvalidLifetime`]; the device rejects an `exp` of 0), a `ctx`
+/// that is empty or longer than [`MAX_LOGIN_CTX_CHARS`] bytes, and an `spk_text` that is not a
+/// canonical key or is low-order (spec §2.5).
 pub fn build_login_raw(
     user: &SecretKey,
     spk_text: &str,
@@ -146,7 +148,7 @@ pub fn build_login_raw(
     exp: u64,
     ctx: Option<&str>,
 ) -> Result<String, BrokerError> {
-    scope::validate(scope, MAX_LOGIN_SCOPE_CHARS)?;
+    scope::check_requested(scope, MAX_LOGIN_SCOPE_CHARS)?;
     if exp <= iat {
         return Err(BrokerError::InvalidLifetime);
     }

@@ -170,13 +170,15 @@ pub use pairing::{qr_payload, start_pairing, PairingState, VerifiedPairingReques
 pub enum BrokerError {
     /// A JWT is malformed, breaks the header policy, does not verify, or lacks a claim.
     Jwt(JwtError),
-    /// A public key field is not base64 of 32 bytes, or its X25519 result is all zero.
+    /// A public key field is not base64 of a canonical 32-byte key, is low-order (spec §2.5),
+    /// or its X25519 result is all zero.
     Key(KeyError),
     /// A binary field other than a key (a jti or a code) is not base64 of the right length.
     Encoding(CodecError),
     /// A response body is too large, not a JSON object, or lacks a member.
     Body(BodyError),
-    /// A scope to send breaks the grammar or the length limit.
+    /// A scope to send breaks the requested-scope grammar of spec §8.6 (length, a character
+    /// outside `0x21`–`0x7E`, a `#`).
     Scope(ScopeError),
     /// The message's `iss` (or `eid`) is not the expected device, or the response `eid`
     /// differs from the JWT's `iss`.

@@ -14,15 +14,24 @@ pub enum Malformed {
     Jwt(JwtError),
     /// A required claim of the JWT is missing or of the wrong JSON type.
     Claims,
-    /// An `epk` is not base64 of 32 bytes, or is a low-order point.
+    /// An `epk` is not base64 of 32 bytes, not the canonical encoding of a key, or is a
+    /// low-order point (spec §2.5).
     Epk,
     /// A scope is empty or longer than the limit of its place.
     Scope,
+    /// A requested scope has a character outside printable ASCII `0x21`–`0x7E` (a control
+    /// character, a space, DEL, anything not ASCII) or a `#`, which only the device appends
+    /// (spec §8.6).
+    ScopeCharacter,
+    /// An `epk` is the device's `eid`, its current `spk` or the `aid` of a pairing: refused at
+    /// `ext/request`, `ext/init` and `ext/mac` to keep the device's secrets apart (spec §2.5).
+    EpkInUse,
     /// A `pid` is not base64 of 32 bytes.
     Pid,
     /// A pairing label is missing, empty, longer than 32 or not printable ASCII.
     Label,
-    /// A public key claim (the `iss` of a pairing reply) is not base64 of 32 bytes.
+    /// A public key claim (the `iss` of a pairing reply, an authreply or an eJWT) is not base64
+    /// of 32 bytes, not the canonical encoding of a key, or is a low-order point (spec §2.5).
     Key,
     /// A kid is not 32 lowercase hex characters.
     Kid,

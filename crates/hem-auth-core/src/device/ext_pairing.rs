@@ -98,7 +98,8 @@ impl Device {
         })
     }
 
-    /// Bearer, then an `{epk}` body: 401/403, 413, 400.
+    /// Bearer, then an `{epk}` body: 401/403, 413, 400 (the `epk` not a canonical key,
+    /// low-order, or the eid, spk or a paired aid: spec §2.5, §6.2, §6.8).
     fn check_epk_request(
         &self,
         bearer: Option<&str>,
@@ -107,14 +108,15 @@ impl Device {
     ) -> Result<(PublicKey, SharedSecret), Denial<'static>> {
         self.check_bearer(bearer, &Requirement::EXT_PAIRING, now)?;
         let req: EpkRequest<'_> = parse_body(body)?;
-        Ok(self.epk_secret(&req.epk)?)
+        Ok(self.session_epk_secret(&req.epk)?)
     }
 
     /// `POST /api/auth/ext/validate {pid, reply}` (same bearer rules) → `{kid, code}`: pairs
     /// the authenticator whose reply this is.
     ///
     /// Checks after the bearer: 413; 400 body, reply JWT shape or claims, pid not 32 bytes,
-    /// `label` not 1–32 printable ASCII, `epk` or `iss` not a 32-byte key; 406 eight pairings
+    /// `label` not 1–32 printable ASCII, `epk` or `iss` not a canonical 32-byte key or
+    /// low-order (spec §2.5); 406 eight pairings
     /// already, aid already paired, pid already in use; 401 header policy, bad MAC (keyed
     /// X25519(eid_prv, aid)), `jti` not a pending pairing nonce; 503 the consumed-nonce set
     /// full (spec §4.3). `reply.epk` need not be the
@@ -164,6 +166,8 @@ impl Device {
             return Err(Malformed::Label.into());
         }
         let (_, code_key) = self.epk_secret(&lookup.epk)?;
+        // Canonical and not low-order (spec §2.5), so that one phone key is one byte string:
+        // the duplicate check below then compares keys, not spellings.
         let aid = PublicKey::from_b64(&lookup.iss).map_err(|_| Malformed::Key)?;
 
         if self.pairings.len() >= MAX_PAIRINGS {
@@ -176,12 +180,12 @@ impl Device {
             return Err(DeviceError::DuplicatePid.into());
         }
 
-        // A low-order aid gives no shared secret, so no MAC can verify.
+        // A low-order aid was refused above; the check of the result stays as a second line.
         let s1 = self
             .config
             .identity
             .diffie_hellman(&aid)
-            .map_err(|_| DeviceError::BadMac)?;
+            .map_err(|_| Malformed::Key)?;
         let verified = jwt
             .verify(s1.as_bytes(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;

@@ -26,8 +26,10 @@ pub const MAX_NOTE_CHARS: usize = 128;
 impl Device {
     /// `POST /api/auth/ext/request {epk, scope[, ctx][, note]}` → `{authreq, epk}`.
     ///
-    /// Checks: 403 RTC unset, 409 not initialised, 413, 400 (body, `epk` not 32 bytes or
-    /// low-order, scope missing, empty or over 1023). The body's `exp` and any other member
+    /// Checks (spec §5.5): 403 RTC unset, 409 not initialised, 413, 400 (body; `epk` not a
+    /// canonical 32-byte key, low-order, or the eid, spk or a paired aid; scope missing, empty,
+    /// over 1023, or with a character outside `0x21`–`0x7E` or a `#`, spec §8.6). The body's
+    /// `exp` and any other member
     /// are ignored (spec §5.2). The authreq carries one sealed entry per pairing, keyed by
     /// pid (an empty map when nothing is paired). A request for exactly `keymgmt:use:<kid>` of
     /// a paired authenticator key gets the key hint and 900 s; any other scope (including
@@ -80,11 +82,9 @@ impl Device {
         self.require_rtc()?;
         self.require_initialised()?;
         let req: ExtRequest<'_> = parse_body(body)?;
-        let (epk, key) = self.epk_secret(&req.epk)?;
+        let (epk, key) = self.session_epk_secret(&req.epk)?;
         let requested: &str = &req.scope;
-        if requested.is_empty() || requested.len() > MAX_REQUEST_SCOPE_CHARS {
-            return Err(Malformed::Scope.into());
-        }
+        scope::check_requested(requested, MAX_REQUEST_SCOPE_CHARS).map_err(scope_error)?;
         let hinted_key = scope::use_kid(requested).and_then(|kid| {
             self.pairings
                 .iter()
@@ -119,4 +119,13 @@ struct AuthreqPlan {
     lifetime: u64,
     ctx: Option<String>,
     note: Option<String>,
+}
+
+/// The device's 400 for a requested scope outside the grammar (spec §8.6): the length, or a
+/// character.
+pub(super) fn scope_error(e: scope::ScopeError) -> DeviceError {
+    match e {
+        scope::ScopeError::Empty | scope::ScopeError::TooLong => Malformed::Scope.into(),
+        _ => Malformed::ScopeCharacter.into(),
+    }
 }

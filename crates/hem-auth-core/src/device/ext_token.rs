@@ -24,7 +24,8 @@ impl Device {
     ///
     /// Checks, in order (spec §5.9): 403 RTC unset; 409 not initialised; 413;
     /// 400 body, JWT shape, a required claim (`jti`, `pid`, `iss`, `scope`, `exp`) missing or
-    /// mistyped, pid not 32 bytes; 406 pid not paired, `iss` not the paired aid; 401 header
+    /// mistyped (`null` included), pid not 32 bytes, `iss` not a canonical key or low-order
+    /// (spec §2.5); 406 pid not paired, `iss` not the paired aid; 401 header
     /// policy, bad MAC (keyed with the stored S1: no Diffie-Hellman here), `aud` present and
     /// not the eid, `jti` not a pending authreq nonce, `exp` not after now (`0` excepted);
     /// 406 scope not scheme `A`, scope does not open, under `RequestedOnly` a scope other
@@ -72,12 +73,13 @@ impl Device {
         // Key lookup (the firmware finds the EXTAID key before it verifies anything).
         let lookup: AuthreplyClaims<'_> = lookup_claims(&jwt)?;
         let pid: [u8; 32] = codec::decode_fixed(&lookup.pid).map_err(|_| Malformed::Pid)?;
+        // A key that is not canonical or is low-order is 400 (spec §2.5, §5.9 step 8).
+        let iss = PublicKey::from_b64(&lookup.iss).map_err(|_| Malformed::Key)?;
         let pairing = self
             .pairing_by_pid(&pid)
             .ok_or(DeviceError::UnknownPairing)?;
-        match PublicKey::from_b64(&lookup.iss) {
-            Ok(iss) if iss == *pairing.aid() => {}
-            _ => return Err(DeviceError::IssuerMismatch),
+        if iss != *pairing.aid() {
+            return Err(DeviceError::IssuerMismatch);
         }
 
         jwt.verify_with(pairing.s1_mac(), HeaderPolicy::Ecdh)

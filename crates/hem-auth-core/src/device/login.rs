@@ -13,7 +13,7 @@ use crate::claims::LoginClaims;
 use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::PublicKey;
 use crate::messages::{AuthChallenge, AuthTokenRequest};
-use crate::scope::MAX_LOGIN_SCOPE_CHARS;
+use crate::scope::{self, MAX_LOGIN_SCOPE_CHARS};
 
 /// Lifetime of a login challenge: its `exp` is now + 60 (spec §7.1, §4.4).
 pub const LOGIN_CHALLENGE_LIFETIME_SECS: u64 = 60;
@@ -59,7 +59,9 @@ impl Device {
     /// (`sub` `M`) key, with the eJWT's scope and `exp` verbatim.
     ///
     /// Checks, in order: 403 (trusted time and RTC unset), 409, 413, 400 (body, JWT, claims,
-    /// scope 1..=127), then 401: header policy, MAC under X25519(spk_prv, `iss`), `iss` is
+    /// scope 1..=127 characters of `0x21`–`0x7E` without `#` (spec §8.6), `iss` not a canonical
+    /// key or low-order (spec §2.5)), then 401: header policy, MAC under X25519(spk_prv,
+    /// `iss`), `iss` is
     /// the user or master key (constant-time compare), `jti` a pending login nonce, `exp`
     /// after now (so `0` is refused, spec §7.3); 406 a token too large; 503 the consumed-nonce
     /// set full (spec §4.3).
@@ -95,16 +97,14 @@ impl Device {
         let mut jwt = UntrustedJwt::empty();
         parse_jwt(auth, &mut jwt)?;
         let claims: LoginClaims<'_> = lookup_claims(&jwt)?;
-        if !(1..=MAX_LOGIN_SCOPE_CHARS).contains(&claims.scope.len()) {
-            return Err(Malformed::Scope.into());
-        }
-        // The MAC is checked first (the order of spec §7.4); a key that cannot be decoded or
-        // gives no shared secret cannot have produced a valid MAC.
-        let iss = PublicKey::from_b64(&claims.iss).map_err(|_| DeviceError::BadMac)?;
+        scope::check_requested(&claims.scope, MAX_LOGIN_SCOPE_CHARS)
+            .map_err(super::ext_request::scope_error)?;
+        // A key that is not canonical or is low-order is 400 (spec §2.5, §7.4 step 8).
+        let iss = PublicKey::from_b64(&claims.iss).map_err(|_| Malformed::Key)?;
         let key = self
             .session
             .diffie_hellman(&iss)
-            .map_err(|_| DeviceError::BadMac)?;
+            .map_err(|_| Malformed::Key)?;
         let verified = jwt
             .verify(key.as_bytes(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;

@@ -500,9 +500,27 @@ impl Device {
         }
     }
 
-    /// Decodes a broker `epk` and computes X25519(eid_prv, epk); a bad or low-order key is 400.
+    /// Decodes a broker `epk` and computes X25519(eid_prv, epk); a key that is not canonical
+    /// or is low-order is 400 (spec §2.5).
     fn epk_secret(&self, text: &str) -> Result<(PublicKey, SharedSecret), DeviceError> {
         let epk = PublicKey::from_b64(text).map_err(|_| Malformed::Epk)?;
+        self.epk_shared(epk)
+    }
+
+    /// [`Device::epk_secret`] for the `epk` of `ext/request`, `ext/init` and `ext/mac`, which
+    /// must also not be the `eid`, the current `spk` or a paired `aid` (spec §2.5: with a
+    /// paired `aid`, X25519(eid_prv, epk) would be that pairing's S1, and `ext/mac` would hand
+    /// out a sealing key). 400 [`Malformed::EpkInUse`].
+    fn session_epk_secret(&self, text: &str) -> Result<(PublicKey, SharedSecret), DeviceError> {
+        let epk = PublicKey::from_b64(text).map_err(|_| Malformed::Epk)?;
+        // Canonical keys compare by their bytes (public values: no constant time needed).
+        if epk == self.eid || epk == self.spk || self.pairings.iter().any(|p| *p.aid() == epk) {
+            return Err(Malformed::EpkInUse.into());
+        }
+        self.epk_shared(epk)
+    }
+
+    fn epk_shared(&self, epk: PublicKey) -> Result<(PublicKey, SharedSecret), DeviceError> {
         let shared = self
             .config
             .identity

@@ -225,17 +225,19 @@ mod b64_32 {
     }
 }
 
-/// Serde for a public key as standard base64.
+/// Serde for a public key as standard base64; reading refuses a key that is not canonical or
+/// is low-order (spec §2.5), as every decoding of a key does.
 pub(crate) mod b64_key {
     use crate::keys::PublicKey;
-    use serde::{Deserializer, Serializer};
+    use serde::{de, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(key: &PublicKey, s: S) -> Result<S::Ok, S::Error> {
         super::b64_32::serialize(key.as_bytes(), s)
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PublicKey, D::Error> {
-        super::b64_32::deserialize(d).map(PublicKey::from_bytes)
+        let bytes = super::b64_32::deserialize(d)?;
+        PublicKey::try_from_bytes(bytes).map_err(de::Error::custom)
     }
 }
 

@@ -15,6 +15,7 @@ mod support;
 mod errors;
 mod flood;
 mod flows;
+mod hardening;
 mod policies;
 mod rig;
 mod wire;
