@@ -14,7 +14,9 @@
 //!   pushes `{"pairing":{"pid":…,"status":"DELETED"}}` (spec §6.1), and they are forgotten.
 //!
 //! One stderr line per decision (`hem-emulator: authenticator approved keymgmt:list for 900
-//! s`). Nothing here panics; a failed exchange is logged and the loop goes on.
+//! s`). Scopes are shown and logged escaped, with the key hint as a hint, and a scope no device
+//! sends is flagged (spec §8.6). Nothing here panics; a failed exchange is logged and the loop
+//! goes on.
 
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
@@ -138,7 +140,13 @@ impl Drop for VirtualAuthenticator {
     }
 }
 
-/// Logs one line on stderr.
+/// What the prompt and the log say before a scope that no device following the spec seals
+/// ([`scope::DisplayScope::is_suspicious`]): control characters, a forged key hint.
+const SUSPICIOUS: &str =
+    "WARNING: no device sends this scope (escaped below; it may be made to mislead):";
+
+/// Logs one line on stderr. Requester-supplied text goes in only through
+/// [`scope::DisplayScope`] or [`scope::Escaped`] (spec §8.6).
 fn log(line: std::fmt::Arguments<'_>) {
     eprintln!("hem-emulator: authenticator {line}");
 }
@@ -386,7 +394,12 @@ impl Phone {
                 return;
             }
         };
-        let scope_text = scope::strip_hint(opened.scope()).to_string();
+        // Never the raw plaintext: escaped, the key hint shown as a hint (spec §8.6).
+        let shown = opened.display_scope();
+        let scope_text = shown.to_string();
+        if shown.is_suspicious() {
+            log(format_args!("event {eventid}: {SUSPICIOUS} {scope_text}"));
+        }
         let decision = match self.mode {
             AuthenticatorMode::Approve {
                 period_secs,
@@ -394,16 +407,7 @@ impl Phone {
             } => Some((period_secs, writable)),
             AuthenticatorMode::Deny => None,
             AuthenticatorMode::Prompt => {
-                let hint = opened
-                    .key_hint()
-                    .map(|h| format!(" (key {:?}, type {})", h.l, h.t))
-                    .unwrap_or_default();
-                let question = format!(
-                    "the device {} asks for {scope_text}{hint}, valid until {}: approve for {} s?",
-                    pairing.eid(),
-                    opened.exp(),
-                    DEFAULT_PERIOD_SECS
-                );
+                let question = approval_question(pairing.eid(), &shown, opened.exp());
                 self.terminal
                     .ask(&self.stop, &question)
                     .then_some((DEFAULT_PERIOD_SECS, false))
@@ -433,12 +437,26 @@ impl Phone {
             match answer.status {
                 200 => log(format_args!(
                     "approved {} for {period_secs} s",
-                    scope::strip_hint(&approval.scope)
+                    scope::DisplayScope::new(&approval.scope)
                 )),
                 status => log_broker_error("approval", status, &answer.body),
             }
         }
     }
+}
+
+/// The `prompt` mode's question for an event: the scope as [`scope::DisplayScope`] renders
+/// it (escaped, the key hint apart), after a warning when no device sends such a scope.
+fn approval_question(eid: &PublicKey, shown: &scope::DisplayScope<'_>, exp: u64) -> String {
+    let warning = if shown.is_suspicious() {
+        format!("{SUSPICIOUS} ")
+    } else {
+        String::new()
+    };
+    format!(
+        "{warning}the device {eid} asks for {shown}, valid until {exp}: approve for \
+         {DEFAULT_PERIOD_SECS} s?"
+    )
 }
 
 /// The `(eventid, pid)` pairs of an `allbypid` answer, read by the core
@@ -633,6 +651,41 @@ mod tests {
             ]
         );
         assert!(listed_events(b"not json").is_empty());
+    }
+
+    #[test]
+    fn the_prompt_shows_a_spoofed_scope_escaped_and_warns() {
+        // Issue 14, attack 3: the carriage return and escapes used to rewrite the prompt line.
+        let eid = SecretKey::from_bytes([3u8; 32]).public_key();
+        let spoof = "system:config\r\x1b[2K\x1b[1A\x1b[2K\u{2026}asks for logger:get";
+        let question = approval_question(&eid, &scope::DisplayScope::new(spoof), 1_800_000_000);
+        assert!(
+            question.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+            "{question:?}"
+        );
+        assert!(question.starts_with(SUSPICIOUS), "{question}");
+        assert!(
+            question.contains(
+                "asks for system:config\\x0d\\x1b[2K\\x1b[1A\\x1b[2K\\xe2\\x80\\xa6asks for \
+                 logger:get, valid until"
+            ),
+            "{question}"
+        );
+        // A forged key hint after another scope is not shown as a hint.
+        let forged = "system:config#eyJ0IjoiOTgxNCIsImwiOiJQR1AgbWFpbiJ9";
+        let question = approval_question(&eid, &scope::DisplayScope::new(forged), 1);
+        assert!(question.starts_with(SUSPICIOUS), "{question}");
+        // The device's own hint is: no warning, the label as a label.
+        let hinted =
+            "keymgmt:use:42afc419dbda72636b37a2455955e095#eyJ0IjoiOTgxNCIsImwiOiJQR1AgbWFpbiJ9";
+        let question = approval_question(&eid, &scope::DisplayScope::new(hinted), 1);
+        assert_eq!(
+            question,
+            format!(
+                "the device {eid} asks for keymgmt:use:42afc419dbda72636b37a2455955e095 (key \
+                 \"PGP main\", type 9814), valid until 1: approve for {DEFAULT_PERIOD_SECS} s?"
+            )
+        );
     }
 
     #[test]
