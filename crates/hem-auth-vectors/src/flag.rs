@@ -166,6 +166,17 @@ pub const FLAGS: &[FlagNote] = &[
         "a received public key is a low-order point, so X25519 with it is all zero; refused",
     ),
     f(
+        "NullClaim",
+        &["§2.2"],
+        "a claim is null: a claim of the wrong JSON type, never absent (400 at the device)",
+    ),
+    f(
+        "NonCanonicalKey",
+        &["§2.5"],
+        "a received public key is not the canonical encoding: bit 255 set, or u not below \
+         2^255 - 19; the same key to X25519 as a canonical one, so refused (400 at the device)",
+    ),
+    f(
         "BadKeyLength",
         &["§2.5", "§6.6"],
         "a received public key (a reply's epk, a request's iss) does not decode to 32 bytes (400 \

@@ -243,7 +243,22 @@ const REJECTIONS: &[(&str, &[&str])] = &[
     ("Expired", &["expired", "expiry not in the future"]),
     ("WrongIss", &["not the expected device"]),
     ("WrongAud", &["another broker session", "audience"]),
-    ("LowOrderPoint", &["all zero", "Epk", "does not verify"]),
+    (
+        "LowOrderPoint",
+        &[
+            "all zero",
+            "Epk",
+            "low-order point",
+            // p, p + 1 and the top-bit forms are refused as non-canonical first (§2.5)
+            "not a canonical X25519 key",
+            "malformed request: Key",
+        ],
+    ),
+    (
+        "NonCanonicalKey",
+        &["not a canonical X25519 key", "malformed request: Key"],
+    ),
+    ("NullClaim", &["wrong type", "Claims"]),
     ("UnsupportedScheme", &["unsupported scheme"]),
     (
         "Truncated",

@@ -17,9 +17,11 @@ use crate::schema::{AuthreplyBuildCase, Case, PairingReplyBuildCase};
 pub(super) fn authreply_build(case: &Case) -> Verdict {
     let c: AuthreplyBuildCase = case.read()?;
     let aid = SecretKey::from_b64(&c.aid_private).map_err(|e| format!("`aid_private`: {e}"))?;
-    let eid = PublicKey::from_b64(&c.eid).map_err(|e| format!("`eid`: {e}"))?;
+    // An eid that is no canonical key, or is low-order, is refused where it is decoded (spec
+    // §2.5): that refusal is the role's answer to the test, not a malformed test.
+    let eid = PublicKey::from_b64(&c.eid).map_err(|e| format!("`eid`: {e}"));
     let got = (|| {
-        let pairing = AuthenticatorPairing::new(&c.pid, eid, aid).map_err(|e| e.to_string())?;
+        let pairing = AuthenticatorPairing::new(&c.pid, eid?, aid).map_err(|e| e.to_string())?;
         let event = Event {
             jti: Cow::Borrowed(&c.event.jti),
             scope: Cow::Borrowed(&c.event.scope),

@@ -28,7 +28,9 @@ pub(super) fn authreq(case: &Case) -> Verdict {
     let c: AuthreqCase = case.read()?;
     let epk_secret =
         SecretKey::from_b64(&c.epk_private).map_err(|e| format!("`epk_private`: {e}"))?;
-    let eid = PublicKey::from_b64(&c.eid).map_err(|e| format!("`eid`: {e}"))?;
+    // An eid that is no canonical key, or is low-order, is refused where it is decoded (spec
+    // §2.5): that refusal is the role's answer to the test, not a malformed test.
+    let eid = PublicKey::from_b64(&c.eid).map_err(|e| format!("broker: `eid`: {e}"));
     let authenticator = match (&c.aid_private, &c.pid) {
         (Some(aid), Some(pid)) => Some((
             SecretKey::from_b64(aid).map_err(|e| format!("`aid_private`: {e}"))?,
@@ -37,8 +39,8 @@ pub(super) fn authreq(case: &Case) -> Verdict {
         (None, None) => None,
         _ => return Err("malformed test: `aid_private` and `pid` go together".into()),
     };
-    let state = ExtAuthState::from_secret(epk_secret, Some(eid));
     let got = (|| {
+        let state = ExtAuthState::from_secret(epk_secret, Some(eid?));
         let untrusted =
             UntrustedJwt::parse_authreq(&c.authreq).map_err(|e| format!("broker: {e}"))?;
         let verified = state

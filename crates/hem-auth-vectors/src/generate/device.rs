@@ -518,6 +518,31 @@ pub(super) fn ext_token(file: &mut FileOut) {
         "ScopeMismatch",
         case,
     );
+    // Appended (issue 14): `null` is not "absent" (spec §2.2, §5.9 step 6), and an iss that
+    // is the paired aid with bit 255 set is no canonical key (spec §2.5, §5.9 step 8; it was
+    // 406, another key, before).
+    assert!(json.contains("\"aud\":"), "the good authreply has an aud");
+    bad(
+        "aud is null: a claim of the wrong type, never absent",
+        "NullClaim",
+        d.bad(
+            d.sign_json(0, &defect::replace_member(&json, "aud", "null")),
+            400,
+        ),
+    );
+    let mut high = *d.pairings[0].aid.as_bytes();
+    high[31] |= 0x80;
+    bad(
+        "iss is the paired aid with bit 255 set (not canonical)",
+        "NonCanonicalKey",
+        d.bad(
+            d.sign_json(
+                0,
+                &defect::replace_member(&json, "iss", &format!("\"{}\"", b64::encode(&high))),
+            ),
+            400,
+        ),
+    );
     t.into_file(file);
 }
 
@@ -750,7 +775,7 @@ pub(super) fn ext_validate(file: &mut FileOut) {
         bad(
             "aid (iss) is a low-order point; the reply is signed with the all-zero secret",
             "LowOrderPoint",
-            p.bad(reply, vec![], None),
+            p.bad(reply, vec![], Some(400)),
         );
     }
     bad(
@@ -763,9 +788,26 @@ pub(super) fn ext_validate(file: &mut FileOut) {
                 &format!("\"{}\"", low_order(0)),
             )),
             vec![],
-            None,
+            Some(400),
         ),
     );
+    {
+        // Appended (issue 14, attack 4): the paired aid with bit 255 set, signed with the same
+        // S1 (X25519 ignores the bit). Compared as bytes it was another key and took a second
+        // slot; a non-canonical key is 400 (spec §2.5, §6.6 step 11).
+        let mut high = *p.aid.as_bytes();
+        high[31] |= 0x80;
+        let payload = defect::replace_member(&json, "iss", &format!("\"{}\"", b64::encode(&high)));
+        let held = vec![PairingFields {
+            pid: pid(&mut rng),
+            aid: p.aid.to_b64(),
+        }];
+        bad(
+            "the paired aid again with bit 255 set (one phone key, a second encoding)",
+            "NonCanonicalKey",
+            p.bad(p.sign_json(&payload), held, Some(400)),
+        );
+    }
     t.into_file(file);
 }
 

@@ -76,7 +76,8 @@ pub(super) fn x25519(file: &mut FileOut) {
     let mut rng = rng(0x7825_5190);
     let mut t = Tests::new(
         Kind::X25519,
-        "X25519 as every role uses it; a low-order peer key gives an all-zero secret, refused",
+        "X25519 as every role uses it; a low-order peer key gives an all-zero secret, refused; \
+         a peer key that is not canonical (bit 255 set, u not below p) is refused as well",
     );
     for i in 0..6 {
         let a = SecretKey::generate(&mut rng);
@@ -120,6 +121,33 @@ pub(super) fn x25519(file: &mut FileOut) {
             }),
         );
     }
+    // Appended (issue 14): the scalar multiplication ignores bit 255 and reduces u mod p, so
+    // these encodings give the same secret as a canonical key, and a role that compared keys
+    // by their bytes would take them for another key (spec §2.5).
+    let a = SecretKey::generate(&mut rng);
+    let mut high = *SecretKey::generate(&mut rng).public_key().as_bytes();
+    high[31] |= 0x80;
+    t.invalid(
+        "peer public key is a valid key with bit 255 set (not canonical)",
+        "NonCanonicalKey",
+        Fields::X25519(X25519Case {
+            private: secret_b64(&a),
+            public: b64::encode(&high),
+            shared: None,
+        }),
+    );
+    // u = 2^255 - 1 >= p: the same point as u = 18.
+    let mut above_p = [0xffu8; 32];
+    above_p[31] = 0x7f;
+    t.invalid(
+        "peer public key is 2^255 - 1, not below p (not canonical)",
+        "NonCanonicalKey",
+        Fields::X25519(X25519Case {
+            private: secret_b64(&SecretKey::generate(&mut rng)),
+            public: b64::encode(&above_p),
+            shared: None,
+        }),
+    );
     t.into_file(file);
 }
 
@@ -374,6 +402,17 @@ pub(super) fn hs256_jwt(file: &mut FileOut) {
             let g = defect::segments(&good);
             format!("{}.{}.{}", s[0], s[1], g[2])
         },
+    );
+    // Appended (issue 14): `Option` reads a null member as absent, which let `"crit":null`
+    // through.
+    bad(
+        "crit member with the value null in the header",
+        "Crit",
+        defect::sign_raw(
+            r#"{"ecdh":"x25519","alg":"HS256","typ":"JWT","crit":null}"#,
+            &payload,
+            &key,
+        ),
     );
     t.into_file(file);
 }
