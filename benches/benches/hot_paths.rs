@@ -69,8 +69,8 @@ impl ValueFormatter for CpuFormatter {
     }
 }
 
-/// Inputs prepared per batch for the single-use operations: below the device's 64 pending
-/// nonces per purpose, so that none is evicted before it is used.
+/// Inputs prepared per batch for the single-use operations (each is used 5 s after its own
+/// issue, see `hem_auth_benches::INPUT_STEP_SECS`).
 const BATCH: u64 = 32;
 
 /// Times `op` on inputs made by `prepare`, which is not timed: for operations whose input is

@@ -30,7 +30,7 @@ use hem_auth_core::authenticator::{
 };
 use hem_auth_core::broker::{self, ExtAuthState};
 use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims, AuthreqClaims, ScopeMap};
-use hem_auth_core::device::{Device, DeviceConfig, NoncePurpose};
+use hem_auth_core::device::{Device, DeviceConfig};
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, MacKey, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
 use hem_auth_core::messages::{to_json, ExtRequest, ExtTokenRequest};
@@ -344,7 +344,18 @@ pub struct DeviceBench {
     user: SecretKey,
     phones: Vec<BenchPhone>,
     ext_request_body: String,
+    /// When the next single-use input is issued, and when the next one is used: both advance
+    /// by [`INPUT_STEP_SECS`] per input, so each input is used 5 s after its own issue however
+    /// many are prepared ahead, and the consumed nonces expire as on a device in use.
+    issue_at: u64,
+    use_at: u64,
 }
+
+/// Seconds between two single-use inputs (a login challenge or an authreq) of the device
+/// benches. Every success records its nonce in the device's consumed set until the nonce
+/// expires (spec §4.3): at 4 s per input at most 900 authreq nonces (3600 s) are live, below
+/// the default capacity of 1024, so runs of any length never fill it.
+pub const INPUT_STEP_SECS: u64 = 4;
 
 /// One paired phone as the benches need it.
 struct BenchPhone {
@@ -422,7 +433,23 @@ impl DeviceBench {
             user,
             phones,
             ext_request_body,
+            issue_at: FIXTURE_NOW,
+            use_at: FIXTURE_NOW,
         })
+    }
+
+    /// The time of the next single-use input's issue.
+    fn next_issue(&mut self) -> u64 {
+        let t = self.issue_at;
+        self.issue_at += INPUT_STEP_SECS;
+        t
+    }
+
+    /// The time of the next single-use input's use: 5 s after its issue.
+    fn next_use(&mut self) -> u64 {
+        let t = self.use_at;
+        self.use_at += INPUT_STEP_SECS;
+        t + 5
     }
 
     /// The body of an `ext/request` from a broker session (always the same epk).
@@ -440,27 +467,29 @@ impl DeviceBench {
         Ok(response.authreq.len())
     }
 
-    /// An authreq nonce made pending on the device, and the first phone's approving
-    /// `ext/token` body for it, as the phone would build it (spec §5.7) but without its
-    /// broker MAC, which the device never sees. Not timed by the benches.
+    /// An authreq the device issued (`ext/request`: its nonce proves itself, spec §4.3, so
+    /// `ext/token` pays for the tag check and records the nonce in its consumed set), and the
+    /// first phone's approving `ext/token` body for it, as the phone would build it (spec
+    /// §5.7) but without its broker MAC, which the device never sees. Not timed by the benches.
     pub fn prepare_ext_token(&mut self) -> Result<String, FixtureError> {
+        let now = self.next_issue();
+        let response = self
+            .device
+            .ext_request(self.ext_request_body.as_bytes(), now, &mut self.rng)
+            .result?;
+        let authreq = UntrustedJwt::parse(&response.authreq)?;
+        let issued: AuthreqClaims<'_> = authreq.dangerous_unverified_claims()?;
+        let jti = TimeNonce::from_b64(&issued.jti)?;
         let phone = self
             .phones
             .first()
             .ok_or_else(|| FixtureError("no pairing".into()))?;
-        let jti = TimeNonce::generate(FIXTURE_NOW, &mut self.rng);
-        self.device.insert_pending(
-            NoncePurpose::Authreq,
-            *jti.as_bytes(),
-            FIXTURE_NOW + 3600,
-            Some(FIXTURE_SCOPE),
-        );
         let sealed = ScopeKey::derive(&phone.s1, jti.as_bytes()).seal(FIXTURE_SCOPE)?;
         let claims = AuthreplyClaims {
             aud: Some(Cow::Owned(self.device.eid().to_b64())),
             jti: Cow::Owned(jti.to_b64()),
-            exp: FIXTURE_NOW + 900,
-            iat: Some(FIXTURE_NOW),
+            exp: now + 900,
+            iat: Some(now),
             pid: Cow::Borrowed(&phone.pid),
             iss: Cow::Owned(phone.aid.to_b64()),
             scope: Cow::Owned(sealed),
@@ -475,10 +504,8 @@ impl DeviceBench {
     /// The device's `ext/token` with the pairing secret S1 cached (as the device keeps it):
     /// no Diffie-Hellman. Returns the token's length.
     pub fn ext_token(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
-        let response = self
-            .device
-            .ext_token(body, FIXTURE_NOW + 5, &mut self.rng)
-            .result?;
+        let now = self.next_use();
+        let response = self.device.ext_token(body, now, &mut self.rng).result?;
         Ok(response.as_str().len())
     }
 
@@ -499,17 +526,11 @@ impl DeviceBench {
     /// A fresh login challenge from the device and the client's eJWT for it (one X25519 on the
     /// client's side). Not timed by the benches.
     pub fn prepare_login(&mut self) -> Result<String, FixtureError> {
-        let challenge = self.device.auth_token_challenge(FIXTURE_NOW, &mut self.rng);
+        let now = self.next_issue();
+        let challenge = self.device.auth_token_challenge(now, &mut self.rng);
         let challenge = to_json(&challenge.result?);
         let challenge = broker::LoginChallenge::parse(challenge.as_bytes())?;
-        let ejwt = broker::build_login(
-            &self.user,
-            &challenge,
-            LOGIN_SCOPE,
-            FIXTURE_NOW,
-            FIXTURE_NOW + 600,
-            None,
-        )?;
+        let ejwt = broker::build_login(&self.user, &challenge, LOGIN_SCOPE, now, now + 600, None)?;
         Ok(broker::login_body(&ejwt))
     }
 
@@ -517,10 +538,8 @@ impl DeviceBench {
     /// here): X25519(spk_prv, iss), the eJWT's MAC and claims, the nonce, a new token.
     /// Returns the token's length.
     pub fn login(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
-        let response = self
-            .device
-            .auth_token(body, FIXTURE_NOW + 1, &mut self.rng)
-            .result?;
+        let now = self.next_use();
+        let response = self.device.auth_token(body, now, &mut self.rng).result?;
         Ok(response.as_str().len())
     }
 }

@@ -156,6 +156,99 @@ impl Accepted {
     }
 }
 
+/// The consumed set: its entries in a dense vector, found through an open-addressing index
+/// (linear probing) keyed by bytes of the nonce's tag. Those are MAC outputs under the
+/// per-boot key, so no caller can aim nonces at one slot; lookups and insertions take constant
+/// time whatever the number of entries.
+#[derive(Debug)]
+struct ConsumedSet {
+    entries: Vec<ConsumedNonce>,
+    /// Indices into `entries`, [`ConsumedSet::FREE`] when free; a power of two at least twice
+    /// as long as `entries`.
+    slots: Vec<u32>,
+}
+
+impl ConsumedSet {
+    const FREE: u32 = u32::MAX;
+
+    fn with_capacity(entries: usize) -> Self {
+        ConsumedSet {
+            entries: Vec::with_capacity(entries),
+            slots: alloc::vec![Self::FREE; (2 * entries).next_power_of_two().max(8)],
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The slot that holds `jti` (`Ok`) or where it would go (`Err`).
+    fn slot(&self, jti: &[u8; NONCE_BYTES]) -> Result<usize, usize> {
+        let mask = self.slots.len().saturating_sub(1);
+        let tag = [
+            jti[16], jti[17], jti[18], jti[19], jti[20], jti[21], jti[22], jti[23],
+        ];
+        let mut at = (u64::from_le_bytes(tag) as usize) & mask;
+        // At most half the slots are taken, so a free one ends every probe.
+        for _ in 0..self.slots.len() {
+            match self.slots.get(at).copied() {
+                None | Some(Self::FREE) => return Err(at),
+                Some(i) => {
+                    let same = self
+                        .entries
+                        .get(i as usize)
+                        .is_some_and(|c| c.jti[..HEAD] == jti[..HEAD]);
+                    if same {
+                        return Ok(at);
+                    }
+                }
+            }
+            at = (at + 1) & mask;
+        }
+        Err(at)
+    }
+
+    fn contains(&self, jti: &[u8; NONCE_BYTES]) -> bool {
+        self.slot(jti).is_ok()
+    }
+
+    fn insert(&mut self, entry: ConsumedNonce) {
+        if self.contains(&entry.jti) {
+            return;
+        }
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
+            let len = self.slots.len() * 2;
+            self.slots = alloc::vec![Self::FREE; len];
+            self.reindex();
+        }
+        if let Err(at) = self.slot(&entry.jti) {
+            if let Some(slot) = self.slots.get_mut(at) {
+                *slot = self.entries.len() as u32;
+            }
+            self.entries.push(entry);
+        }
+    }
+
+    /// Drops the entries that have expired at `now`.
+    fn retain_live(&mut self, now: u64) {
+        self.entries.retain(|c| now < c.exp);
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        self.slots.fill(Self::FREE);
+        for i in 0..self.entries.len() {
+            let Some(jti) = self.entries.get(i).map(|c| c.jti) else {
+                break;
+            };
+            let (Ok(at) | Err(at)) = self.slot(&jti);
+            if let Some(slot) = self.slots.get_mut(at) {
+                *slot = i as u32;
+            }
+        }
+    }
+}
+
 /// A cached `ctx` of an authreq.
 #[derive(Debug, Clone)]
 struct CtxEntry {
@@ -171,8 +264,7 @@ pub(crate) struct Nonces {
     /// Whether authreq tags bind the requested scope (the `RequestedOnly` policy).
     bind_scope: bool,
     capacity: usize,
-    /// Sorted by the first [`HEAD`] bytes of the nonce.
-    consumed: Vec<ConsumedNonce>,
+    consumed: ConsumedSet,
     /// The latest `now` at which expired consumed entries were dropped: a nonce whose `exp`
     /// is not after it is refused, whatever the clock says later.
     floor: u64,
@@ -214,7 +306,7 @@ impl Nonces {
             key: MacKey::new(key),
             bind_scope,
             capacity,
-            consumed: Vec::with_capacity(capacity.min(PREALLOCATED)),
+            consumed: ConsumedSet::with_capacity(capacity.min(PREALLOCATED)),
             floor: 0,
             explicit: Vec::new(),
             ctx: VecDeque::new(),
@@ -296,11 +388,6 @@ impl Nonces {
             .find(|p| p.purpose == purpose && p.jti.as_slice() == jti)
     }
 
-    fn consumed_index(&self, jti: &[u8]) -> Result<usize, usize> {
-        let head = jti.get(..HEAD).unwrap_or_default();
-        self.consumed.binary_search_by(|c| c.jti[..HEAD].cmp(head))
-    }
-
     /// The nonce check (spec §4.2, §4.3): `jti` is an explicit pending nonce of `purpose`
     /// before its `exp`, or a nonce this boot issued for `purpose` whose tag verifies, before
     /// its `exp` and not consumed. Changes nothing.
@@ -331,7 +418,7 @@ impl Nonces {
             bool::from(equal)
         })?;
         let exp = issued.saturating_add(lifetime);
-        if now >= exp || exp <= self.floor || self.consumed_index(jti).is_ok() {
+        if now >= exp || exp <= self.floor || self.consumed.contains(jti) {
             return None;
         }
         Some(Accepted {
@@ -399,7 +486,7 @@ impl Nonces {
     pub(crate) fn has_room(&self, accepted: &Accepted, now: u64) -> bool {
         accepted.explicit
             || self.consumed.len() < self.capacity
-            || self.consumed.iter().filter(|c| now < c.exp).count() < self.capacity
+            || self.consumed.entries.iter().filter(|c| now < c.exp).count() < self.capacity
     }
 
     /// Consumes an accepted nonce, after the whole request succeeded: an explicit one is
@@ -414,20 +501,15 @@ impl Nonces {
             return;
         }
         if self.consumed.len() >= self.capacity {
-            self.consumed.retain(|c| now < c.exp);
+            self.consumed.retain_live(now);
             self.floor = self.floor.max(now);
         }
         // `has_room` was checked: the set never forgets a consumed nonce to make room.
-        if let Err(at) = self.consumed_index(&accepted.jti) {
-            self.consumed.insert(
-                at,
-                ConsumedNonce {
-                    purpose: accepted.purpose,
-                    jti: accepted.jti,
-                    exp: accepted.exp,
-                },
-            );
-        }
+        self.consumed.insert(ConsumedNonce {
+            purpose: accepted.purpose,
+            jti: accepted.jti,
+            exp: accepted.exp,
+        });
     }
 
     /// Records an explicit pending nonce (replacing one with the same purpose and bytes).
@@ -446,7 +528,7 @@ impl Nonces {
 
     /// The consumed set, in no particular order.
     pub(crate) fn consumed(&self) -> impl Iterator<Item = ConsumedNonce> + '_ {
-        self.consumed.iter().copied()
+        self.consumed.entries.iter().copied()
     }
 }
 
@@ -491,7 +573,7 @@ mod tests {
         let other = Nonces::new(&[2; 32], 4, false);
         assert!(other.accept(NoncePurpose::Login, jti, NOW).is_none());
         // nothing was stored
-        assert!(n.consumed.is_empty() && n.ctx.is_empty() && n.explicit.is_empty());
+        assert!(n.consumed.len() == 0 && n.ctx.is_empty() && n.explicit.is_empty());
     }
 
     #[test]
@@ -567,11 +649,66 @@ mod tests {
     }
 
     #[test]
+    fn a_large_consumed_set_grows_and_drops_expired_entries() {
+        let mut rng = rng();
+        let mut n = Nonces::new(&[8; 32], 1000, false);
+        let mut used = Vec::new();
+        for i in 0..1000u64 {
+            let now = NOW + i;
+            let jti = *n
+                .issue(NoncePurpose::Authreq, 3600, None, None, now, &mut rng)
+                .as_bytes();
+            let a = n.accept(NoncePurpose::Authreq, &jti, now).unwrap();
+            assert!(n.has_room(&a, now));
+            n.consume(&a, now);
+            used.push((jti, now));
+        }
+        assert_eq!(n.consumed.len(), 1000);
+        assert!(n.consumed.slots.len() >= 2000);
+        for (jti, at) in &used {
+            assert!(
+                n.accept(NoncePurpose::Authreq, jti, *at).is_none(),
+                "replay"
+            );
+        }
+        // full until the first ones expire; then a success drops every expired entry
+        let later = n.issue(
+            NoncePurpose::Authreq,
+            3600,
+            None,
+            None,
+            NOW + 3600,
+            &mut rng,
+        );
+        let a = n
+            .accept(NoncePurpose::Authreq, later.as_bytes(), NOW + 3600)
+            .unwrap();
+        assert!(n.has_room(&a, NOW + 3600));
+        n.consume(&a, NOW + 3600 + 499);
+        assert_eq!(n.consumed.len(), 501);
+        for (jti, at) in &used {
+            assert!(
+                n.accept(NoncePurpose::Authreq, jti, *at).is_none(),
+                "replay"
+            );
+            assert!(
+                n.accept(NoncePurpose::Authreq, jti, NOW).is_none(),
+                "clock set back"
+            );
+        }
+        let a = n
+            .accept(NoncePurpose::Authreq, later.as_bytes(), NOW + 3600)
+            .map(|_| ());
+        assert_eq!(a, None);
+    }
+
+    #[test]
     fn capacity_is_clamped() {
         assert_eq!(Nonces::new(&[0; 32], 0, false).capacity, 1);
         let huge = Nonces::new(&[0; 32], usize::MAX, false);
         assert_eq!(huge.capacity, MAX_NONCE_CAPACITY);
-        assert!(huge.consumed.capacity() >= PREALLOCATED);
+        assert!(huge.consumed.entries.capacity() >= PREALLOCATED);
+        assert_eq!(huge.consumed.slots.len(), 2 * PREALLOCATED);
     }
 
     #[test]
@@ -593,7 +730,7 @@ mod tests {
         n.consume(&a, NOW);
         assert!(n.accept(NoncePurpose::Authreq, &[9; 32], NOW).is_none());
         assert!(
-            n.consumed.is_empty(),
+            n.consumed.len() == 0,
             "an explicit nonce is removed, not recorded"
         );
 
