@@ -119,6 +119,24 @@ pub(super) fn cases() -> Vec<Case> {
             alg_none,
         ),
         negative(
+            "auth-token/crit-null",
+            "an eJWT header with \"crit\":null is refused (null is not absent)",
+            "§3.3, §7.4: a crit member of any value, null included, is a refusal (401)",
+            401,
+            LOGIN,
+            crit_null,
+        )
+        .advisory(),
+        negative(
+            "auth-token/scope-control-character",
+            "a login scope with a carriage return and terminal escapes is malformed",
+            "§8.6, §7.4: a scope character outside 0x21–0x7E is 400",
+            400,
+            LOGIN,
+            login_scope_control,
+        )
+        .advisory(),
+        negative(
             "auth-token/ecdh-missing",
             "an eJWT header without \"ecdh\":\"x25519\" is refused",
             "§3.3, §7.4: ECDH JWTs must carry ecdh x25519",
@@ -351,6 +369,29 @@ fn alg_none(ctx: &mut Ctx) -> Result<Check, Abort> {
         ctx,
         |_| {},
         Some(r#"{"ecdh":"x25519","alg":"none","typ":"JWT"}"#),
+    )?;
+    status(ctx.post_login(&ejwt)?)
+}
+
+fn crit_null(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let ejwt = edited_login(
+        ctx,
+        |_| {},
+        Some(r#"{"ecdh":"x25519","alg":"HS256","typ":"JWT","crit":null}"#),
+    )?;
+    status(ctx.post_login(&ejwt)?)
+}
+
+fn login_scope_control(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let ejwt = edited_login(
+        ctx,
+        |c| {
+            c.insert(
+                "scope".into(),
+                Value::from("system:config\r\u{1b}[2Kkeymgmt:list"),
+            );
+        },
+        None,
     )?;
     status(ctx.post_login(&ejwt)?)
 }

@@ -48,6 +48,15 @@ pub(super) fn cases() -> Vec<Case> {
             mac_epk_missing,
         ),
         negative(
+            "ext-mac/epk-is-paired-aid",
+            "ext/mac for a paired authenticator's aid is refused: its mac would be HMAC(S1, nonce), a scope-sealing key",
+            "§2.5, §6.8: ext/mac 400 (epk is the eid, the spk or a paired aid)",
+            400,
+            &["auth-token/login", "ext-validate/pair-a"],
+            mac_epk_is_paired_aid,
+        )
+        .advisory(),
+        negative(
             "ext-mac/epk-long",
             "ext/mac with a 33-byte epk is malformed",
             "§6.8: ext/mac 400 (epk not 32 bytes)",
@@ -56,6 +65,12 @@ pub(super) fn cases() -> Vec<Case> {
             mac_epk_long,
         ),
     ]
+}
+
+fn mac_epk_is_paired_aid(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let token = ctx.token("auth:ext:pair")?;
+    let aid = ctx.authenticator(0)?.aid.to_b64();
+    post_mac(ctx, &json!({ "epk": aid }), Some(&token))
 }
 
 fn post_mac(ctx: &mut Ctx, body: &Value, token: Option<&str>) -> Result<Check, Abort> {

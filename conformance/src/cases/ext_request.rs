@@ -112,6 +112,33 @@ pub(super) fn cases() -> Vec<Case> {
             epk_low_order,
         ),
         negative(
+            "ext-request/epk-bit-255",
+            "a key with bit 255 set (another spelling of a key) is refused",
+            "§2.5, §5.5: ext/request 400 (epk not canonical)",
+            400,
+            RTC,
+            epk_bit_255,
+        )
+        .advisory(),
+        negative(
+            "ext-request/epk-is-eid",
+            "the device's own eid as epk is refused",
+            "§2.5, §5.5: ext/request 400 (epk is the eid, the spk or a paired aid)",
+            400,
+            RTC,
+            epk_is_eid,
+        )
+        .advisory(),
+        negative(
+            "ext-request/epk-is-paired-aid",
+            "a paired authenticator's aid as epk is refused (X25519(eid, aid) is its S1)",
+            "§2.5, §5.5: ext/request 400 (epk is the eid, the spk or a paired aid)",
+            400,
+            PAIRED_A,
+            epk_is_paired_aid,
+        )
+        .advisory(),
+        negative(
             "ext-request/epk-not-base64",
             "an epk that is not base64 is malformed",
             "§5.5: ext/request 400 (epk not 32 bytes)",
@@ -151,6 +178,33 @@ pub(super) fn cases() -> Vec<Case> {
             RTC,
             scope_1024,
         ),
+        negative(
+            "ext-request/scope-control-character",
+            "a scope with a carriage return and terminal escapes (a spoofed approval prompt) is malformed",
+            "§8.6, §5.5: ext/request 400 (a scope character outside 0x21–0x7E)",
+            400,
+            RTC,
+            scope_control_character,
+        )
+        .advisory(),
+        negative(
+            "ext-request/scope-hash",
+            "a scope carrying its own `#` key hint is malformed (only the device appends one)",
+            "§8.6, §5.4, §5.5: ext/request 400 (a `#` in the scope)",
+            400,
+            PAIRED_A,
+            scope_hash,
+        )
+        .advisory(),
+        negative(
+            "ext-request/scope-space",
+            "a scope with a space is malformed",
+            "§8.6, §5.5: ext/request 400 (a scope character outside 0x21–0x7E)",
+            400,
+            RTC,
+            scope_space,
+        )
+        .advisory(),
         negative(
             "ext-request/scope-wrong-type",
             "a scope that is an array is malformed",
@@ -441,6 +495,25 @@ fn epk_low_order(ctx: &mut Ctx) -> Result<Check, Abort> {
     )
 }
 
+fn epk_bit_255(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let mut key = *proto::fresh_key().public_key().as_bytes();
+    key[31] |= 0x80;
+    post_value(
+        ctx,
+        json!({ "epk": codec::encode_std(&key), "scope": "keymgmt:list" }),
+    )
+}
+
+fn epk_is_eid(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let eid = ctx.eid()?.to_b64();
+    post_value(ctx, json!({ "epk": eid, "scope": "keymgmt:list" }))
+}
+
+fn epk_is_paired_aid(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let aid = ctx.authenticator(0)?.aid.to_b64();
+    post_value(ctx, json!({ "epk": aid, "scope": "keymgmt:list" }))
+}
+
 fn epk_not_base64(ctx: &mut Ctx) -> Result<Check, Abort> {
     post_value(
         ctx,
@@ -467,6 +540,27 @@ fn scope_empty(ctx: &mut Ctx) -> Result<Check, Abort> {
 fn scope_1024(ctx: &mut Ctx) -> Result<Check, Abort> {
     let scope = format!("storage:{}", "d".repeat(1024 - "storage:".len()));
     post_value(ctx, json!({ "epk": fresh_epk(), "scope": scope }))
+}
+
+fn scope_control_character(ctx: &mut Ctx) -> Result<Check, Abort> {
+    // Issue 14's attack: the prompt line is wiped and rewritten to name another scope.
+    let scope = "system:config\r\u{1b}[2K\u{1b}[1A\u{1b}[2K\u{2026}asks for logger:get";
+    post_value(ctx, json!({ "epk": fresh_epk(), "scope": scope }))
+}
+
+fn scope_hash(ctx: &mut Ctx) -> Result<Check, Abort> {
+    // A requester's own hint naming a label it chose, after a real paired key's kid.
+    let kid = ctx.authenticator(0)?.kid;
+    let hint = KeyHint::new(0x9814, "Trusted key").to_suffix();
+    let scope = format!("keymgmt:use:{kid}{hint}");
+    post_value(ctx, json!({ "epk": fresh_epk(), "scope": scope }))
+}
+
+fn scope_space(ctx: &mut Ctx) -> Result<Check, Abort> {
+    post_value(
+        ctx,
+        json!({ "epk": fresh_epk(), "scope": "keymgmt:list logger:get" }),
+    )
 }
 
 fn scope_wrong_type(ctx: &mut Ctx) -> Result<Check, Abort> {

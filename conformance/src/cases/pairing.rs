@@ -137,6 +137,15 @@ pub(super) fn cases() -> Vec<Case> {
             duplicate_aid,
         ),
         negative(
+            "ext-validate/aid-bit-255",
+            "pairing A's key again, spelled with bit 255 set (the same X25519 key, signed with the same S1), is refused",
+            "§2.5, §6.6: ext/validate 400 (iss not a canonical key); one phone key cannot take two slots",
+            400,
+            PAIRED_A,
+            aid_bit_255,
+        )
+        .advisory(),
+        negative(
             "ext-validate/bad-mac",
             "a reply with one signature bit flipped is refused",
             "§6.6: ext/validate 401 (bad MAC)",
@@ -492,6 +501,28 @@ fn duplicate_aid(ctx: &mut Ctx) -> Result<Check, Abort> {
     let (_, request) = ctx.ext_init(&token)?;
     let reply = ctx.reply_with(&a.secret, &request, "Conformance A again")?;
     let r = ctx.post_validate(&token, &proto::random_b64_32(), &reply)?;
+    status(r)
+}
+
+fn aid_bit_255(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let a = ctx.authenticator(0)?;
+    let eid = ctx.eid()?;
+    let token = pair_token(ctx)?;
+    let (_, request) = ctx.ext_init(&token)?;
+    let reply = ctx.reply_with(&a.secret, &request, "Conformance A, bit 255")?;
+    let mut high = *a.aid.as_bytes();
+    high[31] |= 0x80;
+    let s1 = proto::shared(&a.secret, &eid).map_err(Abort::fail)?;
+    let d = Draft::from_token(&reply, &s1)
+        .map_err(Abort::fail)?
+        .claim("iss", Some(json!(hem_auth_core::codec::encode_std(&high))));
+    let r = ctx.post_validate(&token, &proto::random_b64_32(), &d.sign())?;
+    if r.status == 200 {
+        // A device that took it holds the key twice: remove the second slot again.
+        if let Ok(kid) = r.field("ext/validate", "kid") {
+            ctx.unpair(&kid)?;
+        }
+    }
     status(r)
 }
 
