@@ -70,6 +70,15 @@ pub(super) fn cases() -> Vec<Case> {
             LOGIN,
             failure_keeps_nonce,
         ),
+        positive(
+            "auth-token/flood-keeps-challenge",
+            "a login challenge fetched before 200 anonymous GET /api/auth/token still logs in",
+            "§4.3, §4.2, §7.4: issuing a nonce stores nothing, so no flood of challenges invalidates a pending one",
+            200,
+            LOGIN,
+            flood_keeps_challenge,
+        )
+        .advisory(),
         negative(
             "auth-token/unknown-key",
             "an eJWT from a key that is neither the user nor the master key is refused",
@@ -451,4 +460,17 @@ fn auth_wrong_type(ctx: &mut Ctx) -> Result<Check, Abort> {
         ctx.target
             .post_json("/api/auth/token", &json!({"auth": 12345}), Auth::None)?,
     )
+}
+
+/// Anonymous requests sent between a nonce's issue and its use by the flood cases (§4.3).
+pub(super) const FLOOD: usize = 200;
+
+fn flood_keeps_challenge(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let ejwt = fresh_login(ctx)?;
+    for i in 0..FLOOD {
+        ctx.target
+            .get("/api/auth/token", Auth::None)?
+            .require(&format!("anonymous challenge {}", i + 1), 200)?;
+    }
+    status(ctx.post_login(&ejwt)?)
 }

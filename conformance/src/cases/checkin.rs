@@ -67,6 +67,15 @@ pub(super) fn cases() -> Vec<Case> {
             checkin_post,
         ),
         positive(
+            "checkin/flood-keeps-check",
+            "a check fetched before 200 anonymous GET /api/system/checkin is still accepted when answered",
+            "§4.3, §9.5: issuing a check-in nonce stores nothing, so no flood of checks invalidates a pending one",
+            200,
+            &["checkin/post"],
+            checkin_flood_keeps_check,
+        )
+        .advisory(),
+        positive(
             "rtc/set",
             "the device's RTC is set (it was, or check-in set it): the auth endpoints can work",
             "§9.4, §4.5: the RTC is needed for authentication",
@@ -226,6 +235,22 @@ fn check_in(ctx: &mut Ctx) -> Result<(crate::target::Response, u64), Abort> {
         Auth::None,
     )?;
     Ok((r, iat))
+}
+
+fn checkin_flood_keeps_check(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let backend = ctx.backend_secret()?;
+    let (_, check, spk) = get_check(ctx)?;
+    for i in 0..super::auth_token::FLOOD {
+        ctx.target
+            .get("/api/system/checkin", Auth::None)?
+            .require(&format!("anonymous check {}", i + 1), 200)?;
+    }
+    let checked = checked_for(&check, &backend, &spk, proto::host_now())?;
+    status(ctx.target.post_json(
+        "/api/system/checkin",
+        &json!({ "checked": checked }),
+        Auth::None,
+    )?)
 }
 
 fn checkin_post(ctx: &mut Ctx) -> Result<Check, Abort> {

@@ -108,6 +108,15 @@ pub(super) fn cases() -> Vec<Case> {
             A,
             failure_keeps_nonce,
         ),
+        positive(
+            "ext-token/flood-keeps-authreq",
+            "an authreq issued before 200 anonymous ext/request calls, then approved, still buys its token",
+            "§4.3, §4.2, §5.9: issuing an authreq stores nothing, so no flood of ext/request invalidates a pending one",
+            200,
+            A,
+            flood_keeps_authreq,
+        )
+        .advisory(),
         // --- 400: body or JWT malformed, claims missing or of the wrong type ---
         negative("ext-token/body-not-json", "an ext/token body that is not JSON", T400, 400, RTC, body_not_json),
         negative("ext-token/authreply-missing", "an ext/token body without authreply", T400, 400, RTC, authreply_missing),
@@ -330,6 +339,33 @@ fn failure_keeps_nonce(ctx: &mut Ctx) -> Result<Check, Abort> {
     ctx.post_ext_token(&proto::flip_signature(&honest))?
         .require("the tampered approval", 401)?;
     status(ctx.post_ext_token(&honest)?)
+}
+
+fn flood_keeps_authreq(ctx: &mut Ctx) -> Result<Check, Abort> {
+    let a = ctx.authenticator(0)?;
+    let authreq = ctx.authreq("keymgmt:list")?;
+    let approval = ctx.phone_approval(&a, &authreq, false)?;
+    let epk = proto::fresh_key();
+    for i in 0..super::auth_token::FLOOD {
+        ctx.post_ext_request(&epk, "keymgmt:list", &[])?
+            .require(&format!("anonymous ext/request {}", i + 1), 200)?;
+    }
+    let r = ctx.post_ext_token(&approval.authreply)?;
+    let mut c = Check::status(r.status);
+    if r.status == 200 {
+        let token = r.field("ext/token", "token")?;
+        let now = ctx.device_now();
+        let sub = proto::sub_of_kid(&a.kid);
+        check_access_token(
+            &mut c,
+            &token,
+            "keymgmt:list",
+            &sub,
+            Some(approval.exp),
+            now,
+        );
+    }
+    Ok(c)
 }
 
 // --- building blocks of the negative cases ---

@@ -59,7 +59,8 @@
 //! | threat | answer |
 //! |---|---|
 //! | forged or altered token | HS256 over the received bytes, compared in constant time (`hmac`'s `verify_slice`) |
-//! | replayed authreply, login or pairing reply | device nonces are single use, bounded per purpose, expire, and are consumed only on success |
+//! | replayed authreply, login or pairing reply | device nonces are single use, for one purpose, expire, and are consumed only on success; the consumed set is never trimmed early (full: 503) |
+//! | an anonymous flood of challenges, authreqs or check-ins pushing out someone's pending nonce | nonces authenticate themselves (a MAC under a per-boot key, spec §4.3): issuing stores nothing, only successes are recorded |
 //! | low-order X25519 point making the "shared" secret public | every received key is decoded only when canonical and not low-order ([`crate::keys::PublicKey::from_b64`], spec §2.5), and every Diffie-Hellman refuses an all-zero result ([`crate::keys::KeyError::NonContributory`]) |
 //! | one key under two spellings (bit 255 set, u ≥ p), so a byte comparison misses it | the same canonical decoding: one key, one byte string ([`crate::keys::KeyError::NonCanonical`]) |
 //! | a requested scope that disguises the approval prompt | requested scopes are printable ASCII without `#` ([`crate::scope::check_requested`]); the authenticator shows scopes through [`crate::scope::DisplayScope`] (spec §8.6) |
