@@ -4,19 +4,22 @@
 //! snapshots.
 //!
 //! The harness keeps its own model of what the protocol allows: the nonces the device issued
-//! (per purpose, with the device's own bounded-queue rule), the nonces it accepted, the paired
+//! (per purpose; spec §4.3: they authenticate themselves, so issuing stores nothing and no
+//! number of issues evicts one), the nonces it accepted, its consumed set (successes only,
+//! each kept until it expires; a success that finds it full is refused with 503), the paired
 //! pids and the tokens it minted in each boot. After every step it checks:
 //!
 //! * nothing panicked (libFuzzer reports a panic as a crash);
 //! * a nonce is accepted at most once, and only for its own purpose while it is pending;
+//! * a success is refused with 503 exactly when the consumed set is full of unexpired nonces;
 //! * a token is issued only for a pending nonce and, for an authreply, only for a paired pid
 //!   whose aid signed it; a bearer is accepted exactly when a token of this boot allows it;
-//! * the device's pending nonces, pairings and clock state equal the model's;
+//! * the device's pending and consumed nonces, pairings and clock state equal the model's;
 //! * a snapshot restores to an equal snapshot (also through JSON);
 //! * what the real roles build honestly is accepted when the model says it must be
 //!   (so that a device that refuses everything does not pass).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 use arbitrary::Arbitrary;
 use hem_auth_core::authenticator::{
@@ -32,9 +35,9 @@ use hem_auth_core::claims::{
 };
 use hem_auth_core::codec;
 use hem_auth_core::device::{
-    kid_from_hex, kid_of, kid_to_hex, AuditKind, Device, DeviceSnapshot, NoncePurpose, Requirement,
-    Roles, AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS, EXT_TOKEN_DEFAULT_LIFETIME_SECS,
-    LOGIN_CHALLENGE_LIFETIME_SECS, PAIRING_REQUEST_LIFETIME_SECS,
+    kid_from_hex, kid_of, kid_to_hex, AuditKind, Device, DeviceError, DeviceSnapshot, NoncePurpose,
+    Requirement, Roles, AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS,
+    EXT_TOKEN_DEFAULT_LIFETIME_SECS, LOGIN_CHALLENGE_LIFETIME_SECS, PAIRING_REQUEST_LIFETIME_SECS,
 };
 use hem_auth_core::jwt::{Header, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
@@ -52,7 +55,8 @@ use crate::oracle;
 
 /// Most operations played from one input (bounds the time of one execution).
 pub const MAX_OPS: usize = 64;
-/// Pending nonces per purpose on the harness's device: small, so that eviction happens.
+/// Consumed-set capacity of the harness's device: small, so that it fills (503) and expired
+/// entries are dropped.
 pub const NONCE_CAPACITY: usize = 4;
 /// Longest fuzzed free text used in a message.
 const MAX_TEXT: usize = 1100;
@@ -156,7 +160,7 @@ pub enum Op {
     },
     /// A reboot: snapshot, restore (new per-boot keys, clock unset).
     Reboot {
-        /// Keep the pending nonces.
+        /// Take the snapshot with its explicit pending nonces (issued ones die anyway).
         keep_pending: bool,
         /// Pass the snapshot through JSON.
         via_json: bool,
@@ -385,40 +389,71 @@ fn slot(purpose: NoncePurpose) -> usize {
 struct Model {
     rtc: bool,
     epoch: u32,
-    pending: [VecDeque<([u8; 32], u64)>; 3],
-    consumed: HashSet<[u8; 32]>,
+    /// The nonces this boot issued, per purpose, with their expiry.
+    pending: [Vec<([u8; 32], u64)>; 3],
+    /// Every nonce ever accepted.
+    used: HashSet<[u8; 32]>,
+    /// The device's consumed set (spec §4.3): the nonces of successes this boot, with expiry.
+    consumed: Vec<([u8; 32], u64)>,
+    /// The latest time at which the device dropped expired consumed entries.
+    floor: u64,
     pairings: Vec<([u8; 32], PublicKey)>,
 }
 
 impl Model {
-    /// The device's rule (`NonceTable::insert`): drop the same jti and, with `now`, expired
-    /// entries; evict the oldest until there is room.
-    fn insert(&mut self, purpose: NoncePurpose, jti: [u8; 32], exp: u64, now: Option<u64>) {
-        let queue = &mut self.pending[slot(purpose)];
-        queue.retain(|(j, e)| *j != jti && now.is_none_or(|now| now < *e));
-        while queue.len() >= NONCE_CAPACITY {
-            queue.pop_front();
-        }
-        queue.push_back((jti, exp));
+    /// An issued nonce: nothing else changes (no eviction).
+    fn insert(&mut self, purpose: NoncePurpose, jti: [u8; 32], exp: u64) {
+        self.pending[slot(purpose)].push((jti, exp));
     }
 
     fn is_pending(&self, purpose: NoncePurpose, jti: &[u8; 32], now: u64) -> bool {
         self.pending[slot(purpose)]
             .iter()
-            .any(|(j, e)| j == jti && now < *e)
+            .any(|(j, e)| j == jti && now < *e && *e > self.floor)
+            && !self.consumed.iter().any(|(j, _)| j == jti)
     }
 
-    /// Records an accepted nonce; panics if it was not pending or was accepted before.
+    /// Whether a success at `now` can be recorded (the device's `has_room`).
+    fn has_room(&self, now: u64) -> bool {
+        self.consumed.len() < NONCE_CAPACITY
+            || self.consumed.iter().filter(|(_, e)| now < *e).count() < NONCE_CAPACITY
+    }
+
+    /// Records an accepted nonce; panics if it was not pending, was accepted before, or the
+    /// consumed set had no room for it.
     fn accept(&mut self, purpose: NoncePurpose, jti: &[u8; 32], now: u64, what: &str) {
         assert!(
             self.is_pending(purpose, jti, now),
             "{what}: accepted a nonce that is not pending for {purpose:?}"
         );
         assert!(
-            self.consumed.insert(*jti),
+            self.used.insert(*jti),
             "{what}: accepted a nonce a second time"
         );
-        self.pending[slot(purpose)].retain(|(j, _)| j != jti);
+        assert!(
+            self.has_room(now),
+            "{what}: a success although the consumed set is full"
+        );
+        let exp = self.pending[slot(purpose)]
+            .iter()
+            .find(|(j, _)| j == jti)
+            .map(|(_, e)| *e)
+            .expect("pending");
+        if self.consumed.len() >= NONCE_CAPACITY {
+            self.consumed.retain(|(_, e)| now < *e);
+            self.floor = self.floor.max(now);
+        }
+        self.consumed.push((*jti, exp));
+    }
+
+    /// A refusal: a 503 only when the consumed set is full.
+    fn refused(&self, error: &DeviceError, now: u64, what: &str) {
+        if *error == DeviceError::NonceStoreFull {
+            assert!(
+                !self.has_room(now),
+                "{what}: 503 although the consumed set has room"
+            );
+        }
     }
 
     fn pairing(&self, pid: &[u8; 32]) -> Option<&PublicKey> {
@@ -592,7 +627,7 @@ impl World {
     }
 
     fn remember(&mut self, purpose: NoncePurpose, jti: [u8; 32], exp: u64) {
-        self.model.insert(purpose, jti, exp, Some(self.now));
+        self.model.insert(purpose, jti, exp);
         self.known.push((purpose, jti));
     }
 
@@ -742,11 +777,13 @@ impl World {
                 self.keep_token(token);
             }
             Err(error) => {
+                self.model.refused(&error, self.now, "auth/token");
                 if clean {
                     if let Some((jti, _, exp, scope)) = &claims {
                         let must = self.model.is_pending(NoncePurpose::Login, jti, self.now)
                             && *exp > self.now
-                            && (1..=127).contains(&scope.len());
+                            && (1..=127).contains(&scope.len())
+                            && self.model.has_room(self.now);
                         assert!(!must, "an honest login was refused: {error:?}");
                     }
                 }
@@ -979,12 +1016,14 @@ impl World {
                 self.keep_token(token);
             }
             Err(error) => {
+                self.model.refused(&error, self.now, "ext/token");
                 if clean {
                     if let Some((pid, iss, jti, exp)) = &claims {
                         let must = self.model.rtc
                             && self.model.pairing(pid) == Some(iss)
                             && self.model.is_pending(NoncePurpose::Authreq, jti, self.now)
-                            && (*exp == 0 || *exp > self.now);
+                            && (*exp == 0 || *exp > self.now)
+                            && self.model.has_room(self.now);
                         assert!(!must, "an honest authreply was refused: {error:?}");
                     }
                 }
@@ -1195,12 +1234,14 @@ impl World {
                 self.successes += 1;
             }
             Err(error) => {
+                self.model.refused(&error, self.now, "ext/validate");
                 if let (Some((_, _, true)), Some((pid, aid, jti, _, _))) = (&made, &claims) {
                     let must = allowed
                         && self.model.pairings.len() < MAX_PAIRINGS
                         && self.model.pairing(pid).is_none()
                         && !self.model.is_paired_aid(aid)
-                        && self.model.is_pending(NoncePurpose::Pairing, jti, self.now);
+                        && self.model.is_pending(NoncePurpose::Pairing, jti, self.now)
+                        && self.model.has_room(self.now);
                     assert!(!must, "an honest pairing was refused: {error:?}");
                 }
             }
@@ -1283,11 +1324,14 @@ impl World {
             Device::restore(snapshot, &mut self.rng).expect("a device's own snapshot restores");
         self.model.epoch += 1;
         self.model.rtc = false;
-        if !keep_pending {
-            for queue in &mut self.model.pending {
-                queue.clear();
-            }
+        // A reboot draws a new nonce key: every issued nonce dies, kept in the snapshot or not
+        // (it lists only explicit pending nonces, of which the harness has none), and the
+        // consumed set starts empty (spec §4.6).
+        for issued in &mut self.model.pending {
+            issued.clear();
         }
+        self.model.consumed.clear();
+        self.model.floor = 0;
     }
 
     fn snapshot_check(&mut self) {
@@ -1302,17 +1346,11 @@ impl World {
         let pairings: Vec<([u8; 32], PublicKey)> =
             snapshot.pairings.iter().map(|p| (p.pid, p.aid)).collect();
         assert_eq!(pairings, self.model.pairings, "the snapshot's pairings");
-        for purpose in PURPOSES {
-            let saved: Vec<([u8; 32], u64)> = snapshot
-                .pending
-                .iter()
-                .filter(|p| p.purpose == purpose)
-                .map(|p| (p.jti, p.exp))
-                .collect();
-            let model: Vec<([u8; 32], u64)> =
-                self.model.pending[slot(purpose)].iter().copied().collect();
-            assert_eq!(saved, model, "the snapshot's pending {purpose:?} nonces");
-        }
+        // Issued nonces are never stored, so never in a snapshot (spec §4.3).
+        assert!(
+            snapshot.pending.is_empty(),
+            "a snapshot lists issued nonces"
+        );
         self.successes += 1;
     }
 
@@ -1368,6 +1406,15 @@ impl World {
             .map(|p| (*p.pid(), *p.aid()))
             .collect();
         assert_eq!(pairings, self.model.pairings, "pairings");
+        let mut consumed: Vec<([u8; 32], u64)> = self
+            .device
+            .consumed_nonces()
+            .map(|c| (c.jti, c.exp))
+            .collect();
+        let mut model = self.model.consumed.clone();
+        consumed.sort_unstable();
+        model.sort_unstable();
+        assert_eq!(consumed, model, "the consumed set");
         for (purpose, jti) in &self.known {
             for other in PURPOSES {
                 let device = self.device.is_pending(other, jti, self.now);
@@ -1377,7 +1424,7 @@ impl World {
                     "nonce issued for {purpose:?}: pending for {other:?}"
                 );
             }
-            if self.model.consumed.contains(jti) {
+            if self.model.used.contains(jti) {
                 assert!(
                     !self.device.is_pending(*purpose, jti, self.now),
                     "a used nonce is pending again"
