@@ -79,6 +79,8 @@ pub struct EmulatorConfig {
     pub broker: bool,
     /// Run a virtual authenticator (a phone stand-in) against the broker; requires `broker`.
     pub authenticator: Option<AuthenticatorMode>,
+    /// Deadlines and connection caps (spec §9.6); the defaults are the spec's values.
+    pub limits: ConnectionLimits,
 }
 
 impl Default for EmulatorConfig {
@@ -98,6 +100,7 @@ impl Default for EmulatorConfig {
             label: String::from(DEFAULT_LABEL),
             broker: false,
             authenticator: None,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -119,7 +122,69 @@ impl fmt::Debug for EmulatorConfig {
             .field("label", &self.label)
             .field("broker", &self.broker)
             .field("authenticator", &self.authenticator)
+            .field("limits", &self.limits)
             .finish()
+    }
+}
+
+/// The connection limits of spec §9.6, which keep any number of slow or idle clients from
+/// starving others and keep memory bounded. Build it with struct-update syntax from
+/// [`Default`] (the spec's values); tests use short deadlines.
+///
+/// A request's deadlines run from its first byte: its header must be complete within
+/// `header_timeout` and its body within `request_timeout` (408 with `Connection: close` when
+/// the body is late); bytes arriving meanwhile do not extend either. A connection over a cap
+/// is closed at once, not queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From a request's first byte until its header is complete (10 s).
+    pub header_timeout: Duration,
+    /// From a request's first byte until its body is complete (30 s).
+    pub request_timeout: Duration,
+    /// A connection with no request in progress and no traffic for this long is closed
+    /// (60 s); longer than HTTP clients keep pooled connections (ureq: 15 s).
+    pub idle_timeout: Duration,
+    /// Connections open at once from one client address (32).
+    pub max_connections_per_address: usize,
+    /// Connections open at once in all (512): each costs a few tens of kilobytes, and 512
+    /// stays below the usual limit of 1024 open files.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits::DEFAULT
+    }
+}
+
+impl ConnectionLimits {
+    /// The spec's values, as [`Default`] gives them.
+    pub const DEFAULT: ConnectionLimits = ConnectionLimits {
+        header_timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(60),
+        max_connections_per_address: 32,
+        max_connections: 512,
+    };
+
+    /// Refuses a zero deadline or cap (nothing could ever be served).
+    fn check(&self) -> Result<(), EmulatorError> {
+        let zero = if self.header_timeout.is_zero() {
+            "header_timeout"
+        } else if self.request_timeout.is_zero() {
+            "request_timeout"
+        } else if self.idle_timeout.is_zero() {
+            "idle_timeout"
+        } else if self.max_connections_per_address == 0 {
+            "max_connections_per_address"
+        } else if self.max_connections == 0 {
+            "max_connections"
+        } else {
+            return Ok(());
+        };
+        Err(EmulatorError::Config(format!(
+            "connection limit {zero} is zero: nothing could be served"
+        )))
     }
 }
 
@@ -179,8 +244,8 @@ impl std::error::Error for EmulatorError {
 /// Boots a device from `config` (restoring the state directory if there is one), starts
 /// serving it on its own Tokio runtime and threads, and returns once the socket listens.
 ///
-/// Refuses ([`EmulatorError::Config`]) an `authenticator` without `broker`, and a
-/// `backend_key` with `broker` (the broker is then the backend).
+/// Refuses ([`EmulatorError::Config`]) an `authenticator` without `broker`, a
+/// `backend_key` with `broker` (the broker is then the backend), and a zero in `limits`.
 ///
 /// The password, if any, is overwritten before this returns (spec §13.5).
 pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
@@ -194,6 +259,7 @@ pub fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
 
 /// [`start`], with the configuration borrowed.
 fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+    config.limits.check()?;
     if config.authenticator.is_some() && !config.broker {
         return Err(EmulatorError::Config(String::from(
             "a virtual authenticator needs the broker (--authenticator needs --broker)",
@@ -227,7 +293,7 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
         .map_err(|e| EmulatorError::io("starting the runtime", e))?;
     let listener = {
         let _context = runtime.enter();
-        conn::bind(config.listen)
+        conn::bind(config.listen, config.limits)
             .map_err(|e| EmulatorError::io(format!("listening on {}", config.listen), e))?
     };
     let addr = listener.local_addr();
@@ -256,7 +322,7 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
     let thread = std::thread::Builder::new()
         .name(String::from("hem-emulator"))
         .spawn(move || {
-            runtime.block_on(routes::serve(listener, router, stop_rx, SHUTDOWN_GRACE));
+            runtime.block_on(conn::serve(listener, router, stop_rx, SHUTDOWN_GRACE));
             runtime.shutdown_timeout(SHUTDOWN_GRACE);
         })
         .map_err(|e| EmulatorError::io("starting the server thread", e))?;

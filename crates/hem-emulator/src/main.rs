@@ -5,12 +5,15 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use hem_auth_core::device::ScopePolicy;
 use hem_auth_core::keys::PublicKey;
 use hem_emulator::secret::{read_arg, SecretFlag};
-use hem_emulator::{AuthenticatorMode, EmulatorConfig, Faults, DEFAULT_LABEL, DEFAULT_LISTEN};
+use hem_emulator::{
+    AuthenticatorMode, ConnectionLimits, EmulatorConfig, Faults, DEFAULT_LABEL, DEFAULT_LISTEN,
+};
 
 /// An emulated Encedo HEM: the device API of the external-authenticator protocol over HTTP.
 #[derive(Debug, Parser)]
@@ -63,6 +66,52 @@ struct Cli {
     /// User label (the challenge's `lbl`).
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_LABEL)]
     label: String,
+    /// Seconds from a request's first byte until its header must be complete; bytes arriving
+    /// meanwhile do not extend it (spec §9.6).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = LIMITS.header_timeout.as_secs(),
+        value_parser = positive(),
+        help_heading = "Connection limits"
+    )]
+    header_timeout: u64,
+    /// Seconds from a request's first byte until its body must be complete (else 408).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = LIMITS.request_timeout.as_secs(),
+        value_parser = positive(),
+        help_heading = "Connection limits"
+    )]
+    request_timeout: u64,
+    /// Seconds a connection with no request in progress may stay silent.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = LIMITS.idle_timeout.as_secs(),
+        value_parser = positive(),
+        help_heading = "Connection limits"
+    )]
+    idle_timeout: u64,
+    /// Connections open at once from one client address; more are closed at once.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = LIMITS.max_connections_per_address as u64,
+        value_parser = positive(),
+        help_heading = "Connection limits"
+    )]
+    max_connections_per_address: u64,
+    /// Connections open at once in all; more are closed at once.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = LIMITS.max_connections as u64,
+        value_parser = positive(),
+        help_heading = "Connection limits"
+    )]
+    max_connections: u64,
     /// Test-only misbehaviour (repeatable); never use it for anything but testing a test suite.
     #[arg(long, value_enum, value_name = "FAULT", hide = true)]
     fault: Vec<Fault>,
@@ -83,6 +132,19 @@ enum Fault {
     Leak500,
     IgnoreScope,
     SkipExpiryCheck,
+}
+
+/// The spec's connection limits, the defaults of the limit flags.
+const LIMITS: ConnectionLimits = ConnectionLimits::DEFAULT;
+
+/// A limit flag's parser: a whole number from 1 on.
+fn positive() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..)
+}
+
+/// A count from the command line; beyond `usize` means no limit in practice.
+fn count(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 /// The `--help` paragraph on secrets.
@@ -149,6 +211,13 @@ impl Cli {
             label: self.label,
             broker: self.broker,
             authenticator: self.authenticator,
+            limits: ConnectionLimits {
+                header_timeout: Duration::from_secs(self.header_timeout),
+                request_timeout: Duration::from_secs(self.request_timeout),
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+                max_connections_per_address: count(self.max_connections_per_address),
+                max_connections: count(self.max_connections),
+            },
         })
     }
 }

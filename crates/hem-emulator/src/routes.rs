@@ -21,15 +21,14 @@
 //! Statuses come from `DeviceError::status`. Besides: a path the device does not have is 404,
 //! and so is a known path with another method (the device's dispatcher knows no 405);
 //! a POST without `Content-Length` is 411; a `Content-Length` above 7300 is 413 before any
-//! byte of the body is read; a body that does not arrive within [`BODY_TIMEOUT`] is 408. A
+//! byte of the body is read; a body not complete by its [`RequestDeadline`] (spec §9.6: from
+//! the request's first byte) is 408 with `Connection: close`. A
 //! request that carries an `Authorization` header has its token checked before routing, as
 //! the firmware's dispatcher does (spec §8.2): invalid or expired → 401 on any path. Error
 //! bodies are empty, with `Content-Type: application/json`; nothing answers 5xx (unless the
 //! `leak_500` fault is on).
 
-use std::future::IntoFuture;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
@@ -46,17 +45,13 @@ use hem_auth_core::device::{kid_from_hex, DeviceError, Requirement, Roles};
 use hem_auth_core::messages::{to_json, MAX_BODY_BYTES};
 use rand_core::OsRng;
 use serde::Serialize;
-use tokio::sync::watch;
 
 use crate::app::App;
 use crate::audit;
 use crate::broker::{self, Broker};
 use crate::clock::rfc3339;
-use crate::conn::{Listener, Peer};
+use crate::conn::RequestDeadline;
 use crate::faults::{self, Replay};
-
-/// How long a request body may take to arrive.
-pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `GET /api/system/config` (spec §8.5).
 const CONFIG_READ: Requirement<'static> =
@@ -103,35 +98,6 @@ pub(crate) fn router(app: Shared, broker: Option<Arc<Broker>>) -> Router {
         // Outermost: broker paths never reach the device's dispatcher.
         Some(broker) => device.layer(middleware::from_fn_with_state(broker, broker::gate)),
         None => device,
-    }
-}
-
-/// Serves until `stop` turns true (or its sender is dropped), then lets open connections
-/// finish for at most `grace`.
-pub(crate) async fn serve(
-    listener: Listener,
-    router: Router,
-    stop: watch::Receiver<bool>,
-    grace: Duration,
-) {
-    let mut graceful = stop.clone();
-    let mut deadline = stop;
-    let service = router.into_make_service_with_connect_info::<Peer>();
-    let server = axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            let _ = graceful.wait_for(|stop| *stop).await;
-        })
-        .into_future();
-    tokio::select! {
-        result = server => {
-            if let Err(e) = result {
-                eprintln!("hem-emulator: server stopped: {e}");
-            }
-        }
-        () = async move {
-            let _ = deadline.wait_for(|stop| *stop).await;
-            tokio::time::sleep(grace).await;
-        } => {}
     }
 }
 
@@ -200,8 +166,9 @@ async fn refuse_unread(request: Request, response: Response) -> Response {
     match declared {
         None | Some(0) if request.headers().get(TRANSFER_ENCODING).is_none() => response,
         Some(n) if n <= MAX_BODY_BYTES as u64 => {
+            let deadline = RequestDeadline::of(&request);
             let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
-            match tokio::time::timeout(BODY_TIMEOUT, read).await {
+            match tokio::time::timeout_at(deadline, read).await {
                 Ok(Ok(_)) => response,
                 _ => closing(response),
             }
@@ -234,7 +201,7 @@ pub(crate) enum BodyFault {
     TooLarge,
     /// The body broke off before its declared length.
     Broken,
-    /// The body did not arrive within [`BODY_TIMEOUT`].
+    /// The body was not complete by the request's [`RequestDeadline`].
     Slow,
 }
 
@@ -260,8 +227,9 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(BodyFault::TooLarge);
     }
+    let deadline = RequestDeadline::of(&request);
     let read = axum::body::to_bytes(request.into_body(), limit);
-    match tokio::time::timeout(BODY_TIMEOUT, read).await {
+    match tokio::time::timeout_at(deadline, read).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) if declared.is_none() => Err(BodyFault::TooLarge),
         Ok(Err(_)) => Err(BodyFault::Broken),
@@ -282,7 +250,7 @@ impl FromRequest<Shared> for Body {
             Err(BodyFault::BadLength) => Err(closing(empty(app.faults.status(400)))),
             Err(BodyFault::TooLarge) => Err(closing(empty(413))),
             Err(BodyFault::Broken) => Err(empty(app.faults.status(400))),
-            Err(BodyFault::Slow) => Err(empty(408)),
+            Err(BodyFault::Slow) => Err(closing(empty(408))),
         }
     }
 }
