@@ -393,9 +393,18 @@ pub fn run(args: &LoadArgs) -> Result<LoadReport, String> {
         Some(url) => (url.clone(), user_key),
         None => {
             let user = user_key.unwrap_or_else(|| SecretKey::generate(&mut rand_core::OsRng));
+            // Every client connects from 127.0.0.1: the per-address cap (spec §9.6) must not
+            // turn the load test into a test of that cap.
+            let limits = hem_emulator::ConnectionLimits {
+                max_connections_per_address: args
+                    .clients
+                    .max(hem_emulator::ConnectionLimits::DEFAULT.max_connections_per_address),
+                ..hem_emulator::ConnectionLimits::DEFAULT
+            };
             let config = EmulatorConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
                 user_key: Some(user.public_key()),
+                limits,
                 ..EmulatorConfig::default()
             };
             let e =
