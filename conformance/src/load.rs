@@ -395,11 +395,13 @@ pub fn run(args: &LoadArgs) -> Result<LoadReport, String> {
             let user = user_key.unwrap_or_else(|| SecretKey::generate(&mut rand_core::OsRng));
             // Every client connects from 127.0.0.1: the per-address cap (spec §9.6) must not
             // turn the load test into a test of that cap.
+            // (A client may hold a few pooled connections at once.)
+            let wanted = args.clients.saturating_mul(4);
+            let default = hem_emulator::ConnectionLimits::DEFAULT;
             let limits = hem_emulator::ConnectionLimits {
-                max_connections_per_address: args
-                    .clients
-                    .max(hem_emulator::ConnectionLimits::DEFAULT.max_connections_per_address),
-                ..hem_emulator::ConnectionLimits::DEFAULT
+                max_connections_per_address: wanted.max(default.max_connections_per_address),
+                max_connections: wanted.max(default.max_connections),
+                ..default
             };
             let config = EmulatorConfig {
                 listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
