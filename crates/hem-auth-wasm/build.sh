@@ -31,16 +31,17 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 
 profile=${HEM_WASM_PROFILE:-release}
+target_dir=${CARGO_TARGET_DIR:-$root/target}
 if [ "$profile" = release ]; then
   # Size and speed of the shipped module: whole-program LTO, one codegen unit, no debug info
   # (the workspace's release profile keeps line tables for the native tools). Only this
   # build sees these settings.
   CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_DEBUG=0 \
     cargo build --locked --quiet --release --target wasm32-unknown-unknown -p hem-auth-wasm
-  wasm="$root/target/wasm32-unknown-unknown/release/hem_auth_wasm.wasm"
+  wasm="$target_dir/wasm32-unknown-unknown/release/hem_auth_wasm.wasm"
 else
   cargo build --locked --quiet --target wasm32-unknown-unknown -p hem-auth-wasm
-  wasm="$root/target/wasm32-unknown-unknown/debug/hem_auth_wasm.wasm"
+  wasm="$target_dir/wasm32-unknown-unknown/debug/hem_auth_wasm.wasm"
 fi
 
 rm -rf pkg
