@@ -44,7 +44,7 @@ const FIXTURE_SCOPE: &str = "keymgmt:list";
 /// the small differences between calls on different nonces).
 const RUNS: u64 = 8;
 
-/// The benches' access token (FACTS §6): `{scope, sub, iat, exp, jti}` with a kid `sub`,
+/// The benches' access token (spec §8.1): `{scope, sub, iat, exp, jti}` with a kid `sub`,
 /// 273 characters, signed with [`TOKEN_KEY`].
 fn access_token(now: u64) -> String {
     let claims = AccessTokenClaims {
