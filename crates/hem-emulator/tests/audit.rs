@@ -57,7 +57,10 @@ fn parse(line: &str) -> Line {
 /// line's MAC, counters consecutive from the first event line's.
 fn verify<L: AsRef<str>>(lines: &[L]) -> Vec<Line> {
     let key_fields: Vec<&str> = lines[0].as_ref().split('|').collect();
-    assert_eq!((key_fields[0], key_fields[2], key_fields[3]), ("0", "0", "0"));
+    assert_eq!(
+        (key_fields[0], key_fields[2], key_fields[3]),
+        ("0", "0", "0")
+    );
     let mut buf = [0u8; 48];
     let key = codec::decode_segment(key_fields[4].as_bytes(), &mut buf)
         .unwrap()
@@ -217,7 +220,10 @@ fn a_flood_of_failed_scope_checks_keeps_the_security_events() {
         };
         assert!(has(13, "U", "system:config"), "the login line is gone");
         assert!(has(15, "U", &phone.kid), "the pairing line is gone");
-        assert!(has(14, &sub, "logger:get"), "the external-login line is gone");
+        assert!(
+            has(14, &sub, "logger:get"),
+            "the external-login line is gone"
+        );
     };
     let (_, listed) = all_lines(&c, &log_token, None);
     let listed: Vec<Line> = listed.iter().map(|l| parse(l)).collect();
@@ -270,7 +276,8 @@ fn failed_checks_are_coalesced_per_sub_and_scope() {
         c.get("/api/keymgmt/list", Some(&other)).assert_error(403);
         c.get("/api/keymgmt/list", Some(&logger)).assert_error(403);
         // Another sub: its own line.
-        c.get("/api/keymgmt/list", Some(&phone_token)).assert_error(403);
+        c.get("/api/keymgmt/list", Some(&phone_token))
+            .assert_error(403);
     }
     let (_, lines) = all_lines(&c, &logger, None);
     let failed: Vec<(String, String, u64)> = lines
@@ -347,7 +354,11 @@ fn a_restart_keeps_the_chain_and_the_pages() {
     let token = c.login("logger:get");
     let (key_after, after) = all_lines(&c, &token, Some(2));
     assert_eq!(key_after, key, "one key line per state directory");
-    assert_eq!(&after[..before.len()], &before[..], "earlier lines unchanged");
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "earlier lines unchanged"
+    );
     let tail: Vec<Line> = after[before.len()..].iter().map(|l| parse(l)).collect();
     // The check counted but not written before the stop, then the second boot's RTC_SET and
     // login.
