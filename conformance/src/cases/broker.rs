@@ -414,10 +414,11 @@ fn register(ctx: &mut Ctx) -> Result<Check, Abort> {
     c.expect(kid_from_hex(&kid).is_some(), || {
         format!("kid {kid:?} is not 32 hex characters")
     });
-    key_field(
-        &mut c,
-        "code",
-        validated.get("code").and_then(Value::as_str),
+    // `code` is an HMAC (spec §6.7), not a key: 32 bytes of base64.
+    let code = validated.get("code").and_then(Value::as_str);
+    c.expect(
+        code.is_some_and(|t| hem_auth_core::codec::decode_fixed::<32>(t).is_ok()),
+        || format!("code {code:?} is not base64 of 32 bytes"),
     );
     broker_mut(ctx)?.registration = Some(via_broker::Registration {
         eid,
