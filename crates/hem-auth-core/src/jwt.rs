@@ -588,8 +588,8 @@ fn serialize_inline<T: Serialize + ?Sized>(claims: &T) -> Option<ArrayVec<u8, MA
 ///
 /// The keyed state is as secret as the key, and so is every copy of it. The `hmac` 0.12 and
 /// `sha2` 0.10 used here offer no zeroizing (their successors, `hmac` 0.13 and `sha2` 0.11,
-/// have a `zeroize` feature), and their state cannot be written to byte by byte without
-/// `unsafe`. So each state is overwritten with a **non-secret** state of the same type, the
+/// have a `zeroize` feature), and their state cannot be written to byte by byte by safe code
+/// (this crate forbids any other). So each state is overwritten with a **non-secret** state of the same type, the
 /// state of the all-zero key, made once per `MacKey` when it is built:
 ///
 /// * the prepared state, when the `MacKey` (or a clone of it) is dropped;
