@@ -325,6 +325,10 @@ pub fn coverage_markdown(
         .filter(|s| !by_case.contains_key(s.id.as_str()) && !by_vector.contains_key(s.id.as_str()))
         .collect();
     let cases_total: usize = catalogues.iter().map(|c| c.cases.len()).sum();
+    let catalogue_list: Vec<String> = catalogues
+        .iter()
+        .map(|c| format!("`{}` {}", c.name, c.cases.len()))
+        .collect();
 
     let mut md = String::new();
     let _ = writeln!(md, "# Spec coverage\n");
@@ -336,10 +340,10 @@ pub fn coverage_markdown(
     );
     let _ = writeln!(
         md,
-        "For every section of the spec: the conformance cases whose `spec` cites it (device \
-         catalogue and `--via-broker` catalogue, {cases_total} cases) and the vector kinds \
-         (group `spec`) and vector flags (`notes`) that cite it. A section no case or vector \
-         cites is a rule nothing tests yet.\n"
+        "For every section of the spec: the conformance cases whose `spec` cites it \
+         ({cases_total} cases: {}) and the vector kinds (group `spec`) and vector flags \
+         (`notes`) that cite it. A section no case or vector cites is a rule nothing tests yet.\n",
+        catalogue_list.join(", ")
     );
     let _ = writeln!(md, "## Summary\n");
     let _ = writeln!(md, "| | sections |\n|---|---|");
