@@ -130,12 +130,12 @@ fn token_verify(c: &mut Criterion<ThreadCpu>) {
     g.finish();
 }
 
-fn broker(c: &mut Criterion<ThreadCpu>) {
+fn client(c: &mut Criterion<ThreadCpu>) {
     let s = Scenario::new();
-    assert_eq!(s.broker_verify(&s.authreq, FIXTURE_NOW + 10), Some(1));
+    assert_eq!(s.client_verify(&s.authreq, FIXTURE_NOW + 10), Some(1));
     let mut g = c.benchmark_group("authreq_verify");
-    g.bench_function("broker", |b| {
-        b.iter(|| s.broker_verify(black_box(&s.authreq), FIXTURE_NOW + 10))
+    g.bench_function("client", |b| {
+        b.iter(|| s.client_verify(black_box(&s.authreq), FIXTURE_NOW + 10))
     });
     g.finish();
 }
@@ -223,6 +223,6 @@ fn config() -> Criterion<ThreadCpu> {
 criterion_group! {
     name = hot_paths;
     config = config();
-    targets = x25519, token_verify, device, broker, authenticator, seal
+    targets = x25519, token_verify, device, client, authenticator, seal
 }
 criterion_main!(hot_paths);

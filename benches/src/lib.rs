@@ -16,7 +16,7 @@ pub const BENCH_NAMES: &[&str] = &[
     "ext_token/cold",
     "ext_request/1_pairing",
     "ext_request/8_pairings",
-    "authreq_verify/broker",
+    "authreq_verify/client",
     "approve/authenticator",
     "login/verify",
     "seal/open",
@@ -28,8 +28,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hem_auth_core::authenticator::{
     reply_to_pairing, Approval, AuthenticatorPairing, Event, UnverifiedPairingRequest,
 };
-use hem_auth_core::broker::{self, ExtAuthState};
 use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims, AuthreqClaims, ScopeMap};
+use hem_auth_core::client::{self, ExtAuthState};
 use hem_auth_core::device::{Device, DeviceConfig};
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, MacKey, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
@@ -267,7 +267,7 @@ impl Scenario {
     /// The broker's work on a fresh authreq: parse it and [`ExtAuthState::verify_authreq`]
     /// (one X25519, by design: the broker derives the key from the `iss` it reads). Returns the
     /// number of scope entries.
-    pub fn broker_verify(&self, authreq: &str, now: u64) -> Option<usize> {
+    pub fn client_verify(&self, authreq: &str, now: u64) -> Option<usize> {
         let untrusted = UntrustedJwt::parse(authreq).ok()?;
         let verified = self.broker.verify_authreq(&untrusted, now).ok()?;
         Some(verified.entries().count())
@@ -391,14 +391,14 @@ impl DeviceBench {
         let _ = device.set_clock(now);
         // A system:config token for the pairing endpoints.
         let challenge = to_json(&device.auth_token_challenge(now, &mut rng).result?);
-        let challenge = broker::LoginChallenge::parse(challenge.as_bytes())?;
-        let ejwt = broker::build_login(&user, &challenge, "system:config", now, now + 600, None)?;
-        let body = broker::login_body(&ejwt);
+        let challenge = client::LoginChallenge::parse(challenge.as_bytes())?;
+        let ejwt = client::build_login(&user, &challenge, "system:config", now, now + 600, None)?;
+        let body = client::login_body(&ejwt);
         let token = to_json(&device.auth_token(body.as_bytes(), now, &mut rng).result?);
-        let token = broker::UnverifiableAccessToken::from_response(token.as_bytes())?;
+        let token = client::UnverifiableAccessToken::from_response(token.as_bytes())?;
         let mut phones = Vec::new();
         for i in 0..pairings {
-            let (body, state) = broker::start_pairing(Some(*device.eid()), &mut rng);
+            let (body, state) = client::start_pairing(Some(*device.eid()), &mut rng);
             let init = device.ext_init(Some(token.token()), body.as_bytes(), now, &mut rng);
             let init = to_json(&init.result?);
             let request = state.verify_init_response(init.as_bytes(), now)?;
@@ -529,9 +529,9 @@ impl DeviceBench {
         let now = self.next_issue();
         let challenge = self.device.auth_token_challenge(now, &mut self.rng);
         let challenge = to_json(&challenge.result?);
-        let challenge = broker::LoginChallenge::parse(challenge.as_bytes())?;
-        let ejwt = broker::build_login(&self.user, &challenge, LOGIN_SCOPE, now, now + 600, None)?;
-        Ok(broker::login_body(&ejwt))
+        let challenge = client::LoginChallenge::parse(challenge.as_bytes())?;
+        let ejwt = client::build_login(&self.user, &challenge, LOGIN_SCOPE, now, now + 600, None)?;
+        Ok(client::login_body(&ejwt))
     }
 
     /// The device's side of a password login once the client has derived its key (no PBKDF2

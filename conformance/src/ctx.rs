@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use hem_auth_core::authenticator::{
     reply_to_pairing, Approval, AuthenticatorPairing, Event, UnverifiedPairingRequest,
 };
-use hem_auth_core::broker::{self, ExtAuthState, LoginChallenge, PairingState};
+use hem_auth_core::client::{self, ExtAuthState, LoginChallenge, PairingState};
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
 use hem_auth_core::nonce::TimeNonce;
@@ -206,7 +206,7 @@ impl Ctx {
         let key = if let Some(k) = &self.settings.user_secret {
             k.clone()
         } else if let Some(p) = &self.settings.password {
-            broker::derive_user_key(p, eid_text)
+            client::derive_user_key(p, eid_text)
         } else {
             return Err(Abort::skip(
                 "no login secret: give --password (or a user key)",
@@ -221,7 +221,7 @@ impl Ctx {
         let c = self.challenge()?;
         let user = self.user_key(c.parsed.eid_text())?;
         let now = self.device_now();
-        let token = broker::build_login(&user, &c.parsed, scope, now, exp, None)
+        let token = client::build_login(&user, &c.parsed, scope, now, exp, None)
             .map_err(|e| Abort::fail(format!("building the eJWT for {scope}: {e}")))?;
         Ok((c, token))
     }
@@ -230,7 +230,7 @@ impl Ctx {
     pub fn post_login(&self, ejwt: &str) -> Result<Response, Abort> {
         self.target.post(
             "/api/auth/token",
-            broker::login_body(ejwt).as_bytes(),
+            client::login_body(ejwt).as_bytes(),
             Auth::None,
         )
     }
@@ -264,7 +264,7 @@ impl Ctx {
     /// request, decoded.
     pub fn ext_init(&mut self, token: &str) -> Result<(PairingState, Decoded), Abort> {
         let eid = self.eid()?;
-        let (body, state) = broker::start_pairing(Some(eid), &mut rand_core::OsRng);
+        let (body, state) = client::start_pairing(Some(eid), &mut rand_core::OsRng);
         let r = self
             .target
             .post("/api/auth/ext/init", body.as_bytes(), Auth::Bearer(token))?

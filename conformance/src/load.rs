@@ -30,7 +30,7 @@ use clap::Parser;
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
-use hem_auth_core::broker::{self, LoginChallenge, UnverifiableAccessToken};
+use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken};
 use hem_auth_core::codec;
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey};
@@ -249,7 +249,7 @@ fn resolve_user(
             )?;
             let challenge =
                 LoginChallenge::parse(&challenge.body).map_err(|e| describe("challenge", e))?;
-            Ok(broker::derive_user_key(p, challenge.eid_text()))
+            Ok(client::derive_user_key(p, challenge.eid_text()))
         }
         (None, None) => Err("--user-key or --password is needed with --target".into()),
     }
@@ -263,13 +263,13 @@ fn user_token(target: &Target, user: &SecretKey, scope: &str) -> Result<String, 
         target.get("/api/auth/token", Auth::None),
     )?;
     let challenge = LoginChallenge::parse(&challenge.body).map_err(|e| describe("challenge", e))?;
-    let ejwt = broker::build_login(user, &challenge, scope, now, now + 3600, None)
+    let ejwt = client::build_login(user, &challenge, scope, now, now + 3600, None)
         .map_err(|e| describe("login", e))?;
     let token = expect_ok(
         "POST /api/auth/token",
         target.post(
             "/api/auth/token",
-            broker::login_body(&ejwt).as_bytes(),
+            client::login_body(&ejwt).as_bytes(),
             Auth::None,
         ),
     )?;
@@ -286,7 +286,7 @@ fn pair(
     let mut rng = rand_core::OsRng;
     let now = unix_now();
     let token = user_token(target, user, "system:config")?;
-    let (body, state) = broker::start_pairing(None, &mut rng);
+    let (body, state) = client::start_pairing(None, &mut rng);
     let init = expect_ok(
         "POST /api/auth/ext/init",
         target.post("/api/auth/ext/init", body.as_bytes(), Auth::Bearer(&token)),
@@ -321,7 +321,7 @@ fn pair(
 /// One full login; returns an error text on any failure.
 fn login(target: &Target, setup: &Setup) -> Result<(), String> {
     let mut rng = rand_core::OsRng;
-    let (body, session) = broker::start_ext_auth(LOAD_SCOPE, None, None, Some(setup.eid), &mut rng)
+    let (body, session) = client::start_ext_auth(LOAD_SCOPE, None, None, Some(setup.eid), &mut rng)
         .map_err(|e| describe("start", e))?;
     let response = expect_ok(
         "POST /api/auth/ext/request",

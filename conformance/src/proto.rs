@@ -1,7 +1,7 @@
 //! What the core's broker and authenticator roles deliberately cannot produce: messages with
 //! one defect each, and the helpers to take device answers apart for inspection.
 //!
-//! Conforming messages come from `hem_auth_core::broker` and `hem_auth_core::authenticator`
+//! Conforming messages come from `hem_auth_core::client` and `hem_auth_core::authenticator`
 //! (see [`crate::ctx`]). A defective one starts from a [`Draft`] (header JSON, payload JSON and
 //! key kept apart) so that each case changes exactly one thing and signs the result properly
 //! unless the signature is the defect. [`authreply`] builds an approval with an arbitrary

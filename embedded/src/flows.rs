@@ -15,7 +15,7 @@ use core::fmt::Display;
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
-use hem_auth_core::broker::{self, LoginChallenge, UnverifiableAccessToken, VerifiedAuthreq};
+use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken, VerifiedAuthreq};
 use hem_auth_core::codec;
 use hem_auth_core::device::kid_to_hex;
 use hem_auth_core::device::{
@@ -150,7 +150,7 @@ impl World {
         let challenge = messages::to_json(&self.record(challenge).ctx("GET auth/token")?);
         let challenge = LoginChallenge::parse(challenge.as_bytes()).ctx("challenge")?;
         self.wait(1);
-        let ejwt = broker::build_login(
+        let ejwt = client::build_login(
             &self.user,
             &challenge,
             scope,
@@ -160,7 +160,7 @@ impl World {
         )
         .ctx("eJWT")?;
         let out = self.device.auth_token(
-            broker::login_body(&ejwt).as_bytes(),
+            client::login_body(&ejwt).as_bytes(),
             self.now,
             &mut self.rng,
         );
@@ -171,7 +171,7 @@ impl World {
     /// Pairs a new phone: ext/init → QR → phone reply → (notify broker: pid) → ext/validate.
     fn pair(&mut self, token: &UnverifiableAccessToken, label: &str) -> Result<Phone, String> {
         let eid = *self.device.eid();
-        let (init_body, state) = broker::start_pairing(Some(eid), &mut self.rng);
+        let (init_body, state) = client::start_pairing(Some(eid), &mut self.rng);
         let out = self.device.ext_init(
             Some(token.token()),
             init_body.as_bytes(),
@@ -219,7 +219,7 @@ impl World {
         writable: bool,
         check: impl FnOnce(&VerifiedAuthreq<'_>, &str) -> Result<(), String>,
     ) -> Result<Result<UnverifiableAccessToken, DeviceError>, String> {
-        let (request_body, state) = broker::start_ext_auth(
+        let (request_body, state) = client::start_ext_auth(
             scope,
             Some("harness"),
             None,
@@ -537,7 +537,7 @@ fn denial_and_reboot(tally: &mut Tally) -> Result<(), Abort> {
         Ok((w, phone, config))
     })?;
     s.run("the phone denies: the authreq nonce stays pending", || {
-        let (body, state) = broker::start_ext_auth(
+        let (body, state) = client::start_ext_auth(
             "keymgmt:list",
             None,
             None,
@@ -588,7 +588,7 @@ fn denial_and_reboot(tally: &mut Tally) -> Result<(), Abort> {
             "old user token"
         );
         let (body, _) =
-            broker::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).ctx("start")?;
+            client::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).ctx("start")?;
         let out = w.device.ext_request(body.as_bytes(), w.now, &mut w.rng);
         ensure_eq!(
             w.record(out).err(),

@@ -10,8 +10,8 @@ use alloc::vec::Vec;
 use core::hint::black_box;
 
 use hem_auth_core::authenticator::{reply_to_pairing, UnverifiedPairingRequest};
-use hem_auth_core::broker;
 use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims};
+use hem_auth_core::client;
 use hem_auth_core::device::{
     AccessToken, AuditEvent, BootKeys, Device, DeviceConfig, NoncePurpose, Outcome, Requirement,
 };
@@ -118,19 +118,19 @@ impl DeviceBench {
             .map_err(|x| e("challenge")(&x))?;
         let challenge = to_json(&challenge);
         let challenge =
-            broker::LoginChallenge::parse(challenge.as_bytes()).map_err(|x| e("challenge")(&x))?;
-        let ejwt = broker::build_login(&user, &challenge, "system:config", now, now + 600, None)
+            client::LoginChallenge::parse(challenge.as_bytes()).map_err(|x| e("challenge")(&x))?;
+        let ejwt = client::build_login(&user, &challenge, "system:config", now, now + 600, None)
             .map_err(|x| e("login")(&x))?;
-        let body = broker::login_body(&ejwt);
+        let body = client::login_body(&ejwt);
         let token = device
             .auth_token(body.as_bytes(), now, &mut rng)
             .result
             .map_err(|x| e("login")(&x))?;
-        let token = broker::UnverifiableAccessToken::from_response(to_json(&token).as_bytes())
+        let token = client::UnverifiableAccessToken::from_response(to_json(&token).as_bytes())
             .map_err(|x| e("token")(&x))?;
         let mut phones = Vec::new();
         for i in 0..pairings {
-            let (body, state) = broker::start_pairing(Some(*device.eid()), &mut rng);
+            let (body, state) = client::start_pairing(Some(*device.eid()), &mut rng);
             let init = device
                 .ext_init(Some(token.token()), body.as_bytes(), now, &mut rng)
                 .result
@@ -221,9 +221,9 @@ impl DeviceBench {
             .auth_token_challenge(FIXTURE_NOW, &mut self.rng)
             .result
             .map_err(|e| format!("challenge: {e}"))?;
-        let challenge = broker::LoginChallenge::parse(to_json(&challenge).as_bytes())
+        let challenge = client::LoginChallenge::parse(to_json(&challenge).as_bytes())
             .map_err(|e| format!("challenge: {e}"))?;
-        let ejwt = broker::build_login(
+        let ejwt = client::build_login(
             &self.user,
             &challenge,
             FIXTURE_SCOPE,
@@ -232,7 +232,7 @@ impl DeviceBench {
             None,
         )
         .map_err(|e| format!("login: {e}"))?;
-        Ok(broker::login_body(&ejwt))
+        Ok(client::login_body(&ejwt))
     }
 }
 

@@ -15,8 +15,8 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use hem_auth_core::broker::{build_login_raw, login_body};
 use hem_auth_core::claims::AccessTokenClaims;
+use hem_auth_core::client::{build_login_raw, login_body};
 use hem_auth_core::codec;
 use hem_auth_core::device::{
     AccessToken, BootKeys, Device, DeviceConfig, DeviceError, DeviceSnapshot, NoncePurpose,

@@ -12,7 +12,7 @@
 #![no_main]
 
 use hem_auth_core::authenticator::{Event, PERIODS_SECS};
-use hem_auth_core::broker::UnverifiableAccessToken;
+use hem_auth_core::client::UnverifiableAccessToken;
 use hem_auth_core::codec;
 use hem_auth_core::scope;
 use hem_auth_core::seal::ScopeKey;

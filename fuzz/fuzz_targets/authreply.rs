@@ -10,8 +10,8 @@
 //! time. A refusal has a device status and leaves the nonce pending.
 #![no_main]
 
-use hem_auth_core::broker::UnverifiableAccessToken;
 use hem_auth_core::claims::AuthreplyClaims;
+use hem_auth_core::client::UnverifiableAccessToken;
 use hem_auth_core::codec;
 use hem_auth_core::device::{kid_of, DeviceError, NoncePurpose, Requirement};
 use hem_auth_core::jwt::UntrustedJwt;

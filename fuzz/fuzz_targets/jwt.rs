@@ -9,11 +9,11 @@
 #![no_main]
 
 use hem_auth_core::authenticator::UnverifiedPairingRequest;
-use hem_auth_core::broker::UnverifiableAccessToken;
 use hem_auth_core::claims::{
     AccessTokenClaims, AuthreplyClaims, AuthreqClaims, CheckClaims, CheckedClaims, LoginClaims,
     PairingReplyClaims, PairingRequestClaims,
 };
+use hem_auth_core::client::UnverifiableAccessToken;
 use hem_auth_core::jwt::{HeaderPolicy, JwtError, UntrustedJwt, VerifiedJwt};
 use hem_auth_fuzz_common::{input, oracle};
 use libfuzzer_sys::fuzz_target;

@@ -8,8 +8,8 @@
 //! is consumed, so the same body fails the second time. A refusal leaves the nonce pending.
 #![no_main]
 
-use hem_auth_core::broker::UnverifiableAccessToken;
 use hem_auth_core::claims::LoginClaims;
+use hem_auth_core::client::UnverifiableAccessToken;
 use hem_auth_core::codec;
 use hem_auth_core::device::{DeviceError, NoncePurpose, Requirement};
 use hem_auth_core::jwt::UntrustedJwt;

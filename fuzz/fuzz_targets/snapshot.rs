@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     );
 
     let _ = device.set_clock(START);
-    let (body, session) = hem_auth_core::broker::start_ext_auth(
+    let (body, session) = hem_auth_core::client::start_ext_auth(
         "keymgmt:list",
         None,
         None,

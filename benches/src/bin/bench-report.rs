@@ -111,8 +111,8 @@ const GOALS: &[Goal] = &[
         bound: 1.30,
     },
     Goal {
-        what: "authreq_verify/broker / X25519",
-        num: "authreq_verify/broker",
+        what: "authreq_verify/client / X25519",
+        num: "authreq_verify/client",
         den: "x25519/diffie_hellman",
         at_least: false,
         bound: 1.10,

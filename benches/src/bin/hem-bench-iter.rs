@@ -82,11 +82,11 @@ fn run(name: &str, n: u64) -> Option<()> {
                 black_box(timed(|| fx.ext_request(black_box(&body))).ok()?);
             }
         }
-        "authreq_verify/broker" => {
+        "authreq_verify/client" => {
             let s = Scenario::new();
             for _ in 0..n {
                 black_box(timed(|| {
-                    s.broker_verify(black_box(&s.authreq), FIXTURE_NOW + 10)
+                    s.client_verify(black_box(&s.authreq), FIXTURE_NOW + 10)
                 })?);
             }
         }

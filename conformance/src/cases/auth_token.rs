@@ -1,6 +1,6 @@
 //! Password login: `GET /api/auth/token` (challenge) and `POST /api/auth/token` (eJWT).
 
-use hem_auth_core::broker;
+use hem_auth_core::client;
 use hem_auth_core::jwt::Header;
 use serde_json::{json, Value};
 
@@ -312,7 +312,7 @@ fn unknown_key(ctx: &mut Ctx) -> Result<Check, Abort> {
     let ch = ctx.challenge()?;
     let stranger = proto::fresh_key();
     let now = ctx.device_now();
-    let ejwt = broker::build_login(
+    let ejwt = client::build_login(
         &stranger,
         &ch.parsed,
         "keymgmt:list",

@@ -7,7 +7,7 @@
 //! whatever the broker reaches. Cases whose expected status is our broker's choice (marked
 //! **ours** in spec §12.2–§12.7) or only inferred (§12.1) are advisory.
 
-use hem_auth_core::broker::{qr_payload, UnverifiableAccessToken};
+use hem_auth_core::client::{qr_payload, UnverifiableAccessToken};
 use hem_auth_core::device::kid_from_hex;
 use serde_json::Value;
 

@@ -3,8 +3,8 @@
 //! Two authenticators, "A" and "B", are paired here and used by the later groups. Cases that
 //! need a pairing of their own (replay, limits) remove it again before they end.
 
-use hem_auth_core::broker;
 use hem_auth_core::claims::MAX_PAIRINGS;
+use hem_auth_core::client;
 use hem_auth_core::device::{kid_of, kid_to_hex};
 use hem_auth_core::jwt::Header;
 use serde_json::{json, Value};
@@ -292,7 +292,7 @@ fn pair_token(ctx: &mut Ctx) -> Result<String, Abort> {
 fn init_request(ctx: &mut Ctx) -> Result<Check, Abort> {
     let token = pair_token(ctx)?;
     let eid = ctx.eid()?;
-    let (body, state) = broker::start_pairing(Some(eid), &mut rand_core::OsRng);
+    let (body, state) = client::start_pairing(Some(eid), &mut rand_core::OsRng);
     let epk_text = state.epk().to_b64();
     let r = ctx
         .target

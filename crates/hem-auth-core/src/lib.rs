@@ -9,8 +9,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod authenticator;
-pub mod broker;
 pub mod claims;
+pub mod client;
 pub mod codec;
 pub mod device;
 mod json;

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
-use hem_auth_core::broker::{self, LoginChallenge, UnverifiableAccessToken};
+use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken};
 use hem_auth_core::codec;
 use hem_auth_core::device::{
     AuditEvent, AuditKind, Device, DeviceConfig, DeviceError, Requirement, Roles, ScopePolicy,
@@ -81,7 +81,7 @@ impl World {
         let challenge = messages::to_json(&self.record(challenge).unwrap());
         let challenge = LoginChallenge::parse(challenge.as_bytes()).unwrap();
         self.wait(1);
-        let ejwt = broker::build_login(
+        let ejwt = client::build_login(
             &self.user,
             &challenge,
             scope,
@@ -91,7 +91,7 @@ impl World {
         )
         .unwrap();
         let out = self.device.auth_token(
-            broker::login_body(&ejwt).as_bytes(),
+            client::login_body(&ejwt).as_bytes(),
             self.now,
             &mut self.rng,
         );
@@ -102,7 +102,7 @@ impl World {
     /// Pairs a new phone: ext/init → QR → phone reply → (notify broker: pid) → ext/validate.
     fn pair(&mut self, token: &UnverifiableAccessToken, label: &str) -> Phone {
         let eid = *self.device.eid();
-        let (init_body, state) = broker::start_pairing(Some(eid), &mut self.rng);
+        let (init_body, state) = client::start_pairing(Some(eid), &mut self.rng);
         let out = self.device.ext_init(
             Some(token.token()),
             init_body.as_bytes(),
@@ -150,9 +150,9 @@ impl World {
         phone: &Phone,
         scope: &str,
         writable: bool,
-        check: impl FnOnce(&hem_auth_core::broker::VerifiedAuthreq<'_>, &str),
+        check: impl FnOnce(&hem_auth_core::client::VerifiedAuthreq<'_>, &str),
     ) -> Result<UnverifiableAccessToken, DeviceError> {
-        let (request_body, state) = broker::start_ext_auth(
+        let (request_body, state) = client::start_ext_auth(
             scope,
             Some("harness"),
             None,
@@ -206,7 +206,7 @@ impl World {
     }
 }
 
-fn no_check(_: &hem_auth_core::broker::VerifiedAuthreq<'_>, _: &str) {}
+fn no_check(_: &hem_auth_core::client::VerifiedAuthreq<'_>, _: &str) {}
 
 #[test]
 fn every_flow_on_simulated_time() {
@@ -393,7 +393,7 @@ fn denial_and_reboot() {
     let phone = w.pair(&config, "phone");
 
     // the phone denies: nothing reaches the device; the authreq nonce stays pending
-    let (body, state) = broker::start_ext_auth(
+    let (body, state) = client::start_ext_auth(
         "keymgmt:list",
         None,
         None,
@@ -437,7 +437,7 @@ fn denial_and_reboot() {
         w.authorize(&config, &Requirement::EXT_PAIRING),
         Err(DeviceError::InvalidToken)
     );
-    let (body, _) = broker::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).unwrap();
+    let (body, _) = client::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).unwrap();
     let out = w.device.ext_request(body.as_bytes(), w.now, &mut w.rng);
     assert_eq!(w.record(out).err(), Some(DeviceError::RtcUnset));
 

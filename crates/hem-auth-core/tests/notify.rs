@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
-use hem_auth_core::broker::ExtAuthState;
 use hem_auth_core::claims::{AuthreqClaims, CheckClaims, PairingRequestClaims, ScopeMap};
+use hem_auth_core::client::ExtAuthState;
 use hem_auth_core::codec;
 use hem_auth_core::jwt::{self, Header, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey};

@@ -7,7 +7,7 @@
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
-use hem_auth_core::broker::{self, LoginChallenge, UnverifiableAccessToken};
+use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken};
 use hem_auth_core::codec;
 use hem_auth_core::device::{Device, DeviceConfig, DeviceError, Outcome, Requirement, Subject};
 use hem_auth_core::keys::{PublicKey, SecretKey};
@@ -104,7 +104,7 @@ impl World {
         let out = self.device.auth_token_challenge(self.now, &mut self.rng);
         let challenge = self.dev(out).unwrap();
         let challenge = LoginChallenge::parse(challenge.as_bytes()).unwrap();
-        let ejwt = broker::build_login(
+        let ejwt = client::build_login(
             &self.user,
             &challenge,
             scope,
@@ -114,7 +114,7 @@ impl World {
         )
         .unwrap();
         let out = self.device.auth_token(
-            broker::login_body(&ejwt).as_bytes(),
+            client::login_body(&ejwt).as_bytes(),
             self.now,
             &mut self.rng,
         );
@@ -235,7 +235,7 @@ fn device_broker_and_phone_in_memory() {
     let mut w = World::new();
 
     // the device's clock is unset until check-in through the broker's backend
-    let (body, _) = broker::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).unwrap();
+    let (body, _) = client::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).unwrap();
     let out = w.device.ext_request(body.as_bytes(), w.now, &mut w.rng);
     assert_eq!(w.dev(out).err(), Some(DeviceError::RtcUnset));
     w.checkin();

@@ -242,7 +242,7 @@ const REJECTIONS: &[(&str, &[&str])] = &[
     ("MissingClaim", &["wrong type", "Claims"]),
     ("Expired", &["expired", "expiry not in the future"]),
     ("WrongIss", &["not the expected device"]),
-    ("WrongAud", &["another broker session", "audience"]),
+    ("WrongAud", &["another client session", "audience"]),
     (
         "LowOrderPoint",
         &[

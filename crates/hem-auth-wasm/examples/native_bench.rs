@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use hem_auth_core::authenticator::{AuthenticatorPairing, Event};
-use hem_auth_core::broker::ExtAuthState;
+use hem_auth_core::client::ExtAuthState;
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 

@@ -2,7 +2,7 @@
 //! with the authreq verified before it is forwarded, pairing with the request and the code
 //! verified, and reading (not verifying) access tokens.
 
-use hem_auth_core::broker::{
+use hem_auth_core::client::{
     self, build_login_raw, derive_user_key, ExtAuthState, LoginChallenge as CoreChallenge,
     PairingState, UnverifiableAccessToken, VerifiedAuthreq as CoreVerifiedAuthreq,
 };
@@ -265,7 +265,7 @@ impl ExtAuth {
             let ctx = js::opt_string(&ctx, "ctx")?;
             let note = js::opt_string(&note, "note")?;
             let mut rng = random::operation_rng()?;
-            let (body, state) = broker::start_ext_auth(
+            let (body, state) = client::start_ext_auth(
                 &scope,
                 ctx.as_deref(),
                 note.as_deref(),
@@ -412,7 +412,7 @@ impl PairingSession {
         (|| {
             let eid = pinned_eid(&eid)?;
             let mut rng = random::operation_rng()?;
-            let (body, state) = broker::start_pairing(Some(eid), &mut rng);
+            let (body, state) = client::start_pairing(Some(eid), &mut rng);
             Ok(PairingSession {
                 state,
                 eid,
@@ -531,7 +531,7 @@ pub fn qr_payload(
     #[wasm_bindgen(unchecked_param_type = "string")] hostname: JsValue,
 ) -> JsResult<String> {
     (|| {
-        Ok(broker::qr_payload(
+        Ok(client::qr_payload(
             &js::string(&link, "link")?,
             &js::string(&request, "request")?,
             &js::string(&user, "user")?,

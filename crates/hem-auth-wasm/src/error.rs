@@ -7,7 +7,7 @@
 //! [`CODES`], and the `.d.ts` type `HemErrorCode` is checked against it by the tests.
 
 use hem_auth_core::authenticator::AuthenticatorError;
-use hem_auth_core::broker::BrokerError;
+use hem_auth_core::client::ClientError;
 use hem_auth_core::codec::CodecError;
 use hem_auth_core::jwt::JwtError;
 use hem_auth_core::keys::KeyError;
@@ -192,22 +192,22 @@ from_core!(CodecError, codec_code);
 from_core!(BodyError, body_code);
 from_core!(ScopeError, scope_code);
 from_core!(SealError, seal_code);
-from_core!(BrokerError, |e: &BrokerError| match e {
+from_core!(ClientError, |e: &ClientError| match e {
     // The wrapped errors keep their own area: a bad signature is `jwt.bad_signature` whichever
     // role found it.
-    BrokerError::Jwt(inner) => jwt_code(inner),
-    BrokerError::Key(inner) => key_code(inner),
-    BrokerError::Encoding(inner) => codec_code(inner),
-    BrokerError::Body(inner) => body_code(inner),
-    BrokerError::Scope(inner) => scope_code(inner),
-    BrokerError::WrongIssuer => "client.wrong_issuer",
-    BrokerError::WrongAudience => "client.wrong_audience",
-    BrokerError::Expired => "client.expired",
-    BrokerError::InvalidLifetime => "client.invalid_lifetime",
-    BrokerError::BadCode => "client.bad_code",
-    BrokerError::BadKid => "client.bad_kid",
-    BrokerError::BadContext => "client.bad_context",
-    BrokerError::BadNote => "client.bad_note",
+    ClientError::Jwt(inner) => jwt_code(inner),
+    ClientError::Key(inner) => key_code(inner),
+    ClientError::Encoding(inner) => codec_code(inner),
+    ClientError::Body(inner) => body_code(inner),
+    ClientError::Scope(inner) => scope_code(inner),
+    ClientError::WrongIssuer => "client.wrong_issuer",
+    ClientError::WrongAudience => "client.wrong_audience",
+    ClientError::Expired => "client.expired",
+    ClientError::InvalidLifetime => "client.invalid_lifetime",
+    ClientError::BadCode => "client.bad_code",
+    ClientError::BadKid => "client.bad_kid",
+    ClientError::BadContext => "client.bad_context",
+    ClientError::BadNote => "client.bad_note",
     _ => "client.other",
 });
 from_core!(AuthenticatorError, |e: &AuthenticatorError| match e {
@@ -244,8 +244,8 @@ mod tests {
             BodyError::Fields.into(),
             ScopeError::HintSeparator.into(),
             SealError::Tag.into(),
-            BrokerError::WrongIssuer.into(),
-            BrokerError::Jwt(JwtError::Encoding).into(),
+            ClientError::WrongIssuer.into(),
+            ClientError::Jwt(JwtError::Encoding).into(),
             AuthenticatorError::Period.into(),
             AuthenticatorError::Seal(SealError::Padding).into(),
         ];
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn wrapped_errors_keep_their_area() {
-        let f: Failure = BrokerError::Jwt(JwtError::BadSignature).into();
+        let f: Failure = ClientError::Jwt(JwtError::BadSignature).into();
         assert_eq!(f.code, "jwt.bad_signature");
         let f: Failure = AuthenticatorError::Expired.into();
         assert_eq!(f.code, "authenticator.expired");

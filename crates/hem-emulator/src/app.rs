@@ -6,7 +6,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use hem_auth_core::broker::derive_user_key;
+use hem_auth_core::client::derive_user_key;
 use hem_auth_core::device::{
     AuditEvents, Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, Requirement,
 };

@@ -11,7 +11,7 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hem_auth_core::broker;
+use hem_auth_core::client;
 use hem_emulator::{AuthenticatorMode, EmulatorConfig, EmulatorError, RunningEmulator};
 use serde_json::{json, Value};
 use support::{config, start, temp_dir, Client, Reply};
@@ -137,7 +137,7 @@ fn register_until_answered(c: &Client, token: &str) -> (String, Reply) {
         "{link}"
     );
     // The QR code the Manager shows; the virtual authenticator got the link already.
-    let qr = broker::qr_payload(
+    let qr = client::qr_payload(
         link,
         request,
         config["user"].as_str().unwrap(),

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use hem_auth_core::broker::derive_user_key;
+use hem_auth_core::client::derive_user_key;
 use support::{temp_dir, Client};
 
 const PASSWORD: &str = "issue-14 secret password";

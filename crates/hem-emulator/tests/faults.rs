@@ -3,7 +3,7 @@
 
 mod support;
 
-use hem_auth_core::broker;
+use hem_auth_core::client;
 use hem_emulator::{EmulatorConfig, Faults, RunningEmulator};
 use support::{config, start, user_key, Client};
 
@@ -48,11 +48,11 @@ fn skip_replay_check_accepts_a_spent_approval_and_a_spent_login() {
         assert_eq!(again.status, replay_status, "{faults:?}");
 
         let challenge = c.get("/api/auth/token", None).expect(200);
-        let challenge = broker::LoginChallenge::parse(&challenge).unwrap();
+        let challenge = client::LoginChallenge::parse(&challenge).unwrap();
         let now = support::host_now();
-        let ejwt = broker::build_login(&user_key(), &challenge, "logger:get", now, now + 60, None)
+        let ejwt = client::build_login(&user_key(), &challenge, "logger:get", now, now + 60, None)
             .unwrap();
-        let login = broker::login_body(&ejwt);
+        let login = client::login_body(&ejwt);
         assert_eq!(
             c.post("/api/auth/token", login.as_bytes(), None).status,
             200

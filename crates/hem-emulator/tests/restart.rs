@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use hem_auth_core::authenticator::{reply_to_pairing, UnverifiedPairingRequest};
-use hem_auth_core::broker;
+use hem_auth_core::client;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_emulator::EmulatorConfig;
 use serde_json::Value;
@@ -109,7 +109,7 @@ fn kill_9_mid_pairing_then_restart() {
 
     // Mid-pairing of B: ext/init answered, the phone has replied, validate not yet sent.
     let mut r = rng(22);
-    let (body, pairing) = broker::start_pairing(Some(eid), &mut r);
+    let (body, pairing) = client::start_pairing(Some(eid), &mut r);
     let init = c
         .post("/api/auth/ext/init", body.as_bytes(), Some(&config_token))
         .expect(200);
@@ -204,7 +204,7 @@ fn password_derives_the_user_key_from_the_eid_text() {
         ..config()
     });
     assert_eq!(emu.eid(), eid);
-    let user = broker::derive_user_key("correct horse", &eid.to_b64());
+    let user = client::derive_user_key("correct horse", &eid.to_b64());
     let token = c.login_for(&user, "keymgmt:list", 60);
     assert_eq!(c.get("/api/keymgmt/list", Some(&token)).status, 200);
     drop(emu);

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use hem_auth_core::authenticator::{AuthenticatorPairing, Event};
-use hem_auth_core::broker::{self, ExtAuthState, PairingState};
+use hem_auth_core::client::{self, ExtAuthState, PairingState};
 use hem_auth_core::codec;
 use hem_auth_core::device::{
     BootKeys, Device, DeviceConfig, DeviceSnapshot, NoncePurpose, PairingSnapshot, PendingSnapshot,
@@ -359,7 +359,7 @@ pub fn authreply(
 
 /// A valid login eJWT for the pending login nonce, signed by `signer`.
 pub fn ejwt(signer: &SecretKey, scope: &str, exp: u64) -> String {
-    broker::build_login_raw(
+    client::build_login_raw(
         signer,
         &session().public_key().to_b64(),
         &codec::encode_std(&LOGIN_JTI),
@@ -375,7 +375,7 @@ pub fn ejwt(signer: &SecretKey, scope: &str, exp: u64) -> String {
 /// device): `scope` for `signer` (the user or master key), valid until `exp`.
 pub fn bearer(signer: &SecretKey, scope: &str, exp: u64) -> String {
     let mut device = device();
-    let body = broker::login_body(&ejwt(signer, scope, exp));
+    let body = client::login_body(&ejwt(signer, scope, exp));
     let response = device
         .auth_token(body.as_bytes(), START, &mut rng())
         .result

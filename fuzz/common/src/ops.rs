@@ -25,13 +25,13 @@ use arbitrary::Arbitrary;
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
-use hem_auth_core::broker::{
-    self, ExtAuthState, LoginChallenge, PairingState, UnverifiableAccessToken,
-    VerifiedPairingRequest,
-};
 use hem_auth_core::claims::{
     self, AuthreplyClaims, AuthreqClaims, LoginClaims, PairingReplyClaims, PairingRequestClaims,
     MAX_PAIRINGS,
+};
+use hem_auth_core::client::{
+    self, ExtAuthState, LoginChallenge, PairingState, UnverifiableAccessToken,
+    VerifiedPairingRequest,
 };
 use hem_auth_core::codec;
 use hem_auth_core::device::{
@@ -663,7 +663,7 @@ impl World {
             Op::Replay { which } => self.replay(*which),
             Op::PairInit { token } => {
                 let bearer = self.bearer(*token);
-                let (body, state) = broker::start_pairing(Some(fixture::eid()), &mut self.rng);
+                let (body, state) = client::start_pairing(Some(fixture::eid()), &mut self.rng);
                 self.ext_init(bearer, body.as_bytes(), Some(state));
             }
             Op::PairValidate {
@@ -730,10 +730,10 @@ impl World {
         // iat one second back, so that `lifetime` 0 gives exp == now: the device must refuse it.
         let iat = self.now.saturating_sub(1);
         let exp = self.now + u64::from(lifetime);
-        let Ok(ejwt) = broker::build_login(&key, &challenge, &scope, iat, exp, None) else {
+        let Ok(ejwt) = client::build_login(&key, &challenge, &scope, iat, exp, None) else {
             return;
         };
-        let body = broker::login_body(&mutation.apply(&ejwt)).into_bytes();
+        let body = client::login_body(&mutation.apply(&ejwt)).into_bytes();
         // A challenge from before a reboot names the old per-boot key: the device must refuse
         // an eJWT for it even while the nonce is kept.
         let clean = mutation == Mutation::None

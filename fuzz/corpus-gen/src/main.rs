@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::{Arbitrary, Unstructured};
 use hem_auth_core::authenticator::{reply_to_pairing, UnverifiedPairingRequest};
-use hem_auth_core::broker;
 use hem_auth_core::claims::PairingRequestClaims;
+use hem_auth_core::client;
 use hem_auth_core::codec;
 use hem_auth_core::device::{Device, DeviceSnapshot};
 use hem_auth_core::jwt::{self, Header, UntrustedJwt};
@@ -269,7 +269,7 @@ fn roles(c: &mut Corpus) {
         ),
     ];
     for (name, ejwt) in &logins {
-        let body = broker::login_body(ejwt).into_bytes();
+        let body = client::login_body(ejwt).into_bytes();
         c.add_modes("login", name, &body, ejwt);
         c.add_oracle("login", name, 2, &[], ejwt);
         c.add("jwt", format!("ejwt-{name}"), encode(0, 0, ejwt.as_bytes()));

@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use std::borrow::Cow;
-//! use hem_auth_core::{authenticator::{Event, PERIODS_SECS}, broker, jwt::UntrustedJwt};
+//! use hem_auth_core::{authenticator::{Event, PERIODS_SECS}, client, jwt::UntrustedJwt};
 //! use hem_auth_core::device::{Device, DeviceConfig, Requirement};
 //! use hem_auth_core::messages::to_json;
 //! # use hem_auth_core::authenticator::{reply_to_pairing, AuthenticatorPairing, UnverifiedPairingRequest};
@@ -32,12 +32,12 @@
 //! # let _ = device.set_clock(now);
 //! # // password login for a system:config token
 //! # let challenge = to_json(&device.auth_token_challenge(now, &mut rng).result?);
-//! # let challenge = broker::LoginChallenge::parse(challenge.as_bytes())?;
-//! # let ejwt = broker::build_login(&user, &challenge, "system:config", now, now + 60, None)?;
-//! # let token = to_json(&device.auth_token(broker::login_body(&ejwt).as_bytes(), now, &mut rng).result?);
-//! # let token = broker::UnverifiableAccessToken::from_response(token.as_bytes())?;
+//! # let challenge = client::LoginChallenge::parse(challenge.as_bytes())?;
+//! # let ejwt = client::build_login(&user, &challenge, "system:config", now, now + 60, None)?;
+//! # let token = to_json(&device.auth_token(client::login_body(&ejwt).as_bytes(), now, &mut rng).result?);
+//! # let token = client::UnverifiableAccessToken::from_response(token.as_bytes())?;
 //! # // pairing: ext/init, the phone's reply, ext/validate
-//! # let (body, pairing) = broker::start_pairing(Some(*device.eid()), &mut rng);
+//! # let (body, pairing) = client::start_pairing(Some(*device.eid()), &mut rng);
 //! # let init = to_json(&device.ext_init(Some(token.token()), body.as_bytes(), now, &mut rng).result?);
 //! # let request = pairing.verify_init_response(init.as_bytes(), now)?;
 //! # let seen = UnverifiedPairingRequest::parse(request.request())?;
@@ -48,7 +48,7 @@
 //! # device.ext_validate(Some(token.token()), validate.as_bytes(), now).result?;
 //! # let phone = AuthenticatorPairing::new(pid, *device.eid(), aid)?;
 //! // The client asks the device for an authreq (POST /api/auth/ext/request) and verifies it.
-//! let (body, session) = broker::start_ext_auth("keymgmt:list", None, None, Some(*device.eid()), &mut rng)?;
+//! let (body, session) = client::start_ext_auth("keymgmt:list", None, None, Some(*device.eid()), &mut rng)?;
 //! let response = to_json(&device.ext_request(body.as_bytes(), now, &mut rng).result?);
 //! let authreq = session.authreq_from_response(response.as_bytes())?;
 //! let untrusted = UntrustedJwt::parse(&authreq)?;

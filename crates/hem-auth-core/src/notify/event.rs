@@ -12,8 +12,8 @@ use super::session::Binding;
 use super::{
     fresh_id, make_room, parse, same_pid, Aging, Empty, IpInfo, NotifyBroker, NotifyError, Reply,
 };
-use crate::broker::ExtAuthState;
 use crate::claims::AuthreplyClaims;
+use crate::client::ExtAuthState;
 use crate::codec;
 use crate::jwt::{self, UntrustedJwt};
 use crate::keys::{PublicKey, SecretKey};

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use hem_auth_core::authenticator::{AuthenticatorPairing, Event};
-use hem_auth_core::broker::{build_login_raw, derive_user_key, ExtAuthState};
+use hem_auth_core::client::{build_login_raw, derive_user_key, ExtAuthState};
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 

@@ -14,8 +14,8 @@
 
 use std::borrow::Cow;
 
-use hem_auth_core::broker::{build_login_raw, login_body};
 use hem_auth_core::claims::AccessTokenClaims;
+use hem_auth_core::client::{build_login_raw, login_body};
 use hem_auth_core::codec;
 use hem_auth_core::device::{
     AccessToken, BootKeys, Device, DeviceConfig, DeviceError, DeviceSnapshot, NoncePurpose,

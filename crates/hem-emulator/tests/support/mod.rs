@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
-use hem_auth_core::broker::{self, ExtAuthState, LoginChallenge, UnverifiableAccessToken};
+use hem_auth_core::client::{self, ExtAuthState, LoginChallenge, UnverifiableAccessToken};
 use hem_auth_core::codec;
 use hem_auth_core::jwt::{self, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey};
@@ -169,11 +169,11 @@ impl Client {
         let challenge = self.get("/api/auth/token", None).expect(200);
         let challenge = LoginChallenge::parse(&challenge).unwrap();
         let now = host_now();
-        let ejwt = broker::build_login(user, &challenge, scope, now, now + lifetime, None).unwrap();
+        let ejwt = client::build_login(user, &challenge, scope, now, now + lifetime, None).unwrap();
         let body = self
             .post(
                 "/api/auth/token",
-                broker::login_body(&ejwt).as_bytes(),
+                client::login_body(&ejwt).as_bytes(),
                 None,
             )
             .expect(200);
@@ -217,7 +217,7 @@ impl Client {
     /// Pairs a new phone (spec §6): ext/init, the phone's reply, ext/validate.
     pub fn pair(&self, token: &str, eid: PublicKey, label: &str, seed: u64) -> Phone {
         let mut rng = rng(seed);
-        let (body, state) = broker::start_pairing(Some(eid), &mut rng);
+        let (body, state) = client::start_pairing(Some(eid), &mut rng);
         let init = self
             .post("/api/auth/ext/init", body.as_bytes(), Some(token))
             .expect(200);
@@ -244,7 +244,7 @@ impl Client {
     /// Asks for an authreq for `scope` and verifies it.
     pub fn authreq(&self, eid: PublicKey, scope: &str, seed: u64) -> Authreq {
         let (body, session) =
-            broker::start_ext_auth(scope, None, None, Some(eid), &mut rng(seed)).unwrap();
+            client::start_ext_auth(scope, None, None, Some(eid), &mut rng(seed)).unwrap();
         let answer = self
             .post("/api/auth/ext/request", body.as_bytes(), None)
             .expect(200);

@@ -1,4 +1,4 @@
-//! The broker role: the client that calls the device and holds the broker session key
+//! The client role: the party that calls the device and holds the session key
 //! (`epk_prv`) of each flow (spec §5, §6, §7).
 //!
 //! Every flow has the shape of webauthn-rs: a `start_*` function returns the body to send plus a
@@ -6,7 +6,7 @@
 //! take that state back. The library keeps nothing, reads no clock (`now` is a parameter) and
 //! draws randomness only from the caller's CSPRNG.
 //!
-//! What the broker can check, and what it cannot:
+//! What the client can check, and what it cannot:
 //!
 //! * authreq and pairing request: both are HS256 under X25519(eid_prv, epk), so the holder of
 //!   `epk_prv` verifies them ([`ExtAuthState::verify_authreq`],
@@ -20,7 +20,7 @@
 //! # External-authenticator login (spec §5)
 //!
 //! ```
-//! use hem_auth_core::broker::{self, BrokerError};
+//! use hem_auth_core::client::{self, ClientError};
 //! use hem_auth_core::jwt::UntrustedJwt;
 //! use hem_auth_core::keys::SecretKey;
 //! # use std::borrow::Cow;
@@ -38,7 +38,7 @@
 //!
 //! // 1. POST /api/auth/ext/request
 //! let (request_body, state) =
-//!     broker::start_ext_auth("keymgmt:list", Some("my-app"), None, Some(eid), &mut rng)?;
+//!     client::start_ext_auth("keymgmt:list", Some("my-app"), None, Some(eid), &mut rng)?;
 //! # // The device, made of primitives: sign an authreq for the requested epk.
 //! # let req: ExtRequest<'_> = messages::parse_body(request_body.as_bytes()).unwrap();
 //! # let epk = hem_auth_core::keys::PublicKey::from_b64(&req.epk).unwrap();
@@ -73,13 +73,13 @@
 //! assert_eq!(token.scope(), "keymgmt:list");
 //! assert_eq!(token.exp(), now + 905);
 //! # let _ = token_body;
-//! # Ok::<(), BrokerError>(())
+//! # Ok::<(), ClientError>(())
 //! ```
 //!
 //! # Pairing a phone (spec §6)
 //!
 //! ```
-//! use hem_auth_core::broker::{self, BrokerError};
+//! use hem_auth_core::client::{self, ClientError};
 //! use hem_auth_core::keys::SecretKey;
 //! # use std::borrow::Cow;
 //! # use hem_auth_core::claims::PairingRequestClaims;
@@ -96,7 +96,7 @@
 //! # eid_prv.public_key();
 //!
 //! // 1. POST /api/auth/ext/init {epk} (with a system:config or auth:ext:pair token)
-//! let (init_body, state) = broker::start_pairing(Some(eid), &mut rng);
+//! let (init_body, state) = client::start_pairing(Some(eid), &mut rng);
 //! # let req: EpkRequest<'_> = messages::parse_body(init_body.as_bytes()).unwrap();
 //! # let epk = hem_auth_core::keys::PublicKey::from_b64(&req.epk).unwrap();
 //! # let key = eid_prv.diffie_hellman(&epk).unwrap();
@@ -120,7 +120,7 @@
 //! let kid = state.verify_validate_response(&request.eid(), reply, validate_response.as_bytes())?;
 //! assert_eq!(kid, "42afc419dbda72636b37a2455955e095");
 //! # let _ = validate_body;
-//! # Ok::<(), BrokerError>(())
+//! # Ok::<(), ClientError>(())
 //! ```
 //!
 //! # Password login (spec §7)
@@ -129,7 +129,7 @@
 //! feature `password`); this example uses the published seed of spec §14.3 directly.
 //!
 //! ```
-//! use hem_auth_core::broker::{self, BrokerError, LoginChallenge};
+//! use hem_auth_core::client::{self, ClientError, LoginChallenge};
 //! use hem_auth_core::keys::SecretKey;
 //!
 //! // GET /api/auth/token
@@ -138,11 +138,11 @@
 //! hex::decode_to_slice("6a0bac730fe27e1fa8b55c49790e3d94436ecee976a9efdeeeb326e7e5b36d29", &mut seed).unwrap();
 //! let user = SecretKey::from_bytes(seed);
 //!
-//! let ejwt = broker::build_login(&user, &challenge, "keymgmt:gen", 1_700_000_000, 1_700_003_600, None)?;
+//! let ejwt = client::build_login(&user, &challenge, "keymgmt:gen", 1_700_000_000, 1_700_003_600, None)?;
 //! assert_eq!(ejwt, "eyJlY2RoIjoieDI1NTE5IiwiYWxnIjoiSFMyNTYiLCJ0eXAiOiJKV1QifQ.eyJqdGkiOiIwMTIzNDU2Nzg5YWJjZGVmIiwiYXVkIjoiQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRT0iLCJleHAiOjE3MDAwMDM2MDAsImlhdCI6MTcwMDAwMDAwMCwiaXNzIjoiQ2RMcTUzZVg3ODBGZVpSNC9oT2VlNXJUdGNsN2FqSmRZd1Z3Y2pMNWN4WT0iLCJzY29wZSI6ImtleW1nbXQ6Z2VuIn0.oPm7pWzqB9VImg5OpTllCqbQAO-xkdgoRfdzyLj09qE");
-//! let body = broker::login_body(&ejwt); // POST /api/auth/token
+//! let body = client::login_body(&ejwt); // POST /api/auth/token
 //! assert!(body.starts_with(r#"{"auth":"eyJ"#));
-//! # Ok::<(), BrokerError>(())
+//! # Ok::<(), ClientError>(())
 //! ```
 
 use alloc::string::String;
@@ -164,10 +164,10 @@ pub use login::{build_login, build_login_raw, login_body, LoginChallenge, MAX_LO
 pub use login::{derive_user_key, derive_user_seed, PBKDF2_ROUNDS};
 pub use pairing::{qr_payload, start_pairing, PairingState, VerifiedPairingRequest};
 
-/// Why the broker refused a message, or refused to build one.
+/// Why the client refused a message, or refused to build one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum BrokerError {
+pub enum ClientError {
     /// A JWT is malformed, breaks the header policy, does not verify, or lacks a claim.
     Jwt(JwtError),
     /// A public key field is not base64 of a canonical 32-byte key, is low-order (spec §2.5),
@@ -183,7 +183,7 @@ pub enum BrokerError {
     /// The message's `iss` (or `eid`) is not the expected device, or the response `eid`
     /// differs from the JWT's `iss`.
     WrongIssuer,
-    /// The message is addressed to another broker session: `aud` (or the echoed `epk`) is not
+    /// The message is addressed to another client session: `aud` (or the echoed `epk`) is not
     /// this flow's epk.
     WrongAudience,
     /// `now` is at or after the message's `exp`.
@@ -200,69 +200,69 @@ pub enum BrokerError {
     BadNote,
 }
 
-impl core::fmt::Display for BrokerError {
+impl core::fmt::Display for ClientError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            BrokerError::Jwt(e) => write!(f, "broker: {e}"),
-            BrokerError::Key(e) => write!(f, "broker: {e}"),
-            BrokerError::Encoding(e) => write!(f, "broker: {e}"),
-            BrokerError::Body(e) => write!(f, "broker: {e}"),
-            BrokerError::Scope(e) => write!(f, "broker: {e}"),
-            BrokerError::WrongIssuer => f.write_str("broker: issuer is not the expected device"),
-            BrokerError::WrongAudience => {
-                f.write_str("broker: message is addressed to another broker session")
+            ClientError::Jwt(e) => write!(f, "client: {e}"),
+            ClientError::Key(e) => write!(f, "client: {e}"),
+            ClientError::Encoding(e) => write!(f, "client: {e}"),
+            ClientError::Body(e) => write!(f, "client: {e}"),
+            ClientError::Scope(e) => write!(f, "client: {e}"),
+            ClientError::WrongIssuer => f.write_str("client: issuer is not the expected device"),
+            ClientError::WrongAudience => {
+                f.write_str("client: message is addressed to another client session")
             }
-            BrokerError::Expired => f.write_str("broker: message has expired"),
-            BrokerError::InvalidLifetime => f.write_str("broker: exp is not after iat"),
-            BrokerError::BadCode => f.write_str("broker: pairing code does not verify"),
-            BrokerError::BadKid => f.write_str("broker: kid is not 32 lowercase hex characters"),
-            BrokerError::BadContext => f.write_str("broker: ctx is empty or too long"),
-            BrokerError::BadNote => f.write_str("broker: note is empty or too long"),
+            ClientError::Expired => f.write_str("client: message has expired"),
+            ClientError::InvalidLifetime => f.write_str("client: exp is not after iat"),
+            ClientError::BadCode => f.write_str("client: pairing code does not verify"),
+            ClientError::BadKid => f.write_str("client: kid is not 32 lowercase hex characters"),
+            ClientError::BadContext => f.write_str("client: ctx is empty or too long"),
+            ClientError::BadNote => f.write_str("client: note is empty or too long"),
         }
     }
 }
 
 #[cfg(feature = "std")]
-impl std::error::Error for BrokerError {
+impl std::error::Error for ClientError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BrokerError::Jwt(e) => Some(e),
-            BrokerError::Key(e) => Some(e),
-            BrokerError::Encoding(e) => Some(e),
-            BrokerError::Body(e) => Some(e),
-            BrokerError::Scope(e) => Some(e),
+            ClientError::Jwt(e) => Some(e),
+            ClientError::Key(e) => Some(e),
+            ClientError::Encoding(e) => Some(e),
+            ClientError::Body(e) => Some(e),
+            ClientError::Scope(e) => Some(e),
             _ => None,
         }
     }
 }
 
-impl From<JwtError> for BrokerError {
+impl From<JwtError> for ClientError {
     fn from(e: JwtError) -> Self {
-        BrokerError::Jwt(e)
+        ClientError::Jwt(e)
     }
 }
 
-impl From<KeyError> for BrokerError {
+impl From<KeyError> for ClientError {
     fn from(e: KeyError) -> Self {
-        BrokerError::Key(e)
+        ClientError::Key(e)
     }
 }
 
-impl From<CodecError> for BrokerError {
+impl From<CodecError> for ClientError {
     fn from(e: CodecError) -> Self {
-        BrokerError::Encoding(e)
+        ClientError::Encoding(e)
     }
 }
 
-impl From<BodyError> for BrokerError {
+impl From<BodyError> for ClientError {
     fn from(e: BodyError) -> Self {
-        BrokerError::Body(e)
+        ClientError::Body(e)
     }
 }
 
-impl From<ScopeError> for BrokerError {
+impl From<ScopeError> for ClientError {
     fn from(e: ScopeError) -> Self {
-        BrokerError::Scope(e)
+        ClientError::Scope(e)
     }
 }
 
@@ -287,7 +287,7 @@ pub struct UnverifiableAccessToken {
 impl UnverifiableAccessToken {
     /// Reads a token's claims without verifying it: the JWT shape must be sound and the claims
     /// those of an access token (`scope`, `sub`, `iat`, `exp`, `jti`, optional `ctx`).
-    pub fn parse(token: &str) -> Result<Self, BrokerError> {
+    pub fn parse(token: &str) -> Result<Self, ClientError> {
         let untrusted = UntrustedJwt::parse(token)?;
         // The only reading a client can do: the key is inside the device.
         let c: AccessTokenClaims<'_> = untrusted.dangerous_unverified_claims()?;
@@ -303,7 +303,7 @@ impl UnverifiableAccessToken {
     }
 
     /// Reads a `{"token": …}` response body (`POST /api/auth/token`, `/api/auth/ext/token`).
-    pub fn from_response(body: &[u8]) -> Result<Self, BrokerError> {
+    pub fn from_response(body: &[u8]) -> Result<Self, ClientError> {
         let response: TokenResponse<'_> = messages::parse_body(body)?;
         Self::parse(&response.token)
     }

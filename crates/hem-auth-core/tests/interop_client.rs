@@ -9,12 +9,12 @@ mod support;
 
 use std::borrow::Cow;
 
-use hem_auth_core::broker::{
-    self, BrokerError, ExtAuthState, LoginChallenge, PairingState, UnverifiableAccessToken,
-};
 use hem_auth_core::claims::{
     AccessTokenClaims, AuthreplyClaims, AuthreqClaims, PairingReplyClaims, PairingRequestClaims,
     ScopeMap,
+};
+use hem_auth_core::client::{
+    self, ClientError, ExtAuthState, LoginChallenge, PairingState, UnverifiableAccessToken,
 };
 use hem_auth_core::codec::{self, CodecError};
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, JwtError, UntrustedJwt};
@@ -139,20 +139,20 @@ fn real_device_authreq_negatives() {
     let wrong_eid = ExtAuthState::from_secret(SecretKey::from_bytes(r.broker), Some(other_eid));
     assert_eq!(
         wrong_eid.verify_authreq(&untrusted, iat + 10).err(),
-        Some(BrokerError::WrongIssuer)
+        Some(ClientError::WrongIssuer)
     );
 
     // another broker session: the MAC key differs, so the signature fails first
     let other_session = ExtAuthState::from_secret(SecretKey::from_bytes([6u8; 32]), Some(r.eid));
     assert_eq!(
         other_session.verify_authreq(&untrusted, iat + 10).err(),
-        Some(BrokerError::Jwt(JwtError::BadSignature))
+        Some(ClientError::Jwt(JwtError::BadSignature))
     );
     // ...also without a pinned eid
     let unpinned = ExtAuthState::from_secret(SecretKey::from_bytes([6u8; 32]), None);
     assert_eq!(
         unpinned.verify_authreq(&untrusted, iat + 10).err(),
-        Some(BrokerError::Jwt(JwtError::BadSignature))
+        Some(ClientError::Jwt(JwtError::BadSignature))
     );
     // while the right session verifies without a pinned eid
     let unpinned_ok = ExtAuthState::from_secret(SecretKey::from_bytes(r.broker), None);
@@ -162,11 +162,11 @@ fn real_device_authreq_negatives() {
     assert!(good.verify_authreq(&untrusted, exp - 1).is_ok());
     assert_eq!(
         good.verify_authreq(&untrusted, exp).err(),
-        Some(BrokerError::Expired)
+        Some(ClientError::Expired)
     );
     assert_eq!(
         good.verify_authreq(&untrusted, exp + 1_000_000).err(),
-        Some(BrokerError::Expired)
+        Some(ClientError::Expired)
     );
 
     // every single-bit flip of the signature segment is refused
@@ -181,7 +181,7 @@ fn real_device_authreq_negatives() {
                 continue; // not even a string: nothing could accept it
             };
             let outcome = UntrustedJwt::parse(&text)
-                .map_err(BrokerError::from)
+                .map_err(ClientError::from)
                 .and_then(|u| good.verify_authreq(&u, iat + 10).map(|_| ()));
             assert!(outcome.is_err(), "flip of bit {bit} at {i} accepted");
         }
@@ -210,17 +210,17 @@ fn real_device_authreq_through_the_response_body() {
     });
     assert_eq!(
         state.authreq_from_response(body.as_bytes()).err(),
-        Some(BrokerError::WrongAudience)
+        Some(ClientError::WrongAudience)
     );
     assert_eq!(
         state.authreq_from_response(br#"{"authreq":"x"}"#).err(),
-        Some(BrokerError::Body(BodyError::Fields))
+        Some(ClientError::Body(BodyError::Fields))
     );
     assert_eq!(
         state
             .authreq_from_response(br#"{"authreq":"x","epk":"abc"}"#)
             .err(),
-        Some(BrokerError::Key(KeyError::Encoding(
+        Some(ClientError::Key(KeyError::Encoding(
             CodecError::WrongLength { expected: 32 }
         )))
     );
@@ -233,8 +233,8 @@ fn password_login_vector() {
     let c = captures();
     let v = &c["password_login_ejwt"];
     assert_eq!(v["pbkdf2"]["iterations"].as_u64(), Some(600_000));
-    assert_eq!(u64::from(broker::PBKDF2_ROUNDS), 600_000);
-    let seed = broker::derive_user_seed(s(v, "passphrase"), s(v, "eid_salt_text"));
+    assert_eq!(u64::from(client::PBKDF2_ROUNDS), 600_000);
+    let seed = client::derive_user_seed(s(v, "passphrase"), s(v, "eid_salt_text"));
     assert_eq!(*seed, hex_32(s(&v["expected"], "seed_hex")));
     let user = SecretKey::from_bytes(*seed);
     let from_seed = SecretKey::from_bytes(hex_32(s(&v["expected"], "seed_hex")));
@@ -243,7 +243,7 @@ fn password_login_vector() {
 
     let iat = v["iat"].as_u64().unwrap();
     let exp = v["exp"].as_u64().unwrap();
-    let ejwt = broker::build_login_raw(
+    let ejwt = client::build_login_raw(
         &user,
         s(v, "spk"),
         s(v, "jti"),
@@ -262,9 +262,9 @@ fn password_login_vector() {
         s(v, "jti")
     );
     let challenge = LoginChallenge::parse(body.as_bytes()).unwrap();
-    let again = broker::build_login(&user, &challenge, s(v, "scope"), iat, exp, None).unwrap();
+    let again = client::build_login(&user, &challenge, s(v, "scope"), iat, exp, None).unwrap();
     assert_eq!(again, ejwt);
-    assert_eq!(broker::login_body(&ejwt), format!(r#"{{"auth":"{ejwt}"}}"#));
+    assert_eq!(client::login_body(&ejwt), format!(r#"{{"auth":"{ejwt}"}}"#));
 }
 
 #[test]
@@ -272,54 +272,54 @@ fn login_builder_refusals_and_ctx() {
     let user = SecretKey::from_bytes([3u8; 32]);
     let spk = SecretKey::from_bytes([4u8; 32]).public_key().to_b64();
     let build = |scope: &str, iat: u64, exp: u64, ctx: Option<&str>| {
-        broker::build_login_raw(&user, &spk, "jti", scope, iat, exp, ctx)
+        client::build_login_raw(&user, &spk, "jti", scope, iat, exp, ctx)
     };
     assert!(build("keymgmt:list", 10, 11, None).is_ok());
     assert_eq!(
         build("keymgmt:list", 10, 10, None).err(),
-        Some(BrokerError::InvalidLifetime)
+        Some(ClientError::InvalidLifetime)
     );
     assert_eq!(
         build("keymgmt:list", 10, 0, None).err(),
-        Some(BrokerError::InvalidLifetime)
+        Some(ClientError::InvalidLifetime)
     );
     assert_eq!(
         build("", 10, 11, None).err(),
-        Some(BrokerError::Scope(ScopeError::Empty))
+        Some(ClientError::Scope(ScopeError::Empty))
     );
     assert_eq!(
         build("keymgmt list", 10, 11, None).err(),
-        Some(BrokerError::Scope(ScopeError::BadCharacter))
+        Some(ClientError::Scope(ScopeError::BadCharacter))
     );
     assert_eq!(
         build("logger:get#x", 10, 11, None).err(),
-        Some(BrokerError::Scope(ScopeError::HintSeparator))
+        Some(ClientError::Scope(ScopeError::HintSeparator))
     );
     assert_eq!(
         build("logger:get\x1b[2K", 10, 11, None).err(),
-        Some(BrokerError::Scope(ScopeError::BadCharacter))
+        Some(ClientError::Scope(ScopeError::BadCharacter))
     );
     assert_eq!(
         build(&format!("a:{}", "b".repeat(126)), 10, 11, None).err(),
-        Some(BrokerError::Scope(ScopeError::TooLong))
+        Some(ClientError::Scope(ScopeError::TooLong))
     );
     assert!(build(&format!("a:{}", "b".repeat(125)), 10, 11, None).is_ok());
     assert_eq!(
         build("keymgmt:list", 10, 11, Some("")).err(),
-        Some(BrokerError::BadContext)
+        Some(ClientError::BadContext)
     );
     assert_eq!(
         build("keymgmt:list", 10, 11, Some(&"c".repeat(64))).err(),
-        Some(BrokerError::BadContext)
+        Some(ClientError::BadContext)
     );
     assert_eq!(
-        broker::build_login_raw(&user, "AQEB", "jti", "a:b", 1, 2, None).err(),
-        Some(BrokerError::Key(KeyError::Encoding(
+        client::build_login_raw(&user, "AQEB", "jti", "a:b", 1, 2, None).err(),
+        Some(ClientError::Key(KeyError::Encoding(
             CodecError::WrongLength { expected: 32 }
         )))
     );
     assert_eq!(
-        broker::build_login_raw(
+        client::build_login_raw(
             &user,
             &PublicKey::from_bytes([0; 32]).to_b64(),
             "j",
@@ -329,7 +329,7 @@ fn login_builder_refusals_and_ctx() {
             None
         )
         .err(),
-        Some(BrokerError::Key(KeyError::LowOrder))
+        Some(ClientError::Key(KeyError::LowOrder))
     );
 
     // ctx is the last claim, and the device (X25519(spk_prv, iss)) verifies the eJWT.
@@ -381,7 +381,7 @@ fn documentation_ext_request_response() {
     let state = ExtAuthState::from_secret(SecretKey::from_bytes([1u8; 32]), None);
     assert_eq!(
         state.verify_authreq(&u, claims.iat).err(),
-        Some(BrokerError::Jwt(JwtError::BadSignature))
+        Some(ClientError::Jwt(JwtError::BadSignature))
     );
     // Pinned to another device: refused on the issuer.
     let pinned = ExtAuthState::from_secret(
@@ -390,7 +390,7 @@ fn documentation_ext_request_response() {
     );
     assert_eq!(
         pinned.verify_authreq(&u, claims.iat).err(),
-        Some(BrokerError::WrongIssuer)
+        Some(ClientError::WrongIssuer)
     );
 }
 
@@ -428,11 +428,11 @@ fn documentation_ext_token_response() {
     assert_eq!(state.finish(body.as_bytes()).unwrap(), t);
     assert_eq!(
         UnverifiableAccessToken::from_response(br#"{"tok":"x"}"#).err(),
-        Some(BrokerError::Body(BodyError::Fields))
+        Some(ClientError::Body(BodyError::Fields))
     );
     assert_eq!(
         UnverifiableAccessToken::parse("a.b").err(),
-        Some(BrokerError::Jwt(JwtError::SegmentCount))
+        Some(ClientError::Jwt(JwtError::SegmentCount))
     );
     // A "U" token has no kid.
     let u_token = jwt::sign(
@@ -466,7 +466,7 @@ fn documentation_ext_validate_response_reaches_the_code_check() {
         state
             .verify_validate_response(&eid, "some.reply.jwt", body.as_bytes())
             .err(),
-        Some(BrokerError::BadCode)
+        Some(ClientError::BadCode)
     );
 }
 
@@ -521,17 +521,17 @@ fn documentation_auth_token_challenge() {
     // Refusals.
     assert_eq!(
         LoginChallenge::parse(br#"{"exp":1,"spk":"AQEB","jti":"j","lbl":"l","eid":"x"}"#).err(),
-        Some(BrokerError::Key(KeyError::Encoding(
+        Some(ClientError::Key(KeyError::Encoding(
             CodecError::WrongLength { expected: 32 }
         )))
     );
     assert_eq!(
         LoginChallenge::parse(br#"{"exp":"1"}"#).err(),
-        Some(BrokerError::Body(BodyError::Fields))
+        Some(ClientError::Body(BodyError::Fields))
     );
     assert_eq!(
         LoginChallenge::parse(b"[]").err(),
-        Some(BrokerError::Body(BodyError::NotObject))
+        Some(ClientError::Body(BodyError::NotObject))
     );
 }
 
@@ -644,7 +644,7 @@ fn pairing_round_trip() {
     let phone = Phone::new(0x42);
     let now = 1_750_000_000;
 
-    let (init_body, state) = broker::start_pairing(Some(device.eid()), &mut rng);
+    let (init_body, state) = client::start_pairing(Some(device.eid()), &mut rng);
     let sent: EpkRequest<'_> = messages::parse_body(init_body.as_bytes()).unwrap();
     assert_eq!(sent.epk, state.epk().to_b64());
     assert_eq!(
@@ -685,7 +685,7 @@ fn pairing_round_trip() {
         )
     );
     assert_eq!(
-        broker::qr_payload(
+        client::qr_payload(
             "https://b.example/register/challenge/r",
             request.request(),
             "alice",
@@ -724,27 +724,27 @@ fn pairing_round_trip() {
         state
             .verify_validate_response(&request.eid(), &reply, flipped.as_bytes())
             .err(),
-        Some(BrokerError::BadCode)
+        Some(ClientError::BadCode)
     );
     let other_reply = phone.reply(request.request(), "Other label");
     assert_eq!(
         state
             .verify_validate_response(&request.eid(), &other_reply, response.as_bytes())
             .err(),
-        Some(BrokerError::BadCode)
+        Some(ClientError::BadCode)
     );
     assert_eq!(
         state
             .verify_validate_response(&Device::new(0x22).eid(), &reply, response.as_bytes())
             .err(),
-        Some(BrokerError::WrongIssuer)
+        Some(ClientError::WrongIssuer)
     );
     let unpinned = PairingState::from_secret(SecretKey::from_bytes([1; 32]), None);
     assert_eq!(
         unpinned
             .verify_validate_response(&request.eid(), &reply, response.as_bytes())
             .err(),
-        Some(BrokerError::BadCode)
+        Some(ClientError::BadCode)
     );
     for bad_kid in [
         "42AFC419DBDA72636B37A2455955E095",
@@ -760,7 +760,7 @@ fn pairing_round_trip() {
             state
                 .verify_validate_response(&request.eid(), &reply, body.as_bytes())
                 .err(),
-            Some(BrokerError::BadKid),
+            Some(ClientError::BadKid),
             "{bad_kid}"
         );
     }
@@ -772,7 +772,7 @@ fn pairing_round_trip() {
         state
             .verify_validate_response(&request.eid(), &reply, short_code.as_bytes())
             .err(),
-        Some(BrokerError::Encoding(CodecError::WrongLength {
+        Some(ClientError::Encoding(CodecError::WrongLength {
             expected: 32
         }))
     );
@@ -783,7 +783,7 @@ fn pairing_init_response_refusals() {
     let mut rng = rng(12);
     let device = Device::new(0x21);
     let now = 1_750_000_000;
-    let (init_body, state) = broker::start_pairing(Some(device.eid()), &mut rng);
+    let (init_body, state) = client::start_pairing(Some(device.eid()), &mut rng);
     let epk = state.epk().to_b64();
     let good = device.ext_init(&init_body, now, &mut rng);
 
@@ -795,7 +795,7 @@ fn pairing_init_response_refusals() {
         state
             .verify_init_response(good.as_bytes(), now + 86_400)
             .err(),
-        Some(BrokerError::Expired)
+        Some(ClientError::Expired)
     );
 
     // another device expected
@@ -805,13 +805,13 @@ fn pairing_init_response_refusals() {
     );
     assert_eq!(
         other.verify_init_response(good.as_bytes(), now).err(),
-        Some(BrokerError::WrongIssuer)
+        Some(ClientError::WrongIssuer)
     );
     // another session, unpinned: the signature fails
     let unpinned = PairingState::from_secret(SecretKey::from_bytes([7; 32]), None);
     assert_eq!(
         unpinned.verify_init_response(good.as_bytes(), now).err(),
-        Some(BrokerError::Jwt(JwtError::BadSignature))
+        Some(ClientError::Jwt(JwtError::BadSignature))
     );
 
     let claims = |aud: &str, iss: &str, exp: Option<u64>, eat: Option<u64>| PairingRequestClaims {
@@ -830,7 +830,7 @@ fn pairing_init_response_refusals() {
     let body = device.init_response(&claims(&epk, &other_eid, Some(now + 10), None), &epk);
     assert_eq!(
         state.verify_init_response(body.as_bytes(), now).err(),
-        Some(BrokerError::WrongIssuer)
+        Some(ClientError::WrongIssuer)
     );
 
     // signed for our epk, but addressed to another one
@@ -849,7 +849,7 @@ fn pairing_init_response_refusals() {
     };
     assert_eq!(
         state.verify_init_response(body.as_bytes(), now).err(),
-        Some(BrokerError::WrongAudience)
+        Some(ClientError::WrongAudience)
     );
 
     // the v1 vectors' `eat` is read when `exp` is absent; neither is an error
@@ -863,12 +863,12 @@ fn pairing_init_response_refusals() {
     );
     assert_eq!(
         state.verify_init_response(body.as_bytes(), now + 10).err(),
-        Some(BrokerError::Expired)
+        Some(ClientError::Expired)
     );
     let body = device.init_response(&claims(&epk, &eid, None, None), &epk);
     assert_eq!(
         state.verify_init_response(body.as_bytes(), now).err(),
-        Some(BrokerError::Jwt(JwtError::InvalidClaims))
+        Some(ClientError::Jwt(JwtError::InvalidClaims))
     );
 
     // an access-token header (no ecdh) is refused by the header policy
@@ -886,13 +886,13 @@ fn pairing_init_response_refusals() {
     };
     assert_eq!(
         state.verify_init_response(body.as_bytes(), now).err(),
-        Some(BrokerError::Jwt(JwtError::HeaderPolicy))
+        Some(ClientError::Jwt(JwtError::HeaderPolicy))
     );
 
     // malformed bodies
     assert_eq!(
         state.verify_init_response(b"{}", now).err(),
-        Some(BrokerError::Body(BodyError::Fields))
+        Some(ClientError::Body(BodyError::Fields))
     );
     assert_eq!(
         state
@@ -901,7 +901,7 @@ fn pairing_init_response_refusals() {
                 now
             )
             .err(),
-        Some(BrokerError::Jwt(JwtError::SegmentCount))
+        Some(ClientError::Jwt(JwtError::SegmentCount))
     );
     let low_order = PairingState::from_secret(SecretKey::from_bytes([7; 32]), None);
     let zero = PublicKey::from_bytes([0; 32]).to_b64();
@@ -909,7 +909,7 @@ fn pairing_init_response_refusals() {
     let body = body.replace(&eid, &zero);
     assert_eq!(
         low_order.verify_init_response(body.as_bytes(), now).err(),
-        Some(BrokerError::Key(KeyError::LowOrder))
+        Some(ClientError::Key(KeyError::LowOrder))
     );
 }
 
@@ -921,7 +921,7 @@ fn ext_auth_round_trip() {
     let now = 1_760_000_000;
 
     // 1. ext/request
-    let (body, state) = broker::start_ext_auth(
+    let (body, state) = client::start_ext_auth(
         "storage:disk0",
         Some("ctx-1"),
         Some("please approve"),
@@ -1045,11 +1045,11 @@ fn ext_auth_refusals() {
 
     // start_ext_auth validates what it sends
     let start = |scope: &str, ctx: Option<&str>, note: Option<&str>| {
-        broker::start_ext_auth(scope, ctx, note, None, &mut support::rng(1)).map(|_| ())
+        client::start_ext_auth(scope, ctx, note, None, &mut support::rng(1)).map(|_| ())
     };
     assert_eq!(
         start("", None, None),
-        Err(BrokerError::Scope(ScopeError::Empty))
+        Err(ClientError::Scope(ScopeError::Empty))
     );
     // The device's grammar (spec §8.6): characters, not the `<group>:<action>` form.
     assert_eq!(start("keymgmt", None, None), Ok(()));
@@ -1064,37 +1064,37 @@ fn ext_auth_refusals() {
     ] {
         assert_eq!(
             start(scope, None, None),
-            Err(BrokerError::Scope(e)),
+            Err(ClientError::Scope(e)),
             "{scope:?}"
         );
     }
     assert_eq!(
         start(&format!("a:{}", "b".repeat(1022)), None, None),
-        Err(BrokerError::Scope(ScopeError::TooLong))
+        Err(ClientError::Scope(ScopeError::TooLong))
     );
     assert_eq!(
         start(&format!("a:{}", "b".repeat(1021)), None, None),
         Ok(())
     );
-    assert_eq!(start("a:b", Some(""), None), Err(BrokerError::BadContext));
+    assert_eq!(start("a:b", Some(""), None), Err(ClientError::BadContext));
     assert_eq!(
         start("a:b", Some(&"c".repeat(65)), None),
-        Err(BrokerError::BadContext)
+        Err(ClientError::BadContext)
     );
     assert_eq!(start("a:b", Some(&"c".repeat(64)), None), Ok(()));
-    assert_eq!(start("a:b", None, Some("")), Err(BrokerError::BadNote));
+    assert_eq!(start("a:b", None, Some("")), Err(ClientError::BadNote));
     assert_eq!(
         start("a:b", None, Some(&"n".repeat(129))),
-        Err(BrokerError::BadNote)
+        Err(ClientError::BadNote)
     );
     assert_eq!(start("a:b", None, Some(&"n".repeat(128))), Ok(()));
     // two flows never share a session key
-    let (_, a) = broker::start_ext_auth("a:b", None, None, None, &mut rng).unwrap();
-    let (_, b) = broker::start_ext_auth("a:b", None, None, None, &mut rng).unwrap();
+    let (_, a) = client::start_ext_auth("a:b", None, None, None, &mut rng).unwrap();
+    let (_, b) = client::start_ext_auth("a:b", None, None, None, &mut rng).unwrap();
     assert_ne!(a.epk(), b.epk());
 
     let (_, state) =
-        broker::start_ext_auth("keymgmt:list", None, None, Some(device.eid()), &mut rng).unwrap();
+        client::start_ext_auth("keymgmt:list", None, None, Some(device.eid()), &mut rng).unwrap();
     let base = AuthreqClaims {
         iss: device.eid().to_b64().into(),
         aud: state.epk().to_b64().into(),
@@ -1117,38 +1117,38 @@ fn ext_auth_refusals() {
     assert_eq!(check(&base, Header::Php, now), Ok(0));
     assert_eq!(
         check(&base, Header::AccessToken, now),
-        Err(BrokerError::Jwt(JwtError::HeaderPolicy))
+        Err(ClientError::Jwt(JwtError::HeaderPolicy))
     );
     // signed with the right key, but addressed to another session
     let mut c = base.clone();
     c.aud = SecretKey::from_bytes([9; 32]).public_key().to_b64().into();
     assert_eq!(
         check(&c, Header::Device, now),
-        Err(BrokerError::WrongAudience)
+        Err(ClientError::WrongAudience)
     );
     c.aud = "not a key".into();
     assert_eq!(
         check(&c, Header::Device, now),
-        Err(BrokerError::WrongAudience)
+        Err(ClientError::WrongAudience)
     );
     // lifetime
     let mut c = base.clone();
     c.exp = c.iat;
     assert_eq!(
         check(&c, Header::Device, now - 1),
-        Err(BrokerError::InvalidLifetime)
+        Err(ClientError::InvalidLifetime)
     );
     c.exp = c.iat - 1;
     assert_eq!(
         check(&c, Header::Device, now - 5),
-        Err(BrokerError::InvalidLifetime)
+        Err(ClientError::InvalidLifetime)
     );
     // jti must be a 32-byte nonce
     let mut c = base.clone();
     c.jti = "ZJxI8fbiFTWt0WhmYF9lhQ==".into();
     assert_eq!(
         check(&c, Header::Device, now),
-        Err(BrokerError::Encoding(CodecError::WrongLength {
+        Err(ClientError::Encoding(CodecError::WrongLength {
             expected: 32
         }))
     );
@@ -1157,7 +1157,7 @@ fn ext_auth_refusals() {
     c.iss = "AQEB".into();
     assert_eq!(
         check(&c, Header::Device, now),
-        Err(BrokerError::Key(KeyError::Encoding(
+        Err(ClientError::Key(KeyError::Encoding(
             CodecError::WrongLength { expected: 32 }
         )))
     );
@@ -1169,7 +1169,7 @@ fn ext_auth_refusals() {
         unpinned
             .verify_authreq(&UntrustedJwt::parse(&token).unwrap(), now)
             .err(),
-        Some(BrokerError::Key(KeyError::LowOrder))
+        Some(ClientError::Key(KeyError::LowOrder))
     );
     // a missing claim after a good signature
     let key = device.eid_prv.diffie_hellman(&state.epk()).unwrap();
@@ -1189,16 +1189,16 @@ fn ext_auth_refusals() {
         state
             .verify_authreq(&UntrustedJwt::parse(&no_scope).unwrap(), now)
             .err(),
-        Some(BrokerError::Jwt(JwtError::InvalidClaims))
+        Some(ClientError::Jwt(JwtError::InvalidClaims))
     );
 }
 
 #[test]
 fn errors_display_and_source() {
     use std::error::Error;
-    let e = BrokerError::Jwt(JwtError::BadSignature);
+    let e = ClientError::Jwt(JwtError::BadSignature);
     assert!(e.to_string().contains("signature"));
     assert!(e.source().is_some());
-    assert!(BrokerError::Expired.source().is_none());
-    assert!(!BrokerError::BadKid.to_string().is_empty());
+    assert!(ClientError::Expired.source().is_none());
+    assert!(!ClientError::BadKid.to_string().is_empty());
 }

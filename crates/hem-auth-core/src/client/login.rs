@@ -4,7 +4,7 @@
 use alloc::borrow::Cow;
 use alloc::string::String;
 
-use super::{len_in, BrokerError};
+use super::{len_in, ClientError};
 use crate::claims::LoginClaims;
 use crate::jwt::{self, Header};
 use crate::keys::{PublicKey, SecretKey};
@@ -60,7 +60,7 @@ pub struct LoginChallenge {
 
 impl LoginChallenge {
     /// Parses the challenge body `{"exp","spk","jti","lbl","eid"}`.
-    pub fn parse(body: &[u8]) -> Result<Self, BrokerError> {
+    pub fn parse(body: &[u8]) -> Result<Self, ClientError> {
         let c: AuthChallenge<'_> = messages::parse_body(body)?;
         Ok(LoginChallenge {
             exp: c.exp,
@@ -117,7 +117,7 @@ pub fn build_login(
     iat: u64,
     exp: u64,
     ctx: Option<&str>,
-) -> Result<String, BrokerError> {
+) -> Result<String, ClientError> {
     build_login_raw(
         user,
         challenge.spk_text(),
@@ -136,7 +136,7 @@ pub fn build_login(
 /// `exp` becomes the token's expiry verbatim (the device does not cap it). Refuses a scope
 /// the device would refuse (spec §8.6, [`scope::check_requested`]: 1 to
 /// [`MAX_LOGIN_SCOPE_CHARS`] characters of printable ASCII `0x21`–`0x7E` without `#`),
-/// `exp <= iat` ([`BrokerError::InvalidLifetime`]; the device rejects an `exp` of 0), a `ctx`
+/// `exp <= iat` ([`ClientError::InvalidLifetime`]; the device rejects an `exp` of 0), a `ctx`
 /// that is empty or longer than [`MAX_LOGIN_CTX_CHARS`] bytes, and an `spk_text` that is not a
 /// canonical key or is low-order (spec §2.5).
 pub fn build_login_raw(
@@ -147,13 +147,13 @@ pub fn build_login_raw(
     iat: u64,
     exp: u64,
     ctx: Option<&str>,
-) -> Result<String, BrokerError> {
+) -> Result<String, ClientError> {
     scope::check_requested(scope, MAX_LOGIN_SCOPE_CHARS)?;
     if exp <= iat {
-        return Err(BrokerError::InvalidLifetime);
+        return Err(ClientError::InvalidLifetime);
     }
     if ctx.is_some_and(|c| !len_in(c, MAX_LOGIN_CTX_CHARS)) {
-        return Err(BrokerError::BadContext);
+        return Err(ClientError::BadContext);
     }
     let spk = PublicKey::from_b64(spk_text)?;
     let key = user.diffie_hellman(&spk)?;

@@ -1,4 +1,4 @@
-//! Pairing a phone, broker side (spec §6): `ext/init` → request JWT → QR → (phone) → reply →
+//! Pairing a phone, client side (spec §6): `ext/init` → request JWT → QR → (phone) → reply →
 //! `ext/validate` → `{kid, code}`.
 
 use alloc::borrow::Cow;
@@ -7,14 +7,14 @@ use rand_core::CryptoRngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::BrokerError;
+use super::ClientError;
 use crate::claims::PairingRequestClaims;
 use crate::codec;
 use crate::jwt::{self, HeaderPolicy, JwtError, UntrustedJwt};
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, EpkRequest, ExtInitResponse, ExtValidateRequest, ExtValidateResponse};
 
-/// Starts a pairing: a fresh broker session key and the body of `POST /api/auth/ext/init`
+/// Starts a pairing: a fresh client session key and the body of `POST /api/auth/ext/init`
 /// (`{"epk": …}`).
 ///
 /// Pass the device's eid (from `GET /api/system/config`) as `expected_eid` whenever it is
@@ -30,7 +30,7 @@ pub fn start_pairing(
     (body, state)
 }
 
-/// What the broker keeps between the steps of one pairing.
+/// What the client keeps between the steps of one pairing.
 ///
 /// The secret zeroizes on drop; `Debug` shows only public values.
 #[derive(Clone)]
@@ -81,41 +81,41 @@ impl PairingState {
     /// Reads and verifies the `ext/init` response `{"request","eid"}`.
     ///
     /// In order: the body's shape; `eid` must be the expected device when known, and the
-    /// request's `iss` must equal `eid` ([`BrokerError::WrongIssuer`], before any
+    /// request's `iss` must equal `eid` ([`ClientError::WrongIssuer`], before any
     /// cryptography); the header must be HS256 + `ecdh: x25519` and the HMAC must verify under
     /// X25519(epk_prv, eid); then `aud` must be this session's epk
-    /// ([`BrokerError::WrongAudience`]) and `now` before the expiry (`exp`, or `eat` in the v1
-    /// vectors' form; neither is [`JwtError::InvalidClaims`]) ([`BrokerError::Expired`]).
+    /// ([`ClientError::WrongAudience`]) and `now` before the expiry (`exp`, or `eat` in the v1
+    /// vectors' form; neither is [`JwtError::InvalidClaims`]) ([`ClientError::Expired`]).
     /// The `jti` stays opaque text: the phone echoes it and only the device interprets it.
     pub fn verify_init_response(
         &self,
         body: &[u8],
         now: u64,
-    ) -> Result<VerifiedPairingRequest, BrokerError> {
+    ) -> Result<VerifiedPairingRequest, ClientError> {
         let response: ExtInitResponse<'_> = messages::parse_body(body)?;
         let eid = PublicKey::from_b64(&response.eid)?;
         if self.expected_eid.is_some_and(|expected| expected != eid) {
-            return Err(BrokerError::WrongIssuer);
+            return Err(ClientError::WrongIssuer);
         }
         let untrusted = UntrustedJwt::parse(&response.request)?;
         {
             let unverified: Issuer<'_> = untrusted.dangerous_unverified_claims()?;
             if PublicKey::from_b64(&unverified.iss)? != eid {
-                return Err(BrokerError::WrongIssuer);
+                return Err(ClientError::WrongIssuer);
             }
         }
         let key = self.epk_secret.diffie_hellman(&eid)?;
         let verified = untrusted.verify(key.as_bytes(), HeaderPolicy::Ecdh)?;
         let claims: PairingRequestClaims<'_> = verified.claims()?;
         if PublicKey::from_b64(&claims.aud).ok() != Some(self.epk) {
-            return Err(BrokerError::WrongAudience);
+            return Err(ClientError::WrongAudience);
         }
         let exp = claims
             .exp
             .or(claims.eat)
-            .ok_or(BrokerError::Jwt(JwtError::InvalidClaims))?;
+            .ok_or(ClientError::Jwt(JwtError::InvalidClaims))?;
         if now >= exp {
-            return Err(BrokerError::Expired);
+            return Err(ClientError::Expired);
         }
         Ok(VerifiedPairingRequest {
             jti: claims.jti.into_owned(),
@@ -139,27 +139,27 @@ impl PairingState {
     /// the device `eid` accepted exactly this `reply`. Returns the kid, for
     /// `register/finalise` and for deleting the pairing later.
     ///
-    /// Refuses an `eid` other than the expected one ([`BrokerError::WrongIssuer`]), a `code`
-    /// that is not base64 of 32 bytes ([`BrokerError::Encoding`]), a `kid` that is not 32
-    /// lowercase hex characters ([`BrokerError::BadKid`]; the code does not cover the kid, so
-    /// its form is all that can be checked), and a wrong code ([`BrokerError::BadCode`]).
+    /// Refuses an `eid` other than the expected one ([`ClientError::WrongIssuer`]), a `code`
+    /// that is not base64 of 32 bytes ([`ClientError::Encoding`]), a `kid` that is not 32
+    /// lowercase hex characters ([`ClientError::BadKid`]; the code does not cover the kid, so
+    /// its form is all that can be checked), and a wrong code ([`ClientError::BadCode`]).
     pub fn verify_validate_response(
         &self,
         eid: &PublicKey,
         reply: &str,
         body: &[u8],
-    ) -> Result<String, BrokerError> {
+    ) -> Result<String, ClientError> {
         if self.expected_eid.is_some_and(|expected| expected != *eid) {
-            return Err(BrokerError::WrongIssuer);
+            return Err(ClientError::WrongIssuer);
         }
         let response: ExtValidateResponse<'_> = messages::parse_body(body)?;
         let code: [u8; 32] = codec::decode_fixed(&response.code)?;
         if !is_kid(&response.kid) {
-            return Err(BrokerError::BadKid);
+            return Err(ClientError::BadKid);
         }
         let key = self.epk_secret.diffie_hellman(eid)?;
         if !jwt::mac_verify(key.as_bytes(), &[reply.as_bytes()], &code) {
-            return Err(BrokerError::BadCode);
+            return Err(ClientError::BadCode);
         }
         Ok(response.kid.into_owned())
     }

@@ -5,7 +5,7 @@
 
 mod support;
 
-use hem_auth_core::broker::ExtAuthState;
+use hem_auth_core::client::ExtAuthState;
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use support::{hex_32, interop, s};

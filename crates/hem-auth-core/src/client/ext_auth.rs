@@ -1,4 +1,4 @@
-//! External-authenticator login, broker side (spec §5): `ext/request` → authreq → (phone) →
+//! External-authenticator login, client side (spec §5): `ext/request` → authreq → (phone) →
 //! authreply → `ext/token` → access token.
 
 use alloc::borrow::Cow;
@@ -6,7 +6,7 @@ use alloc::string::String;
 use rand_core::CryptoRngCore;
 use serde::Deserialize;
 
-use super::{len_in, BrokerError, UnverifiableAccessToken};
+use super::{len_in, ClientError, UnverifiableAccessToken};
 use crate::claims::AuthreqClaims;
 use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::{PublicKey, SecretKey};
@@ -20,7 +20,7 @@ pub const MAX_CTX_CHARS: usize = 64;
 /// Longest `note` in `ext/request`, in bytes (spec §5.2: 1–128, else silently dropped).
 pub const MAX_NOTE_CHARS: usize = 128;
 
-/// Starts an external-authenticator login: a fresh broker session key, and the body of
+/// Starts an external-authenticator login: a fresh client session key, and the body of
 /// `POST /api/auth/ext/request` (`{"epk","scope"[,"ctx"][,"note"]}`).
 ///
 /// Refuses a scope the device would refuse (spec §8.6, [`scope::check_requested`]: 1 to
@@ -34,13 +34,13 @@ pub fn start_ext_auth(
     note: Option<&str>,
     expected_eid: Option<PublicKey>,
     rng: &mut impl CryptoRngCore,
-) -> Result<(String, ExtAuthState), BrokerError> {
+) -> Result<(String, ExtAuthState), ClientError> {
     scope::check_requested(scope, MAX_REQUEST_SCOPE_CHARS)?;
     if ctx.is_some_and(|c| !len_in(c, MAX_CTX_CHARS)) {
-        return Err(BrokerError::BadContext);
+        return Err(ClientError::BadContext);
     }
     if note.is_some_and(|n| !len_in(n, MAX_NOTE_CHARS)) {
-        return Err(BrokerError::BadNote);
+        return Err(ClientError::BadNote);
     }
     let mut state = ExtAuthState::from_secret(SecretKey::generate(rng), expected_eid);
     state.scope = Some(String::from(scope));
@@ -53,7 +53,7 @@ pub fn start_ext_auth(
     Ok((body, state))
 }
 
-/// What the broker keeps between the steps of one external-authenticator login: the session
+/// What the client keeps between the steps of one external-authenticator login: the session
 /// key pair and the device it expects.
 ///
 /// The secret zeroizes on drop; `Debug` shows only public values.
@@ -114,13 +114,13 @@ impl ExtAuthState {
     /// Reads the `ext/request` response body `{"authreq","epk"}` and returns the authreq text,
     /// for [`UntrustedJwt::parse_authreq`]. The body may be as large as the largest a device
     /// emits ([`messages::MAX_EXT_REQUEST_RESPONSE_BYTES`], spec §3.6). The echoed `epk` must
-    /// be this session's ([`BrokerError::WrongAudience`]). Borrows from `body` unless the JSON
+    /// be this session's ([`ClientError::WrongAudience`]). Borrows from `body` unless the JSON
     /// has escapes.
-    pub fn authreq_from_response<'b>(&self, body: &'b [u8]) -> Result<Cow<'b, str>, BrokerError> {
+    pub fn authreq_from_response<'b>(&self, body: &'b [u8]) -> Result<Cow<'b, str>, ClientError> {
         let response: ExtRequestResponse<'b> =
             messages::parse_body_within(body, messages::MAX_EXT_REQUEST_RESPONSE_BYTES)?;
         if PublicKey::from_b64(&response.epk)? != self.epk {
-            return Err(BrokerError::WrongAudience);
+            return Err(ClientError::WrongAudience);
         }
         Ok(response.authreq)
     }
@@ -134,36 +134,36 @@ impl ExtAuthState {
     /// over 4096 bytes (many pairings and a long scope).
     ///
     /// In order: `iss` is read unverified, only to find the key, and must be the expected eid
-    /// when one is known ([`BrokerError::WrongIssuer`], before any cryptography); the header
+    /// when one is known ([`ClientError::WrongIssuer`], before any cryptography); the header
     /// must be HS256 + `ecdh: x25519` and the HMAC must verify under X25519(epk_prv, `iss`);
     /// then, from the verified claims: `aud` must be this session's epk
-    /// ([`BrokerError::WrongAudience`]), `exp` after `iat` ([`BrokerError::InvalidLifetime`]),
-    /// `now < exp` ([`BrokerError::Expired`]) and `jti` a 32-byte time nonce.
+    /// ([`ClientError::WrongAudience`]), `exp` after `iat` ([`ClientError::InvalidLifetime`]),
+    /// `now < exp` ([`ClientError::Expired`]) and `jti` a 32-byte time nonce.
     ///
     /// `iat` is not compared with `now`: the device's clock is its own (set by check-in).
     pub fn verify_authreq<'u, const N: usize>(
         &self,
         authreq: &'u UntrustedJwt<'_, N>,
         now: u64,
-    ) -> Result<VerifiedAuthreq<'u>, BrokerError> {
+    ) -> Result<VerifiedAuthreq<'u>, ClientError> {
         let eid = {
             let unverified: Issuer<'_> = authreq.dangerous_unverified_claims()?;
             PublicKey::from_b64(&unverified.iss)?
         };
         if self.expected_eid.is_some_and(|expected| expected != eid) {
-            return Err(BrokerError::WrongIssuer);
+            return Err(ClientError::WrongIssuer);
         }
         let key = self.epk_secret.diffie_hellman(&eid)?;
         let verified = authreq.verify(key.as_bytes(), HeaderPolicy::Ecdh)?;
         let claims: AuthreqClaims<'u> = verified.claims()?;
         if PublicKey::from_b64(&claims.aud).ok() != Some(self.epk) {
-            return Err(BrokerError::WrongAudience);
+            return Err(ClientError::WrongAudience);
         }
         if claims.exp <= claims.iat {
-            return Err(BrokerError::InvalidLifetime);
+            return Err(ClientError::InvalidLifetime);
         }
         if now >= claims.exp {
-            return Err(BrokerError::Expired);
+            return Err(ClientError::Expired);
         }
         let jti = TimeNonce::from_b64(&claims.jti)?;
         Ok(VerifiedAuthreq { claims, eid, jti })
@@ -183,7 +183,7 @@ impl ExtAuthState {
     pub fn finish(
         self,
         token_response_body: &[u8],
-    ) -> Result<UnverifiableAccessToken, BrokerError> {
+    ) -> Result<UnverifiableAccessToken, ClientError> {
         UnverifiableAccessToken::from_response(token_response_body)
     }
 }
