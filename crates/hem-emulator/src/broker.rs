@@ -137,14 +137,17 @@ impl Broker {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The link prefix: `http://` + the request's `Host` when it is a plain `host[:port]`,
-    /// else the emulator's own URL.
+    /// The link prefix: the emulator's scheme (`http://` or `https://`) + the request's
+    /// `Host` when it is a plain `host[:port]`, else the emulator's own URL.
     fn base_url(&self, host: Option<&HeaderValue>) -> String {
         let host = host
             .and_then(|h| h.to_str().ok())
             .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic() && b != b'/'));
         match host {
-            Some(host) => format!("http://{host}"),
+            Some(host) => {
+                let scheme = self.url.split_once("://").map_or("http", |(s, _)| s);
+                format!("{scheme}://{host}")
+            }
             None => self.url.clone(),
         }
     }

@@ -18,8 +18,10 @@
 //! its answer made; they share the connection's [`Track`].
 //!
 //! The connection loop is hyper's HTTP/1 server under the axum router (what `axum::serve`
-//! does, plus the above). A TLS acceptor (a later option) fits in [`serve`]'s per-connection
-//! task, around [`Conn`], so that its handshake counts towards the first request's deadlines.
+//! does, plus the above). With HTTPS ([`crate::Tls`]) the rustls acceptor runs in the
+//! connection's own task, around [`Conn`]: the handshake's bytes are the first request's
+//! first bytes, so a handshake counts towards that request's header deadline, and a silent
+//! client is closed at the idle deadline as on plain HTTP.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -44,6 +46,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 
 use crate::ConnectionLimits;
 
@@ -399,11 +402,12 @@ impl Drop for Answered {
     }
 }
 
-/// Serves `router` on `listener` until `stop` turns true (or its sender is dropped), then
-/// lets open connections finish for at most `grace`.
+/// Serves `router` on `listener` (HTTPS with `tls`) until `stop` turns true (or its sender is
+/// dropped), then lets open connections finish for at most `grace`.
 pub(crate) async fn serve(
     mut listener: Listener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -424,11 +428,28 @@ pub(crate) async fn serve(
             peer,
             request_timeout,
         };
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(conn), service));
-        tokio::spawn(async move {
-            // A connection's end, error or not, concerns no one else.
-            let _ = connection.await;
-        });
+        match &tls {
+            None => {
+                let connection = graceful.watch(http.serve_connection(TokioIo::new(conn), service));
+                tokio::spawn(async move {
+                    // A connection's end, error or not, concerns no one else.
+                    let _ = connection.await;
+                });
+            }
+            Some(acceptor) => {
+                let handshake = acceptor.accept(conn);
+                let (http, watcher) = (http.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    // A failed or late handshake (Conn's deadlines) closes the connection.
+                    let Ok(tls) = handshake.await else {
+                        return;
+                    };
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(tls), service))
+                        .await;
+                });
+            }
+        }
     }
     drop(listener);
     let _ = tokio::time::timeout(grace, graceful.shutdown()).await;

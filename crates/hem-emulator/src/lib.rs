@@ -23,9 +23,11 @@ mod faults;
 mod routes;
 pub mod secret;
 mod store;
+mod tls;
 
 pub use authenticator::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
 pub use faults::Faults;
+pub use tls::Tls;
 
 /// Default listen address, as the issue states: `127.0.0.1:8080`.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -81,6 +83,10 @@ pub struct EmulatorConfig {
     pub authenticator: Option<AuthenticatorMode>,
     /// Deadlines and connection caps (spec §9.6); the defaults are the spec's values.
     pub limits: ConnectionLimits,
+    /// Serve HTTPS instead of HTTP, as a real HEM does ([`Tls`]); the URL, the broker's
+    /// registration links and the virtual authenticator all use `https://` then.
+    /// [`RunningEmulator::certificate_pem`] gives the certificate to trust.
+    pub tls: Option<Tls>,
 }
 
 impl Default for EmulatorConfig {
@@ -101,6 +107,7 @@ impl Default for EmulatorConfig {
             broker: false,
             authenticator: None,
             limits: ConnectionLimits::default(),
+            tls: None,
         }
     }
 }
@@ -123,6 +130,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("broker", &self.broker)
             .field("authenticator", &self.authenticator)
             .field("limits", &self.limits)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -281,6 +289,11 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
     } else {
         None
     };
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| tls::Served::load(t, config.state_dir.as_deref(), config.listen))
+        .transpose()?;
     let backend = notify.as_ref().and_then(|n| n.backend_public());
     let app = Arc::new(app::App::boot(config, store, backend)?);
     let eid = app.eid();
@@ -297,12 +310,14 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
             .map_err(|e| EmulatorError::io(format!("listening on {}", config.listen), e))?
     };
     let addr = listener.local_addr();
-    let url = base_url(addr);
+    let cert_pem = tls.as_ref().map(|t| t.cert_pem.clone());
+    let url = base_url(addr, cert_pem.is_some());
     let (authenticator, pushes) = match config.authenticator {
         Some(mode) => {
             let (authenticator, pushes) = authenticator::VirtualAuthenticator::start(
                 mode,
                 url.clone(),
+                cert_pem.as_deref(),
                 config.state_dir.clone(),
             )?;
             (Some(authenticator), Some(pushes))
@@ -319,15 +334,23 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let router = routes::router(app, broker);
+    let acceptor = tls.map(|t| t.acceptor);
     let thread = std::thread::Builder::new()
         .name(String::from("hem-emulator"))
         .spawn(move || {
-            runtime.block_on(conn::serve(listener, router, stop_rx, SHUTDOWN_GRACE));
+            runtime.block_on(conn::serve(
+                listener,
+                router,
+                acceptor,
+                stop_rx,
+                SHUTDOWN_GRACE,
+            ));
             runtime.shutdown_timeout(SHUTDOWN_GRACE);
         })
         .map_err(|e| EmulatorError::io("starting the server thread", e))?;
     Ok(RunningEmulator {
         addr,
+        cert_pem,
         eid,
         stop: Some(stop_tx),
         thread: Some(thread),
@@ -335,21 +358,23 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
     })
 }
 
-/// `http://HOST:PORT` of a listening address; an unspecified address (`0.0.0.0`, `::`) is
-/// given as the loopback address of its family.
-fn base_url(addr: SocketAddr) -> String {
+/// `http://HOST:PORT` (`https://` with `tls`) of a listening address; an unspecified address
+/// (`0.0.0.0`, `::`) is given as the loopback address of its family.
+fn base_url(addr: SocketAddr, tls: bool) -> String {
     let ip = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}", SocketAddr::new(ip, addr.port()))
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
 }
 
 /// A running emulator. Dropping it stops it, as [`RunningEmulator::stop`] does.
 #[derive(Debug)]
 pub struct RunningEmulator {
     addr: SocketAddr,
+    cert_pem: Option<String>,
     eid: PublicKey,
     stop: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
@@ -357,10 +382,28 @@ pub struct RunningEmulator {
 }
 
 impl RunningEmulator {
-    /// The base URL, `http://HOST:PORT`; an unspecified listen address (`0.0.0.0`, `::`) is
-    /// reported as the loopback address of its family.
+    /// The base URL, `http://HOST:PORT` (`https://` when serving HTTPS); an unspecified
+    /// listen address (`0.0.0.0`, `::`) is reported as the loopback address of its family.
     pub fn url(&self) -> String {
-        base_url(self.addr)
+        base_url(self.addr, self.cert_pem.is_some())
+    }
+
+    /// The certificate chain served over HTTPS, PEM (leaf first), for a client to trust
+    /// (`None` on plain HTTP). A self-signed one names `localhost`, `127.0.0.1` and `::1`.
+    ///
+    /// ```no_run
+    /// let emulator = hem_emulator::start(hem_emulator::EmulatorConfig {
+    ///     listen: "127.0.0.1:0".parse().unwrap(),
+    ///     tls: Some(hem_emulator::Tls::SelfSigned),
+    ///     ..Default::default()
+    /// })
+    /// .unwrap();
+    /// assert!(emulator.url().starts_with("https://"));
+    /// let pem = emulator.certificate_pem().unwrap();
+    /// assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    /// ```
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.cert_pem.as_deref()
     }
 
     /// The socket address it listens on.

@@ -1,4 +1,4 @@
-//! `hem-emulator`: an emulated Encedo HEM on HTTP. See the crate README.
+//! `hem-emulator`: an emulated Encedo HEM on HTTP or HTTPS. See the crate README.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -12,10 +12,11 @@ use hem_auth_core::device::ScopePolicy;
 use hem_auth_core::keys::PublicKey;
 use hem_emulator::secret::{read_arg, SecretFlag};
 use hem_emulator::{
-    AuthenticatorMode, ConnectionLimits, EmulatorConfig, Faults, DEFAULT_LABEL, DEFAULT_LISTEN,
+    AuthenticatorMode, ConnectionLimits, EmulatorConfig, Faults, Tls, DEFAULT_LABEL, DEFAULT_LISTEN,
 };
 
-/// An emulated Encedo HEM: the device API of the external-authenticator protocol over HTTP.
+/// An emulated Encedo HEM: the device API of the external-authenticator protocol over HTTP
+/// (or HTTPS with --tls).
 #[derive(Debug, Parser)]
 #[command(name = "hem-emulator", version, after_help = SECRETS_HELP)]
 struct Cli {
@@ -63,6 +64,18 @@ struct Cli {
     /// unpaired. Off by default, as on the firmware.
     #[arg(long)]
     revoke_on_unpair: bool,
+    /// Serve HTTPS, as a real HEM does, with a self-signed certificate for localhost,
+    /// 127.0.0.1 and ::1 made at first start (kept in the state directory as tls-cert.pem and
+    /// tls-key.pem; a new one each start without --state). Clients then trust tls-cert.pem or
+    /// turn verification off.
+    #[arg(long)]
+    tls: bool,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first) instead; needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM: PKCS #8, PKCS #1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
     /// User label (the challenge's `lbl`).
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_LABEL)]
     label: String,
@@ -193,7 +206,13 @@ impl Cli {
                 Fault::SkipExpiryCheck => faults.skip_expiry_check = true,
             }
         }
+        let tls = match (self.cert, self.key) {
+            (Some(cert), Some(key)) => Some(Tls::Pem { cert, key }),
+            _ if self.tls => Some(Tls::SelfSigned),
+            _ => None,
+        };
         Ok(EmulatorConfig {
+            tls,
             listen: self.listen,
             state_dir: self.state,
             password,

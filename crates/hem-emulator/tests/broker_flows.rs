@@ -136,6 +136,9 @@ fn register_until_answered(c: &Client, token: &str) -> (String, Reply) {
         link.ends_with(&format!("/notify/register/challenge/{rid}")),
         "{link}"
     );
+    // On the emulator's own scheme: https:// links from an HTTPS emulator.
+    let scheme = c.base.split_once("://").unwrap().0;
+    assert!(link.starts_with(&format!("{scheme}://")), "{link}");
     // The QR code the Manager shows; the virtual authenticator got the link already.
     let qr = client::qr_payload(
         link,
@@ -334,6 +337,24 @@ fn check_in_register_remote_login_list_and_unpair() {
     wait_for_pairings(&emulator, 0);
     let (_, event) = remote_login_event(&c, "keymgmt:list");
     assert_eq!(event["sentcnt"], json!(0), "{event}");
+}
+
+/// `--broker --tls`: registration links are `https://` and the virtual authenticator pairs
+/// over HTTPS (trusting the emulator's certificate); the client turns verification off.
+#[test]
+fn over_https_links_are_https_and_the_phone_pairs() {
+    let emulator = hem_emulator::start(EmulatorConfig {
+        tls: Some(hem_emulator::Tls::SelfSigned),
+        ..broker_config(APPROVE)
+    })
+    .unwrap();
+    assert!(emulator.url().starts_with("https://"), "{}", emulator.url());
+    let c = Client::insecure(&emulator.url());
+    check_in(&c);
+    let token = c.login("system:config");
+    let registered = register(&c, &token);
+    assert_eq!(emulator.authenticator_pairings(), 1);
+    assert!(!registered.kid.is_empty());
 }
 
 #[test]

@@ -86,6 +86,7 @@ impl VirtualAuthenticator {
     pub(crate) fn start(
         mode: AuthenticatorMode,
         url: String,
+        cert_pem: Option<&str>,
         dir: Option<PathBuf>,
     ) -> Result<(Self, Sender<Push>), EmulatorError> {
         let paired = match &dir {
@@ -97,7 +98,7 @@ impl VirtualAuthenticator {
         let (tx, rx) = mpsc::channel();
         let mut phone = Phone {
             mode,
-            http: Http::new(url),
+            http: Http::new(url, cert_pem),
             dir,
             paired,
             count: pairings.clone(),
@@ -516,13 +517,24 @@ struct Http {
 }
 
 impl Http {
-    fn new(base: String) -> Self {
-        let agent = ureq::Agent::config_builder()
+    /// A client for `base`, trusting `cert_pem` (the emulator's own certificate) over HTTPS.
+    fn new(base: String, cert_pem: Option<&str>) -> Self {
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(REQUEST_TIMEOUT))
-            .proxy(None)
-            .build()
-            .new_agent();
+            .proxy(None);
+        if let Some(pem) = cert_pem {
+            let certs = ureq::tls::parse_pem(pem.as_bytes()).filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            });
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::from(certs))
+                    .build(),
+            );
+        }
+        let agent = config.build().new_agent();
         Http { agent, base }
     }
 
@@ -690,7 +702,7 @@ mod tests {
 
     #[test]
     fn links_are_rebased_on_the_broker_url() {
-        let http = Http::new(String::from("http://127.0.0.1:9"));
+        let http = Http::new(String::from("http://127.0.0.1:9"), None);
         assert_eq!(
             http.rebase("http://example.test:8080/notify/register/challenge/ab"),
             "http://127.0.0.1:9/notify/register/challenge/ab"

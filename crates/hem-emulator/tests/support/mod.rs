@@ -110,16 +110,54 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        Self::with_tls(base, ureq::tls::TlsConfig::default())
+    }
+
+    /// A client that accepts any certificate, as clients of real (self-signed) HEMs do.
+    pub fn insecure(base: &str) -> Self {
+        Self::with_tls(
+            base,
+            ureq::tls::TlsConfig::builder()
+                .disable_verification(true)
+                .build(),
+        )
+    }
+
+    /// A client that trusts only the certificates in `pem`.
+    pub fn trusting(base: &str, pem: &str) -> Self {
+        let certs = ureq::tls::parse_pem(pem.as_bytes()).filter_map(|item| match item.unwrap() {
+            ureq::tls::PemItem::Certificate(c) => Some(c),
+            _ => None,
+        });
+        Self::with_tls(
+            base,
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::from(certs))
+                .build(),
+        )
+    }
+
+    fn with_tls(base: &str, tls: ureq::tls::TlsConfig) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(REQUEST_TIMEOUT))
             .proxy(None)
+            .tls_config(tls)
             .build()
             .new_agent();
         Client {
             agent,
             base: base.to_string(),
         }
+    }
+
+    /// `GET path`, the transport error as text (for tests of what fails to connect).
+    pub fn try_get(&self, path: &str) -> Result<u16, String> {
+        self.agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .map(|r| r.status().as_u16())
+            .map_err(|e| e.to_string())
     }
 
     fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
