@@ -4,10 +4,10 @@
 //! suite can walk the RTC-unset → check-in → retry path (spec §9.4, §9.5).
 
 use hem_auth_core::keys::SecretKey;
-use hem_emulator::{AuthenticatorMode, EmulatorConfig, Faults, RunningEmulator};
+use hem_emulator::{AuthenticatorMode, EmulatorConfig, Faults, RunningEmulator, Tls};
 
 use crate::ctx::Settings;
-use crate::target::Target;
+use crate::target::{ClientOptions, Target};
 
 /// The password of the embedded emulator's user.
 pub const DEFAULT_PASSWORD: &str = "conformance";
@@ -34,12 +34,18 @@ impl Embedded {
     /// Starts an emulator on `127.0.0.1:0` with the RTC unset, a fresh backend key, `login`,
     /// and `faults` (all off for a real run).
     pub fn start(login: Login, faults: Faults) -> Result<Self, String> {
+        Self::start_with(login, faults, None)
+    }
+
+    /// [`Embedded::start`], serving HTTPS with `tls` (see [`hem_emulator::Tls`]).
+    pub fn start_with(login: Login, faults: Faults, tls: Option<Tls>) -> Result<Self, String> {
         let backend = SecretKey::generate(&mut rand_core::OsRng);
         let config = EmulatorConfig {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             rtc_unset: true,
             backend_key: Some(backend.public_key()),
             faults,
+            tls,
             ..EmulatorConfig::default()
         };
         let settings = Settings {
@@ -84,8 +90,16 @@ impl Embedded {
         Ok(Embedded { emulator, settings })
     }
 
-    /// A client for the emulator.
+    /// A client for the emulator; over HTTPS it trusts the emulator's certificate.
     pub fn target(&self) -> Result<Target, String> {
-        Target::new(&self.emulator.url(), false)
+        Target::with_options(&self.emulator.url(), &self.client_options())
+    }
+
+    /// The client options that reach the emulator: its certificate trusted over HTTPS.
+    pub fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            ca_pem: self.emulator.certificate_pem().map(String::from),
+            ..ClientOptions::default()
+        }
     }
 }

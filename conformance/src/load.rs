@@ -107,17 +107,9 @@ impl LoadArgs {
     }
 }
 
-/// Runs `hem-conformance load` with the arguments after `load`.
-pub fn main(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let mut args = match LoadArgs::try_parse_from(
-        std::iter::once("hem-conformance load".to_string()).chain(args),
-    ) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
-    };
+/// Runs `hem-conformance load` with its parsed arguments: reads the secrets, runs, prints
+/// the report; exit status 0 when every flow passed, 1 when one failed, 2 on a setup error.
+pub fn run_cli(mut args: LoadArgs) -> ExitCode {
     if let Err(e) = args.read_secrets() {
         eprintln!("hem-conformance load: {e}");
         return ExitCode::from(2);

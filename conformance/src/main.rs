@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use hem_auth_core::keys::SecretKey;
 use hem_conformance::embedded::{Embedded, Login, DEFAULT_PASSWORD};
+use hem_conformance::load::LoadArgs;
 use hem_conformance::select::{Patterns, Waivers};
+use hem_conformance::target::ClientOptions;
 use hem_conformance::via_broker::{BrokerSettings, Operator, Polling};
 use hem_conformance::{cases, run_suite, run_via_broker, Progress, RunConfig, Settings, Target};
 use hem_emulator::secret::{read_arg, SecretFlag};
@@ -15,18 +17,53 @@ use hem_emulator::AuthenticatorMode;
 /// Conformance suite for the Encedo HEM external-authenticator protocol.
 ///
 /// Without --target it starts an emulated device in process on a free loopback port and runs
-/// every case against it. Exit status: 0 when no required case failed, 1 when one did, 2 on a
-/// usage or setup error. `hem-conformance load --help` describes the load generator.
+/// every case against it. Exit status: 0 when no required case failed (no case at all with
+/// --strict), 1 when one did, 2 on a usage or setup error. `hem-conformance load --help`
+/// describes the load generator.
 #[derive(Parser, Debug)]
-#[command(name = "hem-conformance", version, after_help = SECRETS_HELP)]
+#[command(
+    name = "hem-conformance",
+    version,
+    after_help = SECRETS_HELP,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The load generator: full external-authenticator logins from concurrent clients
+    /// (flows per second, p50/p99 latency).
+    Load(LoadArgs),
+    /// Rewrites docs/spec/coverage.md (which spec sections the cases and vectors test) in the
+    /// repository this binary was built from.
+    SpecCoverage,
+}
+
+/// The options of a suite run (no subcommand).
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Base URL of an external device or emulator (http:// or https://). Real devices are
     /// opt-in: the suite pairs and unpairs authenticators on them.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
     /// Accept any TLS certificate (self-signed devices). Never across an untrusted network.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cacert")]
     insecure: bool,
+    /// Trust only the certificates in FILE (PEM), e.g. the device's self-signed certificate
+    /// (`hem-emulator --tls --state DIR` keeps its own in DIR/tls-cert.pem).
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// How long one request may take in all, in seconds (connecting included).
+    #[arg(long, value_name = "SECS", default_value_t = 15.0, value_parser = positive_secs)]
+    timeout: f64,
+    /// Advisory cases count as required: any failure fails the run (exit status 1).
+    #[arg(long)]
+    strict: bool,
     /// The device's user password (login key = PBKDF2 over the eid, 600 000 rounds). The
     /// embedded emulator's is "conformance" unless given. Prefer --password-file or
     /// HEM_PASSWORD (see below).
@@ -130,17 +167,23 @@ fn read_secrets(args: &mut Args) -> Result<(), String> {
     Ok(())
 }
 
+/// A `--timeout` value: seconds, more than zero, at most a day.
+fn positive_secs(text: &str) -> Result<f64, String> {
+    let secs: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 {
+        Ok(secs)
+    } else {
+        Err("must be more than 0 and at most 86400 seconds".into())
+    }
+}
+
 fn main() -> ExitCode {
-    // `hem-conformance load …`: the load generator, with its own arguments (see `load --help`).
-    if std::env::args().nth(1).as_deref() == Some("load") {
-        return hem_conformance::load::main(std::env::args().skip(2));
-    }
-    // `hem-conformance spec-coverage`: rewrites docs/spec/coverage.md (which spec sections the
-    // cases and vectors test) in the repository this binary was built from.
-    if std::env::args().nth(1).as_deref() == Some("spec-coverage") {
-        return spec_coverage();
-    }
-    let args = Args::parse();
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Load(load)) => return hem_conformance::load::run_cli(load),
+        Some(Command::SpecCoverage) => return spec_coverage(),
+        None => cli.run,
+    };
     if args.list {
         for c in catalogue(&args) {
             println!(
@@ -198,6 +241,18 @@ fn run(args: Args) -> Result<bool, String> {
         } else {
             Progress::Auto
         },
+        strict: args.strict,
+    };
+    let mut client = ClientOptions {
+        insecure: args.insecure,
+        ca_pem: match &args.cacert {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("--cacert {}: {e}", path.display()))?,
+            ),
+            None => None,
+        },
+        timeout: Some(std::time::Duration::from_secs_f64(args.timeout)),
     };
     let catalogue = catalogue(&args);
     let ids: Vec<&str> = catalogue.iter().map(|c| c.id).collect();
@@ -219,7 +274,7 @@ fn run(args: Args) -> Result<bool, String> {
                 user_secret: key_arg("user-key", args.user_key.as_deref())?,
                 backend_secret: key_arg("backend-key", args.backend_key.as_deref())?,
             };
-            (None, Target::new(url, args.insecure)?, settings)
+            (None, Target::with_options(url, &client)?, settings)
         }
         // Without --target: an emulator in process, RTC unset, with a backend key we hold.
         None => {
@@ -248,14 +303,18 @@ fn run(args: Args) -> Result<bool, String> {
             } else {
                 Embedded::start(login, hem_emulator::Faults::default())?
             };
-            let (target, settings) = (e.target()?, e.settings.clone());
+            client.ca_pem = e.client_options().ca_pem;
+            let target = Target::with_options(&e.emulator.url(), &client)?;
+            let settings = e.settings.clone();
             (Some(e), target, settings)
         }
     };
-    // One request first, so an unreachable target is a setup error, not a wall of failures.
-    if let Err(e) = target.get("/api/system/version", hem_conformance::target::Auth::None) {
-        return Err(format!("cannot reach the target: {e:?}"));
-    }
+    // One request first, so an unreachable target is a setup error, not a wall of failures;
+    // its answer goes into the report.
+    let version = match target.get("/api/system/version", hem_conformance::target::Auth::None) {
+        Ok(answer) => serde_json::from_slice::<serde_json::Value>(&answer.body).ok(),
+        Err(e) => return Err(format!("cannot reach the target: {e:?}")),
+    };
     let against = match &embedded {
         Some(_) => format!("the embedded emulator at {}", target.base()),
         None => target.base().to_string(),
@@ -265,9 +324,14 @@ fn run(args: Args) -> Result<bool, String> {
             .broker
             .clone()
             .unwrap_or_else(|| target.base().to_string());
+        // The broker gets --insecure and --cacert only when it is the target itself.
+        let same = url.trim_end_matches('/') == target.base();
         let broker = BrokerSettings {
-            // The broker gets --insecure only when it is the target itself.
-            insecure: args.insecure && url.trim_end_matches('/') == target.base(),
+            client: ClientOptions {
+                insecure: client.insecure && same,
+                ca_pem: client.ca_pem.clone().filter(|_| same),
+                timeout: client.timeout,
+            },
             url,
             polling: Polling::CLIENTS,
             // A person holds the phone unless the embedded emulator's virtual one answers.
@@ -288,6 +352,8 @@ fn run(args: Args) -> Result<bool, String> {
         run_suite(target, settings, &config)
     };
     drop(embedded);
+    let mut report = report;
+    report.target_version = version;
     print!("\n{}", report.summary_table());
     let (json, junit) = report.write(&args.report_dir)?;
     println!("reports: {} {}", json.display(), junit.display());

@@ -1,22 +1,33 @@
 //! The run's results: `report.json`, JUnit XML, and the summary table.
 //!
-//! `report.json`:
+//! `report.json` (format `hem-conformance-report/2`; members in this order):
 //!
 //! ```json
-//! { "target": "http://127.0.0.1:41234",
+//! { "format": "hem-conformance-report/2",
+//!   "tool": { "name": "hem-conformance", "version": "0.1.0" },
+//!   "target": "http://127.0.0.1:41234",
+//!   "target_version": { "hwv": "...", "fwv": "..." },
+//!   "strict": false,
 //!   "summary": { "total": 140, "pass": 139, "fail": 0, "skip": 1, "waived": 0,
 //!                "required_failed": 0, "millis": 2100 },
 //!   "cases": [ { "id": "ext-token/replay", "title": "...", "spec": "§5.9, §4.2: a replayed authreply is 401",
-//!                "kind": "negative", "expected": 401, "actual": 401, "outcome": "pass", "millis": 3 } ] }
+//!                "kind": "negative", "required": true, "expected": 401, "actual": 401,
+//!                "outcome": "pass", "detail": "", "millis": 3 } ] }
 //! ```
 //!
-//! `actual` is `null` when no request under test was answered (a skip, or a transport error).
+//! `target_version` is the target's `GET /api/system/version` answer as it came (`null` when
+//! it was not JSON). `strict` says whether advisory cases counted as required
+//! (`--strict`): `summary.required_failed` then counts every failure. Per case, `required`
+//! is the catalogue's flag, `actual` is `null` when no request under test was answered (a
+//! skip, or a transport error), and `detail` says why a case failed, was skipped or waived
+//! (empty on a clean pass). Format 1 (before) had no `format`, `tool`, `target_version`,
+//! `strict`, nor per-case `required` and `detail`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use quick_xml::events::{BytesCData, BytesDecl, BytesEnd, BytesStart, Event};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use serde::Serialize;
 
 use crate::case::{CaseResult, Outcome};
@@ -25,12 +36,20 @@ use crate::case::{CaseResult, Outcome};
 pub const JSON_REPORT: &str = "report.json";
 /// File name of the JUnit report inside the report directory.
 pub const JUNIT_REPORT: &str = "junit.xml";
+/// The `format` member of `report.json`; its number changes with any change of the members.
+pub const REPORT_FORMAT: &str = "hem-conformance-report/2";
+/// The `tool.version` member: this crate's version.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// All results of one run against one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     /// The target's base URL.
     pub target: String,
+    /// The target's `GET /api/system/version` answer (JSON), when the runner read one.
+    pub target_version: Option<serde_json::Value>,
+    /// Whether advisory cases count as required (`--strict`).
+    pub strict: bool,
     /// One record per catalogue case, in run order.
     pub cases: Vec<CaseResult>,
     /// Wall time of the whole run in milliseconds.
@@ -50,18 +69,18 @@ pub struct Summary {
     pub skip: usize,
     /// Failed but waived.
     pub waived: usize,
-    /// Failed and required: the run fails when this is not zero.
+    /// Failed and required (any failure under `strict`): the run fails when this is not zero.
     pub required_failed: usize,
 }
 
 impl Summary {
-    fn add(&mut self, r: &CaseResult) {
+    fn add(&mut self, r: &CaseResult, strict: bool) {
         self.total += 1;
         match r.outcome {
             Outcome::Pass => self.pass += 1,
             Outcome::Fail => {
                 self.fail += 1;
-                if r.required {
+                if r.required || strict {
                     self.required_failed += 1;
                 }
             }
@@ -76,12 +95,12 @@ impl Report {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for r in &self.cases {
-            s.add(r);
+            s.add(r, self.strict);
         }
         s
     }
 
-    /// Whether the run passed: no required case failed.
+    /// Whether the run passed: no required case failed (no case at all under `strict`).
     pub fn passed(&self) -> bool {
         self.summary().required_failed == 0
     }
@@ -100,11 +119,18 @@ impl Report {
             .collect()
     }
 
-    /// The report in the JSON schema's shape and member order.
+    /// The report in the JSON format's shape and member order.
     fn json_shape(&self) -> JsonReport<'_> {
         let s = self.summary();
         JsonReport {
+            format: REPORT_FORMAT,
+            tool: JsonTool {
+                name: "hem-conformance",
+                version: TOOL_VERSION,
+            },
             target: &self.target,
+            target_version: self.target_version.as_ref(),
+            strict: self.strict,
             summary: JsonSummary {
                 total: s.total,
                 pass: s.pass,
@@ -122,74 +148,107 @@ impl Report {
                     title: &c.title,
                     spec: &c.spec,
                     kind: c.kind.as_str(),
+                    required: c.required,
                     expected: c.expected,
                     actual: c.actual,
                     outcome: c.outcome.as_str(),
+                    detail: &c.detail,
                     millis: c.millis,
                 })
                 .collect(),
         }
     }
 
-    /// The JSON report as a value (schema in the module docs).
+    /// The JSON report as a value (format in the module docs).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self.json_shape()).unwrap_or_default()
     }
 
-    /// The JSON report as pretty text, members in the schema's order.
+    /// The JSON report as pretty text, members in the format's order.
     pub fn to_json_text(&self) -> String {
         let mut text = serde_json::to_string_pretty(&self.json_shape()).unwrap_or_default();
         text.push('\n');
         text
     }
 
-    /// JUnit XML: one `<testsuite>` per case group, one `<testcase>` per case; failures carry
-    /// the expected and actual status, skips and waivers their reason.
+    /// JUnit XML, written by quick-junit: one `<testsuite>` per case group, one `<testcase>`
+    /// per case; failures carry the expected and actual status, skips and waivers their
+    /// reason. Text the device sent (details quote bodies) is filtered of what XML cannot
+    /// carry: control characters and ANSI escapes (by quick-junit), and U+FFFE/U+FFFF.
     pub fn to_junit(&self) -> Result<String, String> {
         let mut groups: BTreeMap<&str, Vec<&CaseResult>> = BTreeMap::new();
         for c in &self.cases {
             let group = c.id.split_once('/').map_or(c.id.as_str(), |(g, _)| g);
             groups.entry(group).or_default().push(c);
         }
-        let s = self.summary();
-        let mut w = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
-        let xml = |e: std::io::Error| format!("writing JUnit XML: {e}");
-        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))
-            .map_err(xml)?;
-        let mut root = BytesStart::new("testsuites");
-        root.push_attribute(("name", "hem-conformance"));
-        root.push_attribute(("tests", s.total.to_string().as_str()));
-        root.push_attribute(("failures", s.fail.to_string().as_str()));
-        root.push_attribute(("skipped", (s.skip + s.waived).to_string().as_str()));
-        root.push_attribute(("errors", "0"));
-        root.push_attribute(("time", secs(self.millis).as_str()));
-        w.write_event(Event::Start(root)).map_err(xml)?;
+        let mut junit = quick_junit::Report::new("hem-conformance");
+        junit.set_time(Duration::from_millis(self.millis));
         for (group, cases) in groups {
-            let mut gs = Summary::default();
+            let mut suite = TestSuite::new(group);
             let mut millis = 0;
-            for c in &cases {
-                gs.add(c);
-                millis += c.millis;
-            }
-            let mut suite = BytesStart::new("testsuite");
-            suite.push_attribute(("name", group));
-            suite.push_attribute(("tests", gs.total.to_string().as_str()));
-            suite.push_attribute(("failures", gs.fail.to_string().as_str()));
-            suite.push_attribute(("skipped", (gs.skip + gs.waived).to_string().as_str()));
-            suite.push_attribute(("errors", "0"));
-            suite.push_attribute(("time", secs(millis).as_str()));
-            w.write_event(Event::Start(suite)).map_err(xml)?;
             for c in cases {
-                write_testcase(&mut w, c, &self.target).map_err(xml)?;
+                millis += c.millis;
+                suite.add_test_case(self.testcase(c));
             }
-            w.write_event(Event::End(BytesEnd::new("testsuite")))
-                .map_err(xml)?;
+            suite.set_time(Duration::from_millis(millis));
+            junit.add_test_suite(suite);
         }
-        w.write_event(Event::End(BytesEnd::new("testsuites")))
-            .map_err(xml)?;
-        let mut out = w.into_inner();
-        out.push(b'\n');
-        String::from_utf8(out).map_err(|e| format!("JUnit XML is not UTF-8: {e}"))
+        junit
+            .to_string()
+            .map(|mut xml| {
+                xml.push('\n');
+                xml
+            })
+            .map_err(|e| format!("writing JUnit XML: {e}"))
+    }
+
+    fn testcase(&self, c: &CaseResult) -> TestCase {
+        let status = match c.outcome {
+            Outcome::Pass => TestCaseStatus::success(),
+            Outcome::Fail => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status.set_message(xml_text(&format!(
+                    "expected {}, got {}",
+                    c.expected,
+                    status_text(c.actual)
+                )));
+                status.set_type(if c.required || self.strict {
+                    "required"
+                } else {
+                    "advisory"
+                });
+                status.set_description(xml_text(&format!(
+                    "{}\nspec: {}\nkind: {}\ntarget: {}\n{}",
+                    c.title,
+                    c.spec,
+                    c.kind.as_str(),
+                    self.target,
+                    c.detail
+                )));
+                status
+            }
+            Outcome::Skip | Outcome::Waived => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(xml_text(&if c.outcome == Outcome::Waived {
+                    format!("waived: {}", c.detail)
+                } else {
+                    c.detail.clone()
+                }));
+                status
+            }
+        };
+        let mut tc = TestCase::new(xml_text(&c.id), status);
+        tc.set_classname(format!(
+            "hem-conformance.{}",
+            c.id.split('/').next().unwrap_or("")
+        ));
+        tc.set_time(Duration::from_millis(c.millis));
+        let mut out = format!("{} [{}]", c.title, c.spec);
+        if c.outcome == Outcome::Pass && !c.detail.is_empty() {
+            out.push_str(&format!("\n{}", c.detail));
+        }
+        tc.set_system_out(xml_text(&out));
+        tc
     }
 
     /// Writes `report.json` and `junit.xml` into `dir` (created if needed); returns their paths.
@@ -212,7 +271,7 @@ impl Report {
             if !groups.contains_key(group) {
                 order.push(group);
             }
-            groups.entry(group).or_default().add(c);
+            groups.entry(group).or_default().add(c, self.strict);
         }
         let width = order.iter().map(|g| g.len()).max().unwrap_or(5).max(5);
         let mut out = String::new();
@@ -280,9 +339,19 @@ impl Report {
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    format: &'a str,
+    tool: JsonTool<'a>,
     target: &'a str,
+    target_version: Option<&'a serde_json::Value>,
+    strict: bool,
     summary: JsonSummary,
     cases: Vec<JsonCase<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonTool<'a> {
+    name: &'a str,
+    version: &'a str,
 }
 
 #[derive(Serialize)]
@@ -302,9 +371,11 @@ struct JsonCase<'a> {
     title: &'a str,
     spec: &'a str,
     kind: &'a str,
+    required: bool,
     expected: u16,
     actual: Option<u16>,
     outcome: &'a str,
+    detail: &'a str,
     millis: u64,
 }
 
@@ -313,68 +384,10 @@ pub fn status_text(status: Option<u16>) -> String {
     status.map_or_else(|| "none".to_string(), |s| s.to_string())
 }
 
-fn secs(millis: u64) -> String {
-    format!("{:.3}", millis as f64 / 1000.0)
-}
-
-fn write_testcase<W: Write>(
-    w: &mut quick_xml::Writer<W>,
-    c: &CaseResult,
-    target: &str,
-) -> std::io::Result<()> {
-    let mut tc = BytesStart::new("testcase");
-    tc.push_attribute(("name", c.id.as_str()));
-    tc.push_attribute((
-        "classname",
-        format!("hem-conformance.{}", c.id.split('/').next().unwrap_or("")).as_str(),
-    ));
-    tc.push_attribute(("time", secs(c.millis).as_str()));
-    w.write_event(Event::Start(tc))?;
-    match c.outcome {
-        Outcome::Pass => {}
-        Outcome::Fail => {
-            let mut f = BytesStart::new("failure");
-            f.push_attribute((
-                "message",
-                format!("expected {}, got {}", c.expected, status_text(c.actual)).as_str(),
-            ));
-            f.push_attribute(("type", if c.required { "required" } else { "advisory" }));
-            w.write_event(Event::Start(f))?;
-            let body = format!(
-                "{}\nspec: {}\nkind: {}\ntarget: {}\n{}",
-                c.title,
-                c.spec,
-                c.kind.as_str(),
-                target,
-                c.detail
-            );
-            w.write_event(Event::CData(BytesCData::new(cdata_safe(&body))))?;
-            w.write_event(Event::End(BytesEnd::new("failure")))?;
-        }
-        Outcome::Skip | Outcome::Waived => {
-            let mut s = BytesStart::new("skipped");
-            let message = if c.outcome == Outcome::Waived {
-                format!("waived: {}", c.detail)
-            } else {
-                c.detail.clone()
-            };
-            s.push_attribute(("message", message.as_str()));
-            w.write_event(Event::Empty(s))?;
-        }
-    }
-    let mut props = format!("{} [{}]", c.title, c.spec);
-    if c.outcome == Outcome::Pass && !c.detail.is_empty() {
-        props.push_str(&format!("\n{}", c.detail));
-    }
-    w.write_event(Event::Start(BytesStart::new("system-out")))?;
-    w.write_event(Event::CData(BytesCData::new(cdata_safe(&props))))?;
-    w.write_event(Event::End(BytesEnd::new("system-out")))?;
-    w.write_event(Event::End(BytesEnd::new("testcase")))
-}
-
-/// CDATA cannot contain `]]>`; split it so the text survives unchanged.
-fn cdata_safe(text: &str) -> String {
-    text.replace("]]>", "]]]]><![CDATA[>")
+/// `text` without the characters XML 1.0 cannot carry that quick-junit leaves in (it removes
+/// control characters and ANSI escapes itself): the noncharacters U+FFFE and U+FFFF.
+fn xml_text(text: &str) -> String {
+    text.replace(['\u{fffe}', '\u{ffff}'], "")
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -407,6 +420,8 @@ mod tests {
     fn sample() -> Report {
         Report {
             target: "http://127.0.0.1:1".into(),
+            target_version: Some(serde_json::json!({"hwv": "EPA", "fwv": "1.2.3"})),
+            strict: false,
             cases: vec![
                 result("ext-token/replay", Outcome::Pass, Some(401), true),
                 result("ext-token/bad-mac", Outcome::Fail, Some(200), true),
@@ -441,11 +456,40 @@ mod tests {
     }
 
     #[test]
-    fn json_schema_is_exact() {
+    fn strict_counts_advisory_failures() {
+        let mut r = sample();
+        r.cases.remove(1); // the required failure: only the advisory wire/z fails
+        assert!(r.passed());
+        r.strict = true;
+        assert_eq!(r.summary().required_failed, 1);
+        assert!(!r.passed(), "--strict: an advisory failure fails the run");
+        assert_eq!(r.to_json()["strict"], true);
+        assert!(r.to_junit().unwrap().contains(r#"type="required""#));
+    }
+
+    #[test]
+    fn json_format_is_exact() {
         let v = sample().to_json();
-        let top: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
-        assert_eq!(top, vec!["cases", "summary", "target"]);
+        let mut top: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+        top.sort();
+        assert_eq!(
+            top,
+            vec![
+                "cases",
+                "format",
+                "strict",
+                "summary",
+                "target",
+                "target_version",
+                "tool"
+            ]
+        );
+        assert_eq!(v["format"], "hem-conformance-report/2");
+        assert_eq!(v["tool"]["name"], "hem-conformance");
+        assert_eq!(v["tool"]["version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(v["target"], "http://127.0.0.1:1");
+        assert_eq!(v["target_version"]["fwv"], "1.2.3");
+        assert_eq!(v["strict"], false);
         assert_eq!(v["summary"]["fail"], 2);
         let cases = v["cases"].as_array().unwrap();
         assert_eq!(cases.len(), 5);
@@ -453,55 +497,99 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            vec!["actual", "expected", "id", "kind", "millis", "outcome", "spec", "title"]
+            vec![
+                "actual", "detail", "expected", "id", "kind", "millis", "outcome", "required",
+                "spec", "title"
+            ]
         );
         assert_eq!(cases[0]["kind"], "negative");
         assert_eq!(cases[0]["outcome"], "pass");
+        assert_eq!(cases[0]["required"], true);
+        assert_eq!(cases[0]["detail"], "");
         assert_eq!(cases[1]["actual"], 200);
+        assert_eq!(cases[1]["detail"], "because ]]> & <reasons>");
         assert_eq!(cases[2]["actual"], serde_json::Value::Null);
         assert_eq!(cases[3]["outcome"], "waived");
+        assert_eq!(cases[4]["required"], false);
         assert_eq!(cases[0]["expected"], 401);
         assert_eq!(cases[0]["millis"], 7);
+        let mut unread = sample();
+        unread.target_version = None;
+        assert_eq!(unread.to_json()["target_version"], serde_json::Value::Null);
+    }
+
+    /// Every element named `name` in `doc`.
+    fn elements<'a>(doc: &'a roxmltree::Document<'a>, name: &str) -> Vec<roxmltree::Node<'a, 'a>> {
+        doc.descendants()
+            .filter(|n| n.is_element() && n.tag_name().name() == name)
+            .collect()
     }
 
     #[test]
     fn junit_is_well_formed_and_counts() {
         let xml = sample().to_junit().unwrap();
-        // Parse it back with quick-xml and count elements.
-        let mut reader = quick_xml::Reader::from_str(&xml);
-        let (mut cases, mut failures, mut skipped, mut suites) = (0, 0, 0, 0);
-        let mut texts = String::new();
-        loop {
-            match reader.read_event().unwrap() {
-                Event::Eof => break,
-                Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
-                    b"testcase" => cases += 1,
-                    b"failure" => failures += 1,
-                    b"skipped" => skipped += 1,
-                    b"testsuite" => suites += 1,
-                    _ => {}
-                },
-                Event::CData(t) => texts.push_str(&String::from_utf8_lossy(&t)),
-                _ => {}
-            }
-        }
-        assert_eq!((cases, failures, skipped, suites), (5, 2, 2, 3));
-        assert!(
-            xml.contains(r#"tests="5" failures="2" skipped="2""#),
-            "{xml}"
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(root.attribute("tests"), Some("5"));
+        assert_eq!(root.attribute("failures"), Some("2"));
+        let count = |name: &str| elements(&doc, name).len();
+        assert_eq!(
+            (
+                count("testcase"),
+                count("failure"),
+                count("skipped"),
+                count("testsuite")
+            ),
+            (5, 2, 2, 3)
         );
-        assert!(xml.contains("expected 401, got 200"));
-        // attributes are escaped, CDATA carries text verbatim
-        assert!(
-            xml.contains("message=\"because ]]&gt; &amp; &lt;reasons&gt;\""),
-            "{xml}"
+        let failures = elements(&doc, "failure");
+        assert_eq!(
+            failures[0].attribute("message"),
+            Some("expected 401, got 200")
         );
+        // Text comes back verbatim after the parser's unescaping.
+        let skipped = elements(&doc, "skipped");
+        assert!(skipped
+            .iter()
+            .any(|s| s.attribute("message") == Some("because ]]> & <reasons>")));
+        let all_text: String = doc
+            .descendants()
+            .filter_map(|n| n.text())
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(
-            texts.contains("title of ext-token/replay <&\"'>"),
-            "{texts}"
+            all_text.contains("title of ext-token/replay <&\"'>"),
+            "{all_text}"
         );
-        // the `]]>` inside a detail survives the CDATA split
-        assert!(texts.contains("because ]]> & <reasons>"), "{texts}");
+        assert!(all_text.contains("because ]]> & <reasons>"), "{all_text}");
+    }
+
+    /// A device's text with control bytes, an ANSI escape and a noncharacter (a failure
+    /// detail quotes the body) still makes valid XML: those characters are filtered out and
+    /// the rest survives.
+    #[test]
+    fn junit_filters_what_xml_cannot_carry() {
+        let mut r = sample();
+        let nasty =
+            "body \u{0}\u{1}\u{8}\u{b}\u{c}\u{1f}\u{1b}[31mred\u{1b}[0m \u{fffe}\u{ffff}end";
+        r.cases[1].detail = nasty.into();
+        r.cases[2].detail = nasty.into();
+        r.cases[0].title = format!("title {nasty}");
+        let xml = r.to_junit().unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml:?}"));
+        let failure = elements(&doc, "failure")[0];
+        let text = failure.text().unwrap_or_default();
+        assert!(text.contains("body red end"), "{text:?}");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        let skipped = elements(&doc, "skipped")[0];
+        assert_eq!(skipped.attribute("message"), Some("body red end"));
+        // The unfiltered text is refused by the same parser: the filter is what makes it valid.
+        let raw = format!("<a>{nasty}</a>");
+        assert!(roxmltree::Document::parse(&raw).is_err());
     }
 
     #[test]
@@ -524,9 +612,11 @@ mod tests {
         let text = std::fs::read_to_string(&j).unwrap();
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, sample().to_json());
-        // members in the schema's order
+        // members in the format's order
         let at = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
-        assert!(at("target") < at("summary") && at("summary") < at("cases"));
+        assert!(at("format") < at("tool") && at("tool") < at("target"));
+        assert!(at("target_version") < at("strict") && at("strict") < at("summary"));
+        assert!(at("summary") < at("cases"));
         let case = &text[at("cases")..];
         let at = |k: &str| case.find(&format!("\"{k}\"")).unwrap();
         assert!(at("id") < at("title") && at("outcome") < at("millis"));

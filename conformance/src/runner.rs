@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub waivers: Waivers,
     /// Progress display.
     pub progress: Progress,
+    /// Advisory cases count as required for the run's result (`--strict`).
+    pub strict: bool,
 }
 
 /// Runs `catalogue` against `ctx`'s target and returns the report.
@@ -89,6 +91,8 @@ pub fn run(ctx: &mut Ctx, catalogue: &[Case], config: &RunConfig) -> Report {
     out.finish();
     Report {
         target: ctx.target.base().to_string(),
+        target_version: None,
+        strict: config.strict,
         cases: results,
         millis: started.elapsed().as_millis() as u64,
     }

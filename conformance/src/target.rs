@@ -6,10 +6,46 @@ use ureq::tls::TlsConfig;
 
 use crate::case::Abort;
 
-/// How long one request may take in all (connect, send, receive).
+/// How long one request may take in all (connect, send, receive), unless
+/// [`ClientOptions::timeout`] says otherwise (`--timeout`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long connecting may take.
+/// How long connecting may take (at most the request timeout).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the HTTP client reaches the target: certificate trust and the request timeout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Accept any TLS certificate (`--insecure`): for self-signed devices, never across an
+    /// untrusted network.
+    pub insecure: bool,
+    /// Trust only the certificates of this PEM text (`--cacert FILE`), e.g. the device's
+    /// own self-signed certificate, instead of the built-in web roots.
+    pub ca_pem: Option<String>,
+    /// How long one request may take in all (`--timeout`); [`REQUEST_TIMEOUT`] when `None`.
+    pub timeout: Option<Duration>,
+}
+
+impl ClientOptions {
+    /// The TLS settings of these options; `Err` when `ca_pem` holds no certificate.
+    fn tls(&self) -> Result<TlsConfig, String> {
+        let mut tls = TlsConfig::builder().disable_verification(self.insecure);
+        if let Some(pem) = &self.ca_pem {
+            let mut certs = Vec::new();
+            for item in ureq::tls::parse_pem(pem.as_bytes()) {
+                match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("--cacert: not PEM: {e}")),
+                }
+            }
+            if certs.is_empty() {
+                return Err("--cacert: no certificate in the file".into());
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::from(certs));
+        }
+        Ok(tls.build())
+    }
+}
 
 /// A device API base URL and the HTTP client that talks to it.
 #[derive(Clone)]
@@ -105,20 +141,32 @@ impl Target {
     /// With `insecure`, any TLS certificate is accepted (for devices with self-signed
     /// certificates); never use it across an untrusted network.
     pub fn new(base: &str, insecure: bool) -> Result<Self, String> {
+        Self::with_options(
+            base,
+            &ClientOptions {
+                insecure,
+                ..ClientOptions::default()
+            },
+        )
+    }
+
+    /// A client for `base` with `options` (certificate trust, timeout).
+    pub fn with_options(base: &str, options: &ClientOptions) -> Result<Self, String> {
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!(
                 "target URL must start with http:// or https://: {base}"
             ));
         }
+        let timeout = options.timeout.unwrap_or(REQUEST_TIMEOUT);
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(REQUEST_TIMEOUT))
-            .timeout_connect(Some(CONNECT_TIMEOUT))
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(CONNECT_TIMEOUT.min(timeout)))
             .max_redirects(0)
             // Loopback emulators and LAN devices are reached directly, never via a proxy.
             .proxy(None)
-            .tls_config(TlsConfig::builder().disable_verification(insecure).build())
+            .tls_config(options.tls()?)
             .build()
             .new_agent();
         Ok(Target { base, agent })

@@ -78,8 +78,8 @@ impl Operator {
 pub struct BrokerSettings {
     /// The broker's base URL (`/checkin` and `/notify/...` are under it).
     pub url: String,
-    /// Accept any TLS certificate from the broker.
-    pub insecure: bool,
+    /// How to reach the broker (certificate trust, timeout).
+    pub client: crate::target::ClientOptions,
     /// Polling pace.
     pub polling: Polling,
     /// Where prompts for a person go.
@@ -133,7 +133,7 @@ impl Broker {
     /// A broker client for `settings`.
     pub fn new(settings: &BrokerSettings) -> Result<Self, String> {
         Ok(Broker {
-            target: Target::new(&settings.url, settings.insecure)?,
+            target: Target::with_options(&settings.url, &settings.client)?,
             polling: settings.polling,
             operator: settings.operator,
             registration: None,

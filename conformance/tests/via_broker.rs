@@ -19,7 +19,7 @@ fn run(mode: AuthenticatorMode) -> Report {
     let target = emu.target().expect("target");
     let broker = BrokerSettings {
         url: target.base().to_string(),
-        insecure: false,
+        client: Default::default(),
         polling: Polling::CLIENTS,
         operator: Operator::Quiet,
     };
