@@ -57,6 +57,12 @@ fn whole_suite_passes_against_the_embedded_emulator() {
     assert_eq!(back["summary"]["fail"], 0);
     assert_eq!(back["cases"].as_array().map(Vec::len), Some(summary.total));
     let xml = std::fs::read_to_string(&junit).expect("junit");
-    assert!(xml.contains(&format!(r#"tests="{}" failures="0""#, summary.total)));
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed JUnit XML");
+    let root = doc.root_element();
+    assert_eq!(
+        root.attribute("tests"),
+        Some(summary.total.to_string().as_str())
+    );
+    assert_eq!(root.attribute("failures"), Some("0"));
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
