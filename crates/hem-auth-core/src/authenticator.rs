@@ -407,7 +407,7 @@ pub fn reply_to_pairing(
     let mut signed = Vec::with_capacity(reply.len() + fid.len());
     signed.extend_from_slice(reply.as_bytes());
     signed.extend_from_slice(fid.as_bytes());
-    let mac = codec::encode_std(&jwt::mac(s_epk.as_bytes(), &signed));
+    let mac = codec::encode_std(&crate::mac::mac(s_epk.as_bytes(), &signed));
     Ok(PairingReply {
         reply,
         mac,
@@ -521,7 +521,7 @@ impl AuthenticatorPairing {
         nonce: &[u8],
     ) -> Result<[u8; 32], AuthenticatorError> {
         let key = self.aid.diffie_hellman(epk)?;
-        Ok(jwt::mac(key.as_bytes(), nonce))
+        Ok(crate::mac::mac(key.as_bytes(), nonce))
     }
 
     /// The MAC of a push-token refresh (spec §6.8, v2 only): `HMAC-SHA256(X25519(aid_prv,
@@ -538,7 +538,7 @@ impl AuthenticatorPairing {
         let mut msg = Vec::with_capacity(nonce.len() + fid.len());
         msg.extend_from_slice(nonce);
         msg.extend_from_slice(fid.as_bytes());
-        Ok(jwt::mac(key.as_bytes(), &msg))
+        Ok(crate::mac::mac(key.as_bytes(), &msg))
     }
 }
 
@@ -678,7 +678,10 @@ impl OpenedEvent<'_, '_> {
             ctx: None,
         };
         let authreply = jwt::sign(Header::App, &claims, self.pairing.s1.as_bytes());
-        let mac = codec::encode_std(&jwt::mac(broker_key.as_bytes(), authreply.as_bytes()));
+        let mac = codec::encode_std(&crate::mac::mac(
+            broker_key.as_bytes(),
+            authreply.as_bytes(),
+        ));
         Ok(Approval {
             scope: granted,
             authreply,

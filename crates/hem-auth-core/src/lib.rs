@@ -16,6 +16,7 @@ pub mod device;
 mod json;
 pub mod jwt;
 pub mod keys;
+pub mod mac;
 pub mod manual;
 pub mod messages;
 pub mod nonce;

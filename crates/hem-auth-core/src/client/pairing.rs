@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::ClientError;
 use crate::claims::PairingRequestClaims;
 use crate::codec;
-use crate::jwt::{self, HeaderPolicy, JwtError, UntrustedJwt};
+use crate::jwt::{HeaderPolicy, JwtError, UntrustedJwt};
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, EpkRequest, ExtInitResponse, ExtValidateRequest, ExtValidateResponse};
 
@@ -158,7 +158,7 @@ impl PairingState {
             return Err(ClientError::BadKid);
         }
         let key = self.epk_secret.diffie_hellman(eid)?;
-        if !jwt::mac_verify(key.as_bytes(), &[reply.as_bytes()], &code) {
+        if !crate::mac::mac_verify(key.as_bytes(), &[reply.as_bytes()], &code) {
             return Err(ClientError::BadCode);
         }
         Ok(response.kid.into_owned())

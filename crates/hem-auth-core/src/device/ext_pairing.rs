@@ -90,7 +90,7 @@ impl Device {
             Err(d) => return Outcome::denied(d),
         };
         let nonce = TimeNonce::generate(now, rng);
-        let mac = jwt::mac(key.as_bytes(), nonce.as_bytes());
+        let mac = crate::mac::mac(key.as_bytes(), nonce.as_bytes());
         Outcome::ok(ExtMacResponse {
             nonce: Cow::Owned(nonce.to_b64()),
             mac: Cow::Owned(codec::encode_std(&mac)),
@@ -191,7 +191,7 @@ impl Device {
             .map_err(verify_error)?;
         let claims: PairingReplyClaims<'_> = verified_claims(&verified)?;
         let nonce = self.accept_nonce(NoncePurpose::Pairing, &claims.jti, now)?;
-        let code = jwt::mac(code_key.as_bytes(), req.reply.as_bytes());
+        let code = crate::mac::mac(code_key.as_bytes(), req.reply.as_bytes());
         let pairing = Pairing::with_secret(pid, aid, String::from(claims.label.as_ref()), s1);
         self.nonce_room(&nonce, now)?;
         Ok((

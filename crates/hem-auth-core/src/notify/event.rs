@@ -15,7 +15,7 @@ use super::{
 use crate::claims::AuthreplyClaims;
 use crate::client::ExtAuthState;
 use crate::codec;
-use crate::jwt::{self, UntrustedJwt};
+use crate::jwt::UntrustedJwt;
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::ExtRequestResponse;
 
@@ -463,7 +463,7 @@ pub(super) fn check_mac(
     let key = secret
         .diffie_hellman(peer)
         .map_err(|_| NotifyError::BadMac)?;
-    if jwt::mac_verify(key.as_bytes(), parts, &tag) {
+    if crate::mac::mac_verify(key.as_bytes(), parts, &tag) {
         Ok(())
     } else {
         Err(NotifyError::BadMac)

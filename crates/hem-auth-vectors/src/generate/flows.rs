@@ -594,7 +594,7 @@ impl Event {
         };
         let authreply = jwt::sign(Header::App, &claims, &self.s1());
         let mac_key = dh(&self.aid_sk, &self.epk);
-        let mac = b64::encode(&jwt::mac(&mac_key, authreply.as_bytes()));
+        let mac = b64::encode(&hem_auth_core::mac::mac(&mac_key, authreply.as_bytes()));
         AuthreplyBuildCase {
             scope: Some(granted),
             authreply: Some(authreply),
@@ -786,7 +786,7 @@ pub(crate) fn pairing_reply(
         label: Cow::Borrowed(label),
     };
     let reply = jwt::sign(Header::App, &claims, &dh(aid_sk, eid));
-    let mac = jwt::mac(&dh(aid_sk, epk), format!("{reply}{fid}").as_bytes());
+    let mac = hem_auth_core::mac::mac(&dh(aid_sk, epk), format!("{reply}{fid}").as_bytes());
     (reply, b64::encode(&mac))
 }
 
