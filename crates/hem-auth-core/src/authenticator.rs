@@ -111,6 +111,7 @@ use crate::codec::{self, CodecError};
 use crate::jwt::{self, Header, JwtError, UntrustedJwt};
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
+use crate::msg;
 use crate::scope::{self, DisplayScope, KeyHint};
 use crate::seal::{OpenedScope, ScopeKey, SealError};
 
@@ -282,6 +283,8 @@ impl UnverifiedPairingRequest {
     /// rejects. The header is not looked at.
     pub fn parse(request_jwt: &str) -> Result<Self, AuthenticatorError> {
         let jwt = UntrustedJwt::parse(request_jwt)?;
+        // Unverified read: the phone has no key yet (spec §6.4); see the type's docs for why a
+        // forged request gains nothing.
         let claims: PairingRequestClaims<'_> = jwt.dangerous_unverified_claims()?;
         Self::from_claims(&claims)
     }
@@ -293,6 +296,8 @@ impl UnverifiedPairingRequest {
     /// [`MAX_JTI_BYTES`] bytes ([`AuthenticatorError::Encoding`]).
     pub fn from_claims(claims: &PairingRequestClaims<'_>) -> Result<Self, AuthenticatorError> {
         decode_jti(&claims.jti, &mut [0u8; MAX_JTI_BYTES])?;
+        // The pairing request's one expiry rule (spec §6.2): `exp` or `eat`, never neither.
+        claims.expiry()?;
         Ok(UnverifiedPairingRequest {
             jti: String::from(claims.jti.as_ref()),
             exp: claims.exp,
@@ -677,7 +682,7 @@ impl OpenedEvent<'_, '_> {
             scope: Cow::Borrowed(&sealed),
             ctx: None,
         };
-        let authreply = jwt::sign(Header::App, &claims, self.pairing.s1.as_bytes());
+        let authreply = msg::authreply::build(&claims, self.pairing.s1.as_bytes());
         let mac = codec::encode_std(&crate::mac::mac(
             broker_key.as_bytes(),
             authreply.as_bytes(),

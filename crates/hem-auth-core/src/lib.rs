@@ -19,6 +19,7 @@ pub mod keys;
 pub mod mac;
 pub mod manual;
 pub mod messages;
+pub mod msg;
 pub mod nonce;
 pub mod notify;
 pub mod scope;

@@ -11,13 +11,14 @@ use super::{
     AuditKind, AuditResult, Denial, Device, DeviceError, Malformed, NoncePurpose, Outcome,
     Requirement,
 };
-use crate::claims::{self, PairingReplyClaims, PairingRequestClaims, MAX_PAIRINGS};
+use crate::claims::{self, PairingReplyClaims, MAX_PAIRINGS};
 use crate::codec;
-use crate::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::{PublicKey, SharedSecret};
 use crate::messages::{
     EpkRequest, ExtInitResponse, ExtMacResponse, ExtValidateRequest, ExtValidateResponse,
 };
+use crate::msg;
 use crate::nonce::TimeNonce;
 
 /// Lifetime of a pairing request: `exp` = now + 86 400 (spec §6.2, §4.4).
@@ -62,14 +63,8 @@ impl Device {
             now,
             rng,
         );
-        let claims = PairingRequestClaims {
-            jti: Cow::Owned(jti.to_b64()),
-            exp: Some(exp),
-            eat: None,
-            aud: Cow::Owned(epk.to_b64()),
-            iss: Cow::Borrowed(&self.eid_b64),
-        };
-        let request = jwt::sign(Header::Device, &claims, key.as_bytes());
+        let request =
+            msg::pairing_request::build(&jti.to_b64(), exp, &epk.to_b64(), &self.eid_b64, &key);
         Outcome::ok(ExtInitResponse {
             request: Cow::Owned(request),
             eid: Cow::Owned(self.eid_b64.clone()),

@@ -701,7 +701,10 @@ fn claims_error(e: JwtError) -> DeviceError {
     }
 }
 
-/// Reads claims of an untrusted JWT, only to find the key that will verify it.
+/// Reads claims of an untrusted JWT, only to find the key that will verify it (the eJWT's
+/// `iss`, the pairing reply's pid and `iss`, the check-in answer's `iss`): the MAC that follows
+/// is keyed with what was found, so a lie fails there. Every later decision reads the claims
+/// again from the [`VerifiedJwt`].
 fn lookup_claims<'s, T: Deserialize<'s>>(jwt: &'s UntrustedJwt<'_>) -> Result<T, DeviceError> {
     jwt.dangerous_unverified_claims().map_err(claims_error)
 }

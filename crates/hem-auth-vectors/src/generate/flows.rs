@@ -932,6 +932,26 @@ pub(super) fn pairing_reply_build(file: &mut FileOut) {
             "Pixel 8 (Android)",
         )),
     );
+    {
+        // §6.2: a request carries `exp` (or the v1 `eat`); with neither it is no pairing
+        // request, for the authenticator as for the client and the notify broker (one rule,
+        // `hem_auth_core::msg::pairing_request`).
+        let (eid_sk, eid) = keys(&mut rng);
+        let (_, epk) = keys(&mut rng);
+        let jti = TimeNonce::generate(T0, &mut rng);
+        let payload = format!(
+            r#"{{"jti":"{}","aud":"{}","iss":"{}"}}"#,
+            jti.to_b64(),
+            epk.to_b64(),
+            eid.to_b64()
+        );
+        let token = jwt::sign_json(Header::Device, payload.as_bytes(), &dh(&eid_sk, &epk));
+        t.invalid(
+            "request with neither exp nor eat (refused by every role, spec §6.2)",
+            "MissingClaim",
+            Fields::PairingReplyBuild(base(Value::String(token), "Pixel 8 (Android)")),
+        );
+    }
     t.into_file(file);
 }
 
