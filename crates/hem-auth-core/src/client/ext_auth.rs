@@ -133,7 +133,7 @@ impl ExtAuthState {
         authreq: &'u UntrustedJwt<'_, N>,
         now: u64,
     ) -> Result<VerifiedAuthreq<'u>, ClientError> {
-        msg::authreq::verify(authreq, &self.epk_secret, self.expected_eid, now)
+        msg::authreq::verify(authreq, &self.epk_secret, &self.epk, self.expected_eid, now)
     }
 
     /// The body of `POST /api/auth/ext/token`: `{"authreply": …}`, the phone's JWT verbatim.

@@ -91,7 +91,8 @@ impl PairingState {
             return Err(ClientError::WrongIssuer);
         }
         let untrusted = UntrustedJwt::parse(&response.request)?;
-        let verified = msg::pairing_request::verify(&untrusted, &self.epk_secret, &eid, now)?;
+        let verified =
+            msg::pairing_request::verify(&untrusted, &self.epk_secret, &self.epk, &eid, now)?;
         let claims = verified.claims();
         let exp = claims.expiry()?;
         Ok(VerifiedPairingRequest {

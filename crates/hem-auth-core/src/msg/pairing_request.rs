@@ -76,7 +76,7 @@ struct Issuer<'a> {
 }
 
 /// Verifies a pairing request for the holder of the session key `epk_secret` (the client, or
-/// the notify broker on its behalf), from the device `eid`.
+/// the notify broker on its behalf), whose public key is `epk`, from the device `eid`.
 ///
 /// In order (spec §6.2, §12.5): the request's `iss`, read unverified, must be `eid`
 /// ([`ClientError::WrongIssuer`], before any cryptography); the header must be HS256 +
@@ -87,6 +87,7 @@ struct Issuer<'a> {
 pub fn verify<'u>(
     request: &'u UntrustedJwt<'_>,
     epk_secret: &SecretKey,
+    epk: &PublicKey,
     eid: &PublicKey,
     now: u64,
 ) -> Result<Verified<PairingRequestClaims<'u>>, ClientError> {
@@ -103,7 +104,7 @@ pub fn verify<'u>(
         .verify(key.as_bytes(), HeaderPolicy::Ecdh)?
         .verified_claims::<PairingRequestClaims<'u>>()?;
     let claims = verified.claims();
-    if PublicKey::from_b64(&claims.aud).ok() != Some(epk_secret.public_key()) {
+    if PublicKey::from_b64(&claims.aud).ok() != Some(*epk) {
         return Err(ClientError::WrongAudience);
     }
     if now >= claims.expiry()? {
@@ -138,7 +139,7 @@ mod tests {
         };
         let check = |token: &str| {
             let jwt = UntrustedJwt::parse(token).unwrap();
-            verify(&jwt, &epk_sk, &eid, 100).map(|v| v.claims().expiry())
+            verify(&jwt, &epk_sk, &epk, &eid, 100).map(|v| v.claims().expiry())
         };
         assert_eq!(check(&sign(Some(200), None)), Ok(Ok(200)));
         assert_eq!(check(&sign(None, Some(300))), Ok(Ok(300)));

@@ -197,7 +197,7 @@ impl NotifyBroker {
             .ok_or(NotifyError::WrongSession)?;
         let secret = session.secret.clone();
         let jwt = UntrustedJwt::parse(&b.request).map_err(|_| NotifyError::BadToken)?;
-        let verified = msg::pairing_request::verify(&jwt, &secret, &eid, now)
+        let verified = msg::pairing_request::verify(&jwt, &secret, &secret.public_key(), &eid, now)
             .map_err(|_| NotifyError::BadToken)?;
         let claims = verified.claims();
         let exp = claims
