@@ -31,8 +31,9 @@ use hem_auth_core::authenticator::{
 use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims, AuthreqClaims, ScopeMap};
 use hem_auth_core::client::{self, ExtAuthState};
 use hem_auth_core::device::{Device, DeviceConfig};
-use hem_auth_core::jwt::{self, Header, HeaderPolicy, MacKey, UntrustedJwt};
+use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
+use hem_auth_core::mac::MacKey;
 use hem_auth_core::messages::{to_json, ExtRequest, ExtTokenRequest};
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::seal::ScopeKey;

@@ -173,7 +173,7 @@ pub fn forge(header: &str, payload: &str, key: &[u8]) -> String {
     let mut t = codec::encode_segment(header.as_bytes());
     t.push('.');
     t.push_str(&codec::encode_segment(payload.as_bytes()));
-    let tag = jwt::mac(key, t.as_bytes());
+    let tag = hem_auth_core::mac::mac(key, t.as_bytes());
     t.push('.');
     t.push_str(&codec::encode_segment(&tag));
     t

@@ -15,8 +15,9 @@ use hem_auth_core::client;
 use hem_auth_core::device::{
     AccessToken, AuditEvent, BootKeys, Device, DeviceConfig, NoncePurpose, Outcome, Requirement,
 };
-use hem_auth_core::jwt::{self, Header, HeaderPolicy, MacKey, UntrustedJwt};
+use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
+use hem_auth_core::mac::MacKey;
 use hem_auth_core::messages::{to_json, ExtRequest, ExtRequestResponse, ExtTokenRequest};
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::seal::ScopeKey;

@@ -1,7 +1,6 @@
 //! `POST /api/auth/ext/mac`: the device's proof to the broker (spec §6.8).
 
 use hem_auth_core::codec;
-use hem_auth_core::jwt;
 use hem_auth_core::nonce::TimeNonce;
 use serde_json::{json, Value};
 
@@ -106,7 +105,7 @@ fn mac_ok(ctx: &mut Ctx) -> Result<Check, Abort> {
         if let (Some(nonce), Some(mac)) = (s("nonce"), s("mac")) {
             if let Ok(n) = TimeNonce::from_b64(&nonce) {
                 let k = proto::shared(&epk, &eid).map_err(Abort::fail)?;
-                let want = codec::encode_std(&jwt::mac(k.as_bytes(), n.as_bytes()));
+                let want = codec::encode_std(&hem_auth_core::mac::mac(k.as_bytes(), n.as_bytes()));
                 c.expect(mac == want, || {
                     format!("mac {mac} is not HMAC(X25519(eid, epk), nonce) = {want}")
                 });

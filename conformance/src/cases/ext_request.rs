@@ -2,7 +2,7 @@
 
 use hem_auth_core::codec;
 use hem_auth_core::device::kid_to_hex;
-use hem_auth_core::jwt::{self, Header};
+use hem_auth_core::jwt::Header;
 use hem_auth_core::scope::KeyHint;
 use serde_json::{json, Value};
 
@@ -416,7 +416,7 @@ fn scope_1023(ctx: &mut Ctx) -> Result<Check, Abort> {
     let (signed, sig) = token.rsplit_once('.').unwrap_or_default();
     let mut tag = [0u8; 33];
     let sig_ok = codec::decode_segment(sig.as_bytes(), &mut tag)
-        .is_ok_and(|t| jwt::mac_verify(key.as_bytes(), &[signed.as_bytes()], t));
+        .is_ok_and(|t| hem_auth_core::mac::mac_verify(key.as_bytes(), &[signed.as_bytes()], t));
     c.expect(sig_ok, || "the authreq's HMAC does not verify".into());
     let jwt = proto::decode(&token).map_err(Abort::fail)?;
     let authreq = Authreq {

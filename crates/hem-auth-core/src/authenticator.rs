@@ -111,6 +111,7 @@ use crate::codec::{self, CodecError};
 use crate::jwt::{self, Header, JwtError, UntrustedJwt};
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
+use crate::msg;
 use crate::scope::{self, DisplayScope, KeyHint};
 use crate::seal::{OpenedScope, ScopeKey, SealError};
 
@@ -282,6 +283,8 @@ impl UnverifiedPairingRequest {
     /// rejects. The header is not looked at.
     pub fn parse(request_jwt: &str) -> Result<Self, AuthenticatorError> {
         let jwt = UntrustedJwt::parse(request_jwt)?;
+        // Unverified read: the phone has no key yet (spec §6.4); see the type's docs for why a
+        // forged request gains nothing.
         let claims: PairingRequestClaims<'_> = jwt.dangerous_unverified_claims()?;
         Self::from_claims(&claims)
     }
@@ -293,6 +296,8 @@ impl UnverifiedPairingRequest {
     /// [`MAX_JTI_BYTES`] bytes ([`AuthenticatorError::Encoding`]).
     pub fn from_claims(claims: &PairingRequestClaims<'_>) -> Result<Self, AuthenticatorError> {
         decode_jti(&claims.jti, &mut [0u8; MAX_JTI_BYTES])?;
+        // The pairing request's one expiry rule (spec §6.2): `exp` or `eat`, never neither.
+        claims.expiry()?;
         Ok(UnverifiedPairingRequest {
             jti: String::from(claims.jti.as_ref()),
             exp: claims.exp,
@@ -407,7 +412,7 @@ pub fn reply_to_pairing(
     let mut signed = Vec::with_capacity(reply.len() + fid.len());
     signed.extend_from_slice(reply.as_bytes());
     signed.extend_from_slice(fid.as_bytes());
-    let mac = codec::encode_std(&jwt::mac(s_epk.as_bytes(), &signed));
+    let mac = codec::encode_std(&crate::mac::mac(s_epk.as_bytes(), &signed));
     Ok(PairingReply {
         reply,
         mac,
@@ -521,7 +526,7 @@ impl AuthenticatorPairing {
         nonce: &[u8],
     ) -> Result<[u8; 32], AuthenticatorError> {
         let key = self.aid.diffie_hellman(epk)?;
-        Ok(jwt::mac(key.as_bytes(), nonce))
+        Ok(crate::mac::mac(key.as_bytes(), nonce))
     }
 
     /// The MAC of a push-token refresh (spec §6.8, v2 only): `HMAC-SHA256(X25519(aid_prv,
@@ -538,7 +543,7 @@ impl AuthenticatorPairing {
         let mut msg = Vec::with_capacity(nonce.len() + fid.len());
         msg.extend_from_slice(nonce);
         msg.extend_from_slice(fid.as_bytes());
-        Ok(jwt::mac(key.as_bytes(), &msg))
+        Ok(crate::mac::mac(key.as_bytes(), &msg))
     }
 }
 
@@ -677,8 +682,11 @@ impl OpenedEvent<'_, '_> {
             scope: Cow::Borrowed(&sealed),
             ctx: None,
         };
-        let authreply = jwt::sign(Header::App, &claims, self.pairing.s1.as_bytes());
-        let mac = codec::encode_std(&jwt::mac(broker_key.as_bytes(), authreply.as_bytes()));
+        let authreply = msg::authreply::build(&claims, self.pairing.s1.as_bytes());
+        let mac = codec::encode_std(&crate::mac::mac(
+            broker_key.as_bytes(),
+            authreply.as_bytes(),
+        ));
         Ok(Approval {
             scope: granted,
             authreply,

@@ -16,6 +16,12 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+// The claims of the three messages more than one role verifies live with their builder and
+// verifier in `crate::msg`; named here too, beside the others.
+pub use crate::msg::authreply::AuthreplyClaims;
+pub use crate::msg::authreq::AuthreqClaims;
+pub use crate::msg::pairing_request::PairingRequestClaims;
+
 /// Most entries an authreq scope map can have: the device's pairing limit
 /// (`EXT_AUTH_MAX_CLIENTS`, spec §5.3).
 pub const MAX_PAIRINGS: usize = 8;
@@ -48,35 +54,6 @@ pub struct LoginClaims<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     pub ctx: Option<Cow<'a, str>>,
-}
-
-/// Pairing request, device → phone via the broker (spec §6.2).
-/// Real order: `jti, exp, aud, iss`; the v1 vectors use `eat` instead of `exp`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PairingRequestClaims<'a> {
-    /// The device's time nonce.
-    #[serde(borrow)]
-    pub jti: Cow<'a, str>,
-    /// Expiry (the device sends this).
-    #[serde(
-        default,
-        deserialize_with = "present_u64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub exp: Option<u64>,
-    /// Expiry under the v1 app's name (synthetic vectors only).
-    #[serde(
-        default,
-        deserialize_with = "present_u64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub eat: Option<u64>,
-    /// The broker's pairing epk.
-    #[serde(borrow)]
-    pub aud: Cow<'a, str>,
-    /// The device's eid.
-    #[serde(borrow)]
-    pub iss: Cow<'a, str>,
 }
 
 /// Longest pairing `label`, in characters: the device stores it as a key label of at most 32
@@ -121,87 +98,6 @@ pub struct PairingReplyClaims<'a> {
     /// Phone name, the stored key's label.
     #[serde(borrow)]
     pub label: Cow<'a, str>,
-}
-
-/// Authentication request, device → broker (spec §5.3).
-/// Order: `iss, aud, iat, exp, jti, [ctx], [note], scope`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthreqClaims<'a> {
-    /// The device's eid.
-    #[serde(borrow)]
-    pub iss: Cow<'a, str>,
-    /// The broker session's epk.
-    #[serde(borrow)]
-    pub aud: Cow<'a, str>,
-    /// Device time.
-    pub iat: u64,
-    /// Expiry: `iat` + 3600, or + 900 for `keymgmt:use:<kid>`.
-    pub exp: u64,
-    /// The device's time nonce.
-    #[serde(borrow)]
-    pub jti: Cow<'a, str>,
-    /// Caller context, echoed.
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "opt_borrowed",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ctx: Option<Cow<'a, str>>,
-    /// Caller note, echoed.
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "opt_borrowed",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub note: Option<Cow<'a, str>>,
-    /// pid → sealed scope, one entry per pairing.
-    #[serde(borrow)]
-    pub scope: ScopeMap<'a>,
-}
-
-/// Authentication reply, phone → device (spec §5.7, §5.8).
-/// Order: `aud, jti, exp, iat, pid, iss, scope[, ctx]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthreplyClaims<'a> {
-    /// The eid (optional; when present the device requires it to be its eid).
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "opt_borrowed",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub aud: Option<Cow<'a, str>>,
-    /// Echo of the authreq `jti`.
-    #[serde(borrow)]
-    pub jti: Cow<'a, str>,
-    /// Token expiry chosen by the user (`0`: the device's 8 h default).
-    pub exp: u64,
-    /// Phone time (optional for the device).
-    #[serde(
-        default,
-        deserialize_with = "present_u64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub iat: Option<u64>,
-    /// The pairing id.
-    #[serde(borrow)]
-    pub pid: Cow<'a, str>,
-    /// The phone's `aid`.
-    #[serde(borrow)]
-    pub iss: Cow<'a, str>,
-    /// The granted scope, sealed.
-    #[serde(borrow)]
-    pub scope: Cow<'a, str>,
-    /// Optional context.
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "opt_borrowed",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ctx: Option<Cow<'a, str>>,
 }
 
 /// Access token issued by the device (spec §8.1). Order: `scope, sub, iat, exp, jti[, ctx]`.
@@ -381,13 +277,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for ScopeMap<'a> {
 /// (`#[serde(borrow)]` only borrows a bare `Cow<str>`; on `Option<Cow<str>>` serde always
 /// copies). Called only for a member that is there (`default` gives `None` when it is not), so
 /// `null` is a type error, never "absent" (spec §2.2).
-fn opt_borrowed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+pub(crate) fn opt_borrowed<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
     Ok(Some(BorrowedStr::deserialize(d)?.0))
 }
 
 /// An optional numeric date that is present: an unsigned integer; `null` is a type error,
 /// never "absent" (spec §2.2).
-fn present_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+pub(crate) fn present_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     u64::deserialize(d).map(Some)
 }
 

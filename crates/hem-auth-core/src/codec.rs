@@ -24,9 +24,11 @@ use base64::{alphabet, Engine};
 
 /// The longest base64 text [`decode_fixed`] and [`decode_std_into`] accept, in characters.
 ///
-/// A sealed scope of [`crate::seal::MAX_SEALED_BYTES`] bytes is the longest binary field the
-/// protocol carries; this bound keeps the tolerant decoder's scratch buffer on the stack.
-pub const MAX_STD_B64_CHARS: usize = 4 * crate::seal::MAX_SEALED_BYTES.div_ceil(3);
+/// A sealed scope of `seal::MAX_SEALED_BYTES` (1200) bytes is the longest binary field the
+/// protocol carries; this bound (its base64 length) keeps the tolerant decoder's scratch buffer
+/// on the stack. `seal` asserts the two agree at compile time, so that this module, which
+/// `seal` uses, does not use `seal` back.
+pub const MAX_STD_B64_CHARS: usize = 1600;
 
 /// Standard alphabet, padding optional, canonical trailing bits: the tolerant input rule once
 /// the url alphabet has been mapped onto the standard one.

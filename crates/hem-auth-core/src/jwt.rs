@@ -28,12 +28,16 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use arrayvec::{ArrayString, ArrayVec};
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::codec;
 use crate::json::{self, Checked, JsonFault};
+use crate::mac::HmacSha256;
+// HMAC lives in `crate::mac` (`UntrustedJwt::verify_with` takes its `MacKey`). Re-exported here
+// for the emulator, whose source is being rebuilt on another branch; new code names `crate::mac`.
+#[doc(no_inline)]
+pub use crate::mac::{mac, mac_verify, MacKey};
 
 /// Longest JWT accepted, in bytes (spec §3.6: checked before any crypto).
 pub const MAX_JWT_BYTES: usize = 4096;
@@ -51,8 +55,6 @@ pub const MAX_AUTHREQ_PAYLOAD_BYTES: usize = MAX_AUTHREQ_BYTES / 4 * 3;
 pub const MAX_HEADER_BYTES: usize = 192;
 /// Length of an HS256 signature in bytes.
 pub const SIGNATURE_BYTES: usize = 32;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Why a JWT was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,6 +465,106 @@ impl<'a, const N: usize> UntrustedJwt<'a, N> {
     }
 }
 
+impl<'a, const N: usize> UntrustedJwt<'a, N> {
+    /// Reads the claims once, **before** any verification, into an [`Untrusted`] that hands
+    /// them out only as [`Untrusted::dangerous_unverified`] (to find the key) or, after
+    /// [`Untrusted::verify_with`], as a [`Verified`]: the single parse of a hot path (the
+    /// device's `ext/token`) without a second read of the payload after the MAC.
+    pub fn untrusted_claims<'s, T: Deserialize<'s>>(
+        &'s self,
+    ) -> Result<Untrusted<'s, 'a, T, N>, JwtError> {
+        let payload = self.payload_str().ok_or(JwtError::PayloadNotObject)?;
+        Ok(Untrusted {
+            jwt: self,
+            claims: read_claims(payload, self.structure)?,
+        })
+    }
+}
+
+/// Claims parsed from a JWT whose header and MAC are **not** checked yet (see
+/// [`UntrustedJwt::untrusted_claims`]).
+///
+/// The claims were read from the very payload bytes the MAC covers, so [`Untrusted::verify`]
+/// and [`Untrusted::verify_with`] can hand the same values on as a [`Verified`] without reading
+/// them again. Before that they are readable only through [`Untrusted::dangerous_unverified`].
+pub struct Untrusted<'s, 'a, T, const N: usize = MAX_PAYLOAD_BYTES> {
+    jwt: &'s UntrustedJwt<'a, N>,
+    claims: T,
+}
+
+impl<T, const N: usize> core::fmt::Debug for Untrusted<'_, '_, T, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Untrusted").finish_non_exhaustive()
+    }
+}
+
+impl<'s, T, const N: usize> Untrusted<'s, '_, T, N> {
+    /// The claims **without** verification: only to find the key that will verify them (a
+    /// pid or `iss` lookup). Every such read is listed in [`crate::manual`] ("Unverified
+    /// reads").
+    pub fn dangerous_unverified(&self) -> &T {
+        &self.claims
+    }
+
+    /// [`UntrustedJwt::verify`], then the claims already read, as a [`Verified`].
+    pub fn verify(self, key: &[u8], policy: HeaderPolicy) -> Result<Verified<T>, JwtError> {
+        self.jwt.verify(key, policy)?;
+        Ok(Verified {
+            claims: self.claims,
+        })
+    }
+
+    /// [`UntrustedJwt::verify_with`], then the claims already read, as a [`Verified`].
+    pub fn verify_with(self, key: &MacKey, policy: HeaderPolicy) -> Result<Verified<T>, JwtError> {
+        self.jwt.verify_with(key, policy)?;
+        Ok(Verified {
+            claims: self.claims,
+        })
+    }
+}
+
+/// Claims of a JWT whose header policy and HMAC have been checked: proof by type that the MAC
+/// check ran. Only [`Untrusted::verify`], [`Untrusted::verify_with`] and
+/// [`VerifiedJwt::verified_claims`] build one; code outside this module cannot:
+///
+/// ```compile_fail
+/// let forged = hem_auth_core::jwt::Verified { claims: 1u64 };
+/// ```
+///
+/// ```
+/// use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt, Verified};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Claims { exp: u64 }
+///
+/// let token = jwt::sign(Header::AccessToken, &Claims { exp: 5 }, &[1; 32]);
+/// let untrusted = UntrustedJwt::parse(&token)?;
+/// let read = untrusted.untrusted_claims::<Claims>()?;
+/// let verified: Verified<Claims> = read.verify(&[1; 32], HeaderPolicy::Plain)?;
+/// assert_eq!(verified.claims().exp, 5);
+/// let forged = jwt::sign(Header::AccessToken, &Claims { exp: 5 }, &[2; 32]);
+/// let untrusted = UntrustedJwt::parse(&forged)?;
+/// let read = untrusted.untrusted_claims::<Claims>()?;
+/// assert!(read.verify(&[1; 32], HeaderPolicy::Plain).is_err());
+/// # Ok::<(), hem_auth_core::jwt::JwtError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified<T> {
+    claims: T,
+}
+
+impl<T> Verified<T> {
+    /// The verified claims.
+    pub fn claims(&self) -> &T {
+        &self.claims
+    }
+
+    /// The verified claims, by value.
+    pub fn into_claims(self) -> T {
+        self.claims
+    }
+}
+
 /// A JWT whose header policy and HMAC have been checked: its claims can be read.
 ///
 /// Only [`UntrustedJwt::verify`] builds one. Borrows the untrusted value's buffer.
@@ -477,6 +579,13 @@ impl<'v> VerifiedJwt<'v> {
     /// escapes. Duplicate members anywhere, and claims of the wrong JSON type, are rejected.
     pub fn claims<T: Deserialize<'v>>(&self) -> Result<T, JwtError> {
         read_claims(self.payload, self.structure)
+    }
+
+    /// [`VerifiedJwt::claims`] as a [`Verified`], for a caller that passes the proof on.
+    pub fn verified_claims<T: Deserialize<'v>>(&self) -> Result<Verified<T>, JwtError> {
+        Ok(Verified {
+            claims: self.claims()?,
+        })
     }
 
     /// The decoded payload JSON.
@@ -582,180 +691,9 @@ fn serialize_inline<T: Serialize + ?Sized>(claims: &T) -> Option<ArrayVec<u8, MA
     Some(payload)
 }
 
-/// An HMAC-SHA256 key prepared once: the `hmac` crate's keyed state, after the key schedule
-/// (the inner and outer padded key blocks). Verifying or signing with it skips those two
-/// SHA-256 blocks. Build one per long-lived key (a server's token key), not per message.
-///
-/// The keyed state is as secret as the key, and so is every copy of it. The `hmac` 0.12 and
-/// `sha2` 0.10 used here offer no zeroizing (their successors, `hmac` 0.13 and `sha2` 0.11,
-/// have a `zeroize` feature), and their state cannot be written to byte by byte by safe code
-/// (this crate forbids any other). So each state is overwritten with a **non-secret** state of the same type, the
-/// state of the all-zero key, made once per `MacKey` when it is built:
-///
-/// * the prepared state, when the `MacKey` (or a clone of it) is dropped;
-/// * the per-message copy that [`MacKey::mac`] and [`UntrustedJwt::verify_with`] work on,
-///   as soon as its tag is out: it lives in a guard whose `Drop` overwrites it.
-///
-/// Each overwrite goes through [`core::hint::black_box`], so that it is not removed as a dead
-/// store (best effort, as `black_box` documents). What remains (spec §13.5): copies the
-/// compiler makes when a value is moved, and the temporaries inside `hmac`'s finalisation (the
-/// outer hash state it clones on its own stack); both live on the stack and are overwritten by
-/// later calls. The one-shot functions [`mac`], [`mac_verify`] and [`UntrustedJwt::verify`]
-/// make a state from key bytes and drop it unwiped: wiping it would cost a second key
-/// schedule per call; the key bytes they borrow are the caller's to wipe. `Debug` does not
-/// print the state.
-#[derive(Clone)]
-pub struct MacKey {
-    /// The prepared state of the key.
-    state: HmacSha256,
-    /// The prepared state of the all-zero key: not secret, what every copy is overwritten with.
-    blank: HmacSha256,
-}
-
-impl Drop for MacKey {
-    fn drop(&mut self) {
-        wipe(&mut self.state, &self.blank);
-    }
-}
-
-/// Overwrites a keyed HMAC state with the non-secret `blank` one, in a way the optimiser
-/// keeps.
-fn wipe(state: &mut HmacSha256, blank: &HmacSha256) {
-    state.clone_from(blank);
-    core::hint::black_box(state);
-    #[cfg(all(test, feature = "std"))]
-    tests::WIPES.with(|w| w.set(w.get() + 1));
-}
-
-/// A working copy of a [`MacKey`]'s state, overwritten when it goes out of scope, whatever
-/// path leaves the scope.
-struct Scratch<'k> {
-    state: HmacSha256,
-    blank: &'k HmacSha256,
-}
-
-impl Drop for Scratch<'_> {
-    fn drop(&mut self) {
-        wipe(&mut self.state, self.blank);
-    }
-}
-
-impl MacKey {
-    /// Prepares `key` (any length).
-    pub fn new(key: &[u8]) -> Self {
-        let blank = <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default());
-        // HMAC takes keys of any length: `new_from_slice` cannot fail here.
-        let state = HmacSha256::new_from_slice(key).unwrap_or_else(|_| blank.clone());
-        MacKey { state, blank }
-    }
-
-    /// A copy of the prepared state to feed one message into; overwritten on drop.
-    fn scratch(&self) -> Scratch<'_> {
-        Scratch {
-            state: self.state.clone(),
-            blank: &self.blank,
-        }
-    }
-
-    /// HMAC-SHA256 of `msg`.
-    pub fn mac(&self, msg: &[u8]) -> [u8; 32] {
-        let mut m = self.scratch();
-        m.state.update(msg);
-        // `finalize_reset` leaves the copy in place for the guard to overwrite (`finalize`
-        // would move it out of reach).
-        m.state.finalize_reset().into_bytes().into()
-    }
-}
-
-impl core::fmt::Debug for MacKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("MacKey(<redacted>)")
-    }
-}
-
-/// HMAC-SHA256 of `msg` under `key`: the MAC of every flow.
-pub fn mac(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut m = match HmacSha256::new_from_slice(key) {
-        Ok(m) => m,
-        // HMAC takes keys of any length; this arm is unreachable.
-        Err(_) => return [0u8; 32],
-    };
-    m.update(msg);
-    m.finalize().into_bytes().into()
-}
-
-/// Checks an HMAC-SHA256 tag over the concatenation of `parts` in constant time.
-pub fn mac_verify(key: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
-    let Ok(mut m) = HmacSha256::new_from_slice(key) else {
-        return false;
-    };
-    for p in parts {
-        m.update(p);
-    }
-    m.verify_slice(tag).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[cfg(feature = "std")]
-    std::thread_local! {
-        /// How many keyed states this thread has overwritten (see `wipe`).
-        pub(super) static WIPES: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
-    }
-
-    /// Issue 14: the per-message copies of a prepared key were dropped unwiped. Each use of a
-    /// `MacKey` now overwrites its copy once; a clone and the key itself once each on drop.
-    #[cfg(feature = "std")]
-    #[test]
-    fn mac_key_copies_are_wiped() {
-        let wipes = || WIPES.with(core::cell::Cell::get);
-        let key = MacKey::new(b"a prepared key");
-        let start = wipes();
-        let tag = key.mac(b"message");
-        assert_eq!(tag, mac(b"a prepared key", b"message"));
-        assert_eq!(wipes() - start, 1, "the copy mac() worked on");
-        let token = sign(
-            Header::AccessToken,
-            &serde_json::json!({"a": 1}),
-            b"a prepared key",
-        );
-        let untrusted = UntrustedJwt::parse(&token).unwrap();
-        let start = wipes();
-        assert!(untrusted.verify_with(&key, HeaderPolicy::Plain).is_ok());
-        assert_eq!(wipes() - start, 1, "the copy verify_with() worked on");
-        let forged = sign(
-            Header::AccessToken,
-            &serde_json::json!({"a": 1}),
-            b"another key",
-        );
-        let untrusted = UntrustedJwt::parse(&forged).unwrap();
-        let start = wipes();
-        assert_eq!(
-            untrusted.verify_with(&key, HeaderPolicy::Plain).err(),
-            Some(JwtError::BadSignature)
-        );
-        assert_eq!(wipes() - start, 1, "a failed verification wipes too");
-        let start = wipes();
-        let clone = key.clone();
-        assert_eq!(clone.mac(b"message"), tag);
-        drop(clone);
-        drop(key);
-        assert_eq!(wipes() - start, 3, "the clone's copy, the clone, the key");
-    }
-
-    /// What a wiped state holds: the all-zero key's, which keys nothing secret.
-    #[test]
-    fn a_wiped_state_is_the_zero_key_state() {
-        let key = MacKey::new(b"secret");
-        let mut state = key.state.clone();
-        wipe(&mut state, &key.blank);
-        state.update(b"m");
-        let out: [u8; 32] = state.finalize().into_bytes().into();
-        assert_eq!(out, mac(&[0u8; 64], b"m"));
-        assert_ne!(out, mac(b"secret", b"m"));
-    }
 
     const HEADER_SEGMENTS: [(Header, &str); 4] = [
         (

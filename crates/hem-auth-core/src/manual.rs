@@ -42,9 +42,28 @@
 //! Bytes from the network become an *untrusted* value first ([`crate::jwt::UntrustedJwt`]): its
 //! shape is checked, nothing in it is believed. Only the constant-time HMAC check
 //! ([`crate::jwt::UntrustedJwt::verify`]) builds a [`crate::jwt::VerifiedJwt`], and only a
-//! verified value hands out claims. The two places where the protocol must look inside a token
-//! before it can verify it (the key lookup by `pid`/`iss`, and the phone reading a pairing request
-//! it has no key for) go through a method whose name says it is dangerous.
+//! verified value hands out claims, as a [`crate::jwt::Verified`] where the claims are passed on
+//! (the single parse of `ext/token` reads them once, before the MAC, and gets them back only from
+//! the MAC check: [`crate::jwt::Untrusted::verify_with`]).
+//!
+//! # Unverified reads
+//!
+//! Reading a token before (or without) its MAC goes through a method whose name says it is
+//! dangerous ([`crate::jwt::UntrustedJwt::dangerous_unverified_claims`],
+//! [`crate::jwt::Untrusted::dangerous_unverified`]). There are nine such calls in this crate, each
+//! with a comment saying why it is safe, of two kinds:
+//!
+//! * **Key lookup** (the MAC that follows is keyed with what was read, so a lie fails there):
+//!   the `iss` of a pairing request ([`crate::msg::pairing_request::verify`]) and of an authreq
+//!   ([`crate::msg::authreq::verify`]); the device's pid and `iss` of an authreply
+//!   (`device/ext_token.rs`) and, through one helper (`device/mod.rs`), of an eJWT, a pairing
+//!   reply and a check-in answer; the notify broker's `iss` of a check-in `check`
+//!   (`notify/backend.rs`).
+//! * **No key to verify with**: the phone reading a pairing request (§6.4,
+//!   [`crate::authenticator::UnverifiedPairingRequest`]); the notify broker matching a pairing
+//!   reply and an authreply to their registration and event after the phone's `mac` over them
+//!   (`notify/register.rs`, `notify/event.rs`: it holds no S1); the client reading its access
+//!   token (the key is the device's, [`crate::client::UnverifiableAccessToken`]).
 //!
 //! # Strict where it costs nothing, tolerant where the firmware is
 //!

@@ -21,14 +21,16 @@ use alloc::string::String;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::codec;
-use crate::jwt;
 use crate::keys::SharedSecret;
+use crate::mac::{self, MacKey};
 
 /// Longest scope plaintext that can be sealed: a 1023-character request scope (spec §5.2)
 /// plus the `#…` key-hint suffix, rounded up to whole AES blocks.
 pub const MAX_SCOPE_BYTES: usize = 1152;
 /// Longest sealed blob (ciphertext ‖ tag) in bytes.
 pub const MAX_SEALED_BYTES: usize = MAX_SCOPE_BYTES + 16 + TAG_BYTES;
+// The tolerant base64 decoder's bound is the base64 length of the longest sealed scope.
+const _: () = assert!(codec::MAX_STD_B64_CHARS == 4 * MAX_SEALED_BYTES.div_ceil(3));
 /// The scheme letter that prefixes every sealed scope.
 pub const SCHEME_A: char = 'A';
 const TAG_BYTES: usize = 32;
@@ -82,12 +84,12 @@ pub struct ScopeKey([u8; 32]);
 impl ScopeKey {
     /// Derives K for one pairing secret `s1` and one request nonce (the raw jti bytes).
     pub fn derive(s1: &SharedSecret, jti: &[u8]) -> Self {
-        ScopeKey(jwt::mac(s1.as_bytes(), jti))
+        ScopeKey(mac::mac(s1.as_bytes(), jti))
     }
 
     /// [`ScopeKey::derive`] under S1 already prepared as an HMAC key (the same K, without
     /// the key schedule).
-    pub(crate) fn derive_with(s1: &jwt::MacKey, jti: &[u8]) -> Self {
+    pub(crate) fn derive_with(s1: &MacKey, jti: &[u8]) -> Self {
         ScopeKey(s1.mac(jti))
     }
 
@@ -120,7 +122,7 @@ impl ScopeKey {
             .encrypt_padded_mut::<Pkcs7>(&mut buf[..MAX_SCOPE_BYTES], plain.len())
             .map_err(|_| SealError::TooLong)?
             .len();
-        let tag = jwt::mac(&self.0, plain);
+        let tag = mac::mac(&self.0, plain);
         buf.get_mut(ct_len..ct_len + TAG_BYTES)
             .ok_or(SealError::TooLong)?
             .copy_from_slice(&tag);
@@ -161,7 +163,7 @@ impl ScopeKey {
             .map_err(|_| SealError::Padding)?
             .len();
         let plain = ct.get(..plain_len).ok_or(SealError::Padding)?;
-        if !jwt::mac_verify(&self.0, &[plain], tag) {
+        if !mac::mac_verify(&self.0, &[plain], tag) {
             opened.buf.zeroize();
             return Err(SealError::Tag);
         }

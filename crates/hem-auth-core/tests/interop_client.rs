@@ -590,7 +590,10 @@ impl Device {
             .unwrap();
         let epk = PublicKey::from_b64(&claims.epk).unwrap();
         let code_key = self.eid_prv.diffie_hellman(&epk).unwrap();
-        let code = codec::encode_std(&jwt::mac(code_key.as_bytes(), req.reply.as_bytes()));
+        let code = codec::encode_std(&hem_auth_core::mac::mac(
+            code_key.as_bytes(),
+            req.reply.as_bytes(),
+        ));
         messages::to_json(&ExtValidateResponse {
             kid: kid.into(),
             code: code.into(),

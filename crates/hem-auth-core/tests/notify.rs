@@ -171,7 +171,7 @@ impl Env {
     /// The device's `ext/validate` code for a reply: HMAC(X25519(eid_prv, reply.epk), reply).
     fn code(&self, reply: &str, epk: &PublicKey) -> String {
         let key = self.eid_prv.diffie_hellman(epk).unwrap();
-        codec::encode_std(&jwt::mac(key.as_bytes(), reply.as_bytes()))
+        codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), reply.as_bytes()))
     }
 
     /// A whole registration: init, phone accepts, check, finalise.
@@ -275,7 +275,7 @@ impl Env {
     fn ext_mac(&mut self, epk: &PublicKey, t: u64) -> Value {
         let nonce = TimeNonce::generate(t, &mut self.rng);
         let key = self.eid_prv.diffie_hellman(epk).unwrap();
-        let mac = codec::encode_std(&jwt::mac(key.as_bytes(), nonce.as_bytes()));
+        let mac = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), nonce.as_bytes()));
         json!({"nonce": nonce.to_b64(), "mac": mac, "eid": self.eid().to_b64()})
     }
 
@@ -773,7 +773,7 @@ fn events_approve_and_errors() {
     // a MAC-valid body whose authreply is not for this event
     let junk = "e30.e30.AAAA";
     let key = alice.aid.diffie_hellman(&ev.epk).unwrap();
-    let junk_mac = codec::encode_std(&jwt::mac(key.as_bytes(), junk.as_bytes()));
+    let junk_mac = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), junk.as_bytes()));
     let r = env.call(
         Method::Post,
         &path,
@@ -906,7 +906,10 @@ impl Env {
     fn approval_after_answer(&mut self, phone: &Phone, ev: &Ev) -> String {
         let key = phone.aid.diffie_hellman(&ev.epk).unwrap();
         let authreply = "e30.e30.AAAA";
-        let mac = codec::encode_std(&jwt::mac(key.as_bytes(), authreply.as_bytes()));
+        let mac = codec::encode_std(&hem_auth_core::mac::mac(
+            key.as_bytes(),
+            authreply.as_bytes(),
+        ));
         json!({"authreply": authreply, "mac": mac}).to_string()
     }
 }

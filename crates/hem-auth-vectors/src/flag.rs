@@ -100,9 +100,9 @@ pub const FLAGS: &[FlagNote] = &[
     ),
     f(
         "MissingClaim",
-        &["§5.3", "§5.8"],
-        "a claim the receiver requires (the authreq's exp, the authreply's pid) is absent (400 at \
-         the device)",
+        &["§5.3", "§5.8", "§6.2"],
+        "a claim the receiver requires (the authreq's exp, the authreply's pid, the pairing \
+         request's exp or eat) is absent (400 at the device)",
     ),
     // Segments and the compact form (§2.1, §3.1).
     f(

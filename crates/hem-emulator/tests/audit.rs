@@ -68,7 +68,7 @@ fn verify<L: AsRef<str>>(lines: &[L]) -> Vec<Line> {
     let mut out: Vec<Line> = Vec::new();
     for line in lines.iter().map(AsRef::as_ref) {
         let cut = line.rfind('|').unwrap() + 1;
-        let mac = hem_auth_core::jwt::mac(&key, &line.as_bytes()[..cut]);
+        let mac = hem_auth_core::mac::mac(&key, &line.as_bytes()[..cut]);
         assert_eq!(&line[cut..], codec::encode_segment(&mac[..16]), "{line}");
         let parsed = parse(line);
         if let Some(prev) = out.last() {

@@ -117,7 +117,7 @@ fn login_pairing_ext_auth_list_logger_and_unpair() {
     let key = epk.diffie_hellman(&eid).unwrap();
     assert_eq!(
         mac["mac"].as_str().unwrap(),
-        codec::encode_std(&jwt::mac(key.as_bytes(), &nonce))
+        codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), &nonce))
     );
 
     // External login: both phones get an entry; A approves; the token works as a bearer.

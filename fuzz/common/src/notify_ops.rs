@@ -295,7 +295,10 @@ impl Harness {
             return;
         }
         let key = self.eid_prv.diffie_hellman(seen.epk()).expect("a key");
-        let code = codec::encode_std(&jwt::mac(key.as_bytes(), reply.reply.as_bytes()));
+        let code = codec::encode_std(&hem_auth_core::mac::mac(
+            key.as_bytes(),
+            reply.reply.as_bytes(),
+        ));
         self.finalised.insert(pid.clone());
         let (r, _) = self.json(
             Method::Post,
@@ -443,7 +446,7 @@ impl Harness {
         };
         let nonce = TimeNonce::generate(self.now, &mut self.rng);
         let key = self.eid_prv.diffie_hellman(&epk).expect("key");
-        let mac = codec::encode_std(&jwt::mac(key.as_bytes(), nonce.as_bytes()));
+        let mac = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), nonce.as_bytes()));
         let mut body =
             json!({"nonce": nonce.to_b64(), "mac": mac, "eid": eid.to_b64(), "epk": epk.to_b64()});
         match delete.and_then(|d| pick(&self.phones, d).map(|p| p.pairing.pid().to_owned())) {

@@ -11,7 +11,7 @@
 //!   (building the verified value, or zeroizing the plaintext on failure); that difference
 //!   tells an attacker nothing it does not learn from the answer itself.
 //! * `mac_verify_match_vs_mismatch`: the comparison both checks end in,
-//!   `jwt::mac_verify` (HMAC-SHA256, then `subtle`'s constant-time equality), alone: right tag
+//!   `hem_auth_core::mac::mac_verify` (HMAC-SHA256, then `subtle`'s constant-time equality), alone: right tag
 //!   against a random wrong one, nothing else around it.
 //! * `*_early_vs_late`: two wrong tags, one wrong in its first byte, one wrong only in its last
 //!   byte. A comparison that stops at the first difference shows up here; a constant-time one
@@ -41,7 +41,10 @@ fn token() -> (String, [u8; 32]) {
         &KEY,
     );
     let (signed, _) = token.rsplit_once('.').unwrap();
-    (String::from(signed), jwt::mac(&KEY, signed.as_bytes()))
+    (
+        String::from(signed),
+        hem_auth_core::mac::mac(&KEY, signed.as_bytes()),
+    )
 }
 
 fn with_signature(signed: &str, sig: &[u8; 32]) -> String {
@@ -163,7 +166,9 @@ fn mac_verify_match_vs_mismatch(runner: &mut CtRunner, rng: &mut BenchRng) {
         }
     }
     for (tag, class) in inputs {
-        runner.run_one(class, || jwt::mac_verify(&KEY, &[signed.as_bytes()], &tag));
+        runner.run_one(class, || {
+            hem_auth_core::mac::mac_verify(&KEY, &[signed.as_bytes()], &tag)
+        });
     }
 }
 

@@ -4,13 +4,13 @@
 use alloc::borrow::Cow;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
-use serde::Deserialize;
 
 use super::{len_in, ClientError, UnverifiableAccessToken};
 use crate::claims::AuthreqClaims;
-use crate::jwt::{HeaderPolicy, UntrustedJwt};
+use crate::jwt::{UntrustedJwt, Verified};
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, ExtRequest, ExtRequestResponse, ExtTokenRequest};
+use crate::msg;
 use crate::nonce::TimeNonce;
 use crate::scope::{self, MAX_REQUEST_SCOPE_CHARS};
 
@@ -75,13 +75,6 @@ impl core::fmt::Debug for ExtAuthState {
     }
 }
 
-/// `iss` alone, read only to find the key that verifies the authreq.
-#[derive(Deserialize)]
-struct Issuer<'a> {
-    #[serde(borrow)]
-    iss: Cow<'a, str>,
-}
-
 impl ExtAuthState {
     /// A state around a known session secret (test vectors, or a secret kept elsewhere).
     /// It has no requested scope.
@@ -133,40 +126,14 @@ impl ExtAuthState {
     /// [`UntrustedJwt::parse`] is verified the same way, but that parser refuses an authreq
     /// over 4096 bytes (many pairings and a long scope).
     ///
-    /// In order: `iss` is read unverified, only to find the key, and must be the expected eid
-    /// when one is known ([`ClientError::WrongIssuer`], before any cryptography); the header
-    /// must be HS256 + `ecdh: x25519` and the HMAC must verify under X25519(epk_prv, `iss`);
-    /// then, from the verified claims: `aud` must be this session's epk
-    /// ([`ClientError::WrongAudience`]), `exp` after `iat` ([`ClientError::InvalidLifetime`]),
-    /// `now < exp` ([`ClientError::Expired`]) and `jti` a 32-byte time nonce.
-    ///
-    /// `iat` is not compared with `now`: the device's clock is its own (set by check-in).
+    /// The checks are the authreq's one verifier, [`crate::msg::authreq::verify`] (spec §5.3),
+    /// with this session's key and expected eid.
     pub fn verify_authreq<'u, const N: usize>(
         &self,
         authreq: &'u UntrustedJwt<'_, N>,
         now: u64,
     ) -> Result<VerifiedAuthreq<'u>, ClientError> {
-        let eid = {
-            let unverified: Issuer<'_> = authreq.dangerous_unverified_claims()?;
-            PublicKey::from_b64(&unverified.iss)?
-        };
-        if self.expected_eid.is_some_and(|expected| expected != eid) {
-            return Err(ClientError::WrongIssuer);
-        }
-        let key = self.epk_secret.diffie_hellman(&eid)?;
-        let verified = authreq.verify(key.as_bytes(), HeaderPolicy::Ecdh)?;
-        let claims: AuthreqClaims<'u> = verified.claims()?;
-        if PublicKey::from_b64(&claims.aud).ok() != Some(self.epk) {
-            return Err(ClientError::WrongAudience);
-        }
-        if claims.exp <= claims.iat {
-            return Err(ClientError::InvalidLifetime);
-        }
-        if now >= claims.exp {
-            return Err(ClientError::Expired);
-        }
-        let jti = TimeNonce::from_b64(&claims.jti)?;
-        Ok(VerifiedAuthreq { claims, eid, jti })
+        msg::authreq::verify(authreq, &self.epk_secret, &self.epk, self.expected_eid, now)
     }
 
     /// The body of `POST /api/auth/ext/token`: `{"authreply": …}`, the phone's JWT verbatim.
@@ -189,18 +156,23 @@ impl ExtAuthState {
 }
 
 /// An authreq whose signature, issuer, audience and lifetime have been checked: only
-/// [`ExtAuthState::verify_authreq`] builds one. Borrows the [`UntrustedJwt`] it came from.
+/// [`crate::msg::authreq::verify`] builds one (it holds the [`Verified`] claims). Borrows the [`UntrustedJwt`] it came from.
 #[derive(Debug, Clone)]
 pub struct VerifiedAuthreq<'u> {
-    claims: AuthreqClaims<'u>,
+    claims: Verified<AuthreqClaims<'u>>,
     eid: PublicKey,
     jti: TimeNonce,
 }
 
 impl<'u> VerifiedAuthreq<'u> {
+    /// The checked authreq (see [`crate::msg::authreq::verify`]).
+    pub(crate) fn new(claims: Verified<AuthreqClaims<'u>>, eid: PublicKey, jti: TimeNonce) -> Self {
+        VerifiedAuthreq { claims, eid, jti }
+    }
+
     /// The device's time nonce, as text (what the authreply echoes).
     pub fn jti(&self) -> &str {
-        &self.claims.jti
+        &self.claims.claims().jti
     }
 
     /// The decoded `jti`: the key input of the sealed scopes, stamped with the issue time.
@@ -210,22 +182,22 @@ impl<'u> VerifiedAuthreq<'u> {
 
     /// Device time of issue.
     pub fn iat(&self) -> u64 {
-        self.claims.iat
+        self.claims.claims().iat
     }
 
     /// Expiry: the phone must answer before it.
     pub fn exp(&self) -> u64 {
-        self.claims.exp
+        self.claims.claims().exp
     }
 
     /// The caller context echoed by the device.
     pub fn ctx(&self) -> Option<&str> {
-        self.claims.ctx.as_deref()
+        self.claims.claims().ctx.as_deref()
     }
 
     /// The caller note echoed by the device.
     pub fn note(&self) -> Option<&str> {
-        self.claims.note.as_deref()
+        self.claims.claims().note.as_deref()
     }
 
     /// The device that signed it (`iss`).
@@ -236,16 +208,16 @@ impl<'u> VerifiedAuthreq<'u> {
     /// `(pid, sealed scope)` for every paired authenticator, in the device's order. Empty when
     /// nothing is paired (the device still answers 200).
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.claims.scope.iter()
+        self.claims.claims().scope.iter()
     }
 
     /// The sealed scope for one pid (compared as text).
     pub fn entry(&self, pid: &str) -> Option<&str> {
-        self.claims.scope.get(pid)
+        self.claims.claims().scope.get(pid)
     }
 
     /// All verified claims.
     pub fn claims(&self) -> &AuthreqClaims<'u> {
-        &self.claims
+        self.claims.claims()
     }
 }

@@ -113,7 +113,7 @@
 //! // 3. the phone replied through the notify broker with {pid, reply}
 //! # let (pid, reply) = ("SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=", "eyJ...reply");
 //! let validate_body = state.validate_body(pid, reply); // POST /api/auth/ext/validate
-//! # let code = codec::encode_std(&jwt::mac(key.as_bytes(), reply.as_bytes()));
+//! # let code = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), reply.as_bytes()));
 //! # let validate_response = messages::to_json(&ExtValidateResponse {
 //! #     kid: "42afc419dbda72636b37a2455955e095".into(), code: code.into() });
 //! // 4. the device answered {kid, code}: the code proves it accepted this reply

@@ -4,15 +4,15 @@
 use alloc::borrow::Cow;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::ClientError;
-use crate::claims::PairingRequestClaims;
 use crate::codec;
-use crate::jwt::{self, HeaderPolicy, JwtError, UntrustedJwt};
+use crate::jwt::UntrustedJwt;
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, EpkRequest, ExtInitResponse, ExtValidateRequest, ExtValidateResponse};
+use crate::msg;
 
 /// Starts a pairing: a fresh client session key and the body of `POST /api/auth/ext/init`
 /// (`{"epk": …}`).
@@ -49,13 +49,6 @@ impl core::fmt::Debug for PairingState {
     }
 }
 
-/// `iss` alone, read only to check it before any cryptography.
-#[derive(Deserialize)]
-struct Issuer<'a> {
-    #[serde(borrow)]
-    iss: Cow<'a, str>,
-}
-
 impl PairingState {
     /// A state around a known session secret (test vectors, or a secret kept elsewhere).
     pub fn from_secret(epk_secret: SecretKey, expected_eid: Option<PublicKey>) -> Self {
@@ -80,12 +73,12 @@ impl PairingState {
 
     /// Reads and verifies the `ext/init` response `{"request","eid"}`.
     ///
-    /// In order: the body's shape; `eid` must be the expected device when known, and the
-    /// request's `iss` must equal `eid` ([`ClientError::WrongIssuer`], before any
-    /// cryptography); the header must be HS256 + `ecdh: x25519` and the HMAC must verify under
-    /// X25519(epk_prv, eid); then `aud` must be this session's epk
-    /// ([`ClientError::WrongAudience`]) and `now` before the expiry (`exp`, or `eat` in the v1
-    /// vectors' form; neither is [`JwtError::InvalidClaims`]) ([`ClientError::Expired`]).
+    /// In order: the body's shape; `eid` must be the expected device when known
+    /// ([`ClientError::WrongIssuer`]); then the pairing request's one verifier,
+    /// [`crate::msg::pairing_request::verify`] (spec §6.2): `iss` = `eid` before any
+    /// cryptography, header and HMAC under X25519(epk_prv, eid), `aud` = this session's epk,
+    /// and `now` before the expiry (`exp`, or `eat` in the v1 vectors' form; neither is
+    /// [`crate::jwt::JwtError::InvalidClaims`]).
     /// The `jti` stays opaque text: the phone echoes it and only the device interprets it.
     pub fn verify_init_response(
         &self,
@@ -98,27 +91,12 @@ impl PairingState {
             return Err(ClientError::WrongIssuer);
         }
         let untrusted = UntrustedJwt::parse(&response.request)?;
-        {
-            let unverified: Issuer<'_> = untrusted.dangerous_unverified_claims()?;
-            if PublicKey::from_b64(&unverified.iss)? != eid {
-                return Err(ClientError::WrongIssuer);
-            }
-        }
-        let key = self.epk_secret.diffie_hellman(&eid)?;
-        let verified = untrusted.verify(key.as_bytes(), HeaderPolicy::Ecdh)?;
-        let claims: PairingRequestClaims<'_> = verified.claims()?;
-        if PublicKey::from_b64(&claims.aud).ok() != Some(self.epk) {
-            return Err(ClientError::WrongAudience);
-        }
-        let exp = claims
-            .exp
-            .or(claims.eat)
-            .ok_or(ClientError::Jwt(JwtError::InvalidClaims))?;
-        if now >= exp {
-            return Err(ClientError::Expired);
-        }
+        let verified =
+            msg::pairing_request::verify(&untrusted, &self.epk_secret, &self.epk, &eid, now)?;
+        let claims = verified.claims();
+        let exp = claims.expiry()?;
         Ok(VerifiedPairingRequest {
-            jti: claims.jti.into_owned(),
+            jti: String::from(claims.jti.as_ref()),
             exp,
             eid,
             request: response.request.into_owned(),
@@ -158,7 +136,7 @@ impl PairingState {
             return Err(ClientError::BadKid);
         }
         let key = self.epk_secret.diffie_hellman(eid)?;
-        if !jwt::mac_verify(key.as_bytes(), &[reply.as_bytes()], &code) {
+        if !crate::mac::mac_verify(key.as_bytes(), &[reply.as_bytes()], &code) {
             return Err(ClientError::BadCode);
         }
         Ok(response.kid.into_owned())

@@ -11,13 +11,14 @@ use super::{
     AuditKind, AuditResult, Denial, Device, DeviceError, Malformed, NoncePurpose, Outcome,
     Requirement,
 };
-use crate::claims::{self, PairingReplyClaims, PairingRequestClaims, MAX_PAIRINGS};
+use crate::claims::{self, PairingReplyClaims, MAX_PAIRINGS};
 use crate::codec;
-use crate::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::{PublicKey, SharedSecret};
 use crate::messages::{
     EpkRequest, ExtInitResponse, ExtMacResponse, ExtValidateRequest, ExtValidateResponse,
 };
+use crate::msg;
 use crate::nonce::TimeNonce;
 
 /// Lifetime of a pairing request: `exp` = now + 86 400 (spec §6.2, §4.4).
@@ -62,14 +63,8 @@ impl Device {
             now,
             rng,
         );
-        let claims = PairingRequestClaims {
-            jti: Cow::Owned(jti.to_b64()),
-            exp: Some(exp),
-            eat: None,
-            aud: Cow::Owned(epk.to_b64()),
-            iss: Cow::Borrowed(&self.eid_b64),
-        };
-        let request = jwt::sign(Header::Device, &claims, key.as_bytes());
+        let request =
+            msg::pairing_request::build(&jti.to_b64(), exp, &epk.to_b64(), &self.eid_b64, &key);
         Outcome::ok(ExtInitResponse {
             request: Cow::Owned(request),
             eid: Cow::Owned(self.eid_b64.clone()),
@@ -90,7 +85,7 @@ impl Device {
             Err(d) => return Outcome::denied(d),
         };
         let nonce = TimeNonce::generate(now, rng);
-        let mac = jwt::mac(key.as_bytes(), nonce.as_bytes());
+        let mac = crate::mac::mac(key.as_bytes(), nonce.as_bytes());
         Outcome::ok(ExtMacResponse {
             nonce: Cow::Owned(nonce.to_b64()),
             mac: Cow::Owned(codec::encode_std(&mac)),
@@ -191,7 +186,7 @@ impl Device {
             .map_err(verify_error)?;
         let claims: PairingReplyClaims<'_> = verified_claims(&verified)?;
         let nonce = self.accept_nonce(NoncePurpose::Pairing, &claims.jti, now)?;
-        let code = jwt::mac(code_key.as_bytes(), req.reply.as_bytes());
+        let code = crate::mac::mac(code_key.as_bytes(), req.reply.as_bytes());
         let pairing = Pairing::with_secret(pid, aid, String::from(claims.label.as_ref()), s1);
         self.nonce_room(&nonce, now)?;
         Ok((

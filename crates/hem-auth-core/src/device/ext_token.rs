@@ -3,15 +3,15 @@
 use rand_core::CryptoRngCore;
 
 use super::{
-    bounded, lookup_claims, parse_body, parse_jwt, verify_error, Accepted, AccessToken, AuditKind,
+    bounded, claims_error, parse_body, parse_jwt, verify_error, Accepted, AccessToken, AuditKind,
     Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome, ScopePolicy,
     MAX_CTX_CHARS,
 };
-use crate::claims::AuthreplyClaims;
 use crate::codec;
 use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::PublicKey;
 use crate::messages::ExtTokenRequest;
+use crate::msg::authreply;
 use crate::scope;
 use crate::seal::{ScopeKey, SealError};
 
@@ -70,8 +70,10 @@ impl Device {
         let mut jwt = UntrustedJwt::empty();
         parse_jwt(&req.authreply, &mut jwt)?;
 
-        // Key lookup (the firmware finds the EXTAID key before it verifies anything).
-        let lookup: AuthreplyClaims<'_> = lookup_claims(&jwt)?;
+        // The claims are read once, here; until the MAC is checked they serve only the key
+        // lookup (the firmware finds the EXTAID key before it verifies anything).
+        let untrusted = authreply::read(&jwt).map_err(claims_error)?;
+        let lookup = untrusted.dangerous_unverified();
         let pid: [u8; 32] = codec::decode_fixed(&lookup.pid).map_err(|_| Malformed::Pid)?;
         // A key that is not canonical or is low-order is 400 (spec §2.5, §5.9 step 8).
         let iss = PublicKey::from_b64(&lookup.iss).map_err(|_| Malformed::Key)?;
@@ -82,12 +84,11 @@ impl Device {
             return Err(DeviceError::IssuerMismatch);
         }
 
-        jwt.verify_with(pairing.s1_mac(), HeaderPolicy::Ecdh)
+        // Everything below reads the claims out of the value the MAC check returns.
+        let verified = untrusted
+            .verify_with(pairing.s1_mac(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;
-        // The MAC now covers the very bytes the lookup read its claims from: reading them again
-        // from the verified JWT would give the same values (or the same error, already
-        // returned above), so the lookup's claims are the verified claims from here on.
-        let claims = lookup;
+        let claims = verified.claims();
         if let Some(aud) = &claims.aud {
             match PublicKey::from_b64(aud) {
                 Ok(aud) if aud == self.eid => {}

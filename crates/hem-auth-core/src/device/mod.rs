@@ -117,7 +117,7 @@ use zeroize::Zeroizing;
 
 use crate::claims::AccessTokenClaims;
 use crate::codec;
-use crate::jwt::{self, JwtError, UntrustedJwt, VerifiedJwt};
+use crate::jwt::{JwtError, UntrustedJwt, VerifiedJwt};
 use crate::keys::{PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
 use crate::nonce::TimeNonce;
@@ -304,7 +304,7 @@ impl BootKeys {
     /// nonce key is derived from the token key, HMAC-SHA256(`token_key`, "hem-auth nonce
     /// key"), unless [`BootKeys::with_nonce_key`] sets it.
     pub fn from_parts(session: SecretKey, token_key: [u8; 32]) -> Self {
-        let nonce_key = Zeroizing::new(jwt::mac(&token_key, b"hem-auth nonce key"));
+        let nonce_key = Zeroizing::new(crate::mac::mac(&token_key, b"hem-auth nonce key"));
         BootKeys {
             session,
             token_key: Zeroizing::new(token_key),
@@ -410,9 +410,9 @@ pub struct Device {
     session: SecretKey,
     spk: PublicKey,
     spk_b64: String,
-    /// The per-boot token key, prepared for HMAC once (see [`jwt::MacKey`]: the bearer check
+    /// The per-boot token key, prepared for HMAC once (see [`crate::mac::MacKey`]: the bearer check
     /// and the token signing each skip the key schedule).
-    token_mac: jwt::MacKey,
+    token_mac: crate::mac::MacKey,
     pairings: Vec<Pairing>,
     nonces: Nonces,
     rtc_set: bool,
@@ -447,7 +447,7 @@ impl Device {
             spk_b64: spk.to_b64(),
             spk,
             session: boot.session,
-            token_mac: jwt::MacKey::new(&*boot.token_key),
+            token_mac: crate::mac::MacKey::new(&*boot.token_key),
             pairings: Vec::new(),
             nonces: Nonces::new(
                 &boot.nonce_key,
@@ -701,7 +701,10 @@ fn claims_error(e: JwtError) -> DeviceError {
     }
 }
 
-/// Reads claims of an untrusted JWT, only to find the key that will verify it.
+/// Reads claims of an untrusted JWT, only to find the key that will verify it (the eJWT's
+/// `iss`, the pairing reply's pid and `iss`, the check-in answer's `iss`): the MAC that follows
+/// is keyed with what was found, so a lie fails there. Every later decision reads the claims
+/// again from the [`VerifiedJwt`].
 fn lookup_claims<'s, T: Deserialize<'s>>(jwt: &'s UntrustedJwt<'_>) -> Result<T, DeviceError> {
     jwt.dangerous_unverified_claims().map_err(claims_error)
 }

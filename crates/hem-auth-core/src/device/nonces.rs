@@ -50,7 +50,7 @@ use super::{
     AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS, CHECKIN_LIFETIME_SECS,
     LOGIN_CHALLENGE_LIFETIME_SECS, PAIRING_REQUEST_LIFETIME_SECS,
 };
-use crate::jwt::MacKey;
+use crate::mac::MacKey;
 use crate::nonce::{TimeNonce, NONCE_BYTES};
 use crate::scope::{self, MAX_REQUEST_SCOPE_CHARS};
 

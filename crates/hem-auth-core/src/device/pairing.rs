@@ -4,7 +4,6 @@ use alloc::string::String;
 use sha1::{Digest, Sha1};
 
 use crate::codec;
-use crate::jwt;
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 
 /// Length of a kid in bytes (spec §2.6).
@@ -73,9 +72,9 @@ pub struct Pairing {
     aid: PublicKey,
     kid: [u8; KID_BYTES],
     label: String,
-    /// S1 prepared for HMAC (see [`jwt::MacKey`]). The raw S1 is zeroized once this is made;
-    /// the keyed state is overwritten when the pairing is dropped, as [`jwt::MacKey`] says.
-    s1_mac: jwt::MacKey,
+    /// S1 prepared for HMAC (see [`crate::mac::MacKey`]). The raw S1 is zeroized once this is made;
+    /// the keyed state is overwritten when the pairing is dropped, as [`crate::mac::MacKey`] says.
+    s1_mac: crate::mac::MacKey,
 }
 
 impl Pairing {
@@ -103,7 +102,7 @@ impl Pairing {
             kid: kid_of(&aid),
             aid,
             label,
-            s1_mac: jwt::MacKey::new(s1.as_bytes()),
+            s1_mac: crate::mac::MacKey::new(s1.as_bytes()),
         }
     }
 
@@ -151,7 +150,7 @@ impl Pairing {
     }
 
     /// S1 prepared as an HMAC key.
-    pub(crate) fn s1_mac(&self) -> &jwt::MacKey {
+    pub(crate) fn s1_mac(&self) -> &crate::mac::MacKey {
         &self.s1_mac
     }
 }

@@ -50,7 +50,11 @@ impl AccessToken {
     /// Signs `claims` with the access-token header into this value, in place (no 4 KB
     /// moves); `None` when the token would be longer than [`MAX_ACCESS_TOKEN_BYTES`], and the
     /// value is then empty again.
-    pub(super) fn mint(&mut self, claims: &AccessTokenClaims<'_>, key: &jwt::MacKey) -> Option<()> {
+    pub(super) fn mint(
+        &mut self,
+        claims: &AccessTokenClaims<'_>,
+        key: &crate::mac::MacKey,
+    ) -> Option<()> {
         let body = &mut self.body;
         body.clear();
         let minted = (|| {

@@ -12,12 +12,12 @@ use super::session::Binding;
 use super::{
     fresh_id, make_room, parse, same_pid, Aging, Empty, IpInfo, NotifyBroker, NotifyError, Reply,
 };
-use crate::claims::AuthreplyClaims;
 use crate::client::ExtAuthState;
 use crate::codec;
-use crate::jwt::{self, UntrustedJwt};
+use crate::jwt::UntrustedJwt;
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::ExtRequestResponse;
+use crate::msg;
 
 /// Where an event stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -418,9 +418,10 @@ impl NotifyBroker {
             .ok_or(NotifyError::NotSubscriber)?;
         check_mac(&e.secret, &sub.aid, &[b.authreply.as_bytes()], &b.mac)?;
         let jwt = UntrustedJwt::parse(&b.authreply).map_err(|_| NotifyError::Mismatch)?;
-        let claims: AuthreplyClaims<'_> = jwt
-            .dangerous_unverified_claims()
-            .map_err(|_| NotifyError::Mismatch)?;
+        let read = msg::authreply::read(&jwt).map_err(|_| NotifyError::Mismatch)?;
+        // Unverified read: the broker holds no S1 (spec §12.4); `jti` and `pid` only file the
+        // answer under its event, after the phone's `mac` over the authreply checked above.
+        let claims = read.dangerous_unverified();
         if claims.jti != e.jti || !same_pid(&claims.pid, pid) {
             return Err(NotifyError::Mismatch);
         }
@@ -463,7 +464,7 @@ pub(super) fn check_mac(
     let key = secret
         .diffie_hellman(peer)
         .map_err(|_| NotifyError::BadMac)?;
-    if jwt::mac_verify(key.as_bytes(), parts, &tag) {
+    if crate::mac::mac_verify(key.as_bytes(), parts, &tag) {
         Ok(())
     } else {
         Err(NotifyError::BadMac)

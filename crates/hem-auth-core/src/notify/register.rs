@@ -14,11 +14,12 @@ use super::{
     fresh_id, make_room, parse, Aging, Empty, IpInfo, NotifyBroker, NotifyError, Reply, Subscriber,
     REGISTRATION_MAX_SECS,
 };
-use crate::claims::{PairingReplyClaims, PairingRequestClaims};
+use crate::claims::PairingReplyClaims;
 use crate::codec;
-use crate::jwt::{HeaderPolicy, UntrustedJwt};
+use crate::jwt::UntrustedJwt;
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::ExtValidateResponse;
+use crate::msg;
 
 /// Where a registration stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,8 +178,9 @@ impl NotifyBroker {
     ///
     /// In order: 400 body; 401 epk not the unexpired eid-bound session of that eid
     /// ([`NotifyError::WrongSession`]); 401 `request` not an ECDH JWT with `iss` = eid, `aud` =
-    /// epk, keyed X25519(epk_prv, eid), or expired (`exp`, or the v1 `eat`, ≤ now)
-    /// ([`NotifyError::BadToken`]). The registration lives until the request's expiry, at most
+    /// epk, keyed X25519(epk_prv, eid), without an expiry, or expired (`exp`, or the v1 `eat`,
+    /// ≤ now) ([`NotifyError::BadToken`]): the pairing request's one verifier,
+    /// [`crate::msg::pairing_request::verify`] (spec §6.2). The registration lives until the request's expiry, at most
     /// [`REGISTRATION_MAX_SECS`].
     pub fn register_init(
         &mut self,
@@ -194,27 +196,14 @@ impl NotifyBroker {
             .session(&b.epk, Binding::Eid(eid), now)
             .ok_or(NotifyError::WrongSession)?;
         let secret = session.secret.clone();
-        let epk = secret.public_key();
         let jwt = UntrustedJwt::parse(&b.request).map_err(|_| NotifyError::BadToken)?;
-        let key = secret
-            .diffie_hellman(&eid)
+        let verified = msg::pairing_request::verify(&jwt, &secret, &secret.public_key(), &eid, now)
             .map_err(|_| NotifyError::BadToken)?;
-        let verified = jwt
-            .verify(key.as_bytes(), HeaderPolicy::Ecdh)
-            .map_err(|_| NotifyError::BadToken)?;
-        let claims: PairingRequestClaims<'_> =
-            verified.claims().map_err(|_| NotifyError::BadToken)?;
-        if PublicKey::from_b64(&claims.iss).ok() != Some(eid)
-            || PublicKey::from_b64(&claims.aud).ok() != Some(epk)
-        {
-            return Err(NotifyError::BadToken);
-        }
-        let cap = now.saturating_add(REGISTRATION_MAX_SECS);
-        let exp = match claims.exp.or(claims.eat) {
-            Some(exp) if exp <= now => return Err(NotifyError::BadToken),
-            Some(exp) => exp.min(cap),
-            None => cap,
-        };
+        let claims = verified.claims();
+        let exp = claims
+            .expiry()
+            .map_err(|_| NotifyError::BadToken)?
+            .min(now.saturating_add(REGISTRATION_MAX_SECS));
         let jti = String::from(claims.jti.as_ref());
         make_room(&mut self.registrations, self.config.max_registrations, now);
         let rid = fresh_id(&self.registrations, rng);
@@ -284,6 +273,8 @@ impl NotifyBroker {
             &b.mac,
         )?;
         let jwt = UntrustedJwt::parse(&b.reply).map_err(|_| NotifyError::Mismatch)?;
+        // Unverified read: the broker holds no S1 (spec §12.5); `jti` and `iss` only match the
+        // reply to its registration, after the phone's `mac` over it checked above.
         let claims: PairingReplyClaims<'_> = jwt
             .dangerous_unverified_claims()
             .map_err(|_| NotifyError::Mismatch)?;

@@ -163,10 +163,9 @@ fn ext_token_400() {
         t.push('.');
         t.push_str(&hem_auth_core::codec::encode_segment(payload.as_bytes()));
         t.push('.');
-        t.push_str(&hem_auth_core::codec::encode_segment(&jwt::mac(
-            phone.s1.as_bytes(),
-            t.as_bytes(),
-        )));
+        t.push_str(&hem_auth_core::codec::encode_segment(
+            &hem_auth_core::mac::mac(phone.s1.as_bytes(), t.as_bytes()),
+        ));
         t
     };
     refused(
@@ -405,7 +404,7 @@ fn forge(header: &str, claims: &Value, key: &[u8]) -> String {
     t.push_str(&hem_auth_core::codec::encode_segment(
         &serde_json::to_vec(claims).unwrap(),
     ));
-    let tag = jwt::mac(key, t.as_bytes());
+    let tag = hem_auth_core::mac::mac(key, t.as_bytes());
     t.push('.');
     t.push_str(&hem_auth_core::codec::encode_segment(&tag));
     t

@@ -326,7 +326,7 @@ fn forge(header: &str, claims: &Value, key: &[u8]) -> String {
     let mut t = codec::encode_segment(header.as_bytes());
     t.push('.');
     t.push_str(&codec::encode_segment(&serde_json::to_vec(claims).unwrap()));
-    let tag = jwt::mac(key, t.as_bytes());
+    let tag = hem_auth_core::mac::mac(key, t.as_bytes());
     t.push('.');
     t.push_str(&codec::encode_segment(&tag));
     t

@@ -5,7 +5,6 @@
 //! that ignored it would accept the token.
 
 use hem_auth_core::codec;
-use hem_auth_core::jwt;
 
 /// A JWT's three segments as text.
 pub(crate) fn segments(token: &str) -> [String; 3] {
@@ -17,7 +16,7 @@ pub(crate) fn segments(token: &str) -> [String; 3] {
 /// `h.p.` + base64url(HMAC(key, "h.p")): signs whatever segment text is given.
 pub(crate) fn sign_text(header_seg: &str, payload_seg: &str, key: &[u8]) -> String {
     let signed = format!("{header_seg}.{payload_seg}");
-    let tag = jwt::mac(key, signed.as_bytes());
+    let tag = hem_auth_core::mac::mac(key, signed.as_bytes());
     format!("{signed}.{}", codec::encode_segment(&tag))
 }
 

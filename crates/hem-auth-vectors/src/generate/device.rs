@@ -608,7 +608,10 @@ impl Pairing {
     }
 
     fn ok(&self, reply: String, existing: Vec<PairingFields>) -> ExtValidateCase {
-        let code = b64::encode(&jwt::mac(&dh(&self.eid_sk, &self.epk), reply.as_bytes()));
+        let code = b64::encode(&hem_auth_core::mac::mac(
+            &dh(&self.eid_sk, &self.epk),
+            reply.as_bytes(),
+        ));
         ExtValidateCase {
             status: Some(200),
             kid: Some(hex::encode(kid_bytes(&self.aid))),

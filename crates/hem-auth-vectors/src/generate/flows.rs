@@ -594,7 +594,7 @@ impl Event {
         };
         let authreply = jwt::sign(Header::App, &claims, &self.s1());
         let mac_key = dh(&self.aid_sk, &self.epk);
-        let mac = b64::encode(&jwt::mac(&mac_key, authreply.as_bytes()));
+        let mac = b64::encode(&hem_auth_core::mac::mac(&mac_key, authreply.as_bytes()));
         AuthreplyBuildCase {
             scope: Some(granted),
             authreply: Some(authreply),
@@ -786,7 +786,7 @@ pub(crate) fn pairing_reply(
         label: Cow::Borrowed(label),
     };
     let reply = jwt::sign(Header::App, &claims, &dh(aid_sk, eid));
-    let mac = jwt::mac(&dh(aid_sk, epk), format!("{reply}{fid}").as_bytes());
+    let mac = hem_auth_core::mac::mac(&dh(aid_sk, epk), format!("{reply}{fid}").as_bytes());
     (reply, b64::encode(&mac))
 }
 
@@ -932,6 +932,26 @@ pub(super) fn pairing_reply_build(file: &mut FileOut) {
             "Pixel 8 (Android)",
         )),
     );
+    {
+        // §6.2: a request carries `exp` (or the v1 `eat`); with neither it is no pairing
+        // request, for the authenticator as for the client and the notify broker (one rule,
+        // `hem_auth_core::msg::pairing_request`).
+        let (eid_sk, eid) = keys(&mut rng);
+        let (_, epk) = keys(&mut rng);
+        let jti = TimeNonce::generate(T0, &mut rng);
+        let payload = format!(
+            r#"{{"jti":"{}","aud":"{}","iss":"{}"}}"#,
+            jti.to_b64(),
+            epk.to_b64(),
+            eid.to_b64()
+        );
+        let token = jwt::sign_json(Header::Device, payload.as_bytes(), &dh(&eid_sk, &epk));
+        t.invalid(
+            "request with neither exp nor eat (refused by every role, spec §6.2)",
+            "MissingClaim",
+            Fields::PairingReplyBuild(base(Value::String(token), "Pixel 8 (Android)")),
+        );
+    }
     t.into_file(file);
 }
 

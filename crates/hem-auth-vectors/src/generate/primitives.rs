@@ -606,7 +606,7 @@ pub(crate) fn bad_padding(
 
 /// The blob of [`bad_padding`] for given keys.
 pub(crate) fn bad_padding_blob(s1: &[u8], jti: &[u8], scope: &str, pad: u8) -> Vec<u8> {
-    let k = jwt::mac(s1, jti);
+    let k = hem_auth_core::mac::mac(s1, jti);
     let mut block = scope.as_bytes().to_vec();
     let fill = 16 - block.len() % 16;
     block.extend(std::iter::repeat_n(pad, fill));
@@ -615,6 +615,6 @@ pub(crate) fn bad_padding_blob(s1: &[u8], jti: &[u8], scope: &str, pad: u8) -> V
         .encrypt_padded_mut::<NoPadding>(&mut block, len)
         .map(<[u8]>::to_vec)
         .unwrap_or_default();
-    let tag = jwt::mac(&k, scope.as_bytes());
+    let tag = hem_auth_core::mac::mac(&k, scope.as_bytes());
     [ct, tag.to_vec()].concat()
 }

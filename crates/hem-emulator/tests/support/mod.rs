@@ -12,7 +12,7 @@ use hem_auth_core::authenticator::{
 };
 use hem_auth_core::client::{self, ExtAuthState, LoginChallenge, UnverifiableAccessToken};
 use hem_auth_core::codec;
-use hem_auth_core::jwt::{self, UntrustedJwt};
+use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_emulator::{EmulatorConfig, RunningEmulator};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -400,7 +400,7 @@ pub fn verify_log<L: AsRef<str>>(lines: &[L]) -> Vec<u64> {
     let mut events = Vec::new();
     for (n, line) in lines.iter().map(AsRef::as_ref).enumerate() {
         let cut = line.rfind('|').unwrap() + 1;
-        let mac = jwt::mac(key, &line.as_bytes()[..cut]);
+        let mac = hem_auth_core::mac::mac(key, &line.as_bytes()[..cut]);
         assert_eq!(&line[cut..], codec::encode_segment(&mac[..16]), "{line}");
         let fields: Vec<&str> = line.split('|').collect();
         assert_eq!(u64::from_str_radix(fields[0], 16).unwrap(), n as u64);
