@@ -17,6 +17,7 @@ use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
 use rand_core::CryptoRngCore;
 
 /// A paired phone.
+#[derive(Clone)]
 pub struct Phone {
     /// What the authenticator role keeps: pid, eid and `aid_prv`.
     pub pairing: AuthenticatorPairing,
