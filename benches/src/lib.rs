@@ -25,18 +25,16 @@ pub const BENCH_NAMES: &[&str] = &[
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use hem_auth_core::authenticator::{
-    reply_to_pairing, Approval, AuthenticatorPairing, Event, UnverifiedPairingRequest,
-};
+use hem_auth_core::authenticator::{Approval, AuthenticatorPairing, Event};
 use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims, AuthreqClaims, ScopeMap};
 use hem_auth_core::client::{self, ExtAuthState};
-use hem_auth_core::device::{Device, DeviceConfig};
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
-use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
+use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::mac::MacKey;
 use hem_auth_core::messages::{to_json, ExtRequest, ExtTokenRequest};
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::seal::ScopeKey;
+use hem_auth_sim::{Phone, World};
 use rand_chacha::rand_core::SeedableRng;
 use serde::Deserialize;
 
@@ -335,15 +333,13 @@ impl Default for X25519Baseline {
     }
 }
 
-/// A device with paired phones, built through the real flows (password login, `ext/init`, the
-/// phone's reply, `ext/validate`), with what the device benches feed it.
+/// A device with paired phones, built through the real flows of the simulated world
+/// (`hem-auth-sim`: password login, `ext/init`, the phone's reply, `ext/validate`), with what
+/// the device benches feed it.
 pub struct DeviceBench {
-    /// The device.
-    pub device: Device,
-    rng: rand_chacha::ChaCha20Rng,
-    eid_prv: SecretKey,
-    user: SecretKey,
-    phones: Vec<BenchPhone>,
+    /// The world: the device, its identity and user keys, the RNG.
+    world: World,
+    phones: Vec<Phone>,
     ext_request_body: String,
     /// When the next single-use input is issued, and when the next one is used: both advance
     /// by [`INPUT_STEP_SECS`] per input, so each input is used 5 s after its own issue however
@@ -357,14 +353,6 @@ pub struct DeviceBench {
 /// expires (spec §4.3): at 4 s per input at most 900 authreq nonces (3600 s) are live, below
 /// the default capacity of 1024, so runs of any length never fill it.
 pub const INPUT_STEP_SECS: u64 = 4;
-
-/// One paired phone as the benches need it.
-struct BenchPhone {
-    pid: String,
-    aid: PublicKey,
-    /// S1 = X25519(aid_prv, eid), to build authreplies without a Diffie-Hellman per call.
-    s1: SharedSecret,
-}
 
 /// Why a device fixture step failed (setting up, or a measured operation refused).
 #[derive(Debug)]
@@ -382,45 +370,19 @@ pub const LOGIN_SCOPE: &str = "keymgmt:list";
 impl DeviceBench {
     /// A device at [`FIXTURE_NOW`] with `pairings` phones paired (at most 8).
     pub fn new(pairings: usize) -> Result<Self, FixtureError> {
-        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
-        let now = FIXTURE_NOW;
-        let user = SecretKey::generate(&mut rng);
-        let eid_prv = SecretKey::generate(&mut rng);
-        let mut config = DeviceConfig::new(eid_prv.clone());
-        config.user_key = Some(user.public_key());
-        let mut device = Device::new(config, &mut rng);
-        let _ = device.set_clock(now);
+        let mut world = World::with(11, |config| {
+            // the bench device knows the user key only
+            config.master_key = None;
+            config.backend_key = None;
+        });
+        world.now = FIXTURE_NOW;
+        world.set_clock();
         // A system:config token for the pairing endpoints.
-        let challenge = to_json(&device.auth_token_challenge(now, &mut rng).result?);
-        let challenge = client::LoginChallenge::parse(challenge.as_bytes())?;
-        let ejwt = client::build_login(&user, &challenge, "system:config", now, now + 600, None)?;
-        let body = client::login_body(&ejwt);
-        let token = to_json(&device.auth_token(body.as_bytes(), now, &mut rng).result?);
-        let token = client::UnverifiableAccessToken::from_response(token.as_bytes())?;
-        let mut phones = Vec::new();
-        for i in 0..pairings {
-            let (body, state) = client::start_pairing(Some(*device.eid()), &mut rng);
-            let init = device.ext_init(Some(token.token()), body.as_bytes(), now, &mut rng);
-            let init = to_json(&init.result?);
-            let request = state.verify_init_response(init.as_bytes(), now)?;
-            let seen = UnverifiedPairingRequest::parse(request.request())?;
-            let aid_prv = SecretKey::generate(&mut rng);
-            let label = format!("phone {i}");
-            let reply = reply_to_pairing(&aid_prv, &seen, &label, "fcm-token")?;
-            let mut pid_raw = [0u8; 32];
-            rand_core::RngCore::fill_bytes(&mut rng, &mut pid_raw);
-            let pid = hem_auth_core::codec::encode_std(&pid_raw);
-            let validate = state.validate_body(&pid, &reply.reply);
-            let _ = device
-                .ext_validate(Some(token.token()), validate.as_bytes(), now)
-                .result?;
-            phones.push(BenchPhone {
-                pid,
-                aid: aid_prv.public_key(),
-                s1: aid_prv.diffie_hellman(device.eid())?,
-            });
-        }
-        let epk = SecretKey::generate(&mut rng).public_key();
+        let token = world.login("system:config")?;
+        let phones = (0..pairings)
+            .map(|i| world.pair(&token, &format!("phone {i}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let epk = SecretKey::generate(&mut world.rng).public_key();
         let ext_request_body = to_json(&ExtRequest {
             epk: Cow::Owned(epk.to_b64()),
             scope: Cow::Borrowed(FIXTURE_SCOPE),
@@ -428,10 +390,7 @@ impl DeviceBench {
             note: None,
         });
         Ok(DeviceBench {
-            device,
-            rng,
-            eid_prv,
-            user,
+            world,
             phones,
             ext_request_body,
             issue_at: FIXTURE_NOW,
@@ -461,9 +420,10 @@ impl DeviceBench {
     /// The device's `ext/request`: one X25519 with the broker's epk, then one sealed scope per
     /// pairing and the signed authreq. Returns the authreq's length.
     pub fn ext_request(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
-        let response = self
+        let world = &mut self.world;
+        let response = world
             .device
-            .ext_request(body, FIXTURE_NOW, &mut self.rng)
+            .ext_request(body, FIXTURE_NOW, &mut world.rng)
             .result?;
         Ok(response.authreq.len())
     }
@@ -474,9 +434,10 @@ impl DeviceBench {
     /// §5.7) but without its broker MAC, which the device never sees. Not timed by the benches.
     pub fn prepare_ext_token(&mut self) -> Result<String, FixtureError> {
         let now = self.next_issue();
-        let response = self
+        let world = &mut self.world;
+        let response = world
             .device
-            .ext_request(self.ext_request_body.as_bytes(), now, &mut self.rng)
+            .ext_request(self.ext_request_body.as_bytes(), now, &mut world.rng)
             .result?;
         let authreq = UntrustedJwt::parse(&response.authreq)?;
         let issued: AuthreqClaims<'_> = authreq.dangerous_unverified_claims()?;
@@ -487,12 +448,12 @@ impl DeviceBench {
             .ok_or_else(|| FixtureError("no pairing".into()))?;
         let sealed = ScopeKey::derive(&phone.s1, jti.as_bytes()).seal(FIXTURE_SCOPE)?;
         let claims = AuthreplyClaims {
-            aud: Some(Cow::Owned(self.device.eid().to_b64())),
+            aud: Some(Cow::Owned(self.world.device.eid().to_b64())),
             jti: Cow::Owned(jti.to_b64()),
             exp: now + 900,
             iat: Some(now),
-            pid: Cow::Borrowed(&phone.pid),
-            iss: Cow::Owned(phone.aid.to_b64()),
+            pid: Cow::Borrowed(phone.pid()),
+            iss: Cow::Owned(phone.aid().to_b64()),
             scope: Cow::Owned(sealed),
             ctx: None,
         };
@@ -506,7 +467,8 @@ impl DeviceBench {
     /// no Diffie-Hellman. Returns the token's length.
     pub fn ext_token(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
         let now = self.next_use();
-        let response = self.device.ext_token(body, now, &mut self.rng).result?;
+        let world = &mut self.world;
+        let response = world.device.ext_token(body, now, &mut world.rng).result?;
         Ok(response.as_str().len())
     }
 
@@ -518,8 +480,8 @@ impl DeviceBench {
             .phones
             .first()
             .ok_or_else(|| FixtureError("no pairing".into()))?
-            .aid;
-        let s1 = self.eid_prv.diffie_hellman(&aid)?;
+            .aid();
+        let s1 = self.world.identity.diffie_hellman(&aid)?;
         std::hint::black_box(MacKey::new(std::hint::black_box(s1.as_bytes())));
         self.ext_token(body)
     }
@@ -528,10 +490,11 @@ impl DeviceBench {
     /// client's side). Not timed by the benches.
     pub fn prepare_login(&mut self) -> Result<String, FixtureError> {
         let now = self.next_issue();
-        let challenge = self.device.auth_token_challenge(now, &mut self.rng);
+        let world = &mut self.world;
+        let challenge = world.device.auth_token_challenge(now, &mut world.rng);
         let challenge = to_json(&challenge.result?);
         let challenge = client::LoginChallenge::parse(challenge.as_bytes())?;
-        let ejwt = client::build_login(&self.user, &challenge, LOGIN_SCOPE, now, now + 600, None)?;
+        let ejwt = client::build_login(&world.user, &challenge, LOGIN_SCOPE, now, now + 600, None)?;
         Ok(client::login_body(&ejwt))
     }
 
@@ -540,7 +503,8 @@ impl DeviceBench {
     /// Returns the token's length.
     pub fn login(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
         let now = self.next_use();
-        let response = self.device.auth_token(body, now, &mut self.rng).result?;
+        let world = &mut self.world;
+        let response = world.device.auth_token(body, now, &mut world.rng).result?;
         Ok(response.as_str().len())
     }
 }

@@ -1,225 +1,54 @@
 //! The three roles together, in memory, on simulated time: the device (`device`), the client
-//! with its broker session (`broker`) and the phone (`authenticator`). No HTTP: every message
-//! is the exact body one role produces and the next one reads. The notify broker in between
-//! (api.encedo.com) is only a relay here: it assigns pids and turns an authreq entry into the
-//! phone's event.
+//! with its broker session (`client`) and the phone (`authenticator`), in the one simulated
+//! world (`hem-auth-sim`). The notify broker in between is only a relay here
+//! ([`World::pair`], [`World::ext_login`]): it assigns pids and turns an authreq entry into the
+//! phone's event. `notify_harness.rs` runs the same world through the real notify broker.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::borrow::Cow;
 
-use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
-};
-use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken};
+use hem_auth_core::authenticator::{Event, PERIODS_SECS};
+use hem_auth_core::client::{self, VerifiedAuthreq};
 use hem_auth_core::codec;
 use hem_auth_core::device::{
-    AuditEvent, AuditKind, Device, DeviceConfig, DeviceError, Requirement, Roles, ScopePolicy,
-    Subject, AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS, KEY_TYPE_X25519_PUBLIC,
+    AuditKind, Device, DeviceError, NoncePurpose, Requirement, Roles, ScopePolicy, Subject,
+    AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS, KEY_TYPE_X25519_PUBLIC,
 };
 use hem_auth_core::jwt::UntrustedJwt;
-use hem_auth_core::keys::SecretKey;
 use hem_auth_core::messages::{self, CheckinRequest};
-use rand_chacha::ChaCha20Rng;
-use rand_core::RngCore;
+use hem_auth_core::notify::Method;
+use hem_auth_sim::{SimError, World, EXT_LOGIN_CTX};
 
-#[path = "support/mod.rs"]
-mod support;
-
-const START: u64 = 1_784_767_764;
-
-/// Everything in one place: the device, the user's key, the phones, the audit log and the clock.
-struct World {
-    device: Device,
-    user: SecretKey,
-    rng: ChaCha20Rng,
-    now: u64,
-    log: Vec<AuditEvent>,
-}
-
-/// A paired phone: what the authenticator keeps, plus the kid the client learnt.
-struct Phone {
-    pairing: AuthenticatorPairing,
-    kid: String,
-}
-
-impl World {
-    fn new(policy: ScopePolicy) -> Self {
-        let mut rng = support::rng(2024);
-        let user = SecretKey::generate(&mut rng);
-        let mut config = DeviceConfig::new(SecretKey::generate(&mut rng));
-        config.user_key = Some(user.public_key());
-        config.label = "Alice's HEM".into();
+/// The world of these tests: seed 2024, the given scope policy, the clock set.
+fn world(policy: ScopePolicy) -> World {
+    let mut w = World::with(2024, |config| {
         config.scope_policy = policy;
-        let device = Device::new(config, &mut rng);
-        let mut world = World {
-            device,
-            user,
-            rng,
-            now: START,
-            log: Vec::new(),
-        };
-        let clock = world.device.set_clock(START);
-        world.record(clock).unwrap();
-        world
-    }
-
-    /// Lets simulated time pass.
-    fn wait(&mut self, secs: u64) {
-        self.now += secs;
-    }
-
-    /// Records an outcome's audit events and returns its result, as an adapter would.
-    fn record<T>(&mut self, outcome: hem_auth_core::device::Outcome<T>) -> Result<T, DeviceError> {
-        let (result, events) = outcome.into_parts();
-        self.log.extend(events);
-        result
-    }
-
-    /// Password login: challenge, eJWT, token.
-    fn login(&mut self, scope: &str) -> UnverifiableAccessToken {
-        let challenge = self.device.auth_token_challenge(self.now, &mut self.rng);
-        let challenge = messages::to_json(&self.record(challenge).unwrap());
-        let challenge = LoginChallenge::parse(challenge.as_bytes()).unwrap();
-        self.wait(1);
-        let ejwt = client::build_login(
-            &self.user,
-            &challenge,
-            scope,
-            self.now,
-            self.now + 3600,
-            None,
-        )
-        .unwrap();
-        let out = self.device.auth_token(
-            client::login_body(&ejwt).as_bytes(),
-            self.now,
-            &mut self.rng,
-        );
-        let response = messages::to_json(&self.record(out).unwrap());
-        UnverifiableAccessToken::from_response(response.as_bytes()).unwrap()
-    }
-
-    /// Pairs a new phone: ext/init → QR → phone reply → (notify broker: pid) → ext/validate.
-    fn pair(&mut self, token: &UnverifiableAccessToken, label: &str) -> Phone {
-        let eid = *self.device.eid();
-        let (init_body, state) = client::start_pairing(Some(eid), &mut self.rng);
-        let out = self.device.ext_init(
-            Some(token.token()),
-            init_body.as_bytes(),
-            self.now,
-            &mut self.rng,
-        );
-        let init = messages::to_json(&self.record(out).unwrap());
-        let request = state
-            .verify_init_response(init.as_bytes(), self.now)
-            .unwrap();
-        let _qr = request.qr_payload(
-            "https://notify.example/register/challenge/r1",
-            "alice",
-            "alice@example.com",
-            "hem",
-        );
-
-        // the phone scans, fetches the request, replies
-        self.wait(5);
-        let seen = UnverifiedPairingRequest::parse(request.request()).unwrap();
-        let aid = SecretKey::generate(&mut self.rng);
-        let reply = reply_to_pairing(&aid, &seen, label, "fcm-token").unwrap();
-        let mut pid = [0u8; 32];
-        self.rng.fill_bytes(&mut pid);
-        let pid = codec::encode_std(&pid);
-
-        // the client polls register/check, gets {pid, reply}, and forwards it to the device
-        self.wait(4);
-        let body = state.validate_body(&pid, &reply.reply);
-        let out = self
-            .device
-            .ext_validate(Some(token.token()), body.as_bytes(), self.now);
-        let validated = messages::to_json(&self.record(out).unwrap());
-        let kid = state
-            .verify_validate_response(&request.eid(), &reply.reply, validated.as_bytes())
-            .unwrap();
-        let pairing = AuthenticatorPairing::new(&pid, *seen.eid(), aid).unwrap();
-        Phone { pairing, kid }
-    }
-
-    /// External-authenticator login approved by `phone`: ext/request → notify broker event →
-    /// phone approval → ext/token. Returns the token, or the device's refusal of the authreply.
-    fn ext_login(
-        &mut self,
-        phone: &Phone,
-        scope: &str,
-        writable: bool,
-        check: impl FnOnce(&hem_auth_core::client::VerifiedAuthreq<'_>, &str),
-    ) -> Result<UnverifiableAccessToken, DeviceError> {
-        let (request_body, state) = client::start_ext_auth(
-            scope,
-            Some("harness"),
-            None,
-            Some(*self.device.eid()),
-            &mut self.rng,
-        )
-        .unwrap();
-        let out = self
-            .device
-            .ext_request(request_body.as_bytes(), self.now, &mut self.rng);
-        let response = messages::to_json(&self.record(out)?);
-        let authreq = state.authreq_from_response(response.as_bytes()).unwrap();
-        let untrusted = UntrustedJwt::parse(&authreq).unwrap();
-        let verified = state.verify_authreq(&untrusted, self.now).unwrap();
-
-        // the notify broker turns this phone's entry into its event
-        let entry = verified
-            .entry(phone.pairing.pid())
-            .ok_or(DeviceError::UnknownPairing)?;
-        let epk = state.epk().to_b64();
-        let event = Event {
-            jti: Cow::Borrowed(verified.jti()),
-            scope: Cow::Borrowed(entry),
-            epk: Cow::Borrowed(&epk),
-            exp: verified.exp(),
-        };
-        self.wait(3);
-        let opened = phone.pairing.open_event(&event, self.now).unwrap();
-        check(&verified, opened.scope());
-        self.wait(7);
-        let approval = opened.approve(self.now, PERIODS_SECS[0], writable).unwrap();
-
-        // the client polls event/check, gets {authreply}, and forwards it to the device
-        self.wait(1);
-        let out = self.device.ext_token(
-            state.ext_token_body(&approval.authreply).as_bytes(),
-            self.now,
-            &mut self.rng,
-        );
-        let token = messages::to_json(&self.record(out)?);
-        Ok(state.finish(token.as_bytes()).unwrap())
-    }
-
-    fn authorize(
-        &mut self,
-        token: &UnverifiableAccessToken,
-        need: &Requirement<'_>,
-    ) -> Result<Subject, DeviceError> {
-        let out = self.device.authorize(Some(token.token()), need, self.now);
-        self.record(out).map(|a| a.subject)
-    }
+        // the harness's device knows no master or backend key
+        config.master_key = None;
+        config.backend_key = None;
+    });
+    w.set_clock();
+    w
 }
 
-fn no_check(_: &hem_auth_core::client::VerifiedAuthreq<'_>, _: &str) {}
+fn no_check(_: &VerifiedAuthreq<'_>, _: &str) {}
+
+fn refused(e: DeviceError) -> Option<SimError> {
+    Some(SimError::Device(e))
+}
 
 #[test]
 fn every_flow_on_simulated_time() {
-    let mut w = World::new(ScopePolicy::AsApproved);
+    let mut w = world(ScopePolicy::AsApproved);
 
     // login
-    let config = w.login("system:config");
+    let config = w.login("system:config").unwrap();
     assert_eq!((config.sub(), config.scope()), ("U", "system:config"));
     assert_eq!(config.exp(), w.now + 3600);
 
     // pairing two phones
-    let alice = w.pair(&config, "Pixel 8 (Android)");
-    let bob = w.pair(&config, "iPhone (iOS)");
+    let alice = w.pair(&config, "Pixel 8 (Android)").unwrap();
+    let bob = w.pair(&config, "iPhone (iOS)").unwrap();
     assert_eq!(w.device.pairings().len(), 2);
     assert_eq!(w.device.pairings()[0].kid_hex(), alice.kid);
 
@@ -228,7 +57,7 @@ fn every_flow_on_simulated_time() {
         .ext_login(&alice, "keymgmt:list", false, |v, offered| {
             assert_eq!(v.exp() - v.iat(), AUTHREQ_LIFETIME_SECS);
             assert_eq!(v.entries().count(), 2, "one sealed entry per pairing");
-            assert_eq!(v.ctx(), Some("harness"));
+            assert_eq!(v.ctx(), Some(EXT_LOGIN_CTX));
             assert_eq!(offered, "keymgmt:list");
         })
         .unwrap();
@@ -239,7 +68,7 @@ fn every_flow_on_simulated_time() {
         w.now - 1 + PERIODS_SECS[0],
         "the phone's exp, verbatim"
     );
-    assert_eq!(list.ctx(), Some("harness"));
+    assert_eq!(list.ctx(), Some(EXT_LOGIN_CTX));
 
     // ext auth: storage:disk0, approved with write access
     let disk = w.ext_login(&bob, "storage:disk0", true, no_check).unwrap();
@@ -296,25 +125,25 @@ fn every_flow_on_simulated_time() {
         w.authorize(&config, &Requirement::EXT_PAIRING),
         Ok(Subject::User)
     );
-    w.wait(PERIODS_SECS[0]);
+    w.advance(PERIODS_SECS[0]);
     assert_eq!(
         w.authorize(&list, &Requirement::any_of(&["keymgmt:list"])),
         Err(DeviceError::TokenExpired)
     );
 
     // unpairing bob
-    let del = w.login("keymgmt:del");
+    let del = w.login("keymgmt:del").unwrap();
     let out = w.device.unpair(Some(del.token()), &bob.kid, w.now);
     let gone = w.record(out).unwrap();
     assert_eq!(
         (gone.kid.as_str(), gone.pid.as_str()),
-        (bob.kid.as_str(), bob.pairing.pid())
+        (bob.kid.as_str(), bob.pid())
     );
     assert_eq!(w.device.pairings().len(), 1);
     // bob is no longer asked, alice still is
     assert_eq!(
         w.ext_login(&bob, "keymgmt:list", false, no_check).err(),
-        Some(DeviceError::UnknownPairing)
+        refused(DeviceError::UnknownPairing)
     );
     assert!(w
         .ext_login(&alice, "keymgmt:list", false, |v, _| assert_eq!(
@@ -348,9 +177,9 @@ fn every_flow_on_simulated_time() {
 #[test]
 fn strict_policy_with_the_real_phone() {
     // The phone's :rw rule is exactly what RequestedOnly tolerates.
-    let mut w = World::new(ScopePolicy::RequestedOnly);
-    let config = w.login("system:config");
-    let phone = w.pair(&config, "phone");
+    let mut w = world(ScopePolicy::RequestedOnly);
+    let config = w.login("system:config").unwrap();
+    let phone = w.pair(&config, "phone").unwrap();
     assert_eq!(
         w.ext_login(&phone, "storage:disk0", true, no_check)
             .unwrap()
@@ -372,12 +201,12 @@ fn strict_policy_with_the_real_phone() {
     // a phone that widens a non-storage scope is refused (406) under the strict policy
     assert_eq!(
         w.ext_login(&phone, "keymgmt:list", true, no_check).err(),
-        Some(DeviceError::ScopeMismatch)
+        refused(DeviceError::ScopeMismatch)
     );
     // and accepted as approved by default
-    let mut w = World::new(ScopePolicy::AsApproved);
-    let config = w.login("system:config");
-    let phone = w.pair(&config, "phone");
+    let mut w = world(ScopePolicy::AsApproved);
+    let config = w.login("system:config").unwrap();
+    let phone = w.pair(&config, "phone").unwrap();
     assert_eq!(
         w.ext_login(&phone, "keymgmt:list", true, no_check)
             .unwrap()
@@ -388,9 +217,9 @@ fn strict_policy_with_the_real_phone() {
 
 #[test]
 fn denial_and_reboot() {
-    let mut w = World::new(ScopePolicy::AsApproved);
-    let config = w.login("system:config");
-    let phone = w.pair(&config, "phone");
+    let mut w = world(ScopePolicy::AsApproved);
+    let config = w.login("system:config").unwrap();
+    let phone = w.pair(&config, "phone").unwrap();
 
     // the phone denies: nothing reaches the device; the authreq nonce stays pending
     let (body, state) = client::start_ext_auth(
@@ -401,26 +230,25 @@ fn denial_and_reboot() {
         &mut w.rng,
     )
     .unwrap();
-    let out = w.device.ext_request(body.as_bytes(), w.now, &mut w.rng);
-    let response = messages::to_json(&w.record(out).unwrap());
+    let response = w
+        .device_json(Method::Post, "/api/auth/ext/request", None, body.as_bytes())
+        .unwrap();
     let authreq = state.authreq_from_response(response.as_bytes()).unwrap();
     let untrusted = UntrustedJwt::parse(&authreq).unwrap();
     let verified = state.verify_authreq(&untrusted, w.now).unwrap();
     let epk = state.epk().to_b64();
     let event = Event {
         jti: Cow::Borrowed(verified.jti()),
-        scope: Cow::Borrowed(verified.entry(phone.pairing.pid()).unwrap()),
+        scope: Cow::Borrowed(verified.entry(phone.pid()).unwrap()),
         epk: Cow::Borrowed(&epk),
         exp: verified.exp(),
     };
-    let denial = phone.pairing.open_event(&event, w.now).unwrap().deny();
+    let denial = phone.deny(&event, w.now).unwrap();
     assert_eq!(denial.jti, verified.jti());
     let jti = verified.jti_nonce();
-    assert!(w.device.is_pending(
-        hem_auth_core::device::NoncePurpose::Authreq,
-        jti.as_bytes(),
-        w.now
-    ));
+    assert!(w
+        .device
+        .is_pending(NoncePurpose::Authreq, jti.as_bytes(), w.now));
 
     // reboot: the persistent state survives as JSON; tokens and the clock do not
     let list = w
@@ -428,7 +256,7 @@ fn denial_and_reboot() {
         .unwrap();
     let saved = serde_json::to_string(&w.device.snapshot()).unwrap();
     w.device = Device::restore(serde_json::from_str(&saved).unwrap(), &mut w.rng).unwrap();
-    w.wait(30);
+    w.advance(30);
     assert_eq!(
         w.authorize(&list, &Requirement::any_of(&["keymgmt:list"])),
         Err(DeviceError::InvalidToken)
@@ -438,27 +266,28 @@ fn denial_and_reboot() {
         Err(DeviceError::InvalidToken)
     );
     let (body, _) = client::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).unwrap();
-    let out = w.device.ext_request(body.as_bytes(), w.now, &mut w.rng);
-    assert_eq!(w.record(out).err(), Some(DeviceError::RtcUnset));
+    assert_eq!(
+        w.device_json(Method::Post, "/api/auth/ext/request", None, body.as_bytes())
+            .err(),
+        Some(DeviceError::RtcUnset)
+    );
 
     // check-in with the emulated backend sets the clock; the pairing works without re-pairing
-    let backend = SecretKey::generate(&mut w.rng);
     let mut snapshot = w.device.snapshot();
-    snapshot.config.backend_key = Some(backend.public_key());
+    snapshot.config.backend_key = Some(w.backend.public_key());
     w.device = Device::restore(snapshot, &mut w.rng).unwrap();
     let out = w.device.checkin_challenge(w.now, &mut w.rng);
     let check = w.record(out).unwrap().check.into_owned();
     // the backend (the core's emulated one) verifies the check and answers with its time
     let backend_time = w.now + 120;
-    let checked = hem_auth_core::notify::answer_check(&backend, &check, backend_time).unwrap();
+    let checked = hem_auth_core::notify::answer_check(&w.backend, &check, backend_time).unwrap();
     let body = messages::to_json(&CheckinRequest {
         checked: checked.into(),
     });
-    let out = w.device.checkin(body.as_bytes(), w.now);
-    let done = w.record(out).unwrap();
-    assert_eq!(done.time, backend_time);
+    w.device_json(Method::Post, "/api/system/checkin", None, body.as_bytes())
+        .unwrap();
+    assert_eq!(w.now, backend_time, "the clock follows the device's");
     assert_eq!(w.log.last().map(|e| e.kind), Some(AuditKind::RtcSet));
-    w.now = done.time;
     let again = w
         .ext_login(&phone, "keymgmt:list", false, no_check)
         .unwrap();

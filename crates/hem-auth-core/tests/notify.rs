@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
+    reply_to_pairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
 use hem_auth_core::claims::{AuthreqClaims, CheckClaims, PairingRequestClaims, ScopeMap};
 use hem_auth_core::client::ExtAuthState;
@@ -22,6 +22,7 @@ use hem_auth_core::notify::{
     SESSION_LIFETIME_SECS,
 };
 use hem_auth_core::seal::ScopeKey;
+use hem_auth_sim::Phone;
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
 
@@ -39,12 +40,6 @@ struct Env {
     rng: ChaCha20Rng,
     now: u64,
     eid_prv: SecretKey,
-}
-
-/// A phone the broker registered: the authenticator's pairing plus its secret.
-struct Phone {
-    pairing: AuthenticatorPairing,
-    aid: SecretKey,
 }
 
 /// An event the tests opened: its id, jti and session key.
@@ -197,10 +192,7 @@ impl Env {
         );
         assert_eq!((r.status, r.body.as_str()), (200, "{}"));
         assert_eq!(r.events, [NotifyEvent::SubscribersChanged]);
-        Phone {
-            pairing: AuthenticatorPairing::new(&pid, self.eid(), aid.clone()).unwrap(),
-            aid,
-        }
+        Phone::new(&pid, self.eid(), aid, label).unwrap()
     }
 
     /// An authreq for `epk` naming `phones` (scope sealed for each), as `ext/request` makes it.
@@ -772,7 +764,7 @@ fn events_approve_and_errors() {
     env.refused(r, NotifyError::BadMac);
     // a MAC-valid body whose authreply is not for this event
     let junk = "e30.e30.AAAA";
-    let key = alice.aid.diffie_hellman(&ev.epk).unwrap();
+    let key = alice.aid_prv.diffie_hellman(&ev.epk).unwrap();
     let junk_mac = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), junk.as_bytes()));
     let r = env.call(
         Method::Post,
@@ -786,15 +778,13 @@ fn events_approve_and_errors() {
 
     // a pid in the map that is not a subscriber
     let ghost_aid = SecretKey::generate(&mut env.rng);
-    let ghost = Phone {
-        pairing: AuthenticatorPairing::new(
-            &codec::encode_std(&[7u8; 32]),
-            env.eid(),
-            ghost_aid.clone(),
-        )
-        .unwrap(),
-        aid: ghost_aid,
-    };
+    let ghost = Phone::new(
+        &codec::encode_std(&[7u8; 32]),
+        env.eid(),
+        ghost_aid,
+        "ghost",
+    )
+    .unwrap();
     let ev2 = env.event(&[&ghost]);
     let ghost_body = env.approval(&ghost, &ev2);
     let r = env.call_from(
@@ -904,7 +894,7 @@ impl Env {
     /// A body whose MAC is valid for `phone` but whose authreply is junk: an answered or
     /// cancelled event must be refused before the MAC or the authreply is looked at.
     fn approval_after_answer(&mut self, phone: &Phone, ev: &Ev) -> String {
-        let key = phone.aid.diffie_hellman(&ev.epk).unwrap();
+        let key = phone.aid_prv.diffie_hellman(&ev.epk).unwrap();
         let authreply = "e30.e30.AAAA";
         let mac = codec::encode_std(&hem_auth_core::mac::mac(
             key.as_bytes(),

@@ -33,12 +33,12 @@ use hem_auth_core::notify::{
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 
-use crate::authenticator::Push;
 use crate::clock::system_now;
 use crate::conn::Peer;
 use crate::routes::{closing, read_body, BodyFault};
 use crate::store::atomic_write;
 use crate::EmulatorError;
+use hem_authenticator::Push;
 
 /// The `format` member of `notify.json`.
 const FORMAT: &str = "hem-emulator-notify/1";

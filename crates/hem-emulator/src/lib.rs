@@ -15,7 +15,6 @@ use tokio::sync::watch;
 
 mod app;
 mod audit;
-mod authenticator;
 mod broker;
 mod clock;
 mod conn;
@@ -25,8 +24,9 @@ pub mod secret;
 mod store;
 mod tls;
 
-pub use authenticator::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
 pub use faults::Faults;
+use hem_authenticator as authenticator;
+pub use hem_authenticator::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
 pub use tls::Tls;
 
 /// Default listen address, as the issue states: `127.0.0.1:8080`.
@@ -228,6 +228,18 @@ impl EmulatorError {
     }
 }
 
+impl From<hem_authenticator::Error> for EmulatorError {
+    fn from(e: hem_authenticator::Error) -> Self {
+        match e {
+            hem_authenticator::Error::State { path, detail } => {
+                EmulatorError::State { path, detail }
+            }
+            hem_authenticator::Error::Io { what, source } => EmulatorError::Io { what, source },
+            other => EmulatorError::Config(other.to_string()),
+        }
+    }
+}
+
 impl fmt::Display for EmulatorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -319,7 +331,8 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
                 url.clone(),
                 cert_pem.as_deref(),
                 config.state_dir.clone(),
-            )?;
+            )
+            .map_err(EmulatorError::from)?;
             (Some(authenticator), Some(pushes))
         }
         None => (None, None),

@@ -14,9 +14,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use arbitrary::Arbitrary;
-use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest,
-};
+use hem_auth_core::authenticator::{reply_to_pairing, Event, UnverifiedPairingRequest};
 use hem_auth_core::claims::{AuthreqClaims, PairingRequestClaims, ScopeMap};
 use hem_auth_core::codec;
 use hem_auth_core::jwt::{self, Header};
@@ -24,6 +22,7 @@ use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::notify::{Method, NotifyBroker, NotifyConfig, NotifyEvent, Request, Response};
 use hem_auth_core::seal::ScopeKey;
+use hem_auth_sim::Phone;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{json, Value};
@@ -108,10 +107,6 @@ pub enum Op {
         /// XOR mask (0 replays it unchanged).
         xor: u8,
     },
-}
-
-struct Phone {
-    pairing: AuthenticatorPairing,
 }
 
 struct Ev {
@@ -307,9 +302,8 @@ impl Harness {
         );
         if r.status == 200 {
             self.deleted.remove(&pid);
-            self.phones.push(Phone {
-                pairing: AuthenticatorPairing::new(&pid, self.eid(), aid).expect("a pairing"),
-            });
+            self.phones
+                .push(Phone::new(&pid, self.eid(), aid, "phone").expect("a pairing"));
         } else {
             assert_eq!(r.status, 409, "finalise refused: {}", r.body);
             self.finalised.remove(&pid);

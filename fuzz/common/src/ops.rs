@@ -23,7 +23,7 @@ use std::collections::HashSet;
 
 use arbitrary::Arbitrary;
 use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
+    reply_to_pairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
 };
 use hem_auth_core::claims::{
     self, AuthreplyClaims, AuthreqClaims, LoginClaims, PairingReplyClaims, PairingRequestClaims,
@@ -47,6 +47,7 @@ use hem_auth_core::messages::{
 };
 use hem_auth_core::scope;
 use hem_auth_core::seal::ScopeKey;
+use hem_auth_sim::Phone;
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
@@ -465,12 +466,6 @@ impl Model {
     }
 }
 
-/// A phone that was paired at some point.
-struct Phone {
-    s1: SharedSecret,
-    pairing: AuthenticatorPairing,
-}
-
 /// An authreq the client received and verified.
 struct Authreq {
     jti: String,
@@ -550,16 +545,20 @@ impl World {
         let mut device = Device::restore_with_boot_keys(snapshot, fixture::boot_keys())
             .expect("the fixture snapshot restores");
         let _ = device.set_clock(START);
-        let phones = vec![
-            Phone {
-                s1: fixture::phone_a_s1(),
-                pairing: fixture::phone_a(),
-            },
-            Phone {
-                s1: fixture::phone_b_s1(),
-                pairing: fixture::phone_b(),
-            },
-        ];
+        // The fixture's two phones, made once per process (three X25519 each).
+        static PHONES: std::sync::OnceLock<[Phone; 2]> = std::sync::OnceLock::new();
+        let phones = PHONES
+            .get_or_init(|| {
+                let phone = |pid: &[u8; 32], secret: SecretKey, label: &str| {
+                    Phone::new(&codec::encode_std(pid), fixture::eid(), secret, label)
+                        .expect("a fixture phone pairs")
+                };
+                [
+                    phone(&fixture::PID_A, fixture::phone_a_secret(), "A"),
+                    phone(&fixture::PID_B, fixture::phone_b_secret(), "B"),
+                ]
+            })
+            .to_vec();
         let model = Model {
             rtc: true,
             pairings: phones
@@ -1224,11 +1223,9 @@ impl World {
                         .expect("the broker accepts the device's code");
                     if secret.public_key() == aid {
                         let pid_b64 = codec::encode_std(&pid);
-                        self.phones.push(Phone {
-                            s1: fixture::s1(&secret),
-                            pairing: AuthenticatorPairing::new(&pid_b64, fixture::eid(), secret)
-                                .expect("pairs"),
-                        });
+                        self.phones.push(
+                            Phone::new(&pid_b64, fixture::eid(), secret, "Phone").expect("pairs"),
+                        );
                     }
                 }
                 self.successes += 1;

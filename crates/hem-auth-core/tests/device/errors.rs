@@ -535,7 +535,7 @@ fn ext_validate_400() {
     let validate = |r: &mut Rig, b: &[u8]| r.dev.ext_validate(Some(&token), b, r.now);
     for b in [
         b"[]".to_vec(),
-        body(&json!({"pid": phone.pid_b64()})),
+        body(&json!({"pid": phone.pid()})),
         body(&json!({"reply": reply})),
         body(&json!({"pid": 1, "reply": reply})),
     ] {
@@ -548,7 +548,7 @@ fn ext_validate_400() {
         &mut rig,
         E::Malformed(M::Jwt(JwtError::SegmentCount)),
         400,
-        |r| validate(r, &body(&json!({"pid": phone.pid_b64(), "reply": "x"}))),
+        |r| validate(r, &body(&json!({"pid": phone.pid(), "reply": "x"}))),
     );
     // claims missing / mistyped
     for claim in ["jti", "iss", "epk", "label"] {
@@ -587,7 +587,7 @@ fn ext_validate_400() {
 
 /// The same phone's reply to `jti` (its original reply, rebuilt).
 fn reply_again(rig: &mut Rig, jti: &str, phone: &crate::rig::Phone) -> String {
-    let claims = json!({"jti": jti, "iss": phone.aid.to_b64(), "aud": rig.eid_b64(),
+    let claims = json!({"jti": jti, "iss": phone.aid().to_b64(), "aud": rig.eid_b64(),
         "epk": SecretKey::generate(&mut rig.rng).public_key().to_b64(), "label": phone.label});
     jwt::sign(Header::App, &claims, phone.s1.as_bytes())
 }
@@ -612,17 +612,22 @@ fn ext_validate_406_ninth_pairing_and_duplicate_aid() {
     let token = rig.login("system:config");
     let (_, jti) = rig.ext_init(&token);
     let again = reply_again(&mut rig, &jti, &first);
-    let new_pid = crate::rig::Phone {
-        pid: [0x77; 32],
-        ..clone_phone(&first)
-    };
+    let eid = *rig.dev.eid();
+    let new_pid = crate::rig::Phone::new(
+        &hem_auth_core::codec::encode_std(&[0x77; 32]),
+        eid,
+        first.aid_prv.clone(),
+        &first.label,
+    )
+    .unwrap();
     refused(&mut rig, E::DuplicateAid, 406, |r| {
         r.dev
             .ext_validate(Some(&token), &Rig::validate_body(&new_pid, &again), r.now)
     });
     // and a pid already in use by another aid
-    let (reply, mut other) = rig.reply_with(&jti, "other", |_| {});
-    other.pid = first.pid;
+    let (reply, other) = rig.reply_with(&jti, "other", |_| {});
+    let other =
+        crate::rig::Phone::new(first.pid(), eid, other.aid_prv.clone(), &other.label).unwrap();
     refused(&mut rig, E::DuplicatePid, 406, |r| {
         r.dev
             .ext_validate(Some(&token), &Rig::validate_body(&other, &reply), r.now)
@@ -635,17 +640,6 @@ fn ext_validate_406_ninth_pairing_and_duplicate_aid() {
         .result
         .is_ok());
     drop(phones);
-}
-
-fn clone_phone(p: &crate::rig::Phone) -> crate::rig::Phone {
-    crate::rig::Phone {
-        aid_sk: p.aid_sk.clone(),
-        aid: p.aid,
-        pid: p.pid,
-        kid: p.kid.clone(),
-        label: p.label.clone(),
-        s1: p.s1.clone(),
-    }
 }
 
 #[test]

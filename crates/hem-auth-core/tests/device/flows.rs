@@ -114,11 +114,7 @@ fn login_pair_ext_auth_bearer_unpair() {
         .unwrap();
     assert_eq!(
         (gone.kid.as_str(), gone.pid.as_str(), gone.label.as_str()),
-        (
-            phone.kid.as_str(),
-            phone.pid_b64().as_str(),
-            "Pixel 8 (Android)"
-        )
+        (phone.kid.as_str(), phone.pid(), "Pixel 8 (Android)")
     );
     assert!(rig.dev.pairings().is_empty());
     let req = rig.ext_request("keymgmt:list", None);

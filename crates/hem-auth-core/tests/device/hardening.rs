@@ -167,13 +167,13 @@ fn ext_validate_400_one_phone_key_cannot_take_two_slots() {
     let (_, jti) = rig.ext_init(&token);
     // Attack 4: the paired aid with bit 255 set. X25519 ignores the bit, so the reply's MAC
     // verifies under the same S1; before the fix this took a second slot.
-    let (_, b) = reply_as(&mut rig, &jti, &phone, &high_bit(&phone.aid));
+    let (_, b) = reply_as(&mut rig, &jti, &phone, &high_bit(&phone.aid()));
     refused(&mut rig, E::Malformed(M::Key), 400, |r| {
         r.dev.ext_validate(Some(&token), &b, r.now)
     });
     assert_eq!(rig.dev.pairings().len(), 1);
     // Every other non-canonical or low-order aid: 400 as well.
-    for (iss, why) in bad_keys(&phone.aid) {
+    for (iss, why) in bad_keys(&phone.aid()) {
         let (_, b) = reply_as(&mut rig, &jti, &phone, &iss);
         let before = rig.state();
         let out = rig.dev.ext_validate(Some(&token), &b, rig.now);
@@ -181,7 +181,7 @@ fn ext_validate_400_one_phone_key_cannot_take_two_slots() {
         assert_eq!(rig.state(), before, "{why}");
     }
     // The canonical aid itself is still the duplicate it is (406), and the nonce survived.
-    let (_, b) = reply_as(&mut rig, &jti, &phone, &phone.aid.to_b64());
+    let (_, b) = reply_as(&mut rig, &jti, &phone, &phone.aid().to_b64());
     refused(&mut rig, E::DuplicateAid, 406, |r| {
         r.dev.ext_validate(Some(&token), &b, r.now)
     });
@@ -218,7 +218,7 @@ fn ext_token_400_non_canonical_iss_before_the_pairing_lookup() {
     let phone = rig.pair("phone");
     let req = rig.ext_request("keymgmt:list", None);
     let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 900);
-    for (iss, why) in bad_keys(&phone.aid)
+    for (iss, why) in bad_keys(&phone.aid())
         .into_iter()
         .chain([("nonsense".to_owned(), "not base64")])
     {
@@ -304,7 +304,7 @@ fn epk_400_device_or_paired_key_at_request_init_and_mac() {
     for (epk, why) in [
         (eid, "the eid"),
         (spk, "the spk"),
-        (phone.aid.to_b64(), "a paired aid"),
+        (phone.aid().to_b64(), "a paired aid"),
     ] {
         refused_at_the_three(&mut rig, &token, &epk, E::Malformed(M::EpkInUse), why);
         // In the url-safe alphabet without padding: the same key, the same refusal.

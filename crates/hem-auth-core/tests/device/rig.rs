@@ -12,7 +12,7 @@ use hem_auth_core::device::{
     ConsumedNonce, Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, ScopePolicy,
 };
 use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
-use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
+use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::messages::{AuthChallenge, ExtInitResponse, ExtRequestResponse};
 use hem_auth_core::seal::ScopeKey;
 use rand_chacha::ChaCha20Rng;
@@ -31,21 +31,8 @@ pub struct Rig {
     pub backend: SecretKey,
 }
 
-/// A paired phone as the test knows it.
-pub struct Phone {
-    pub aid_sk: SecretKey,
-    pub aid: PublicKey,
-    pub pid: [u8; 32],
-    pub kid: String,
-    pub label: String,
-    pub s1: SharedSecret,
-}
-
-impl Phone {
-    pub fn pid_b64(&self) -> String {
-        codec::encode_std(&self.pid)
-    }
-}
+/// A paired phone: the simulated world's.
+pub use hem_auth_sim::Phone;
 
 /// An authreq as the broker received it.
 pub struct Req {
@@ -58,9 +45,7 @@ pub struct Req {
 impl Req {
     /// The sealed entry for `phone`, opened as the phone would.
     pub fn open_for(&self, phone: &Phone) -> String {
-        let sealed = self.claims["scope"][phone.pid_b64()]
-            .as_str()
-            .expect("entry");
+        let sealed = self.claims["scope"][phone.pid()].as_str().expect("entry");
         ScopeKey::derive(&phone.s1, &self.jti)
             .open(sealed)
             .expect("opens")
@@ -188,6 +173,7 @@ impl Rig {
         let aid_sk = SecretKey::generate(&mut self.rng);
         let reply_epk = SecretKey::generate(&mut self.rng).public_key();
         let s1 = aid_sk.diffie_hellman(self.dev.eid()).unwrap();
+        // the phone's own S1 is the same
         let claims = PairingReplyClaims {
             jti: Cow::Owned(jti.into()),
             eat: None,
@@ -201,21 +187,12 @@ impl Rig {
         let reply = jwt::sign(Header::App, &v, s1.as_bytes());
         let mut pid = [0u8; 32];
         rand_core::RngCore::fill_bytes(&mut self.rng, &mut pid);
-        let aid = aid_sk.public_key();
-        let kid = hem_auth_core::device::kid_to_hex(&hem_auth_core::device::kid_of(&aid));
-        let phone = Phone {
-            aid_sk,
-            aid,
-            pid,
-            kid,
-            label: label.into(),
-            s1,
-        };
+        let phone = Phone::new(&codec::encode_std(&pid), *self.dev.eid(), aid_sk, label).unwrap();
         (reply, phone)
     }
 
     pub fn validate_body(phone: &Phone, reply: &str) -> Vec<u8> {
-        body(&json!({ "pid": phone.pid_b64(), "reply": reply }))
+        body(&json!({ "pid": phone.pid(), "reply": reply }))
     }
 
     /// A complete pairing with a fresh `system:config` login.
@@ -275,8 +252,8 @@ impl Rig {
             jti: Cow::Owned(codec::encode_std(&req.jti)),
             exp,
             iat: Some(self.now),
-            pid: Cow::Owned(phone.pid_b64()),
-            iss: Cow::Owned(phone.aid.to_b64()),
+            pid: Cow::Borrowed(phone.pid()),
+            iss: Cow::Owned(phone.aid().to_b64()),
             scope: Cow::Owned(sealed),
             ctx: None,
         };

@@ -7,13 +7,12 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
-};
+use hem_auth_core::authenticator::{Event, UnverifiedPairingRequest, PERIODS_SECS};
 use hem_auth_core::client::{self, ExtAuthState, LoginChallenge, UnverifiableAccessToken};
 use hem_auth_core::codec;
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey};
+pub use hem_auth_sim::Phone;
 use hem_emulator::{EmulatorConfig, RunningEmulator};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -261,8 +260,8 @@ impl Client {
             .expect(200);
         let request = state.verify_init_response(&init, host_now()).unwrap();
         let seen = UnverifiedPairingRequest::parse(request.request()).unwrap();
-        let aid = SecretKey::generate(&mut rng);
-        let reply = reply_to_pairing(&aid, &seen, label, "fcm-token").unwrap();
+        let answered = Phone::answer(&seen, label, "fcm-token", &mut rng).unwrap();
+        let reply = &answered.reply;
         let mut pid = [0u8; 32];
         rng.fill_bytes(&mut pid);
         let pid = codec::encode_std(&pid);
@@ -273,10 +272,9 @@ impl Client {
         let kid = state
             .verify_validate_response(&request.eid(), &reply.reply, &answer)
             .unwrap();
-        Phone {
-            pairing: AuthenticatorPairing::new(&pid, eid, aid).unwrap(),
-            kid,
-        }
+        let phone = answered.paired(&pid).unwrap();
+        assert_eq!(phone.kid, kid);
+        phone
     }
 
     /// Asks for an authreq for `scope` and verifies it.
@@ -311,12 +309,6 @@ impl Client {
             .expect(200);
         authreq.session.finish(&answer).unwrap().token().to_string()
     }
-}
-
-/// A paired phone.
-pub struct Phone {
-    pub pairing: AuthenticatorPairing,
-    pub kid: String,
 }
 
 /// A verified authreq and the broker session that asked for it.

@@ -1,6 +1,13 @@
-//! The virtual authenticator: a phone app stand-in on its own thread, talking HTTP to the
-//! emulator's broker exactly as the phone does (spec §5.7, §6.4, §6.8), with the
-//! `hem_auth_core::authenticator` role doing all the protocol work.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+//!
+//! The virtual authenticator: a phone app stand-in on its own thread, talking HTTP to a notify
+//! broker (the emulator's, `hem-emulator --authenticator MODE`) exactly as the phone does (spec
+//! §5.7, §6.4, §6.8), with the `hem_auth_core::authenticator` role doing all the protocol
+//! work. Each pairing is a [`hem_auth_sim::Phone`], the same phone the simulated world's tests
+//! use; this crate adds the HTTP exchanges, the decision modes ([`AuthenticatorMode`]: the
+//! emulator's `--authenticator approve|approve:<period>[:rw]|deny|prompt`) and the saved
+//! pairings.
 //!
 //! * Pairing: the broker adapter hands over every registration link (what the phone reads
 //!   from the QR code). `GET link` → the request, read unverified (the phone has no key yet);
@@ -28,7 +35,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorError, AuthenticatorPairing, Event, UnverifiedPairingRequest,
+    reply_to_pairing, AuthenticatorError, Event, UnverifiedPairingRequest,
 };
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::notify::{EventsByPid, LinkAccepted, LinkRequest};
@@ -36,22 +43,75 @@ use hem_auth_core::{codec, messages, scope};
 use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 
-use crate::clock::system_now;
-use crate::EmulatorError;
+use hem_auth_sim::Phone;
 
+pub mod files;
 mod mode;
 mod saved;
 
 pub use mode::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
-use saved::Paired;
+
+/// Why the authenticator could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The saved pairings are not a file this authenticator wrote.
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// An operating-system call failed.
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::State { path, detail } => write!(f, "state {}: {detail}", path.display()),
+            Error::Io { what, source } => write!(f, "{what}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::State { .. } => None,
+        }
+    }
+}
+
+/// Unix seconds of the host clock (0 if the host clock is before 1970).
+fn system_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// How often the authenticator asks the broker for new login events. The real phone is woken
 /// by a push instead; a quarter of a second keeps an emulated login well within the
 /// Manager's 900 ms check interval (spec §5.1) at a negligible load.
-pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(250);
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// The key label the authenticator gives the device when pairing (the phone app sends the
 /// phone's name here; at most 32 printable characters, spec §6.6).
-pub(crate) const LABEL: &str = "hem-virtual-authenticator";
+pub const LABEL: &str = "hem-virtual-authenticator";
 /// One exchange with the broker finishes within this (the emulator answers in
 /// milliseconds; the bound only keeps a stop prompt if something hangs).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,7 +121,7 @@ const MAX_ANSWER_BYTES: u64 = 65_536;
 /// What the broker adapter tells the authenticator: what a phone learns from a QR code or a
 /// push.
 #[derive(Debug)]
-pub(crate) enum Push {
+pub enum Push {
     /// A registration link (`register/init`'s `link`), as the QR code carries it.
     Link(String),
     /// Pairings the broker no longer has (an unpair), by pid.
@@ -74,7 +134,7 @@ pub(crate) enum Push {
 
 /// The running authenticator thread. Dropping it stops it.
 #[derive(Debug)]
-pub(crate) struct VirtualAuthenticator {
+pub struct VirtualAuthenticator {
     stop: Arc<AtomicBool>,
     pairings: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
@@ -83,12 +143,12 @@ pub(crate) struct VirtualAuthenticator {
 impl VirtualAuthenticator {
     /// Loads the pairings kept in `dir` and starts the thread, which reaches the broker at
     /// `url` and learns of links and unpairings from the returned sender.
-    pub(crate) fn start(
+    pub fn start(
         mode: AuthenticatorMode,
         url: String,
         cert_pem: Option<&str>,
         dir: Option<PathBuf>,
-    ) -> Result<(Self, Sender<Push>), EmulatorError> {
+    ) -> Result<(Self, Sender<Push>), Error> {
         let paired = match &dir {
             Some(dir) => saved::load(dir)?,
             None => Vec::new(),
@@ -96,7 +156,7 @@ impl VirtualAuthenticator {
         let stop = Arc::new(AtomicBool::new(false));
         let pairings = Arc::new(AtomicUsize::new(paired.len()));
         let (tx, rx) = mpsc::channel();
-        let mut phone = Phone {
+        let mut app = App {
             mode,
             http: Http::new(url, cert_pem),
             dir,
@@ -108,8 +168,8 @@ impl VirtualAuthenticator {
         };
         let thread = std::thread::Builder::new()
             .name(String::from("hem-authenticator"))
-            .spawn(move || phone.run(&rx))
-            .map_err(|e| EmulatorError::io("starting the authenticator thread", e))?;
+            .spawn(move || app.run(&rx))
+            .map_err(|e| Error::io("starting the authenticator thread", e))?;
         Ok((
             VirtualAuthenticator {
                 stop,
@@ -121,13 +181,13 @@ impl VirtualAuthenticator {
     }
 
     /// How many devices it is paired with now.
-    pub(crate) fn pairings(&self) -> usize {
+    pub fn pairings(&self) -> usize {
         self.pairings.load(Ordering::SeqCst)
     }
 
     /// Asks the thread to stop; it notices within [`POLL_INTERVAL`] (or when its current
     /// exchange ends).
-    pub(crate) fn signal_stop(&self) {
+    pub fn signal_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
     }
 }
@@ -152,12 +212,12 @@ fn log(line: std::fmt::Arguments<'_>) {
     eprintln!("hem-emulator: authenticator {line}");
 }
 
-/// The phone: its pairings and what it has already answered.
-struct Phone {
+/// The phone app: its pairings (one [`Phone`] each) and what it has already answered.
+struct App {
     mode: AuthenticatorMode,
     http: Http,
     dir: Option<PathBuf>,
-    paired: Vec<Paired>,
+    paired: Vec<Phone>,
     count: Arc<AtomicUsize>,
     /// `(eventid, pid)` pairs already dealt with, pruned to those the broker still lists.
     handled: HashSet<(String, String)>,
@@ -165,7 +225,7 @@ struct Phone {
     stop: Arc<AtomicBool>,
 }
 
-impl Phone {
+impl App {
     fn run(&mut self, pushes: &Receiver<Push>) {
         let mut next_poll = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
@@ -266,9 +326,9 @@ impl Phone {
                 return;
             }
         };
-        match AuthenticatorPairing::new(&pid, eid, aid.clone()) {
-            Ok(pairing) => {
-                self.paired.push(Paired { pairing, aid });
+        match Phone::new(&pid, eid, aid, LABEL) {
+            Ok(phone) => {
+                self.paired.push(phone);
                 self.pairings_changed();
                 log(format_args!("paired with the device {eid} (pid {pid})"));
             }

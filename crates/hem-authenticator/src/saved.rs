@@ -1,18 +1,19 @@
 //! `authenticator.json`: the virtual authenticator's pairings across restarts, as the phone
-//! app keeps `{pid, eid, aid_prv}` (spec §6.4). Mode 0600, replaced atomically like
-//! `state.json` ([`crate::store::atomic_write`]).
+//! app keeps `{pid, eid, aid_prv}` (spec §6.4). Mode 0600, replaced atomically
+//! ([`crate::files::atomic_write`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use hem_auth_core::authenticator::AuthenticatorPairing;
 use hem_auth_core::codec;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::store::atomic_write;
-use crate::EmulatorError;
+use hem_auth_sim::Phone;
+
+use crate::files::{atomic_write, read_secret_file, to_json_exact};
+use crate::{Error, LABEL};
 
 /// The `format` member of `authenticator.json`.
 const FORMAT: &str = "hem-emulator-authenticator/1";
@@ -40,23 +41,16 @@ impl Drop for SavedPairing {
     }
 }
 
-/// A pairing and the phone's secret key in it (which [`AuthenticatorPairing`] does not give
-/// back, but saving needs).
-pub(crate) struct Paired {
-    pub(crate) pairing: AuthenticatorPairing,
-    pub(crate) aid: SecretKey,
-}
-
 /// The pairings saved in `dir`; none when the file does not exist.
-pub(crate) fn load(dir: &Path) -> Result<Vec<Paired>, EmulatorError> {
+pub(crate) fn load(dir: &Path) -> Result<Vec<Phone>, Error> {
     let path = dir.join(FILE);
     // The file holds the phone's secrets: read and written without reallocating buffers.
-    let bytes = match crate::store::read_secret_file(&path, 1 << 20) {
+    let bytes = match read_secret_file(&path, 1 << 20) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(EmulatorError::io(format!("reading {}", path.display()), e)),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
     };
-    let bad = |detail: String| EmulatorError::State {
+    let bad = |detail: String| Error::State {
         path: path.clone(),
         detail,
     };
@@ -72,15 +66,13 @@ pub(crate) fn load(dir: &Path) -> Result<Vec<Paired>, EmulatorError> {
                 .map_err(|_| bad(format!("pairing {}: eid is not a key", p.pid)))?;
             let aid = SecretKey::from_b64(&p.aid)
                 .map_err(|_| bad(format!("pairing {}: aid is not a key", p.pid)))?;
-            let pairing = AuthenticatorPairing::new(&p.pid, eid, aid.clone())
-                .map_err(|e| bad(format!("pairing {}: {e}", p.pid)))?;
-            Ok(Paired { pairing, aid })
+            Phone::new(&p.pid, eid, aid, LABEL).map_err(|e| bad(format!("pairing {}: {e}", p.pid)))
         })
         .collect()
 }
 
 /// Replaces `authenticator.json` in `dir` with `pairings` and their secrets.
-pub(crate) fn save(dir: &Path, pairings: &[Paired]) -> io::Result<()> {
+pub(crate) fn save(dir: &Path, pairings: &[Phone]) -> io::Result<()> {
     let file = SavedFile {
         format: String::from(FORMAT),
         pairings: pairings
@@ -88,11 +80,11 @@ pub(crate) fn save(dir: &Path, pairings: &[Paired]) -> io::Result<()> {
             .map(|p| SavedPairing {
                 pid: p.pairing.pid().to_string(),
                 eid: p.pairing.eid().to_b64(),
-                aid: codec::encode_std(&*p.aid.to_bytes()),
+                aid: codec::encode_std(&*p.aid_prv.to_bytes()),
             })
             .collect(),
     };
-    let json = crate::store::to_json_exact(&file)?;
+    let json = to_json_exact(&file)?;
     atomic_write(dir, FILE, &json)
 }
 

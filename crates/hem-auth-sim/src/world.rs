@@ -1,0 +1,593 @@
+//! The world: one device, one notify broker, the user's keys, a seeded RNG and a clock.
+
+use alloc::borrow::Cow;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use hem_auth_core::authenticator::{Event, UnverifiedPairingRequest, PERIODS_SECS};
+use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken, VerifiedAuthreq};
+use hem_auth_core::codec;
+use hem_auth_core::device::{
+    AuditEvent, Device, DeviceConfig, DeviceError, Outcome, Requirement, Subject,
+};
+use hem_auth_core::jwt::UntrustedJwt;
+use hem_auth_core::keys::SecretKey;
+use hem_auth_core::messages;
+use hem_auth_core::notify::{Method, NotifyBroker, NotifyConfig, NotifyEvent, Request, Response};
+use rand_chacha::ChaCha20Rng;
+use rand_core::RngCore;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::{rng, Phone, SimError, START};
+
+/// The notify broker's base URL: the prefix of its registration links.
+pub const NOTIFY_BASE: &str = "http://hem.local:8080";
+/// The client's (the Manager's) address as the broker sees it.
+pub const CLIENT_PEER: &str = "192.0.2.1";
+/// The phones' address as the broker sees it.
+pub const PHONE_PEER: &str = "198.51.100.7";
+/// The `ctx` of [`World::ext_login`]'s requests.
+pub const EXT_LOGIN_CTX: &str = "sim";
+/// The lifetime the client asks for in [`World::login`]'s eJWT, in seconds.
+pub const LOGIN_LIFETIME_SECS: u64 = 3600;
+/// The push token the simulated phones send.
+pub const FID: &str = "fcm-token";
+
+/// The device's answer to one request: what an HTTP client sees (status and body; the
+/// device's errors have an empty body), plus the error itself, which tests assert by variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceReply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body (empty on an error).
+    pub body: String,
+    /// The refusal, when `status` is not 200.
+    pub error: Option<DeviceError>,
+}
+
+impl DeviceReply {
+    fn of<T: Serialize>(result: Result<T, DeviceError>) -> Self {
+        match result {
+            Ok(body) => DeviceReply {
+                status: 200,
+                body: messages::to_json(&body),
+                error: None,
+            },
+            Err(e) => Self::refused(e),
+        }
+    }
+
+    fn refused(e: DeviceError) -> Self {
+        DeviceReply {
+            status: e.status(),
+            body: String::new(),
+            error: Some(e),
+        }
+    }
+
+    /// The body, or the device's refusal.
+    pub fn into_result(self) -> Result<String, DeviceError> {
+        match self.error {
+            None => Ok(self.body),
+            Some(e) => Err(e),
+        }
+    }
+}
+
+/// Everything in one place: the device, the notify broker, the user's (and master's and
+/// backend's) keys, the audit log and the clock. Fields are public: a test may reach in
+/// (reboot the device, bend a body) and go on with the world.
+pub struct World {
+    /// The device.
+    pub device: Device,
+    /// The notify broker (api.encedo.com), with [`World::backend`] as its check-in backend.
+    pub broker: NotifyBroker,
+    /// The one RNG every role draws from.
+    pub rng: ChaCha20Rng,
+    /// Simulated time, unix seconds.
+    pub now: u64,
+    /// The device's identity key (`eid_prv`).
+    pub identity: SecretKey,
+    /// The user's key (password-login role `U`).
+    pub user: SecretKey,
+    /// The master key (role `M`).
+    pub master: SecretKey,
+    /// The backend's check-in key.
+    pub backend: SecretKey,
+    /// Every audit event the device emitted through [`World::record`], in order.
+    pub log: Vec<AuditEvent>,
+}
+
+impl World {
+    /// A world from `seed` with the default device configuration: see [`World::with`].
+    pub fn new(seed: u64) -> Self {
+        Self::with(seed, |_| {})
+    }
+
+    /// A world from `seed`: the keys are drawn in the order backend, user, master, identity;
+    /// the device knows the user, master and backend keys and is labelled "Alice's HEM", then
+    /// `adjust` edits its configuration. The clock reads [`START`]; the device's RTC is unset
+    /// ([`World::set_clock`] or [`World::checkin`] sets it).
+    pub fn with(seed: u64, adjust: impl FnOnce(&mut DeviceConfig)) -> Self {
+        let mut rng = rng(seed);
+        let backend = SecretKey::generate(&mut rng);
+        let user = SecretKey::generate(&mut rng);
+        let master = SecretKey::generate(&mut rng);
+        let identity = SecretKey::generate(&mut rng);
+        let broker = NotifyBroker::new(NotifyConfig::with_backend(backend.clone()));
+        let mut config = DeviceConfig::new(identity.clone());
+        config.user_key = Some(user.public_key());
+        config.master_key = Some(master.public_key());
+        config.backend_key = Some(backend.public_key());
+        config.label = "Alice's HEM".into();
+        adjust(&mut config);
+        let device = Device::new(config, &mut rng);
+        World {
+            device,
+            broker,
+            rng,
+            now: START,
+            identity,
+            user,
+            master,
+            backend,
+            log: Vec::new(),
+        }
+    }
+
+    /// Lets simulated time pass.
+    pub fn advance(&mut self, secs: u64) {
+        self.now += secs;
+    }
+
+    /// Records an outcome's audit events in [`World::log`] and returns its result, as an
+    /// adapter would.
+    pub fn record<T>(&mut self, outcome: Outcome<T>) -> Result<T, DeviceError> {
+        let (result, events) = outcome.into_parts();
+        self.log.extend(events);
+        result
+    }
+
+    /// The emulator's set-clock: the device's RTC reads [`World::now`].
+    pub fn set_clock(&mut self) {
+        let out = self.device.set_clock(self.now);
+        // Setting the clock cannot be refused; its audit event is kept.
+        let _ = self.record(out);
+    }
+
+    /// One request to the device, as its HTTP API receives it: `bearer` is the token of the
+    /// `Authorization` header. Every device call of the world's flows goes through here, so
+    /// this one function is where the world meets the device's HTTP behaviour. Audit events
+    /// go to [`World::log`].
+    pub fn device_call(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: &[u8],
+    ) -> DeviceReply {
+        let now = self.now;
+        // The firmware's dispatcher: a present token must be valid before routing (spec §8.2).
+        if let Some(token) = bearer {
+            let out = self
+                .device
+                .authorize(Some(token), &Requirement::any_token(), now);
+            if let Err(e) = self.record(out) {
+                return DeviceReply::refused(e);
+            }
+        }
+        let rng = &mut self.rng;
+        let device = &mut self.device;
+        match (method, path) {
+            (Method::Get, "/api/auth/token") => {
+                let out = device.auth_token_challenge(now, rng);
+                let r = self.record(out);
+                DeviceReply::of(r)
+            }
+            (Method::Post, "/api/auth/token") => {
+                let out = device.auth_token(body, now, rng);
+                let r = self.record(out);
+                DeviceReply::of(r)
+            }
+            (Method::Post, "/api/auth/ext/request") => {
+                let out = device.ext_request(body, now, rng);
+                let r = self.record(out);
+                DeviceReply::of(r)
+            }
+            (Method::Post, "/api/auth/ext/token") => {
+                let out = device.ext_token(body, now, rng);
+                let r = self.record(out);
+                DeviceReply::of(r)
+            }
+            (Method::Post, "/api/auth/ext/init") => {
+                let out = device.ext_init(bearer, body, now, rng);
+                let r = self.record(out);
+                DeviceReply::of(r)
+            }
+            (Method::Post, "/api/auth/ext/validate") => {
+                let out = device.ext_validate(bearer, body, now);
+                let r = self.record(out);
+                DeviceReply::of(r)
+            }
+            (Method::Post, "/api/auth/ext/mac") => {
+                let out = device.ext_mac(bearer, body, now, rng);
+                let r = self.record(out);
+                DeviceReply::of(r)
+            }
+            (Method::Get, "/api/system/checkin") => {
+                let out = device.checkin_challenge(now, rng);
+                let r = self.record(out);
+                DeviceReply::of(r)
+            }
+            (Method::Post, "/api/system/checkin") => {
+                let out = device.checkin(body, now);
+                // The clock follows the time the device was set to, as the emulator's does.
+                let r = self.record(out).map(|done| {
+                    self.now = done.time;
+                    done.response
+                });
+                DeviceReply::of(r)
+            }
+            (Method::Delete, p) if p.starts_with("/api/keymgmt/delete/") => {
+                let kid = &p["/api/keymgmt/delete/".len()..];
+                let out = device.unpair(bearer, kid, now);
+                let r = self.record(out).map(|_| json!({}));
+                DeviceReply::of(r)
+            }
+            _ => DeviceReply {
+                status: 404,
+                body: String::new(),
+                error: None,
+            },
+        }
+    }
+
+    /// [`World::device_call`]'s body, or the device's refusal.
+    pub fn device_json(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: &[u8],
+    ) -> Result<String, DeviceError> {
+        self.device_call(method, path, bearer, body).into_result()
+    }
+
+    /// The bearer check of an endpoint: whether `token` meets `need` now.
+    pub fn authorize(
+        &mut self,
+        token: &UnverifiableAccessToken,
+        need: &Requirement<'_>,
+    ) -> Result<Subject, DeviceError> {
+        let out = self.device.authorize(Some(token.token()), need, self.now);
+        self.record(out).map(|a| a.subject)
+    }
+
+    /// One request to the notify broker from `peer`.
+    pub fn notify_call(&mut self, method: Method, path: &str, body: &str, peer: &str) -> Response {
+        let request = Request {
+            method,
+            path,
+            body: body.as_bytes(),
+            peer,
+            base_url: NOTIFY_BASE,
+        };
+        self.broker.handle(&request, self.now, &mut self.rng)
+    }
+
+    /// A notify-broker request from the client ([`CLIENT_PEER`]).
+    pub fn client_call(&mut self, method: Method, path: &str, body: &str) -> Response {
+        self.notify_call(method, path, body, CLIENT_PEER)
+    }
+
+    /// A notify-broker request from a phone ([`PHONE_PEER`]).
+    pub fn phone_call(&mut self, method: Method, path: &str, body: &str) -> Response {
+        self.notify_call(method, path, body, PHONE_PEER)
+    }
+
+    /// A broker answer with status 200, else [`SimError::Notify`].
+    fn notify_ok(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &str,
+        peer: &str,
+    ) -> Result<Response, SimError> {
+        let r = self.notify_call(method, path, body, peer);
+        if r.status == 200 {
+            Ok(r)
+        } else {
+            Err(SimError::Notify {
+                path: path.to_string(),
+                status: r.status,
+                body: r.body,
+            })
+        }
+    }
+
+    /// Check-in through the broker's backend: device `GET checkin` → broker `POST /checkin`
+    /// → device `POST checkin`. The device's RTC, and [`World::now`] with it, are set to the
+    /// broker's time, which is returned.
+    pub fn checkin(&mut self) -> Result<u64, SimError> {
+        let check = self.device_json(Method::Get, "/api/system/checkin", None, b"")?;
+        let r = self.notify_ok(Method::Post, "/checkin", &check, CLIENT_PEER)?;
+        self.device_json(Method::Post, "/api/system/checkin", None, r.body.as_bytes())?;
+        Ok(self.now)
+    }
+
+    /// Password login with the user key: see [`World::login_as`].
+    pub fn login(&mut self, scope: &str) -> Result<UnverifiableAccessToken, SimError> {
+        let user = self.user.clone();
+        self.login_as(&user, scope)
+    }
+
+    /// Password login (spec §7) with `key`, the password-derived key of role U or M:
+    /// challenge, eJWT valid for [`LOGIN_LIFETIME_SECS`], token.
+    pub fn login_as(
+        &mut self,
+        key: &SecretKey,
+        scope: &str,
+    ) -> Result<UnverifiableAccessToken, SimError> {
+        let challenge = self.device_json(Method::Get, "/api/auth/token", None, b"")?;
+        let challenge = LoginChallenge::parse(challenge.as_bytes())?;
+        let ejwt = client::build_login(
+            key,
+            &challenge,
+            scope,
+            self.now,
+            self.now + LOGIN_LIFETIME_SECS,
+            None,
+        )?;
+        let body = client::login_body(&ejwt);
+        let token = self.device_json(Method::Post, "/api/auth/token", None, body.as_bytes())?;
+        Ok(UnverifiableAccessToken::from_response(token.as_bytes())?)
+    }
+
+    /// Pairs a new phone with the notify broker as a mere relay (spec §6): the client's own
+    /// pairing session → `ext/init` → the phone reads the request and replies → the relay
+    /// assigns a random pid → `ext/validate`, whose code the client checks.
+    pub fn pair(
+        &mut self,
+        token: &UnverifiableAccessToken,
+        label: &str,
+    ) -> Result<Phone, SimError> {
+        let eid = *self.device.eid();
+        let (init_body, state) = client::start_pairing(Some(eid), &mut self.rng);
+        let init = self.device_json(
+            Method::Post,
+            "/api/auth/ext/init",
+            Some(token.token()),
+            init_body.as_bytes(),
+        )?;
+        let request = state.verify_init_response(init.as_bytes(), self.now)?;
+        let seen = UnverifiedPairingRequest::parse(request.request())?;
+        let answered = Phone::answer(&seen, label, FID, &mut self.rng)?;
+        let mut pid = [0u8; 32];
+        self.rng.fill_bytes(&mut pid);
+        let pid = codec::encode_std(&pid);
+        let body = state.validate_body(&pid, &answered.reply.reply);
+        let validated = self.device_json(
+            Method::Post,
+            "/api/auth/ext/validate",
+            Some(token.token()),
+            body.as_bytes(),
+        )?;
+        let kid = state.verify_validate_response(
+            &request.eid(),
+            &answered.reply.reply,
+            validated.as_bytes(),
+        )?;
+        let phone = answered.paired(&pid)?;
+        if kid != phone.kid {
+            return Err(SimError::Unexpected("the device's kid is not the phone's"));
+        }
+        Ok(phone)
+    }
+
+    /// External-authenticator login (spec §5) approved by `phone` for [`PERIODS_SECS`]`[0]`,
+    /// with write access when `writable`, the notify broker a mere relay: the client's session
+    /// → `ext/request` → the client verifies the authreq and `check`s it with the scope the
+    /// phone opened → the phone approves → `ext/token`. Time passes as on a real login (3 s to
+    /// the phone, 7 s to decide, 1 s back). A phone the authreq has no entry for gives
+    /// [`DeviceError::UnknownPairing`].
+    pub fn ext_login(
+        &mut self,
+        phone: &Phone,
+        scope: &str,
+        writable: bool,
+        check: impl FnOnce(&VerifiedAuthreq<'_>, &str),
+    ) -> Result<UnverifiableAccessToken, SimError> {
+        let (request_body, state) = client::start_ext_auth(
+            scope,
+            Some(EXT_LOGIN_CTX),
+            None,
+            Some(*self.device.eid()),
+            &mut self.rng,
+        )?;
+        let response = self.device_json(
+            Method::Post,
+            "/api/auth/ext/request",
+            None,
+            request_body.as_bytes(),
+        )?;
+        let authreq = state.authreq_from_response(response.as_bytes())?;
+        let untrusted = UntrustedJwt::parse(&authreq)?;
+        let verified = state.verify_authreq(&untrusted, self.now)?;
+
+        // the relay turns this phone's entry into its event
+        let entry = verified
+            .entry(phone.pid())
+            .ok_or(SimError::Device(DeviceError::UnknownPairing))?;
+        let epk = state.epk().to_b64();
+        let event = Event {
+            jti: Cow::Borrowed(verified.jti()),
+            scope: Cow::Borrowed(entry),
+            epk: Cow::Borrowed(&epk),
+            exp: verified.exp(),
+        };
+        self.advance(3);
+        let opened = phone.pairing.open_event(&event, self.now)?;
+        check(&verified, opened.scope());
+        self.advance(7);
+        let approval = opened.approve(self.now, PERIODS_SECS[0], writable)?;
+
+        // the client polls, gets {authreply}, and forwards it to the device
+        self.advance(1);
+        let body = state.ext_token_body(&approval.authreply);
+        let token = self.device_json(Method::Post, "/api/auth/ext/token", None, body.as_bytes())?;
+        Ok(state.finish(token.as_bytes())?)
+    }
+
+    /// `DELETE /api/keymgmt/delete/<kid>`: unpairs `kid` (spec §6.7).
+    pub fn unpair(
+        &mut self,
+        token: &UnverifiableAccessToken,
+        kid: &str,
+    ) -> Result<(), DeviceError> {
+        let path = format!("/api/keymgmt/delete/{kid}");
+        self.device_json(Method::Delete, &path, Some(token.token()), b"")
+            .map(|_| ())
+    }
+
+    /// `POST /notify/session {eid}` from the client: the body, verbatim.
+    pub fn eid_session(&mut self) -> Result<String, SimError> {
+        let eid = self.device.eid().to_b64();
+        let body = json!({ "eid": eid }).to_string();
+        Ok(self
+            .notify_ok(Method::Post, "/notify/session", &body, CLIENT_PEER)?
+            .body)
+    }
+
+    /// Pairs a new phone through the notify broker (spec §6, §12): session {eid} → `ext/init`
+    /// → `register/init` → the phone GETs and POSTs the link → `register/check` →
+    /// `ext/validate` (the check body verbatim) → `register/finalise` (the validate body
+    /// verbatim). 3 s pass before the phone scans, 4 s before the client polls.
+    pub fn pair_via_broker(
+        &mut self,
+        token: &UnverifiableAccessToken,
+        label: &str,
+    ) -> Result<Phone, SimError> {
+        let session = self.eid_session()?;
+        let init = self.device_json(
+            Method::Post,
+            "/api/auth/ext/init",
+            Some(token.token()),
+            session.as_bytes(),
+        )?;
+        let init = parse(&init)?;
+        let body =
+            json!({"epk": parse(&session)?["epk"], "eid": init["eid"], "request": init["request"]});
+        let r = self.notify_ok(
+            Method::Post,
+            "/notify/register/init",
+            &body.to_string(),
+            CLIENT_PEER,
+        )?;
+        let rid = json_str(&r.body, "rid")?;
+        let [NotifyEvent::LinkRegistered { link, .. }] = r.events.as_slice() else {
+            return Err(SimError::Unexpected(
+                "register/init without one LinkRegistered",
+            ));
+        };
+        let link_path = link
+            .strip_prefix(NOTIFY_BASE)
+            .ok_or(SimError::Unexpected("a link outside the broker"))?
+            .to_string();
+
+        // the phone scans the QR code
+        self.advance(3);
+        let r = self.notify_ok(Method::Get, &link_path, "", PHONE_PEER)?;
+        let request = json_str(&r.body, "request")?;
+        let seen = UnverifiedPairingRequest::parse(&request)?;
+        if seen.eid() != self.device.eid() {
+            return Err(SimError::Unexpected("the request names another device"));
+        }
+        let answered = Phone::answer(&seen, label, FID, &mut self.rng)?;
+        let body = answered.reply.post_body(FID);
+        let r = self.notify_ok(Method::Post, &link_path, &body, PHONE_PEER)?;
+        let pid = json_str(&r.body, "pid")?;
+
+        // the client polls, then forwards
+        self.advance(4);
+        let check = self.notify_ok(
+            Method::Get,
+            &format!("/notify/register/check/{rid}"),
+            "",
+            CLIENT_PEER,
+        )?;
+        let validated = self.device_json(
+            Method::Post,
+            "/api/auth/ext/validate",
+            Some(token.token()),
+            check.body.as_bytes(),
+        )?;
+        let r = self.notify_ok(
+            Method::Post,
+            &format!("/notify/register/finalise/{rid}"),
+            &validated,
+            CLIENT_PEER,
+        )?;
+        if r.events != [NotifyEvent::SubscribersChanged] {
+            return Err(SimError::Unexpected("finalise without SubscribersChanged"));
+        }
+        let phone = answered.paired(&pid)?;
+        if json_str(&validated, "kid")? != phone.kid {
+            return Err(SimError::Unexpected("the device's kid is not the phone's"));
+        }
+        Ok(phone)
+    }
+
+    /// A remote login through the broker: `GET /notify/session` → `ext/request` (the whole
+    /// session object plus `scope`) → `event/new` (the device's answer verbatim). Returns the
+    /// event id.
+    pub fn start_remote_login(&mut self, scope: &str) -> Result<String, SimError> {
+        let r = self.notify_ok(Method::Get, "/notify/session", "", CLIENT_PEER)?;
+        let mut session = parse(&r.body)?;
+        session["scope"] = json!(scope);
+        let authreq = self.device_json(
+            Method::Post,
+            "/api/auth/ext/request",
+            None,
+            session.to_string().as_bytes(),
+        )?;
+        let r = self.notify_ok(Method::Post, "/notify/event/new", &authreq, CLIENT_PEER)?;
+        json_str(&r.body, "eventid")
+    }
+
+    /// The phone lists its events (`allbypid`), finds `eventid` among them, and fetches it:
+    /// the event's body.
+    pub fn phone_fetch(&mut self, phone: &Phone, eventid: &str) -> Result<String, SimError> {
+        let asked = json!({"pid": [phone.pid()]}).to_string();
+        let r = self.notify_ok(
+            Method::Post,
+            "/notify/event/data/allbypid",
+            &asked,
+            PHONE_PEER,
+        )?;
+        if parse(&r.body)?["eventid"][eventid] != json!([phone.pid()]) {
+            return Err(SimError::Unexpected(
+                "the event is not listed for the phone",
+            ));
+        }
+        let r = self.notify_ok(Method::Get, &event_path(eventid, phone), "", PHONE_PEER)?;
+        Ok(r.body)
+    }
+}
+
+/// The phone's path of one event: `/notify/event/data/<eventid>/<pidx>`.
+pub fn event_path(eventid: &str, phone: &Phone) -> String {
+    format!("/notify/event/data/{eventid}/{}", phone.pairing.pidx())
+}
+
+fn parse(body: &str) -> Result<Value, SimError> {
+    serde_json::from_str(body).map_err(|_| SimError::Unexpected("a body that is not JSON"))
+}
+
+fn json_str(body: &str, key: &'static str) -> Result<String, SimError> {
+    parse(body)?[key]
+        .as_str()
+        .map(String::from)
+        .ok_or(SimError::Unexpected("a string member is missing"))
+}
