@@ -19,13 +19,13 @@ mod authenticator;
 mod broker;
 mod clock;
 mod conn;
-mod faults;
-mod routes;
+mod http;
 pub mod secret;
 mod store;
 
 pub use authenticator::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
-pub use faults::Faults;
+/// Test-only fault switches (the core's `testing` feature); never set them outside tests.
+pub use hem_auth_core::device::testing::Faults;
 
 /// Default listen address, as the issue states: `127.0.0.1:8080`.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
@@ -318,7 +318,7 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
         ))
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let router = routes::router(app, broker);
+    let router = http::router(app, broker);
     let thread = std::thread::Builder::new()
         .name(String::from("hem-emulator"))
         .spawn(move || {
