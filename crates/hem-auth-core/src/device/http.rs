@@ -53,8 +53,8 @@
 //! let bad = Request::new(Method::Get, "/nowhere").authorization(Some("Bearer x.y.z"));
 //! assert_eq!(device.handle(&bad, now, &mut rng).status, 401);
 //! assert_eq!(device.handle(&Request::new(Method::Get, "/nowhere"), now, &mut rng).status, 404);
-//! // A check-in challenge: 200, its body, no effect.
-//! let challenge = device.handle(&Request::new(Method::Get, "/api/system/checkin"), now, &mut rng);
+//! // A login challenge: 200, its body, no effect.
+//! let challenge = device.handle(&Request::new(Method::Get, "/api/auth/token"), now, &mut rng);
 //! assert_eq!((challenge.status, challenge.effects.is_empty()), (200, true));
 //! ```
 
@@ -92,7 +92,8 @@ const LOGGER: Requirement<'static> = Requirement::any_of(&["logger:get"]);
 
 /// One HTTP request to the device, as the adapter hands it over.
 ///
-/// Build it with [`Request::new`] and the setters; the fields are public for reading.
+/// Build it with [`Request::new`] and the setters; the fields are public for reading. See the
+/// [module example](self).
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct Request<'a> {
@@ -152,7 +153,7 @@ impl<'a> Request<'a> {
 }
 
 /// One HTTP response: the status, the JSON body (empty for an error), and what the adapter
-/// must do, in order.
+/// must do, in order. See the [module example](self).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// The HTTP status.
@@ -326,6 +327,23 @@ impl Device {
     /// Audit lines are made by the device's [`AuditChain`] ([`Device::set_audit_chain`]); a
     /// device without one draws a logger key from `rng` at its first event and then emits the
     /// key line (counter 0) before its first event line.
+    ///
+    /// ```
+    /// # use hem_auth_core::device::{Device, DeviceConfig, Effect, Request};
+    /// # use hem_auth_core::http::Method;
+    /// # use hem_auth_core::keys::SecretKey;
+    /// # use rand_chacha::rand_core::SeedableRng;
+    /// # let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    /// # let mut device = Device::new(DeviceConfig::new(SecretKey::generate(&mut rng)), &mut rng);
+    /// let status = Request::new(Method::Get, "/api/system/status").uptime_secs(7);
+    /// let response = device.handle(&status, 1_784_767_764, &mut rng);
+    /// // The RTC is not set yet (spec §9.2): no `ts`, no `time`.
+    /// assert_eq!(response.body, r#"{"uptime":7,"fls_state":0}"#);
+    /// // A malformed login body: 400, empty body, nothing to store.
+    /// let login = Request::new(Method::Post, "/api/auth/token").body(b"{");
+    /// let refused = device.handle(&login, 1_784_767_764, &mut rng);
+    /// assert_eq!((refused.status, refused.body.as_str(), refused.effects.len()), (400, "", 0));
+    /// ```
     pub fn handle(
         &mut self,
         req: &Request<'_>,

@@ -82,6 +82,13 @@
 //! | `GET` / `POST /api/system/checkin` | [`Device::checkin_challenge`], [`Device::checkin`] |
 //! | (emulator) set the clock | [`Device::set_clock`] |
 //! | any bearer-protected endpoint | [`Device::authorize`] |
+//! | any request, as HTTP | [`Device::handle`] (route table, bearer order, every body: [`http`]) |
+//!
+//! [`Device::handle`] is the one entry point for an adapter: it routes a request
+//! ([`Request`]) to these methods, serves `system/version|status|config`, `keymgmt/*` and
+//! `logger/list` itself, and returns status, body and [`Effect`]s (audit lines made by the
+//! device's [`AuditChain`], state to save, the clock set by a check-in). The typed methods stay
+//! public: they are the fast, allocation-free paths, and what vectors and benches measure.
 //!
 //! Guarantees:
 //!
