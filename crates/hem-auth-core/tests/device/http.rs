@@ -116,6 +116,16 @@ fn post_bodies_above_the_limit_are_413_after_routing() {
         let r = send(&mut rig, &Request::new(Method::Post, path).body(&big));
         assert_eq!(r.status, 413, "{path}");
     }
+    // Before the endpoint's own checks: with the RTC unset, `ext/request` itself answers 403
+    // (spec §10.2), but a body over the limit is 413 first, as the transport refused it.
+    rig.unset_clock();
+    let typed = rig.dev.ext_request(&big, rig.now, &mut rig.rng);
+    assert_eq!(typed.result.unwrap_err().status(), 403);
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/ext/request").body(&big),
+    );
+    assert_eq!(r.status, 413);
     // Routing first: an unknown path stays 404; a GET ignores its body.
     let r = send(&mut rig, &Request::new(Method::Post, "/nowhere").body(&big));
     assert_eq!(r.status, 404);
