@@ -2,19 +2,20 @@
 //!
 //! One mutex guards it all; device operations take microseconds (a Diffie-Hellman at most),
 //! and writing the state under the same lock keeps the files in the order of the changes.
+//! What a request changes comes back from the core as [`Effect`]s, applied here.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use hem_auth_core::client::derive_user_key;
 use hem_auth_core::device::{
-    AuditEvents, Device, DeviceConfig, DeviceError, DeviceSnapshot, Outcome, Requirement,
+    AuditChain, AuditKey, AuditLine, Device, DeviceConfig, DeviceSnapshot, Effect, Response,
 };
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, LogReader};
 use crate::clock::{system_now, Clock};
 use crate::store::Store;
 use crate::{EmulatorConfig, EmulatorError, Faults};
@@ -63,15 +64,19 @@ impl App {
         if backend.is_some() {
             snapshot.config.backend_key = backend;
         }
-        let device = Device::restore(snapshot, &mut OsRng).map_err(|e| EmulatorError::State {
-            path: config.state_dir.clone().unwrap_or_default(),
-            detail: format!("saved device does not restore: {e}"),
-        })?;
+        let mut device =
+            Device::restore(snapshot, &mut OsRng).map_err(|e| EmulatorError::State {
+                path: config.state_dir.clone().unwrap_or_default(),
+                detail: format!("saved device does not restore: {e}"),
+            })?;
         let now = system_now();
+        let key = AuditKey::new(logger_key.clone());
         let log = match &store {
-            Some(s) => AuditLog::open(s, logger_key.clone(), now)?,
-            None => AuditLog::new(logger_key.clone(), now),
+            Some(s) => AuditLog::open(s, &key, now)?,
+            None => AuditLog::new(&key, now),
         };
+        device.set_audit_chain(AuditChain::new(key, log.next_counter()));
+        device.set_faults(config.faults);
         let eid = *device.eid();
         let mut state = State {
             device,
@@ -86,10 +91,10 @@ impl App {
                 .map_err(|e| EmulatorError::io(format!("saving {}", store.dir().display()), e))?;
         }
         if !config.rtc_unset {
-            let out = state.device.set_clock(now);
-            state
-                .finish(out)
-                .map_err(|e| EmulatorError::Config(e.to_string()))?;
+            let (result, events) = state.device.set_clock(now).into_parts();
+            let lines = state.device.audit_lines(&events, now, &mut OsRng);
+            state.store_lines(lines);
+            result.map_err(|e| EmulatorError::Config(e.to_string()))?;
         }
         Ok(App {
             state: Mutex::new(state),
@@ -114,48 +119,30 @@ impl App {
     pub(crate) fn uptime(&self) -> u64 {
         self.booted.elapsed().as_secs()
     }
-
-    /// Checks a bearer token for an endpoint the adapter serves itself, recording any audit
-    /// event; `Err` is the status to answer. Honours `ignore_scope` and `skip_expiry_check`.
-    pub(crate) fn authorize(
-        &self,
-        bearer: Option<&str>,
-        requirement: &Requirement<'_>,
-    ) -> Result<(), u16> {
-        let mut state = self.lock();
-        let now = state.clock.now();
-        let (result, events) = state
-            .device
-            .authorize(bearer, requirement, now)
-            .into_parts();
-        match result {
-            Ok(_) => Ok(()),
-            Err(DeviceError::InsufficientScope | DeviceError::WrongRole)
-                if self.faults.ignore_scope =>
-            {
-                Ok(())
-            }
-            Err(DeviceError::TokenExpired) if self.faults.skip_expiry_check => Ok(()),
-            Err(e) => {
-                state.record(events);
-                Err(self.faults.status(e.status()))
-            }
-        }
-    }
 }
 
 impl State {
-    /// Records the outcome's audit events and returns its result.
-    pub(crate) fn finish<T>(&mut self, outcome: Outcome<T>) -> Result<T, DeviceError> {
-        let (result, events) = outcome.into_parts();
-        self.record(events);
-        result
+    /// Does what a response asks, in order: stores its audit lines, saves the device, sets
+    /// the clock. Returns the page a `logger/list` answer is to be completed from (read it
+    /// without the lock).
+    pub(crate) fn apply(&mut self, response: &mut Response) -> Option<(LogReader, u64, usize)> {
+        let mut read = None;
+        for effect in response.effects.drain(..) {
+            match effect {
+                Effect::Audit(line) => self.log.store(line),
+                Effect::StateChanged => self.save(),
+                Effect::ClockSet(time) => self.clock.set(time),
+                Effect::ReadLog { from, count } => read = Some((self.log.reader(), from, count)),
+                // A newer core's follow-up this adapter does not know: nothing to do.
+                _ => {}
+            }
+        }
+        read
     }
 
-    fn record(&mut self, events: AuditEvents) {
-        let now = self.clock.now();
-        for event in &events {
-            self.log.append(event, now);
+    fn store_lines(&mut self, lines: Vec<AuditLine>) {
+        for line in lines {
+            self.log.store(line);
         }
     }
 
@@ -171,6 +158,14 @@ impl State {
                 );
             }
         }
+    }
+}
+
+impl Drop for State {
+    /// Stores what the open failed-scope windows counted (spec §11.3) before the log stops.
+    fn drop(&mut self) {
+        let lines = self.device.flush_audit();
+        self.store_lines(lines);
     }
 }
 

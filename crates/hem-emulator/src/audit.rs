@@ -1,37 +1,21 @@
-//! The audit log, in the device's line format (spec §11.2):
+//! The audit log's storage (spec §11.3). The lines come finished from the core
+//! ([`hem_auth_core::device::AuditChain`]: format, counter and MAC chain of spec §11.2, failed
+//! scope checks coalesced); this module only keeps them:
 //!
-//! ```text
-//! <counter hex>|<unix time hex>|<event hex>|<result hex>|<sub>|<data>|<mac>
-//! ```
-//!
-//! `mac` is base64url (no padding) of the first 16 bytes of HMAC-SHA256(logger key, the line up
-//! to and including its last `|`). The first line is the key line (event 0, result 0) whose
-//! field 4 is the HMAC key itself, base64url, as on the device: the log proves its integrity to
-//! whoever trusts that line. On the device field 5 is the key's Ed25519 signature by the key of
-//! `GET /api/logger/key`; the emulator has no such signing key, so field 5 is empty. The HMAC
-//! key is drawn once per state directory and kept in `state.json`.
-//!
-//! `sub` is the event's subject (`U`, `M`, a std-base64 kid or empty); `data` is base64url of
-//! the core's event data text (granted scope, kid, required scope and count, time), so no
-//! field can hold a `|` or a line break.
-//!
-//! Retention and writing (spec §11.3):
-//!
-//! * Failed scope checks go through the core's [`AuditCoalescer`]: one line per (sub, required
-//!   scope) per 60 s with the number of checks it stands for. Nothing else is ever dropped.
-//! * The counter and MAC of a line are fixed under the device lock ([`AuditLog::append`]);
-//!   a writer thread appends the lines to `audit.log` and fsyncs them, a batch at a time, off
-//!   the lock. An answer whose operation wrote an event other than a failed scope check waits
-//!   for that line to be on disk ([`answer_when_durable`]), without the lock.
+//! * [`AuditLog::store`] takes a line under the device lock; a writer thread appends the lines
+//!   to `audit.log` and fsyncs them, a batch at a time, off the lock. An answer whose
+//!   operation wrote a line other than a failed scope check waits for that line to be on disk
+//!   ([`answer_when_durable`]), without the lock.
 //! * `audit.log` is only ever appended to. At [`LINES_PER_FILE`] event lines it is renamed
 //!   `audit-<first counter, 16 hex>.log` and a new `audit.log` starts with a copy of the key
 //!   line; rotated files beyond [`ROTATED_FILES`] are deleted, oldest first. On start, each
-//!   file is verified; `audit.log` is cut after its last valid line (a line torn by a crash),
-//!   a rotated file that does not verify is reported and kept as it is.
+//!   file is verified ([`AuditKey::verify`]); `audit.log` is cut after its last valid line (a
+//!   line torn by a crash), a rotated file that does not verify is reported and kept as it is.
 //! * `GET /api/logger/list` reads pages of every retained line ([`LogReader::page`]), from
 //!   the files and from the lines still on their way to them, without the device lock.
 //!
-//! Without a state directory the lines stay in memory, with the same retention.
+//! The HMAC key is drawn once per state directory and kept in `state.json`. Without a state
+//! directory the lines stay in memory, with the same retention.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -44,11 +28,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
-use hem_auth_core::codec;
-use hem_auth_core::device::{AuditCoalescer, AuditEvent, AuditKind};
-use hem_auth_core::jwt;
+use hem_auth_core::device::{audit_line_counter, AuditKey, AuditKind, AuditLine};
 use tokio::sync::watch;
-use zeroize::Zeroizing;
 
 use crate::store::{self, Store, LOG_FILE};
 use crate::EmulatorError;
@@ -57,10 +38,6 @@ use crate::EmulatorError;
 pub(crate) const LINES_PER_FILE: u64 = 10_000;
 /// Rotated files kept (spec §11.3): with `audit.log`, at least 100 000 event lines.
 pub(crate) const ROTATED_FILES: usize = 10;
-/// Event lines in one `GET /api/logger/list` page at most (spec §11.4).
-pub(crate) const MAX_PAGE_LINES: usize = 1000;
-/// Bytes of the HMAC kept in a line (spec §11.2: the first 16).
-const LINE_MAC_BYTES: usize = 16;
 /// Lines written in one batch (one write, one fsync) at most.
 const MAX_BATCH_LINES: usize = 4096;
 /// A reader can seek to every this many lines of a file.
@@ -87,13 +64,12 @@ impl Default for Retention {
 
 /// The audit log of one device: what the device lock guards.
 pub(crate) struct AuditLog {
-    coalescer: AuditCoalescer,
     sink: Sink,
 }
 
-/// Numbers, MACs and hands lines on (to the writer thread, or to memory).
+/// Hands lines on (to the writer thread, or to memory).
 struct Sink {
-    key: Zeroizing<[u8; 32]>,
+    /// The counter after the last line stored (or found on start).
     next: u64,
     shared: Arc<Shared>,
     writer: Option<Writer>,
@@ -104,7 +80,7 @@ struct Writer {
     thread: Option<JoinHandle<()>>,
 }
 
-/// A numbered, MACed line on its way to the file.
+/// A line on its way to the file.
 #[derive(Clone)]
 struct Line {
     counter: u64,
@@ -167,17 +143,15 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl AuditLog {
     /// A log in memory only, starting with its key line at `now`.
-    pub(crate) fn new(key: Zeroizing<[u8; 32]>, now: u64) -> Self {
+    pub(crate) fn new(key: &AuditKey, now: u64) -> Self {
         Self::in_memory(key, now, Retention::default())
     }
 
-    fn in_memory(key: Zeroizing<[u8; 32]>, now: u64, retention: Retention) -> Self {
-        let key_line = key_line(&key, now);
+    fn in_memory(key: &AuditKey, now: u64, retention: Retention) -> Self {
+        let key_line = key.key_line(now);
         let shared = Shared::new(key_line.into(), None, VecDeque::new(), retention);
         AuditLog {
-            coalescer: AuditCoalescer::new(),
             sink: Sink {
-                key,
                 next: 1,
                 shared,
                 writer: None,
@@ -185,19 +159,20 @@ impl AuditLog {
         }
     }
 
+    /// The counter the device's next line must have.
+    pub(crate) fn next_counter(&self) -> u64 {
+        self.sink.next
+    }
+
     /// The log of a state directory: its files, verified (spec §11.3), or a new log with its
     /// key line at `now`.
-    pub(crate) fn open(
-        store: &Store,
-        key: Zeroizing<[u8; 32]>,
-        now: u64,
-    ) -> Result<Self, EmulatorError> {
+    pub(crate) fn open(store: &Store, key: &AuditKey, now: u64) -> Result<Self, EmulatorError> {
         Self::open_dir(store.dir(), key, now, Retention::default())
     }
 
     fn open_dir(
         dir: &Path,
-        key: Zeroizing<[u8; 32]>,
+        key: &AuditKey,
         now: u64,
         retention: Retention,
     ) -> Result<Self, EmulatorError> {
@@ -223,7 +198,7 @@ impl AuditLog {
         let mut next = 1u64;
         for (first, path) in names {
             let text = fs::read(&path).map_err(|e| io_err("reading", &path, e))?;
-            let mut scan = scan(&key, &text);
+            let mut scan = scan(key, &text);
             if scan.bad.is_some() || scan.first.is_some_and(|f| f != first) {
                 eprintln!(
                     "hem-emulator: audit file {} does not verify after {} lines; kept and \
@@ -247,7 +222,7 @@ impl AuditLog {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io_err("reading", &path, e)),
         };
-        let scan = scan(&key, &text);
+        let scan = scan(key, &text);
         let whole_key_line = scan.key_line.is_some();
         let key_line = match scan.key_line {
             Some(line) => line,
@@ -261,7 +236,7 @@ impl AuditLog {
             // No file, or a key line torn while it was being written: start the file
             // (it held no event line).
             None => {
-                let line = rotated_key_line.unwrap_or_else(|| key_line(&key, now));
+                let line = rotated_key_line.unwrap_or_else(|| key.key_line(now));
                 store::atomic_write(dir, LOG_FILE, format!("{line}\n").as_bytes())
                     .map_err(|e| io_err("writing", &path, e))?;
                 line
@@ -307,9 +282,7 @@ impl AuditLog {
                 .map_err(|e| EmulatorError::io("starting the audit writer", e))?
         };
         Ok(AuditLog {
-            coalescer: AuditCoalescer::new(),
             sink: Sink {
-                key,
                 next,
                 shared,
                 writer: Some(Writer {
@@ -320,19 +293,11 @@ impl AuditLog {
         })
     }
 
-    /// Records one event the device returned at `now` (spec §11.3): failed scope checks go
-    /// through the coalescer, every other event is a line. Numbers and MACs the lines and
-    /// hands them to the writer; returns at once. A handler running under
-    /// [`answer_when_durable`] answers once its lines other than failed checks are on disk.
-    pub(crate) fn append(&mut self, event: &AuditEvent, now: u64) {
-        let sink = &mut self.sink;
-        self.coalescer.record(event, now, |e| sink.push(e));
-    }
-
-    /// Writes the lines of the failed-scope windows that have ended by `now`.
-    pub(crate) fn tick(&mut self, now: u64) {
-        let sink = &mut self.sink;
-        self.coalescer.tick(now, |e| sink.push(e));
+    /// Stores one finished line (spec §11.3): hands it to the writer and returns at once. A
+    /// handler running under [`answer_when_durable`] answers once its lines other than
+    /// failed scope checks are on disk.
+    pub(crate) fn store(&mut self, line: AuditLine) {
+        self.sink.push(line);
     }
 
     /// A reader of the log, for use without the device lock.
@@ -342,10 +307,8 @@ impl AuditLog {
 }
 
 impl Drop for AuditLog {
-    /// Writes what the open windows counted, then lets the writer finish and waits for it.
+    /// Lets the writer finish and waits for it.
     fn drop(&mut self) {
-        let sink = &mut self.sink;
-        self.coalescer.flush(|e| sink.push(e));
         if let Some(mut writer) = self.sink.writer.take() {
             drop(writer.tx.take());
             if let Some(thread) = writer.thread.take() {
@@ -356,24 +319,13 @@ impl Drop for AuditLog {
 }
 
 impl Sink {
-    fn push(&mut self, event: &AuditEvent) {
-        let counter = self.next;
-        self.next = self.next.saturating_add(1);
-        let sub: String = event
-            .sub()
-            .chars()
-            .filter(|c| *c != '|' && !c.is_control())
-            .collect();
-        let data = codec::encode_segment(event.data().as_bytes());
-        let text = sign(
-            &self.key,
-            format!(
-                "{counter:x}|{:x}|{:x}|{:x}|{sub}|{data}|",
-                event.time,
-                event.kind.code(),
-                event.result.code()
-            ),
-        );
+    fn push(&mut self, line: AuditLine) {
+        let AuditLine {
+            counter,
+            kind,
+            text,
+        } = line;
+        self.next = self.next.max(counter.saturating_add(1));
         let line = Line {
             counter,
             text: text.into(),
@@ -395,7 +347,7 @@ impl Sink {
         if tx.send(line).is_err() {
             eprintln!("hem-emulator: audit writer gone; line {counter:x} not saved");
         }
-        if event.kind != AuditKind::FailedScopeCheck {
+        if kind != Some(AuditKind::FailedScopeCheck) {
             let _ = WAIT_FOR.try_with(|wait| {
                 let mut wait = wait.borrow_mut();
                 match wait.as_mut() {
@@ -646,7 +598,7 @@ struct Scan {
     bad: Option<usize>,
 }
 
-fn scan(key: &[u8; 32], text: &[u8]) -> Scan {
+fn scan(key: &AuditKey, text: &[u8]) -> Scan {
     let mut out = Scan {
         key_line: None,
         file: FileMeta::empty(PathBuf::new()),
@@ -659,7 +611,7 @@ fn scan(key: &[u8; 32], text: &[u8]) -> Scan {
         let whole = raw.strip_suffix(b"\n");
         let fields = whole
             .and_then(|l| std::str::from_utf8(l).ok())
-            .and_then(|l| verify(key, l).map(|f| (l, f)));
+            .and_then(|l| key.verify(l).map(|f| (l, f)));
         let ok = match fields {
             Some((line, f)) if n == 0 && f.is_key_line() => {
                 out.key_line = Some(String::from(line));
@@ -695,9 +647,8 @@ fn index_lines(text: &[u8]) -> FileMeta {
     for raw in text.split_inclusive(|b| *b == b'\n') {
         let counter = raw
             .strip_suffix(b"\n")
-            .and_then(|l| l.split(|b| *b == b'|').next())
-            .and_then(|c| std::str::from_utf8(c).ok())
-            .and_then(|c| u64::from_str_radix(c, 16).ok());
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .and_then(audit_line_counter);
         if let Some(counter) = counter.filter(|c| *c > file.last) {
             file.note(counter, offset);
         }
@@ -814,11 +765,7 @@ fn read_file(
             // A line being written: the tail snapshot has it.
             break;
         };
-        let Some(counter) = line
-            .split('|')
-            .next()
-            .and_then(|c| u64::from_str_radix(c, 16).ok())
-        else {
+        let Some(counter) = audit_line_counter(line) else {
             continue;
         };
         if counter >= before {
@@ -832,37 +779,6 @@ fn read_file(
     Ok(())
 }
 
-/// The fields of `line` if its MAC verifies under `key`.
-fn verify<'l>(key: &[u8; 32], line: &'l str) -> Option<Fields<'l>> {
-    let cut = line.rfind('|')?;
-    let (signed, mac) = (line.get(..=cut)?, line.get(cut + 1..)?);
-    if mac != line_mac(key, signed) {
-        return None;
-    }
-    let mut parts = signed.split('|');
-    let counter = u64::from_str_radix(parts.next()?, 16).ok()?;
-    let _time = parts.next()?;
-    let event = parts.next()?;
-    let result = parts.next()?;
-    Some(Fields {
-        counter,
-        event,
-        result,
-    })
-}
-
-struct Fields<'l> {
-    counter: u64,
-    event: &'l str,
-    result: &'l str,
-}
-
-impl Fields<'_> {
-    fn is_key_line(&self) -> bool {
-        self.counter == 0 && self.event == "0" && self.result == "0"
-    }
-}
-
 fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
@@ -871,33 +787,40 @@ fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-fn line_mac(key: &[u8; 32], signed: &str) -> String {
-    let mac = jwt::mac(key, signed.as_bytes());
-    codec::encode_segment(mac.get(..LINE_MAC_BYTES).unwrap_or_default())
-}
-
-fn sign(key: &[u8; 32], mut signed: String) -> String {
-    let mac = line_mac(key, &signed);
-    signed.push_str(&mac);
-    signed
-}
-
-/// Line 0: the HMAC key in field 4; field 5 (the device's Ed25519 signature) empty.
-fn key_line(key: &[u8; 32], now: u64) -> String {
-    sign(
-        key,
-        format!("0|{now:x}|0|0|{}||", codec::encode_segment(key)),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::MetadataExt;
     use std::time::{Duration, Instant};
 
-    use hem_auth_core::device::{AuditKind, AuditResult};
+    use hem_auth_core::codec;
+    use hem_auth_core::device::{AuditChain, AuditEvent, AuditKind, AuditResult};
+    use hem_auth_core::jwt;
+    use zeroize::Zeroizing;
 
     use super::*;
+
+    fn test_key(byte: u8) -> AuditKey {
+        AuditKey::new(Zeroizing::new([byte; 32]))
+    }
+
+    impl AuditLog {
+        /// What the device does with an event: the core's chain makes the line (with the key
+        /// of this log's key line, from the next counter on), the log stores it.
+        fn append(&mut self, event: &AuditEvent, now: u64) {
+            let key_line = self.sink.shared.meta_mut().key_line.clone();
+            let field = key_line.split('|').nth(4).unwrap();
+            let mut buf = [0u8; 48];
+            let bytes = codec::decode_segment(field.as_bytes(), &mut buf).unwrap();
+            let mut raw = Zeroizing::new([0u8; 32]);
+            raw.copy_from_slice(bytes);
+            let mut chain = AuditChain::new(AuditKey::new(raw), self.next_counter());
+            let mut lines = Vec::new();
+            chain.record(event, now, &mut lines);
+            for line in lines {
+                self.store(line);
+            }
+        }
+    }
 
     fn event(kind: AuditKind, sub: &str, data: &str) -> AuditEvent {
         AuditEvent::new(0x6231_0bdd, kind, AuditResult::Ok, sub, data)
@@ -984,37 +907,8 @@ mod tests {
     }
 
     #[test]
-    fn lines_have_the_device_format_and_verify() {
-        let mut log = AuditLog::new(Zeroizing::new([7u8; 32]), 0x6231_0ba5);
-        log.append(&event(AuditKind::AuthSuccessInternal, "U", "logger:get"), 1);
-        log.append(
-            &AuditEvent::new(
-                0x6231_0bdd,
-                AuditKind::FailedScopeCheck,
-                AuditResult::Failed,
-                "U",
-                "system:config|logger:get|auth:ext:pair",
-            ),
-            1,
-        );
-        let page = log.reader().page(0, 1000);
-        let lines: Vec<&str> = page.lines.iter().map(|l| &**l).collect();
-        // The worked example of spec §11.2.
-        assert_eq!(
-            lines,
-            [
-                "0|62310ba5|0|0|BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc||eR6nm6V_2iVjD_EiSmtsSg",
-                "1|62310bdd|d|0|U|bG9nZ2VyOmdldA|he217ewbSNlK3eFewU381g",
-                "2|62310bdd|c|1|U|c3lzdGVtOmNvbmZpZ3xsb2dnZXI6Z2V0fGF1dGg6ZXh0OnBhaXIgMQ|zobuzRnbyJsYGjgwaeQ-rw",
-            ]
-        );
-        assert_eq!((page.total, page.next), (3, None));
-        assert_eq!(check_like_a_reader(&lines), [1, 2]);
-    }
-
-    #[test]
     fn memory_keeps_what_the_files_would() {
-        let mut log = AuditLog::in_memory(Zeroizing::new([1u8; 32]), 0, small(10, 3));
+        let mut log = AuditLog::in_memory(&test_key(1), 0, small(10, 3));
         for n in 0..47 {
             log.append(&login(n), 1);
         }
@@ -1028,9 +922,9 @@ mod tests {
     #[test]
     fn a_torn_tail_is_cut_and_counting_goes_on() {
         let dir = temp_dir("torn");
-        let key = Zeroizing::new([3u8; 32]);
+        let key = test_key(3);
         {
-            let mut log = AuditLog::open_dir(&dir, key.clone(), 100, small(10, 3)).unwrap();
+            let mut log = AuditLog::open_dir(&dir, &key, 100, small(10, 3)).unwrap();
             log.append(&event(AuditKind::AuthPairedExternal, "U", "kid"), 1);
             log.append(&event(AuditKind::AuthSuccessExternal, "kid", "scope"), 1);
         }
@@ -1038,7 +932,7 @@ mod tests {
         let mut f = open_append(&dir.join(LOG_FILE)).unwrap();
         f.write_all(b"3|62310bdd|e|0|x|y|trunc").unwrap();
         drop(f);
-        let mut log = AuditLog::open_dir(&dir, key.clone(), 200, small(10, 3)).unwrap();
+        let mut log = AuditLog::open_dir(&dir, &key, 200, small(10, 3)).unwrap();
         assert_eq!(pages(&log, 10).1.len(), 2);
         log.append(&event(AuditKind::RtcSet, "", "200"), 200);
         settle(&log);
@@ -1048,7 +942,7 @@ mod tests {
         assert_eq!(check_like_a_reader(&lines), [1, 2, 3]);
         drop(log);
         // A log written under another key is not ours.
-        assert!(AuditLog::open_dir(&dir, Zeroizing::new([4u8; 32]), 0, small(10, 3)).is_err());
+        assert!(AuditLog::open_dir(&dir, &test_key(4), 0, small(10, 3)).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -1059,8 +953,8 @@ mod tests {
     #[test]
     fn files_rotate_append_only_and_pages_run_through_them() {
         let dir = temp_dir("rotate");
-        let key = Zeroizing::new([5u8; 32]);
-        let mut log = AuditLog::open_dir(&dir, key.clone(), 100, small(10, 3)).unwrap();
+        let key = test_key(5);
+        let mut log = AuditLog::open_dir(&dir, &key, 100, small(10, 3)).unwrap();
         let mut current = {
             let m = fs::metadata(dir.join(LOG_FILE)).unwrap();
             (m.ino(), m.len())
@@ -1124,7 +1018,7 @@ mod tests {
         let at = text.iter().position(|b| *b == b'\n').unwrap() + 5;
         text[at] ^= 1;
         fs::write(&bad, &text).unwrap();
-        let mut log = AuditLog::open_dir(&dir, key.clone(), 300, small(10, 3)).unwrap();
+        let mut log = AuditLog::open_dir(&dir, &key, 300, small(10, 3)).unwrap();
         log.append(&login(76), 1);
         settle(&log);
         assert_eq!(fs::read(&bad).unwrap(), text);
@@ -1134,7 +1028,7 @@ mod tests {
         let bad_lines: Vec<&Arc<str>> = page
             .lines
             .iter()
-            .filter(|l| verify(&key, l).is_none())
+            .filter(|l| key.verify(l).is_none())
             .collect();
         assert_eq!(bad_lines.len(), 1);
         assert!(bad_lines[0].starts_with("33|"));
@@ -1157,14 +1051,14 @@ mod tests {
     #[test]
     fn a_crash_mid_rotation_loses_nothing() {
         let dir = temp_dir("midrotation");
-        let key = Zeroizing::new([6u8; 32]);
-        let mut log = AuditLog::open_dir(&dir, key.clone(), 100, small(5, 3)).unwrap();
+        let key = test_key(6);
+        let mut log = AuditLog::open_dir(&dir, &key, 100, small(5, 3)).unwrap();
         for n in 0..5 {
             log.append(&login(n), 1);
         }
         drop(log);
         fs::rename(dir.join(LOG_FILE), dir.join("audit-0000000000000001.log")).unwrap();
-        let mut log = AuditLog::open_dir(&dir, key.clone(), 200, small(5, 3)).unwrap();
+        let mut log = AuditLog::open_dir(&dir, &key, 200, small(5, 3)).unwrap();
         log.append(&login(5), 1);
         let (total, lines) = pages(&log, 1000);
         assert_eq!((total, lines.len()), (7, 6));
@@ -1178,12 +1072,12 @@ mod tests {
     #[test]
     fn a_slow_disk_does_not_hold_the_caller() {
         let dir = temp_dir("slow");
-        let key = Zeroizing::new([8u8; 32]);
+        let key = test_key(8);
         let retention = Retention {
             sync_delay: Duration::from_millis(300),
             ..small(100, 3)
         };
-        let mut log = AuditLog::open_dir(&dir, key, 100, retention).unwrap();
+        let mut log = AuditLog::open_dir(&dir, &key, 100, retention).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::system_now;
 use crate::conn::Peer;
-use crate::routes::{closing, read_body, BodyFault};
+use crate::http::{closing, read_body, BodyFault};
 use crate::store::atomic_write;
 use crate::EmulatorError;
 use hem_authenticator::Push;

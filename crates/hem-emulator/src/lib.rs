@@ -18,13 +18,13 @@ mod audit;
 mod broker;
 mod clock;
 mod conn;
-mod faults;
-mod routes;
+mod http;
 pub mod secret;
 mod store;
 mod tls;
 
-pub use faults::Faults;
+/// Test-only fault switches (the core's `testing` feature); never set them outside tests.
+pub use hem_auth_core::device::testing::Faults;
 use hem_authenticator as authenticator;
 pub use hem_authenticator::{AuthenticatorMode, ParseModeError, DEFAULT_PERIOD_SECS};
 pub use tls::Tls;
@@ -346,7 +346,7 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
         ))
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let router = routes::router(app, broker);
+    let router = http::router(app, broker);
     let acceptor = tls.map(|t| t.acceptor);
     let thread = std::thread::Builder::new()
         .name(String::from("hem-emulator"))

@@ -82,6 +82,13 @@
 //! | `GET` / `POST /api/system/checkin` | [`Device::checkin_challenge`], [`Device::checkin`] |
 //! | (emulator) set the clock | [`Device::set_clock`] |
 //! | any bearer-protected endpoint | [`Device::authorize`] |
+//! | any request, as HTTP | [`Device::handle`] (route table, bearer order, every body: [`http`]) |
+//!
+//! [`Device::handle`] is the one entry point for an adapter: it routes a request
+//! ([`Request`]) to these methods, serves `system/version|status|config`, `keymgmt/*` and
+//! `logger/list` itself, and returns status, body and [`Effect`]s (audit lines made by the
+//! device's [`AuditChain`], state to save, the clock set by a check-in). The typed methods stay
+//! public: they are the fast, allocation-free paths, and what vectors and benches measure.
 //!
 //! Guarantees:
 //!
@@ -123,21 +130,28 @@ use crate::messages::{self, BodyError};
 use crate::nonce::TimeNonce;
 
 mod audit;
+mod audit_line;
 mod bearer;
 mod checkin;
 mod error;
 mod ext_pairing;
 mod ext_request;
 mod ext_token;
+pub mod http;
 mod login;
 mod nonces;
 mod pairing;
 pub(crate) mod snapshot;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod token;
 
 pub use audit::{
     AuditCoalescer, AuditEvent, AuditEvents, AuditKind, AuditResult, AUDIT_OVERFLOW_SCOPE,
     AUDIT_WINDOWS_PER_SUB, AUDIT_WINDOW_SECS, MAX_AUDIT_DATA_BYTES, MAX_AUDIT_SUB_BYTES,
+};
+pub use audit_line::{
+    audit_line_counter, AuditChain, AuditKey, AuditLine, AuditLineFields, AUDIT_LINE_MAC_BYTES,
 };
 pub use bearer::{Authorized, Requirement, Roles, Subject};
 pub use checkin::{CheckinOutcome, CHECKIN_LIFETIME_SECS};
@@ -147,6 +161,10 @@ pub use ext_request::{
     AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS, MAX_CTX_CHARS, MAX_NOTE_CHARS,
 };
 pub use ext_token::EXT_TOKEN_DEFAULT_LIFETIME_SECS;
+pub use http::{
+    logger_list_body, Effect, Head, Request, Response, DEFAULT_KEY_LIST_COUNT,
+    LOGGER_MAX_PAGE_LINES,
+};
 pub use login::LOGIN_CHALLENGE_LIFETIME_SECS;
 pub use nonces::{
     ConsumedNonce, NoncePurpose, CTX_CACHE_CAPACITY, DEFAULT_NONCE_CAPACITY, MAX_NONCE_CAPACITY,
@@ -416,6 +434,10 @@ pub struct Device {
     pairings: Vec<Pairing>,
     nonces: Nonces,
     rtc_set: bool,
+    /// Numbers and MACs the events [`Device::handle`] records (spec §11.2).
+    audit: Option<AuditChain>,
+    #[cfg(feature = "testing")]
+    faults: testing::Faults,
 }
 
 impl core::fmt::Debug for Device {
@@ -455,6 +477,9 @@ impl Device {
                 config.scope_policy == ScopePolicy::RequestedOnly,
             ),
             rtc_set: false,
+            audit: None,
+            #[cfg(feature = "testing")]
+            faults: testing::Faults::default(),
             config,
         }
     }

@@ -87,18 +87,7 @@ pub const DEFAULT_MAX_SUBSCRIBERS: usize = 4096;
 /// subscriber is stale (its key was deleted on the device alone) and is dropped.
 pub const SUBSCRIBERS_PER_DEVICE: usize = crate::claims::MAX_PAIRINGS;
 
-/// The HTTP method of a request, as far as the broker cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Method {
-    /// `GET`.
-    Get,
-    /// `POST`.
-    Post,
-    /// `DELETE`.
-    Delete,
-    /// Anything else (always 405 on a known path).
-    Other,
-}
+pub use crate::http::Method;
 
 /// One HTTP request, as the adapter hands it over.
 #[derive(Clone, Copy, Debug)]

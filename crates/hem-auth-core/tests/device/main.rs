@@ -16,6 +16,7 @@ mod errors;
 mod flood;
 mod flows;
 mod hardening;
+mod http;
 mod policies;
 mod rig;
 mod wire;

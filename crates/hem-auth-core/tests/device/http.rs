@@ -1,0 +1,432 @@
+//! `Device::handle`: the device's HTTP behaviour as values (routing, bearer before routing,
+//! body limit, every body the emulator serves, audit lines and effects).
+
+use hem_auth_core::device::{
+    logger_list_body, AuditChain, AuditKey, AuditKind, Effect, Head, Request, Response,
+    LOGGER_MAX_PAGE_LINES,
+};
+use hem_auth_core::http::Method;
+use hem_auth_core::messages::MAX_BODY_BYTES;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::rig::{body, Rig, T0};
+
+fn send(rig: &mut Rig, req: &Request<'_>) -> Response {
+    rig.dev.handle(req, rig.now, &mut rig.rng)
+}
+
+fn get(rig: &mut Rig, path: &str, bearer: Option<&str>) -> Response {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    send(
+        rig,
+        &Request::new(Method::Get, path).authorization(auth.as_deref()),
+    )
+}
+
+fn json_of(r: &Response) -> Value {
+    serde_json::from_str(&r.body).unwrap()
+}
+
+/// The audit lines among a response's effects.
+fn lines(r: &Response) -> Vec<&str> {
+    r.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Audit(line) => Some(line.text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn keyed(rig: &mut Rig) -> AuditKey {
+    let key = AuditKey::new(Zeroizing::new([9u8; 32]));
+    rig.dev.set_audit_chain(AuditChain::new(key.clone(), 1));
+    key
+}
+
+#[test]
+fn unknown_paths_and_other_methods_are_404() {
+    let mut rig = Rig::new();
+    for (method, path) in [
+        (Method::Get, "/"),
+        (Method::Get, "/api/auth/tokens"),
+        (Method::Get, "/api/auth/token/"),
+        (Method::Get, "/api/keymgmt/list/1/2/3"),
+        (Method::Get, "/api/keymgmt/list/"),
+        (Method::Get, "/api/logger/key"),
+        (Method::Get, "/notify/session"),
+        // Known paths, another method: the device's dispatcher knows no 405.
+        (Method::Get, "/api/auth/ext/token"),
+        (Method::Delete, "/api/auth/token"),
+        (Method::Post, "/api/system/version"),
+        (Method::Get, "/api/keymgmt/delete/00"),
+        (Method::Other, "/api/system/status"),
+    ] {
+        let r = send(&mut rig, &Request::new(method, path));
+        assert_eq!((r.status, r.body.as_str()), (404, ""), "{method:?} {path}");
+        assert!(r.effects.is_empty());
+    }
+}
+
+#[test]
+fn a_bad_bearer_is_401_on_any_path_before_routing() {
+    let mut rig = Rig::new();
+    let expired = {
+        let token = rig.login("system:config");
+        rig.now += 9 * 3600;
+        token
+    };
+    for path in ["/nowhere", "/api/system/version", "/api/auth/ext/token"] {
+        for auth in [
+            "Bearer x.y.z",
+            "Basic abc",
+            "",
+            &format!("Bearer {expired}"),
+        ] {
+            let req = Request::new(Method::Post, path)
+                .authorization(Some(auth))
+                .body(&[b'x'; MAX_BODY_BYTES + 1]);
+            let r = send(&mut rig, &req);
+            assert_eq!(r.status, 401, "{path} {auth}");
+            // The head says the same, before any body is read.
+            match rig.dev.head(&req, rig.now, &mut rig.rng) {
+                Head::Answer(head) => assert_eq!(head.status, 401),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    // A valid bearer on a public path passes the dispatcher.
+    let token = rig.login("logger:get");
+    assert_eq!(
+        get(&mut rig, "/api/system/version", Some(&token)).status,
+        200
+    );
+}
+
+#[test]
+fn post_bodies_above_the_limit_are_413_after_routing() {
+    let mut rig = Rig::new();
+    let big = vec![b' '; MAX_BODY_BYTES + 1];
+    for path in [
+        "/api/auth/token",
+        "/api/auth/ext/request",
+        "/api/system/checkin",
+    ] {
+        let r = send(&mut rig, &Request::new(Method::Post, path).body(&big));
+        assert_eq!(r.status, 413, "{path}");
+    }
+    // Before the endpoint's own checks: with the RTC unset, `ext/request` itself answers 403
+    // (spec §10.2), but a body over the limit is 413 first, as the transport refused it.
+    rig.unset_clock();
+    let typed = rig.dev.ext_request(&big, rig.now, &mut rig.rng);
+    assert_eq!(typed.result.unwrap_err().status(), 403);
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/ext/request").body(&big),
+    );
+    assert_eq!(r.status, 413);
+    // Routing first: an unknown path stays 404; a GET ignores its body.
+    let r = send(&mut rig, &Request::new(Method::Post, "/nowhere").body(&big));
+    assert_eq!(r.status, 404);
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Get, "/api/system/version").body(&big),
+    );
+    assert_eq!(r.status, 200);
+    let head = |rig: &mut Rig, m, p| rig.dev.head(&Request::new(m, p), T0, &mut rig.rng);
+    assert_eq!(
+        head(&mut rig, Method::Post, "/api/auth/token"),
+        Head::ReadBody
+    );
+    assert_eq!(head(&mut rig, Method::Get, "/api/auth/token"), Head::NoBody);
+    assert_eq!(
+        head(&mut rig, Method::Delete, "/api/keymgmt/delete/x"),
+        Head::NoBody
+    );
+}
+
+#[test]
+fn version_status_and_config_bodies() {
+    let mut rig = Rig::new();
+    let v = json_of(&get(&mut rig, "/api/system/version", None));
+    assert_eq!(v["hwv"], "hem-emulator");
+    assert!(v["fwv"].as_str().unwrap().starts_with("hem-emulator v"));
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Get, "/api/system/status").uptime_secs(42),
+    );
+    assert_eq!(
+        r.body,
+        format!(r#"{{"uptime":42,"ts":"2026-07-23T00:49:24Z","time":{T0},"fls_state":0}}"#)
+    );
+    rig.unset_clock();
+    let r = get(&mut rig, "/api/system/status", None);
+    assert_eq!(r.body, r#"{"uptime":0,"fls_state":0}"#);
+
+    let mut rig = Rig::new();
+    assert_eq!(get(&mut rig, "/api/system/config", None).status, 401);
+    let narrow = rig.login("keymgmt:list");
+    assert_eq!(
+        get(&mut rig, "/api/system/config", Some(&narrow)).status,
+        403
+    );
+    for scope in ["system:config", "logger:get", "auth:ext:pair"] {
+        let token = rig.login(scope);
+        let r = get(&mut rig, "/api/system/config", Some(&token));
+        assert_eq!(r.status, 200, "{scope}");
+        assert_eq!(
+            json_of(&r),
+            json!({
+                "eid": rig.eid_b64(), "user": "My device", "email": "", "hostname": "",
+                "trusted_ts": false, "trusted_backend": true, "spk": rig.dev.spk().to_b64(),
+            })
+        );
+    }
+}
+
+#[test]
+fn key_list_get_and_delete() {
+    let mut rig = Rig::new();
+    let a = rig.pair("Pixel 8 (Android)");
+    let b = rig.pair("iPhone");
+    let list = rig.login("keymgmt:list");
+    let r = get(&mut rig, "/api/keymgmt/list", Some(&list));
+    let v = json_of(&r);
+    assert_eq!(
+        (v["offset"].clone(), v["total"].clone(), v["listed"].clone()),
+        (json!(0), json!(2), json!(2))
+    );
+    assert_eq!(
+        v["list"][0],
+        json!({
+            "kid": a.kid, "type": "ECDH,CURVE25519", "label": "Pixel 8 (Android)",
+            "descr": format!("RVhUQUlE{}", a.pid()),
+        })
+    );
+    let v = json_of(&get(&mut rig, "/api/keymgmt/list/1", Some(&list)));
+    assert_eq!(
+        (v["offset"].clone(), v["listed"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(v["list"][0]["kid"], b.kid);
+    let v = json_of(&get(&mut rig, "/api/keymgmt/list/0/1", Some(&list)));
+    assert_eq!(v["listed"], 1);
+    for bad in [
+        "/api/keymgmt/list/x",
+        "/api/keymgmt/list/1/-1",
+        "/api/keymgmt/list/+1",
+    ] {
+        assert_eq!(get(&mut rig, bad, Some(&list)).status, 400, "{bad}");
+    }
+    // The bearer before the path: a bad page without a token is 401.
+    assert_eq!(get(&mut rig, "/api/keymgmt/list/x", None).status, 401);
+    let master = rig.master.clone();
+    let m = rig.login_as(&master, "keymgmt:list");
+    assert_eq!(get(&mut rig, "/api/keymgmt/list", Some(&m)).status, 403);
+
+    let path = format!("/api/keymgmt/get/{}", a.kid);
+    let exact = rig.login(&format!("keymgmt:use:{}", a.kid));
+    let r = get(&mut rig, &path, Some(&exact));
+    assert_eq!(
+        json_of(&r),
+        json!({ "kid": a.kid, "type": "ECDH,CURVE25519", "label": "Pixel 8 (Android)", "pubkey": a.aid().to_b64() })
+    );
+    let other = format!("/api/keymgmt/get/{}", b.kid);
+    assert_eq!(get(&mut rig, &other, Some(&exact)).status, 403);
+    let get_token = rig.login("keymgmt:get");
+    assert_eq!(
+        get(&mut rig, "/api/keymgmt/get/XYZ", Some(&get_token)).status,
+        400
+    );
+    let unknown = "/api/keymgmt/get/00000000000000000000000000000000";
+    assert_eq!(get(&mut rig, unknown, Some(&get_token)).status, 404);
+
+    let del = rig.login("keymgmt:del");
+    let auth = format!("Bearer {del}");
+    let req = Request::new(
+        Method::Delete,
+        "/api/keymgmt/delete/00000000000000000000000000000000",
+    )
+    .authorization(Some(&auth));
+    assert_eq!(send(&mut rig, &req).status, 404);
+    let path = format!("/api/keymgmt/delete/{}", a.kid);
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Delete, &path).authorization(Some(&auth)),
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, ""));
+    assert_eq!(r.effects, [Effect::StateChanged]);
+    assert_eq!(rig.dev.pairings().len(), 1);
+}
+
+#[test]
+fn logins_pairings_and_checkins_emit_their_effects() {
+    let mut rig = Rig::new();
+    let key = keyed(&mut rig);
+    // A login through handle: its token body and one audit line (counter 1).
+    let login = rig.login_body_with(&rig.user.clone(), "system:config", |_| {});
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/token").body(&login),
+    );
+    assert_eq!(r.status, 200);
+    let token = json_of(&r)["token"].as_str().unwrap().to_owned();
+    let l = lines(&r);
+    assert_eq!(l.len(), 1);
+    let fields = key.verify(l[0]).unwrap();
+    assert_eq!((fields.counter, fields.event, fields.result), (1, "d", "0"));
+
+    // A pairing: StateChanged after its audit line.
+    let (_, jti) = rig.ext_init(&token);
+    let (reply, phone) = rig.reply_with(&jti, "Pixel", |_| {});
+    let auth = format!("Bearer {token}");
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/ext/validate")
+            .authorization(Some(&auth))
+            .body(&Rig::validate_body(&phone, &reply)),
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        matches!(&r.effects[..], [Effect::Audit(l), Effect::StateChanged] if l.counter == 2 && l.kind == Some(AuditKind::AuthPairedExternal))
+    );
+
+    // A refused request changes nothing and asks for nothing.
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/ext/token").body(b"{}"),
+    );
+    assert_eq!((r.status, r.effects.len()), (400, 0));
+
+    // A check-in sets the clock.
+    let challenge = send(&mut rig, &Request::new(Method::Get, "/api/system/checkin"));
+    assert_eq!(challenge.status, 200);
+    let check = json_of(&challenge)["check"].as_str().unwrap().to_owned();
+    let backend = rig.backend.clone();
+    let answer = hem_auth_core::notify::answer_check(&backend, &check, T0 + 5).unwrap();
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/system/checkin")
+            .body(&body(&json!({ "checked": answer }))),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.effects.contains(&Effect::ClockSet(T0 + 5)));
+}
+
+#[test]
+fn logger_list_pages_and_coalesced_failures() {
+    let mut rig = Rig::new();
+    let key = keyed(&mut rig);
+    let narrow = rig.login("keymgmt:list");
+    // Two failed checks of one (sub, scope): one line now, the count when the window ends.
+    let first = get(&mut rig, "/api/system/config", Some(&narrow));
+    assert_eq!(first.status, 403);
+    assert_eq!(lines(&first).len(), 1);
+    let second = get(&mut rig, "/api/system/config", Some(&narrow));
+    assert_eq!((second.status, second.effects.len()), (403, 0));
+
+    let logger = rig.login("logger:get");
+    rig.now += 61;
+    let r = get(&mut rig, "/api/logger/list", Some(&logger));
+    assert_eq!((r.status, r.body.as_str()), (200, ""));
+    // The ended window's line first, then the page to read.
+    assert_eq!(lines(&r).len(), 1);
+    assert_eq!(
+        r.effects.last(),
+        Some(&Effect::ReadLog {
+            from: 0,
+            count: LOGGER_MAX_PAGE_LINES
+        })
+    );
+    let r = get(&mut rig, "/api/logger/list/5/2", Some(&logger));
+    assert_eq!(r.effects, [Effect::ReadLog { from: 5, count: 2 }]);
+    let r = get(&mut rig, "/api/logger/list/5/5000", Some(&logger));
+    assert_eq!(
+        r.effects,
+        [Effect::ReadLog {
+            from: 5,
+            count: 1000
+        }]
+    );
+    for bad in [
+        "/api/logger/list/5/0",
+        "/api/logger/list/x",
+        "/api/logger/list/1/-2",
+    ] {
+        assert_eq!(get(&mut rig, bad, Some(&logger)).status, 400, "{bad}");
+    }
+    // The body the adapter completes.
+    let key_line = key.key_line(T0);
+    assert_eq!(
+        logger_list_body(2, &[key_line.as_str(), "1|x"], Some(2)),
+        format!(r#"{{"total":2,"lines":["{key_line}","1|x"],"next":2}}"#)
+    );
+    assert_eq!(
+        logger_list_body::<&str>(1, &[], None),
+        r#"{"total":1,"lines":[]}"#
+    );
+}
+
+#[test]
+fn a_device_without_a_chain_draws_one_and_emits_its_key_line() {
+    let mut rig = Rig::new();
+    let login = rig.login_body_with(&rig.user.clone(), "logger:get", |_| {});
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/token").body(&login),
+    );
+    let l = lines(&r);
+    assert_eq!(l.len(), 2);
+    assert!(l[0].starts_with("0|") && l[1].starts_with("1|"));
+    assert_eq!(rig.dev.audit_chain().unwrap().next_counter(), 2);
+    assert!(rig.dev.audit_chain().unwrap().key().verify(l[1]).is_some());
+}
+
+#[test]
+fn handle_answers_as_the_typed_method_does() {
+    let mut rig = Rig::new();
+    let epk = hem_auth_core::keys::SecretKey::generate(&mut rig.rng).public_key();
+    let body_ok = body(&json!({ "scope": "keymgmt:list", "epk": epk.to_b64() }));
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/ext/request").body(&body_ok),
+    );
+    assert_eq!(r.status, 200);
+    assert!(json_of(&r)["authreq"].is_string());
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/ext/request").body(b"{"),
+    );
+    assert_eq!((r.status, r.body.as_str()), (400, ""));
+}
+
+/// The test-only faults act inside `handle` and nowhere else.
+#[cfg(feature = "testing")]
+#[test]
+fn faults_bend_handle_but_not_the_typed_methods() {
+    use hem_auth_core::device::testing::Faults;
+    let mut rig = Rig::new();
+    let narrow = rig.login("keymgmt:list");
+    rig.dev.set_faults(Faults {
+        leak_500: true,
+        ignore_scope: true,
+        ..Faults::default()
+    });
+    let r = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/ext/request").body(b"{"),
+    );
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        get(&mut rig, "/api/system/config", Some(&narrow)).status,
+        200
+    );
+    let typed = rig.dev.ext_request(b"{", rig.now, &mut rig.rng);
+    assert_eq!(typed.result.unwrap_err().status(), 400);
+    rig.dev.set_faults(Faults::default());
+    assert_eq!(
+        get(&mut rig, "/api/system/config", Some(&narrow)).status,
+        403
+    );
+}
