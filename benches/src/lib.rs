@@ -22,6 +22,7 @@ pub const BENCH_NAMES: &[&str] = &[
     "seal/open",
 ];
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::borrow::Cow;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -227,7 +228,7 @@ impl Scenario {
             Ok(s) => s,
             Err(e) => unreachable!("a generated aid is not low-order: {e}"),
         };
-        let jti = TimeNonce::generate(FIXTURE_NOW, &mut rng);
+        let jti = TimeNonce::generate(UnixTime::from_secs(FIXTURE_NOW), &mut rng);
         let scope_key = ScopeKey::derive(&s1, jti.as_bytes());
         let sealed = match scope_key.seal(FIXTURE_SCOPE) {
             Ok(s) => s,
@@ -268,7 +269,10 @@ impl Scenario {
     /// number of scope entries.
     pub fn client_verify(&self, authreq: &str, now: u64) -> Option<usize> {
         let untrusted = UntrustedJwt::parse(authreq).ok()?;
-        let verified = self.broker.verify_authreq(&untrusted, now).ok()?;
+        let verified = self
+            .broker
+            .verify_authreq(&untrusted, UnixTime::from_secs(now))
+            .ok()?;
         Some(verified.entries().count())
     }
 
@@ -286,8 +290,17 @@ impl Scenario {
             epk: Cow::Borrowed(epk),
             exp: FIXTURE_NOW + 3600,
         };
-        let opened = self.phone.open_event(&event, now).ok()?;
-        opened.approve(now, 900, false).ok()
+        let opened = self
+            .phone
+            .open_event(&event, UnixTime::from_secs(now))
+            .ok()?;
+        opened
+            .approve(
+                UnixTime::from_secs(now),
+                Seconds::new(900),
+                Access::ReadOnly,
+            )
+            .ok()
     }
 
     /// Opens the sealed scope with the cached `K`; returns the plaintext length.
@@ -423,7 +436,7 @@ impl DeviceBench {
         let world = &mut self.world;
         let response = world
             .device
-            .ext_request(body, FIXTURE_NOW, &mut world.rng)
+            .ext_request(body, UnixTime::from_secs(FIXTURE_NOW), &mut world.rng)
             .result?;
         Ok(response.authreq.len())
     }
@@ -437,7 +450,11 @@ impl DeviceBench {
         let world = &mut self.world;
         let response = world
             .device
-            .ext_request(self.ext_request_body.as_bytes(), now, &mut world.rng)
+            .ext_request(
+                self.ext_request_body.as_bytes(),
+                UnixTime::from_secs(now),
+                &mut world.rng,
+            )
             .result?;
         let authreq = UntrustedJwt::parse(&response.authreq)?;
         let issued: AuthreqClaims<'_> = authreq.dangerous_unverified_claims()?;
@@ -468,7 +485,10 @@ impl DeviceBench {
     pub fn ext_token(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
         let now = self.next_use();
         let world = &mut self.world;
-        let response = world.device.ext_token(body, now, &mut world.rng).result?;
+        let response = world
+            .device
+            .ext_token(body, UnixTime::from_secs(now), &mut world.rng)
+            .result?;
         Ok(response.as_str().len())
     }
 
@@ -491,10 +511,19 @@ impl DeviceBench {
     pub fn prepare_login(&mut self) -> Result<String, FixtureError> {
         let now = self.next_issue();
         let world = &mut self.world;
-        let challenge = world.device.auth_token_challenge(now, &mut world.rng);
+        let challenge = world
+            .device
+            .auth_token_challenge(UnixTime::from_secs(now), &mut world.rng);
         let challenge = to_json(&challenge.result?);
         let challenge = client::LoginChallenge::parse(challenge.as_bytes())?;
-        let ejwt = client::build_login(&world.user, &challenge, LOGIN_SCOPE, now, now + 600, None)?;
+        let ejwt = client::build_login(
+            &world.user,
+            &challenge,
+            LOGIN_SCOPE,
+            UnixTime::from_secs(now),
+            UnixTime::from_secs(now + 600),
+            None,
+        )?;
         Ok(client::login_body(&ejwt))
     }
 
@@ -504,7 +533,10 @@ impl DeviceBench {
     pub fn login(&mut self, body: &[u8]) -> Result<usize, FixtureError> {
         let now = self.next_use();
         let world = &mut self.world;
-        let response = world.device.auth_token(body, now, &mut world.rng).result?;
+        let response = world
+            .device
+            .auth_token(body, UnixTime::from_secs(now), &mut world.rng)
+            .result?;
         Ok(response.as_str().len())
     }
 }

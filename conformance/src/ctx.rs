@@ -1,6 +1,7 @@
 //! State shared by the cases of one run: the target, the runner's keys as broker, user and
 //! authenticators, the tokens it holds, and the flows every case builds on.
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::collections::HashMap;
 
 use hem_auth_core::authenticator::{
@@ -20,7 +21,7 @@ use crate::target::{Auth, Response, Target};
 /// Lifetime asked for the user tokens the runner logs in for, in seconds.
 pub const USER_TOKEN_SECS: u64 = 3600;
 /// Approval period the runner's authenticator grants (the phone's default, 15 min).
-pub const APPROVAL_SECS: u64 = hem_auth_core::authenticator::PERIODS_SECS[0];
+pub const APPROVAL_SECS: u64 = hem_auth_core::authenticator::PERIODS[0].get();
 /// The push token the runner's authenticators claim (the broker's MAC covers it; the device
 /// never sees it).
 const PUSH_TOKEN: &str = "hem-conformance";
@@ -221,8 +222,15 @@ impl Ctx {
         let c = self.challenge()?;
         let user = self.user_key(c.parsed.eid_text())?;
         let now = self.device_now();
-        let token = client::build_login(&user, &c.parsed, scope, now, exp, None)
-            .map_err(|e| Abort::fail(format!("building the eJWT for {scope}: {e}")))?;
+        let token = client::build_login(
+            &user,
+            &c.parsed,
+            scope,
+            UnixTime::from_secs(now),
+            UnixTime::from_secs(exp),
+            None,
+        )
+        .map_err(|e| Abort::fail(format!("building the eJWT for {scope}: {e}")))?;
         Ok((c, token))
     }
 
@@ -270,7 +278,7 @@ impl Ctx {
             .post("/api/auth/ext/init", body.as_bytes(), Auth::Bearer(token))?
             .require("ext/init", 200)?;
         let request = state
-            .verify_init_response(&r.body, self.device_now())
+            .verify_init_response(&r.body, UnixTime::from_secs(self.device_now()))
             .map_err(|e| Abort::Fail {
                 status: Some(200),
                 detail: format!("ext/init answer does not verify: {e}"),
@@ -429,7 +437,7 @@ impl Ctx {
         let pairing = a.pairing(self.eid()?)?;
         let event = self.event(a, authreq)?;
         let opened = pairing
-            .open_event(&event, self.device_now())
+            .open_event(&event, UnixTime::from_secs(self.device_now()))
             .map_err(|e| Abort::fail(format!("opening the authreq entry: {e}")))?;
         Ok(opened.scope().to_string())
     }
@@ -446,8 +454,14 @@ impl Ctx {
         let event = self.event(a, authreq)?;
         let now = self.device_now();
         pairing
-            .open_event(&event, now)
-            .and_then(|opened| opened.approve(now, APPROVAL_SECS, writable))
+            .open_event(&event, UnixTime::from_secs(now))
+            .and_then(|opened| {
+                opened.approve(
+                    UnixTime::from_secs(now),
+                    Seconds::new(APPROVAL_SECS),
+                    Access::from_writable(writable),
+                )
+            })
             .map_err(|e| Abort::fail(format!("approving as the phone: {e}")))
     }
 
@@ -539,7 +553,7 @@ pub fn read_authreq(
         .map_err(|e| e.to_string())?;
     let untrusted = UntrustedJwt::parse_authreq(&token).map_err(|e| e.to_string())?;
     let verified = state
-        .verify_authreq(&untrusted, now)
+        .verify_authreq(&untrusted, UnixTime::from_secs(now))
         .map_err(|e| e.to_string())?;
     Ok(Authreq {
         epk_secret: epk,

@@ -21,6 +21,7 @@
 //! emulator's own key), pairs one authenticator, and against an external target unpairs it at
 //! the end.
 
+use hem_auth_core::{Access, UnixTime};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
+    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS,
 };
 use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken};
 use hem_auth_core::codec;
@@ -255,8 +256,15 @@ fn user_token(target: &Target, user: &SecretKey, scope: &str) -> Result<String, 
         target.get("/api/auth/token", Auth::None),
     )?;
     let challenge = LoginChallenge::parse(&challenge.body).map_err(|e| describe("challenge", e))?;
-    let ejwt = client::build_login(user, &challenge, scope, now, now + 3600, None)
-        .map_err(|e| describe("login", e))?;
+    let ejwt = client::build_login(
+        user,
+        &challenge,
+        scope,
+        UnixTime::from_secs(now),
+        UnixTime::from_secs(now + 3600),
+        None,
+    )
+    .map_err(|e| describe("login", e))?;
     let token = expect_ok(
         "POST /api/auth/token",
         target.post(
@@ -284,7 +292,7 @@ fn pair(
         target.post("/api/auth/ext/init", body.as_bytes(), Auth::Bearer(&token)),
     )?;
     let request = state
-        .verify_init_response(&init.body, now)
+        .verify_init_response(&init.body, UnixTime::from_secs(now))
         .map_err(|e| describe("ext/init", e))?;
     let seen =
         UnverifiedPairingRequest::parse(request.request()).map_err(|e| describe("request", e))?;
@@ -325,7 +333,7 @@ fn login(target: &Target, setup: &Setup) -> Result<(), String> {
         .map_err(|e| describe("authreq", e))?;
     let untrusted = UntrustedJwt::parse_authreq(&authreq).map_err(|e| describe("authreq", e))?;
     let verified = session
-        .verify_authreq(&untrusted, now)
+        .verify_authreq(&untrusted, UnixTime::from_secs(now))
         .map_err(|e| describe("authreq", e))?;
     let sealed = verified
         .entry(setup.phone.pid())
@@ -339,8 +347,8 @@ fn login(target: &Target, setup: &Setup) -> Result<(), String> {
     };
     let approval = setup
         .phone
-        .open_event(&event, now)
-        .and_then(|opened| opened.approve(now, PERIODS_SECS[0], false))
+        .open_event(&event, UnixTime::from_secs(now))
+        .and_then(|opened| opened.approve(UnixTime::from_secs(now), PERIODS[0], Access::ReadOnly))
         .map_err(|e| describe("approve", e))?;
     let body = session.ext_token_body(&approval.authreply);
     let response = expect_ok(

@@ -11,9 +11,10 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Display;
+use hem_auth_core::{Access, UnixTime};
 
 use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
+    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS,
 };
 use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken, VerifiedAuthreq};
 use hem_auth_core::codec;
@@ -128,7 +129,7 @@ impl World {
             now: START,
             log: Vec::new(),
         };
-        let clock = world.device.set_clock(START);
+        let clock = world.device.set_clock(UnixTime::from_secs(START));
         world.record(clock).ctx("set the clock")?;
         Ok(world)
     }
@@ -146,7 +147,9 @@ impl World {
 
     /// Password login: challenge, eJWT, token.
     fn login(&mut self, scope: &str) -> Result<UnverifiableAccessToken, String> {
-        let challenge = self.device.auth_token_challenge(self.now, &mut self.rng);
+        let challenge = self
+            .device
+            .auth_token_challenge(UnixTime::from_secs(self.now), &mut self.rng);
         let challenge = messages::to_json(&self.record(challenge).ctx("GET auth/token")?);
         let challenge = LoginChallenge::parse(challenge.as_bytes()).ctx("challenge")?;
         self.wait(1);
@@ -154,14 +157,14 @@ impl World {
             &self.user,
             &challenge,
             scope,
-            self.now,
-            self.now + 3600,
+            UnixTime::from_secs(self.now),
+            UnixTime::from_secs(self.now + 3600),
             None,
         )
         .ctx("eJWT")?;
         let out = self.device.auth_token(
             client::login_body(&ejwt).as_bytes(),
-            self.now,
+            UnixTime::from_secs(self.now),
             &mut self.rng,
         );
         let response = messages::to_json(&self.record(out).ctx("POST auth/token")?);
@@ -175,12 +178,12 @@ impl World {
         let out = self.device.ext_init(
             Some(token.token()),
             init_body.as_bytes(),
-            self.now,
+            UnixTime::from_secs(self.now),
             &mut self.rng,
         );
         let init = messages::to_json(&self.record(out).ctx("ext/init")?);
         let request = state
-            .verify_init_response(init.as_bytes(), self.now)
+            .verify_init_response(init.as_bytes(), UnixTime::from_secs(self.now))
             .ctx("ext/init response")?;
         let _qr = request.qr_payload(
             "https://notify.example/register/challenge/r1",
@@ -199,9 +202,11 @@ impl World {
         // the client polls register/check, gets {pid, reply}, and forwards it to the device
         self.wait(4);
         let body = state.validate_body(&pid, &reply.reply);
-        let out = self
-            .device
-            .ext_validate(Some(token.token()), body.as_bytes(), self.now);
+        let out = self.device.ext_validate(
+            Some(token.token()),
+            body.as_bytes(),
+            UnixTime::from_secs(self.now),
+        );
         let validated = messages::to_json(&self.record(out).ctx("ext/validate")?);
         let kid = state
             .verify_validate_response(&request.eid(), &reply.reply, validated.as_bytes())
@@ -227,9 +232,11 @@ impl World {
             &mut self.rng,
         )
         .ctx("start_ext_auth")?;
-        let out = self
-            .device
-            .ext_request(request_body.as_bytes(), self.now, &mut self.rng);
+        let out = self.device.ext_request(
+            request_body.as_bytes(),
+            UnixTime::from_secs(self.now),
+            &mut self.rng,
+        );
         let response = match self.record(out) {
             Ok(r) => messages::to_json(&r),
             Err(e) => return Ok(Err(e)),
@@ -238,7 +245,9 @@ impl World {
             .authreq_from_response(response.as_bytes())
             .ctx("ext/request response")?;
         let untrusted = UntrustedJwt::parse(&authreq).ctx("authreq")?;
-        let verified = state.verify_authreq(&untrusted, self.now).ctx("authreq")?;
+        let verified = state
+            .verify_authreq(&untrusted, UnixTime::from_secs(self.now))
+            .ctx("authreq")?;
         // the notify broker turns this phone's entry into its event
         let Some(entry) = verified.entry(phone.pairing.pid()) else {
             return Ok(Err(DeviceError::UnknownPairing));
@@ -253,18 +262,22 @@ impl World {
         self.wait(3);
         let opened = phone
             .pairing
-            .open_event(&event, self.now)
+            .open_event(&event, UnixTime::from_secs(self.now))
             .ctx("phone: open")?;
         check(&verified, opened.scope())?;
         self.wait(7);
         let approval = opened
-            .approve(self.now, PERIODS_SECS[0], writable)
+            .approve(
+                UnixTime::from_secs(self.now),
+                PERIODS[0],
+                Access::from_writable(writable),
+            )
             .ctx("phone: approve")?;
         // the client polls event/check, gets {authreply}, and forwards it to the device
         self.wait(1);
         let out = self.device.ext_token(
             state.ext_token_body(&approval.authreply).as_bytes(),
-            self.now,
+            UnixTime::from_secs(self.now),
             &mut self.rng,
         );
         let token = match self.record(out) {
@@ -281,7 +294,9 @@ impl World {
         token: &UnverifiableAccessToken,
         need: &Requirement<'_>,
     ) -> Result<Subject, DeviceError> {
-        let out = self.device.authorize(Some(token.token()), need, self.now);
+        let out = self
+            .device
+            .authorize(Some(token.token()), need, UnixTime::from_secs(self.now));
         self.record(out).map(|a| a.subject)
     }
 }
@@ -328,7 +343,7 @@ fn every_flow(tally: &mut Tally) -> Result<(), Abort> {
         ensure_eq!(kid, Some(alice.kid.clone()), "sub kid");
         ensure_eq!(
             list.exp(),
-            w.now - 1 + PERIODS_SECS[0],
+            w.now - 1 + PERIODS[0].get(),
             "the phone's exp, verbatim"
         );
         ensure_eq!(list.ctx(), Some("harness"), "ctx");
@@ -418,7 +433,7 @@ fn every_flow(tally: &mut Tally) -> Result<(), Abort> {
         },
     )?;
     s.run("bearer check after the phone's period: 401 expired", || {
-        w.wait(PERIODS_SECS[0]);
+        w.wait(PERIODS[0].get());
         ensure_eq!(
             w.authorize(&list, &Requirement::any_of(&["keymgmt:list"])),
             Err(DeviceError::TokenExpired),
@@ -428,7 +443,9 @@ fn every_flow(tally: &mut Tally) -> Result<(), Abort> {
     })?;
     s.run("unpairing a phone; it is no longer asked", || {
         let del = w.login("keymgmt:del")?;
-        let out = w.device.unpair(Some(del.token()), &bob.kid, w.now);
+        let out = w
+            .device
+            .unpair(Some(del.token()), &bob.kid, UnixTime::from_secs(w.now));
         let gone = w.record(out).ctx("unpair")?;
         ensure_eq!(
             (gone.kid.as_str(), gone.pid.as_str()),
@@ -545,13 +562,17 @@ fn denial_and_reboot(tally: &mut Tally) -> Result<(), Abort> {
             &mut w.rng,
         )
         .ctx("start")?;
-        let out = w.device.ext_request(body.as_bytes(), w.now, &mut w.rng);
+        let out = w
+            .device
+            .ext_request(body.as_bytes(), UnixTime::from_secs(w.now), &mut w.rng);
         let response = messages::to_json(&w.record(out).ctx("ext/request")?);
         let authreq = state
             .authreq_from_response(response.as_bytes())
             .ctx("response")?;
         let untrusted = UntrustedJwt::parse(&authreq).ctx("authreq")?;
-        let verified = state.verify_authreq(&untrusted, w.now).ctx("authreq")?;
+        let verified = state
+            .verify_authreq(&untrusted, UnixTime::from_secs(w.now))
+            .ctx("authreq")?;
         let epk = state.epk().to_b64();
         let event = Event {
             jti: Cow::Borrowed(verified.jti()),
@@ -559,12 +580,19 @@ fn denial_and_reboot(tally: &mut Tally) -> Result<(), Abort> {
             epk: Cow::Borrowed(&epk),
             exp: verified.exp(),
         };
-        let denial = phone.pairing.open_event(&event, w.now).ctx("open")?.deny();
+        let denial = phone
+            .pairing
+            .open_event(&event, UnixTime::from_secs(w.now))
+            .ctx("open")?
+            .deny();
         ensure_eq!(denial.jti.as_str(), verified.jti(), "denial jti");
         let jti = verified.jti_nonce();
         ensure!(
-            w.device
-                .is_pending(NoncePurpose::Authreq, jti.as_bytes(), w.now),
+            w.device.is_pending(
+                NoncePurpose::Authreq,
+                jti.as_bytes(),
+                UnixTime::from_secs(w.now)
+            ),
             "the nonce is no longer pending"
         );
         Ok(())
@@ -589,7 +617,9 @@ fn denial_and_reboot(tally: &mut Tally) -> Result<(), Abort> {
         );
         let (body, _) =
             client::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).ctx("start")?;
-        let out = w.device.ext_request(body.as_bytes(), w.now, &mut w.rng);
+        let out = w
+            .device
+            .ext_request(body.as_bytes(), UnixTime::from_secs(w.now), &mut w.rng);
         ensure_eq!(
             w.record(out).err(),
             Some(DeviceError::RtcUnset),
@@ -604,15 +634,23 @@ fn denial_and_reboot(tally: &mut Tally) -> Result<(), Abort> {
             let mut snapshot = w.device.snapshot();
             snapshot.config.backend_key = Some(backend.public_key());
             w.device = Device::restore(snapshot, &mut w.rng).ctx("restore")?;
-            let out = w.device.checkin_challenge(w.now, &mut w.rng);
+            let out = w
+                .device
+                .checkin_challenge(UnixTime::from_secs(w.now), &mut w.rng);
             let check = w.record(out).ctx("checkin challenge")?.check.into_owned();
             let backend_time = w.now + 120;
-            let checked = hem_auth_core::notify::answer_check(&backend, &check, backend_time)
-                .ctx("backend")?;
+            let checked = hem_auth_core::notify::answer_check(
+                &backend,
+                &check,
+                UnixTime::from_secs(backend_time),
+            )
+            .ctx("backend")?;
             let body = messages::to_json(&CheckinRequest {
                 checked: checked.into(),
             });
-            let out = w.device.checkin(body.as_bytes(), w.now);
+            let out = w
+                .device
+                .checkin(body.as_bytes(), UnixTime::from_secs(w.now));
             let done = w.record(out).ctx("checkin")?;
             ensure_eq!(done.time, backend_time, "time");
             ensure_eq!(

@@ -8,6 +8,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::hint::black_box;
+use hem_auth_core::UnixTime;
 
 use hem_auth_core::authenticator::{reply_to_pairing, UnverifiedPairingRequest};
 use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims};
@@ -112,19 +113,26 @@ impl DeviceBench {
         let mut config = DeviceConfig::new(eid_prv);
         config.user_key = Some(user.public_key());
         let mut device = Device::new(config, &mut rng);
-        let _ = device.set_clock(now);
+        let _ = device.set_clock(UnixTime::from_secs(now));
         let challenge = device
-            .auth_token_challenge(now, &mut rng)
+            .auth_token_challenge(UnixTime::from_secs(now), &mut rng)
             .result
             .map_err(|x| e("challenge")(&x))?;
         let challenge = to_json(&challenge);
         let challenge =
             client::LoginChallenge::parse(challenge.as_bytes()).map_err(|x| e("challenge")(&x))?;
-        let ejwt = client::build_login(&user, &challenge, "system:config", now, now + 600, None)
-            .map_err(|x| e("login")(&x))?;
+        let ejwt = client::build_login(
+            &user,
+            &challenge,
+            "system:config",
+            UnixTime::from_secs(now),
+            UnixTime::from_secs(now + 600),
+            None,
+        )
+        .map_err(|x| e("login")(&x))?;
         let body = client::login_body(&ejwt);
         let token = device
-            .auth_token(body.as_bytes(), now, &mut rng)
+            .auth_token(body.as_bytes(), UnixTime::from_secs(now), &mut rng)
             .result
             .map_err(|x| e("login")(&x))?;
         let token = client::UnverifiableAccessToken::from_response(to_json(&token).as_bytes())
@@ -133,11 +141,16 @@ impl DeviceBench {
         for i in 0..pairings {
             let (body, state) = client::start_pairing(Some(*device.eid()), &mut rng);
             let init = device
-                .ext_init(Some(token.token()), body.as_bytes(), now, &mut rng)
+                .ext_init(
+                    Some(token.token()),
+                    body.as_bytes(),
+                    UnixTime::from_secs(now),
+                    &mut rng,
+                )
                 .result
                 .map_err(|x| e("ext/init")(&x))?;
             let request = state
-                .verify_init_response(to_json(&init).as_bytes(), now)
+                .verify_init_response(to_json(&init).as_bytes(), UnixTime::from_secs(now))
                 .map_err(|x| e("ext/init")(&x))?;
             let seen =
                 UnverifiedPairingRequest::parse(request.request()).map_err(|x| e("request")(&x))?;
@@ -150,7 +163,11 @@ impl DeviceBench {
             let pid = hem_auth_core::codec::encode_std(&pid_raw);
             let validate = state.validate_body(&pid, &reply.reply);
             device
-                .ext_validate(Some(token.token()), validate.as_bytes(), now)
+                .ext_validate(
+                    Some(token.token()),
+                    validate.as_bytes(),
+                    UnixTime::from_secs(now),
+                )
                 .result
                 .map_err(|x| e("ext/validate")(&x))?;
             phones.push(BenchPhone {
@@ -180,7 +197,7 @@ impl DeviceBench {
     /// An authreq nonce made pending, and the first phone's approving `ext/token` body.
     fn prepare_ext_token(&mut self) -> Result<String, String> {
         let phone = self.phones.first().ok_or("no pairing")?;
-        let jti = TimeNonce::generate(FIXTURE_NOW, &mut self.rng);
+        let jti = TimeNonce::generate(UnixTime::from_secs(FIXTURE_NOW), &mut self.rng);
         self.device.insert_pending(
             NoncePurpose::Authreq,
             *jti.as_bytes(),
@@ -207,19 +224,23 @@ impl DeviceBench {
     }
 
     fn ext_token(&mut self, body: &[u8]) -> Outcome<AccessToken> {
-        self.device.ext_token(body, FIXTURE_NOW + 5, &mut self.rng)
+        self.device
+            .ext_token(body, UnixTime::from_secs(FIXTURE_NOW + 5), &mut self.rng)
     }
 
     fn ext_request(&mut self) -> Outcome<ExtRequestResponse<'static>> {
         let body = self.ext_request_body.clone();
-        self.device
-            .ext_request(black_box(body.as_bytes()), FIXTURE_NOW, &mut self.rng)
+        self.device.ext_request(
+            black_box(body.as_bytes()),
+            UnixTime::from_secs(FIXTURE_NOW),
+            &mut self.rng,
+        )
     }
 
     fn prepare_login(&mut self) -> Result<String, String> {
         let challenge = self
             .device
-            .auth_token_challenge(FIXTURE_NOW, &mut self.rng)
+            .auth_token_challenge(UnixTime::from_secs(FIXTURE_NOW), &mut self.rng)
             .result
             .map_err(|e| format!("challenge: {e}"))?;
         let challenge = client::LoginChallenge::parse(to_json(&challenge).as_bytes())
@@ -228,8 +249,8 @@ impl DeviceBench {
             &self.user,
             &challenge,
             FIXTURE_SCOPE,
-            FIXTURE_NOW,
-            FIXTURE_NOW + 600,
+            UnixTime::from_secs(FIXTURE_NOW),
+            UnixTime::from_secs(FIXTURE_NOW + 600),
             None,
         )
         .map_err(|e| format!("login: {e}"))?;
@@ -282,7 +303,8 @@ fn ext_token_parts(body: &str, token: &str, total: Option<u64>) {
     });
     // The token's jti: a time nonce from ChaCha20.
     let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let (_, nonce) = insns::measure(|| TimeNonce::generate(FIXTURE_NOW, &mut rng));
+    let (_, nonce) =
+        insns::measure(|| TimeNonce::generate(UnixTime::from_secs(FIXTURE_NOW), &mut rng));
     let (Some(one), Some(many), Some(open), Some(total), Some(parse), Some(claims), Some(nonce)) =
         (one, many, open, total, parse, claims, nonce)
     else {
@@ -481,14 +503,18 @@ pub fn run(tally: &mut Tally) -> Result<(), String> {
         config,
         BootKeys::from_parts(SecretKey::generate(&mut rng), TOKEN_KEY),
     );
-    let _ = device.set_clock(FIXTURE_NOW);
+    let _ = device.set_clock(UnixTime::from_secs(FIXTURE_NOW));
     let scopes = ["keymgmt:list"];
     let need = Requirement::any_of(&scopes);
     let au = figures(
         || (),
         |()| {
             device
-                .authorize(Some(black_box(&token)), &need, FIXTURE_NOW + 1)
+                .authorize(
+                    Some(black_box(&token)),
+                    &need,
+                    UnixTime::from_secs(FIXTURE_NOW + 1),
+                )
                 .result
                 .is_ok()
         },
@@ -537,7 +563,11 @@ pub fn run(tally: &mut Tally) -> Result<(), String> {
             let mut fx = fx_cell.borrow_mut();
             let DeviceBench { device, rng, .. } = &mut **fx;
             device
-                .auth_token(black_box(body.as_bytes()), FIXTURE_NOW + 1, rng)
+                .auth_token(
+                    black_box(body.as_bytes()),
+                    UnixTime::from_secs(FIXTURE_NOW + 1),
+                    rng,
+                )
                 .result
                 .map(|t| t.as_str().len())
         },

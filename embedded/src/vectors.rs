@@ -14,6 +14,7 @@ use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use hem_auth_core::UnixTime;
 
 use hem_auth_core::claims::AccessTokenClaims;
 use hem_auth_core::client::{build_login_raw, login_body};
@@ -200,7 +201,7 @@ impl Bench {
         let mut device =
             Device::restore_with_boot_keys(snapshot, BootKeys::from_parts(session, self.token_key))
                 .map_err(|e| format!("malformed test: the device state cannot be restored: {e}"))?;
-        let _ = device.set_clock(now);
+        let _ = device.set_clock(UnixTime::from_secs(now));
         Ok(device)
     }
 }
@@ -247,7 +248,7 @@ fn message_jti(jwt: &str) -> Option<[u8; 32]> {
 fn held(device: &Device, purpose: NoncePurpose, nonces: &[PendingSnapshot], now: u64) -> Vec<bool> {
     nonces
         .iter()
-        .map(|p| device.is_pending(purpose, &p.jti, now))
+        .map(|p| device.is_pending(purpose, &p.jti, UnixTime::from_secs(now)))
         .collect()
 }
 
@@ -367,7 +368,11 @@ fn check_token(
     required("token", expected, &got)?;
     if now < claims.exp {
         device
-            .authorize(Some(response.as_str()), &Requirement::any_token(), now)
+            .authorize(
+                Some(response.as_str()),
+                &Requirement::any_token(),
+                UnixTime::from_secs(now),
+            )
             .result
             .map_err(|e| format!("the device refuses its own token: {e}"))?;
     }
@@ -403,7 +408,7 @@ fn ext_token(id: u64, valid: bool, c: &ExtTokenF) -> Verdict {
         authreply: Cow::Borrowed(c.authreply),
     });
     let result = device
-        .ext_token(body.as_bytes(), c.now, &mut bench.rng)
+        .ext_token(body.as_bytes(), UnixTime::from_secs(c.now), &mut bench.rng)
         .result;
     let outcome = decide_status(valid, c.status, &result, |t| {
         check_token(&device, &bench.token_key, t, c.token.as_ref(), c.now)
@@ -429,7 +434,7 @@ fn pairing_bearer(
     rng: &mut ChaCha20Rng,
 ) -> Result<String, String> {
     let challenge = device
-        .auth_token_challenge(now, rng)
+        .auth_token_challenge(UnixTime::from_secs(now), rng)
         .result
         .map_err(|e| format!("checker login (challenge): {e}"))?;
     let ejwt = build_login_raw(
@@ -437,13 +442,13 @@ fn pairing_bearer(
         &challenge.spk,
         &challenge.jti,
         "auth:ext:pair",
-        now,
-        now + 60,
+        UnixTime::from_secs(now),
+        UnixTime::from_secs(now + 60),
         None,
     )
     .map_err(|e| format!("checker login (eJWT): {e}"))?;
     let token = device
-        .auth_token(login_body(&ejwt).as_bytes(), now, rng)
+        .auth_token(login_body(&ejwt).as_bytes(), UnixTime::from_secs(now), rng)
         .result
         .map_err(|e| format!("checker login: {e}"))?;
     Ok(token.as_str().into())
@@ -480,7 +485,7 @@ fn ext_validate(id: u64, valid: bool, c: &ExtValidateF) -> Verdict {
         reply: Cow::Borrowed(c.reply),
     });
     let result = device
-        .ext_validate(Some(&bearer), body.as_bytes(), c.now)
+        .ext_validate(Some(&bearer), body.as_bytes(), UnixTime::from_secs(c.now))
         .result;
     let outcome = decide_status(valid, c.status, &result, |r| {
         required("kid", c.kid.as_ref(), &r.kid)?;
@@ -532,7 +537,7 @@ fn login(id: u64, valid: bool, c: &LoginF) -> Verdict {
         auth: Cow::Borrowed(c.auth),
     });
     let result = device
-        .auth_token(body.as_bytes(), c.now, &mut bench.rng)
+        .auth_token(body.as_bytes(), UnixTime::from_secs(c.now), &mut bench.rng)
         .result;
     let outcome = decide_status(valid, c.status, &result, |t| {
         check_token(&device, &bench.token_key, t, c.token.as_ref(), c.now)
@@ -565,7 +570,7 @@ fn access_token(id: u64, valid: bool, c: &AccessTokenF) -> Verdict {
         Requirement::any_of(&scopes)
     };
     let result = device
-        .authorize(Some(c.token), &requirement, c.now)
+        .authorize(Some(c.token), &requirement, UnixTime::from_secs(c.now))
         .result
         .map(|_| ());
     Ok(decide_status(valid, c.status, &result, |()| {

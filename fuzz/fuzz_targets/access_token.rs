@@ -12,6 +12,7 @@
 
 use hem_auth_core::device::{AuditKind, Requirement};
 use hem_auth_core::jwt::UntrustedJwt;
+use hem_auth_core::UnixTime;
 use hem_auth_fuzz_common::fixture::{self, TOKEN_KEY};
 use hem_auth_fuzz_common::{input, oracle};
 use libfuzzer_sys::fuzz_target;
@@ -63,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     fixture::with_device(|device| {
-        let out = device.authorize(Some(&token), &requirement, now);
+        let out = device.authorize(Some(&token), &requirement, UnixTime::from_secs(now));
         match out.result {
             Ok(authorized) => {
                 assert!(out.events.is_empty());

@@ -11,11 +11,12 @@
 //! carries the granted scope without its hint.
 #![no_main]
 
-use hem_auth_core::authenticator::{Event, PERIODS_SECS};
+use hem_auth_core::authenticator::{Event, PERIODS};
 use hem_auth_core::client::UnverifiableAccessToken;
 use hem_auth_core::codec;
 use hem_auth_core::scope;
 use hem_auth_core::seal::ScopeKey;
+use hem_auth_core::{Access, Seconds, UnixTime};
 use hem_auth_fuzz_common::fixture::{self, AUTHREQ_EXP, AUTHREQ_JTI};
 use hem_auth_fuzz_common::input;
 use libfuzzer_sys::fuzz_target;
@@ -30,10 +31,14 @@ fuzz_target!(|data: &[u8]| {
             let Ok(event) = Event::parse(&text) else {
                 return;
             };
-            if let Ok(opened) = phone.open_event(&event, now) {
+            if let Ok(opened) = phone.open_event(&event, UnixTime::from_secs(now)) {
                 assert!(now <= event.exp, "opened an expired event");
                 let _ = opened.key_hint();
-                let _ = opened.approve(now, 3600, false);
+                let _ = opened.approve(
+                    UnixTime::from_secs(now),
+                    Seconds::new(3600),
+                    Access::ReadOnly,
+                );
             }
         }
         _ => {
@@ -53,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
                 epk: epk.as_str().into(),
                 exp: AUTHREQ_EXP,
             };
-            let opened = match phone.open_event(&event, now) {
+            let opened = match phone.open_event(&event, UnixTime::from_secs(now)) {
                 Ok(o) => o,
                 Err(_) => {
                     assert!(now > AUTHREQ_EXP, "an honest event did not open");
@@ -61,20 +66,27 @@ fuzz_target!(|data: &[u8]| {
                 }
             };
             assert_eq!(opened.scope(), requested);
-            let period = PERIODS_SECS[usize::from(flags) % PERIODS_SECS.len()];
+            let period = PERIODS[usize::from(flags) % PERIODS.len()];
             let writable = flags & 0x80 != 0;
-            let Ok(approval) = opened.approve(now, period, writable) else {
+            let Ok(approval) = opened.approve(
+                UnixTime::from_secs(now),
+                period,
+                Access::from_writable(writable),
+            ) else {
                 return;
             };
-            assert_eq!(approval.scope, scope::grant(&requested, writable));
+            assert_eq!(
+                approval.scope,
+                scope::grant(&requested, Access::from_writable(writable))
+            );
             fixture::with_device(|device| {
                 let body = fixture::body_with("authreply", &approval.authreply);
-                let out = device.ext_token(&body, now, &mut fixture::rng());
+                let out = device.ext_token(&body, UnixTime::from_secs(now), &mut fixture::rng());
                 if now < AUTHREQ_EXP {
                     let token = out.result.expect("the device refused an honest approval");
                     let token = UnverifiableAccessToken::parse(token.as_str()).expect("readable");
                     assert_eq!(token.scope(), scope::strip_hint(&approval.scope));
-                    assert_eq!(token.exp(), now + period);
+                    assert_eq!(token.exp(), now + period.get());
                 } else {
                     assert!(out.result.is_err(), "a token for an expired nonce");
                 }

@@ -17,6 +17,7 @@ use hem_auth_core::device::{kid_of, DeviceError, NoncePurpose, Requirement};
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::PublicKey;
 use hem_auth_core::messages::{self, ExtTokenRequest};
+use hem_auth_core::UnixTime;
 use hem_auth_fuzz_common::fixture::{self, AUTHREQ_EXP, AUTHREQ_JTI, PID_A, PID_B};
 use hem_auth_fuzz_common::{input, oracle};
 use libfuzzer_sys::fuzz_target;
@@ -27,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let body = input::jwt_body(&input, "authreply", fixture::phone_a_s1().as_bytes());
     fixture::with_device(|device| {
         let mut rng = fixture::rng();
-        let out = device.ext_token(&body, now, &mut rng);
+        let out = device.ext_token(&body, UnixTime::from_secs(now), &mut rng);
         match out.result {
             Ok(response) => {
                 let request: ExtTokenRequest<'_> =
@@ -61,17 +62,25 @@ fuzz_target!(|data: &[u8]| {
                 );
                 assert!(now < AUTHREQ_EXP, "a token for an expired nonce");
                 assert!(
-                    !device.is_pending(NoncePurpose::Authreq, &AUTHREQ_JTI, now),
+                    !device.is_pending(
+                        NoncePurpose::Authreq,
+                        &AUTHREQ_JTI,
+                        UnixTime::from_secs(now)
+                    ),
                     "the nonce was not consumed"
                 );
                 let token = UnverifiableAccessToken::parse(response.as_str()).expect("readable");
                 assert_eq!(token.sub(), codec::encode_std(&kid_of(&aid)));
                 assert!(token.exp() > now, "a token that expired at birth");
                 assert!(device
-                    .authorize(Some(token.token()), &Requirement::any_token(), now)
+                    .authorize(
+                        Some(token.token()),
+                        &Requirement::any_token(),
+                        UnixTime::from_secs(now)
+                    )
                     .result
                     .is_ok());
-                let again = device.ext_token(&body, now, &mut rng);
+                let again = device.ext_token(&body, UnixTime::from_secs(now), &mut rng);
                 assert_eq!(
                     again.result.err(),
                     Some(DeviceError::NonceNotPending),
@@ -81,7 +90,11 @@ fuzz_target!(|data: &[u8]| {
             Err(error) => {
                 assert!(matches!(error.status(), 400 | 401 | 403 | 406 | 409 | 413));
                 assert_eq!(
-                    device.is_pending(NoncePurpose::Authreq, &AUTHREQ_JTI, now),
+                    device.is_pending(
+                        NoncePurpose::Authreq,
+                        &AUTHREQ_JTI,
+                        UnixTime::from_secs(now)
+                    ),
                     now < AUTHREQ_EXP,
                     "a refusal changed the nonce"
                 );

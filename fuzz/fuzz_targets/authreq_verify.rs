@@ -12,6 +12,7 @@
 use hem_auth_core::authenticator::Event;
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::PublicKey;
+use hem_auth_core::{Access, Seconds, UnixTime};
 use hem_auth_fuzz_common::{fixture, input, oracle};
 use libfuzzer_sys::fuzz_target;
 
@@ -33,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(untrusted) = UntrustedJwt::parse(&text) else {
         return;
     };
-    let Ok(verified) = state.verify_authreq(&untrusted, input.now) else {
+    let Ok(verified) = state.verify_authreq(&untrusted, UnixTime::from_secs(input.now)) else {
         return;
     };
     assert!(
@@ -56,9 +57,13 @@ fuzz_target!(|data: &[u8]| {
             epk: epk.as_str().into(),
             exp: verified.exp(),
         };
-        if let Ok(opened) = phone.open_event(&event, input.now) {
+        if let Ok(opened) = phone.open_event(&event, UnixTime::from_secs(input.now)) {
             let _ = opened.key_hint();
-            let _ = opened.approve(input.now, 900, true);
+            let _ = opened.approve(
+                UnixTime::from_secs(input.now),
+                Seconds::new(900),
+                Access::ReadWrite,
+            );
         }
     }
 });

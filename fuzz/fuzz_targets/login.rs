@@ -15,6 +15,7 @@ use hem_auth_core::device::{DeviceError, NoncePurpose, Requirement};
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::PublicKey;
 use hem_auth_core::messages::{self, AuthTokenRequest};
+use hem_auth_core::UnixTime;
 use hem_auth_fuzz_common::fixture::{self, LOGIN_EXP, LOGIN_JTI};
 use hem_auth_fuzz_common::{input, oracle};
 use libfuzzer_sys::fuzz_target;
@@ -25,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let body = input::jwt_body(&input, "auth", fixture::user_login_key().as_bytes());
     fixture::with_device(|device| {
         let mut rng = fixture::rng();
-        let out = device.auth_token(&body, now, &mut rng);
+        let out = device.auth_token(&body, UnixTime::from_secs(now), &mut rng);
         match out.result {
             Ok(response) => {
                 let request: AuthTokenRequest<'_> =
@@ -54,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
                 );
                 assert!(now < LOGIN_EXP, "a token for an expired challenge");
                 assert!(
-                    !device.is_pending(NoncePurpose::Login, &LOGIN_JTI, now),
+                    !device.is_pending(NoncePurpose::Login, &LOGIN_JTI, UnixTime::from_secs(now)),
                     "the nonce was not consumed"
                 );
                 let token = UnverifiableAccessToken::parse(response.as_str()).expect("readable");
@@ -62,10 +63,14 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(token.scope(), claims.scope);
                 assert!(token.exp() > now && token.exp() == claims.exp);
                 assert!(device
-                    .authorize(Some(token.token()), &Requirement::any_token(), now)
+                    .authorize(
+                        Some(token.token()),
+                        &Requirement::any_token(),
+                        UnixTime::from_secs(now)
+                    )
                     .result
                     .is_ok());
-                let again = device.auth_token(&body, now, &mut rng);
+                let again = device.auth_token(&body, UnixTime::from_secs(now), &mut rng);
                 assert_eq!(
                     again.result.err(),
                     Some(DeviceError::NonceNotPending),
@@ -75,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
             Err(error) => {
                 assert!(matches!(error.status(), 400 | 401 | 403 | 409 | 413));
                 assert_eq!(
-                    device.is_pending(NoncePurpose::Login, &LOGIN_JTI, now),
+                    device.is_pending(NoncePurpose::Login, &LOGIN_JTI, UnixTime::from_secs(now)),
                     now < LOGIN_EXP,
                     "a refusal changed the nonce"
                 );

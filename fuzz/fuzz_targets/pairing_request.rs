@@ -15,6 +15,7 @@
 use hem_auth_core::authenticator::{reply_to_pairing, UnverifiedPairingRequest};
 use hem_auth_core::codec;
 use hem_auth_core::messages::{self, ExtInitResponse};
+use hem_auth_core::UnixTime;
 use hem_auth_fuzz_common::{fixture, input, oracle};
 use libfuzzer_sys::fuzz_target;
 
@@ -30,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
             let Ok(request) = UnverifiedPairingRequest::parse(&input.text()) else {
                 return;
             };
-            let _ = request.is_expired(now);
+            let _ = request.is_expired(UnixTime::from_secs(now));
             let phone = fixture::stranger_secret();
             if let Ok(reply) = reply_to_pairing(&phone, &request, "Phone", "fcm") {
                 let s1 = phone
@@ -52,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
                 })
                 .into_bytes()
             };
-            if let Ok(request) = state.verify_init_response(&body, now) {
+            if let Ok(request) = state.verify_init_response(&body, UnixTime::from_secs(now)) {
                 assert!(
                     oracle::has_valid_mac(request.request(), key.as_bytes()),
                     "verified a wrong MAC"

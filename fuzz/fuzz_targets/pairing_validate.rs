@@ -11,6 +11,7 @@
 //! the second time. A refusal leaves the nonce pending and the pairings as they were.
 #![no_main]
 
+use hem_auth_core::UnixTime;
 use std::sync::OnceLock;
 
 use hem_auth_core::claims::{self, PairingReplyClaims};
@@ -66,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     fixture::with_device(|device| {
-        let out = device.ext_validate(bearer, &body, now);
+        let out = device.ext_validate(bearer, &body, UnixTime::from_secs(now));
         match out.result {
             Ok(response) => {
                 assert!(allowed, "paired with a bearer that does not allow it");
@@ -107,9 +108,16 @@ fuzz_target!(|data: &[u8]| {
                     Some(oracle::hmac(code_key.as_bytes(), request.reply.as_bytes()))
                 );
                 assert_eq!(device.pairings().len(), 3);
-                assert!(!device.is_pending(NoncePurpose::Pairing, &PAIRING_JTI, now));
+                assert!(!device.is_pending(
+                    NoncePurpose::Pairing,
+                    &PAIRING_JTI,
+                    UnixTime::from_secs(now)
+                ));
                 assert!(
-                    device.ext_validate(bearer, &body, now).result.is_err(),
+                    device
+                        .ext_validate(bearer, &body, UnixTime::from_secs(now))
+                        .result
+                        .is_err(),
                     "a replay paired again"
                 );
             }
@@ -117,7 +125,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(matches!(error.status(), 400 | 401 | 403 | 406 | 413));
                 assert_eq!(device.pairings().len(), 2);
                 assert_eq!(
-                    device.is_pending(NoncePurpose::Pairing, &PAIRING_JTI, now),
+                    device.is_pending(
+                        NoncePurpose::Pairing,
+                        &PAIRING_JTI,
+                        UnixTime::from_secs(now)
+                    ),
                     now < PAIRING_EXP,
                     "a refusal changed the nonce"
                 );

@@ -14,6 +14,7 @@
 use hem_auth_core::keys::{PublicKey, SharedSecret};
 use hem_auth_core::scope::{self, DisplayScope, Escaped, KeyHint};
 use hem_auth_core::seal::ScopeKey;
+use hem_auth_core::Access;
 use hem_auth_fuzz_common::input;
 use libfuzzer_sys::fuzz_target;
 
@@ -55,15 +56,18 @@ fn grammar(text: &str) {
     let _ = scope::use_kid(text);
     let _ = scope::strip_hint(text);
     for writable in [false, true] {
-        let once = scope::grant(text, writable);
+        let once = scope::grant(text, Access::from_writable(writable));
         assert_eq!(
-            scope::grant(&once, writable),
+            scope::grant(&once, Access::from_writable(writable)),
             once,
             "grant is not idempotent"
         );
     }
     assert!(scope::approved_matches_request(text, text));
-    assert!(scope::permits(text, text, true) && scope::permits(text, "", false));
+    assert!(
+        scope::permits(text, text, scope::Match::Exact)
+            && scope::permits(text, "", scope::Match::Prefix)
+    );
     if let (_, Some(hint)) = scope::split_hint(text) {
         if let Ok(h) = KeyHint::decode(hint) {
             let suffix = h.to_suffix();

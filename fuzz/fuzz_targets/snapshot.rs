@@ -11,6 +11,7 @@
 use hem_auth_core::device::{Device, DeviceSnapshot};
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::messages;
+use hem_auth_core::UnixTime;
 use hem_auth_fuzz_common::fixture::{self, START};
 use libfuzzer_sys::fuzz_target;
 
@@ -34,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         "restore is not a fixed point"
     );
 
-    let _ = device.set_clock(START);
+    let _ = device.set_clock(UnixTime::from_secs(START));
     let (body, session) = hem_auth_core::client::start_ext_auth(
         "keymgmt:list",
         None,
@@ -43,7 +44,11 @@ fuzz_target!(|data: &[u8]| {
         &mut fixture::rng(),
     )
     .expect("a valid request");
-    let out = device.ext_request(body.as_bytes(), START, &mut fixture::rng());
+    let out = device.ext_request(
+        body.as_bytes(),
+        UnixTime::from_secs(START),
+        &mut fixture::rng(),
+    );
     if let Ok(response) = out.result {
         let response = messages::to_json(&response);
         let authreq = session
@@ -51,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
             .expect("readable");
         let untrusted = UntrustedJwt::parse(&authreq).expect("the device's authreq parses");
         let verified = session
-            .verify_authreq(&untrusted, START)
+            .verify_authreq(&untrusted, UnixTime::from_secs(START))
             .expect("the broker verifies the restored device's authreq");
         assert_eq!(verified.entries().count(), device.pairings().len());
     } else {

@@ -2,6 +2,7 @@
 
 use hem_auth_core::client;
 use hem_auth_core::jwt::Header;
+use hem_auth_core::UnixTime;
 use serde_json::{json, Value};
 
 use super::{check_access_token, key_field, near, negative, nonce_time, positive, status};
@@ -316,8 +317,8 @@ fn unknown_key(ctx: &mut Ctx) -> Result<Check, Abort> {
         &stranger,
         &ch.parsed,
         "keymgmt:list",
-        now,
-        now + USER_TOKEN_SECS,
+        UnixTime::from_secs(now),
+        UnixTime::from_secs(now + USER_TOKEN_SECS),
         None,
     )
     .map_err(|e| Abort::fail(format!("building the eJWT: {e}")))?;

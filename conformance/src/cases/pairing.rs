@@ -7,6 +7,7 @@ use hem_auth_core::claims::MAX_PAIRINGS;
 use hem_auth_core::client;
 use hem_auth_core::device::{kid_of, kid_to_hex};
 use hem_auth_core::jwt::Header;
+use hem_auth_core::UnixTime;
 use serde_json::{json, Value};
 
 use super::{near, negative, nonce_time, positive, status};
@@ -303,7 +304,7 @@ fn init_request(ctx: &mut Ctx) -> Result<Check, Abort> {
     }
     // The broker role checks eid, iss = eid, the signature under X25519(epk, eid), aud = epk
     // and now < exp; the rest is checked here.
-    let verified = state.verify_init_response(&r.body, ctx.device_now());
+    let verified = state.verify_init_response(&r.body, UnixTime::from_secs(ctx.device_now()));
     match verified
         .map_err(|e| e.to_string())
         .and_then(|v| proto::decode(v.request()))

@@ -16,7 +16,7 @@
 //!   [`OpenedEvent::display_scope`]: the scope with every character outside printable ASCII
 //!   escaped, the [`KeyHint`] of a `keymgmt:use:<kid>` request shown as a hint, and a flag on a
 //!   plaintext no device sends (spec §8.6; never print [`OpenedEvent::scope`] raw), and either
-//!   [`OpenedEvent::approve`]s — choosing a period ([`PERIODS_SECS`]) and, for storage, write
+//!   [`OpenedEvent::approve`]s — choosing a period ([`PERIODS`]) and, for storage, write
 //!   access — or [`OpenedEvent::deny`]s. Approval seals the granted scope with the same `K`,
 //!   signs the `authreply` with `S1`, and MACs it for the broker with `X25519(aid_prv, epk)`.
 //! * **Unpairing and push-token refresh.** [`AuthenticatorPairing::unpair_mac`] and
@@ -28,7 +28,7 @@
 //! ```
 //! use std::borrow::Cow;
 //! use hem_auth_core::authenticator::{
-//!     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
+//!     reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS,
 //! };
 //! use hem_auth_core::claims::{AuthreplyClaims, PairingReplyClaims, PairingRequestClaims};
 //! use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
@@ -37,7 +37,7 @@
 //! use hem_auth_core::seal::ScopeKey;
 //!
 //! let mut rng = rand_core::OsRng;
-//! let now = 1_784_767_764;
+//! let now = hem_auth_core::UnixTime::from_secs(1_784_767_764);
 //!
 //! // The device (eid) makes a pairing request for the broker's pairing session (epk).
 //! let eid_prv = SecretKey::generate(&mut rng);
@@ -48,7 +48,7 @@
 //!     Header::Device,
 //!     &PairingRequestClaims {
 //!         jti: Cow::Borrowed(&request_jti),
-//!         exp: Some(now + 86_400),
+//!         exp: Some((now + hem_auth_core::Seconds::new(86_400)).as_secs()),
 //!         eat: None,
 //!         aud: Cow::Owned(epk.to_b64()),
 //!         iss: Cow::Owned(eid.to_b64()),
@@ -58,7 +58,7 @@
 //!
 //! // The phone reads it without a key, makes its own key pair and replies.
 //! let request = UnverifiedPairingRequest::parse(&request)?;
-//! assert_eq!(request.expiry(), Some(now + 86_400));
+//! assert_eq!(request.expiry(), Some(now.as_secs() + 86_400));
 //! let aid_prv = SecretKey::generate(&mut rng);
 //! let answer = reply_to_pairing(&aid_prv, &request, "Pixel 8 (Android)", "fcm-token")?;
 //!
@@ -82,24 +82,26 @@
 //!     jti: Cow::Borrowed(&jti),
 //!     scope: Cow::Borrowed(&sealed),
 //!     epk: Cow::Borrowed(&epk_b64),
-//!     exp: now + 3600,
+//!     exp: (now + hem_auth_core::Seconds::new(3600)).as_secs(),
 //! };
 //!
 //! // The phone opens it, shows it, and the user approves for 15 minutes.
-//! let opened = pairing.open_event(&event, now + 5)?;
+//! let opened = pairing.open_event(&event, now + hem_auth_core::Seconds::new(5))?;
 //! assert_eq!(opened.scope(), "keymgmt:list");
-//! let approval = opened.approve(now + 10, PERIODS_SECS[0], false)?;
+//! let approval = opened.approve(now + hem_auth_core::Seconds::new(10), PERIODS[0], hem_auth_core::Access::ReadOnly)?;
 //!
 //! // The device checks the authreply with S1 and reads the granted scope.
 //! let authreply = UntrustedJwt::parse(&approval.authreply)?;
 //! let claims: AuthreplyClaims<'_> =
 //!     authreply.verify(s1_device.as_bytes(), HeaderPolicy::Ecdh)?.claims()?;
-//! assert_eq!(claims.exp, now + 10 + 900);
+//! assert_eq!(claims.exp, now.as_secs() + 10 + 900);
 //! let granted = ScopeKey::derive(&s1_device, nonce.as_bytes()).open(&claims.scope)?;
 //! assert_eq!(granted.as_str(), "keymgmt:list");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::scope::Access;
+use crate::time::{Seconds, UnixTime};
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -115,9 +117,14 @@ use crate::msg;
 use crate::scope::{self, DisplayScope, KeyHint};
 use crate::seal::{OpenedScope, ScopeKey, SealError};
 
-/// The access periods the phone app offers, in seconds: 15 min (the default), 1 h, 8 h and
-/// 24 h (spec §5.7).
-pub const PERIODS_SECS: [u64; 4] = [900, 3600, 28800, 86400];
+/// The access periods the phone app offers: 15 min (the default), 1 h, 8 h and 24 h
+/// (spec §5.7).
+pub const PERIODS: [Seconds; 4] = [
+    Seconds::new(900),
+    Seconds::new(3600),
+    Seconds::new(28800),
+    Seconds::new(86400),
+];
 
 /// Longest raw `jti` accepted, in bytes. The device sends 32 and the v1 vectors 16 (spec §4.1,
 /// Q2: clients treat jti as opaque); twice the device's size leaves room without letting an
@@ -329,8 +336,8 @@ impl UnverifiedPairingRequest {
 
     /// Whether the request has an expiry and `now` is past it. The device would refuse a reply
     /// to it (its nonce is no longer pending).
-    pub fn is_expired(&self, now: u64) -> bool {
-        self.expiry().is_some_and(|exp| now > exp)
+    pub fn is_expired(&self, now: UnixTime) -> bool {
+        self.expiry().is_some_and(|exp| now.as_secs() > exp)
     }
 }
 
@@ -493,9 +500,9 @@ impl AuthenticatorPairing {
     pub fn open_event<'e>(
         &self,
         event: &Event<'e>,
-        now: u64,
+        now: UnixTime,
     ) -> Result<OpenedEvent<'_, 'e>, AuthenticatorError> {
-        if now > event.exp {
+        if now.as_secs() > event.exp {
             return Err(AuthenticatorError::Expired);
         }
         let mut raw = [0u8; MAX_JTI_BYTES];
@@ -638,15 +645,15 @@ impl OpenedEvent<'_, '_> {
         self.exp
     }
 
-    /// Approves the request for `period_secs` (normally one of [`PERIODS_SECS`]), with write
-    /// access for `storage:*` when `writable` (spec §5.7).
+    /// Approves the request for `period` (normally one of [`PERIODS`]), with write
+    /// access for `storage:*` when `access` is [`Access::ReadWrite`] (spec §5.7).
     ///
-    /// * `scope` = [`scope::grant`]`(plaintext, writable)`: every `:rw` removed, `:rw` appended
-    ///   when writable, the `#…` hint kept at the end;
+    /// * `scope` = [`scope::grant`]`(plaintext, access)`: every `:rw` removed, `:rw` appended
+    ///   for `ReadWrite`, the `#…` hint kept at the end;
     /// * the granted scope sealed with the same `K` (so an unchanged scope seals to the very
     ///   string the device sent);
     /// * `authreply` = HS256 JWT, app header, keyed `S1`, claims in the v1 order `{aud: eid,
-    ///   jti (verbatim), exp: now + period_secs, iat: now, pid, iss: aid, scope: sealed}`;
+    ///   jti (verbatim), exp: now.as_secs() + period, iat: now.as_secs(), pid, iss: aid, scope: sealed}`;
     /// * `mac` = std-b64(`HMAC-SHA256(X25519(aid_prv, event.epk), authreply)`).
     ///
     /// Rejects: `now > exp` (the event expired while the user decided,
@@ -655,21 +662,22 @@ impl OpenedEvent<'_, '_> {
     /// a granted scope too long to seal ([`AuthenticatorError::Seal`]).
     pub fn approve(
         self,
-        now: u64,
-        period_secs: u64,
-        writable: bool,
+        now: UnixTime,
+        period: Seconds,
+        access: Access,
     ) -> Result<Approval, AuthenticatorError> {
+        let now = now.as_secs();
         if now > self.exp {
             return Err(AuthenticatorError::Expired);
         }
-        if period_secs == 0 {
+        if period == Seconds::ZERO {
             return Err(AuthenticatorError::Period);
         }
         let exp = now
-            .checked_add(period_secs)
+            .checked_add(period.get())
             .ok_or(AuthenticatorError::Period)?;
         let broker_key = self.pairing.aid.diffie_hellman(&self.epk)?;
-        let granted = scope::grant(self.scope.as_str(), writable);
+        let granted = scope::grant(self.scope.as_str(), access);
         let sealed = self.key.seal(&granted)?;
         let (mut aud, mut iss) = ([0u8; 44], [0u8; 44]);
         let claims = AuthreplyClaims {
@@ -775,7 +783,7 @@ mod tests {
             epk: Cow::Borrowed(&epk),
             exp: 100,
         };
-        let opened = p.open_event(&event, 10).unwrap();
+        let opened = p.open_event(&event, UnixTime::from_secs(10)).unwrap();
         assert_eq!(opened.scope(), spoof);
         let shown = opened.display_scope();
         assert!(shown.is_suspicious());

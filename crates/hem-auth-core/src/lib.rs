@@ -25,6 +25,7 @@ pub mod nonce;
 pub mod notify;
 pub mod scope;
 pub mod seal;
+pub mod time;
 
 /// The `rand_core` (0.6) whose traits (`RngCore`, `CryptoRng`, `CryptoRngCore`) stand in this
 /// crate's public signatures, re-exported so that a dependent names the very same version:
@@ -32,3 +33,5 @@ pub mod seal;
 /// `rand` 0.8 family (which uses `rand_core` 0.6). An RNG of `rand` 0.9 or later implements a
 /// newer `rand_core` and does not fit.
 pub use rand_core;
+pub use scope::Access;
+pub use time::{Seconds, UnixTime};

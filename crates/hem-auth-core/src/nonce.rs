@@ -2,6 +2,7 @@
 //! Used as the `jti` of login challenges, pairing requests and authreqs, and as the `ext/mac`
 //! nonce.
 
+use crate::time::UnixTime;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
 
@@ -17,10 +18,10 @@ pub struct TimeNonce([u8; NONCE_BYTES]);
 impl TimeNonce {
     /// A fresh nonce stamped with `now` (unix seconds, truncated to 32 bits as the firmware
     /// does) and 28 bytes from the caller's CSPRNG.
-    pub fn generate(now: u64, rng: &mut impl CryptoRngCore) -> Self {
+    pub fn generate(now: UnixTime, rng: &mut impl CryptoRngCore) -> Self {
         let mut bytes = [0u8; NONCE_BYTES];
         rng.fill_bytes(&mut bytes);
-        let stamp = (now as u32).to_le_bytes();
+        let stamp = (now.as_secs() as u32).to_le_bytes();
         bytes[..4].copy_from_slice(&stamp);
         TimeNonce(bytes)
     }
@@ -65,10 +66,10 @@ mod tests {
     #[test]
     fn stamps_time_little_endian() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-        let n = TimeNonce::generate(1_647_871_117, &mut rng);
+        let n = TimeNonce::generate(UnixTime::from_secs(1_647_871_117), &mut rng);
         assert_eq!(n.time(), 1_647_871_117);
         assert_eq!(&n.as_bytes()[..4], &1_647_871_117u32.to_le_bytes());
-        let m = TimeNonce::generate(1_647_871_117, &mut rng);
+        let m = TimeNonce::generate(UnixTime::from_secs(1_647_871_117), &mut rng);
         assert_ne!(n, m, "28 random bytes differ");
         assert_eq!(TimeNonce::from_b64(&n.to_b64()), Ok(n));
     }

@@ -3,12 +3,12 @@
 //! a person ([`DisplayScope`], [`Escaped`]).
 //!
 //! ```
-//! use hem_auth_core::scope;
+//! use hem_auth_core::scope::{self, Access, Match};
 //!
-//! assert!(scope::permits("storage:disk0:rw", "storage:disk0", false));
-//! assert!(!scope::permits("keymgmt:use:00", "keymgmt:use:0", true));
-//! assert_eq!(scope::grant("storage:disk0:rw", false), "storage:disk0");
-//! assert_eq!(scope::grant("storage:disk0", true), "storage:disk0:rw");
+//! assert!(scope::permits("storage:disk0:rw", "storage:disk0", Match::Prefix));
+//! assert!(!scope::permits("keymgmt:use:00", "keymgmt:use:0", Match::Exact));
+//! assert_eq!(scope::grant("storage:disk0:rw", Access::ReadOnly), "storage:disk0");
+//! assert_eq!(scope::grant("storage:disk0", Access::ReadWrite), "storage:disk0:rw");
 //! ```
 
 use alloc::string::String;
@@ -289,20 +289,65 @@ pub fn use_kid(scope: &str) -> Option<&str> {
     hex.then_some(kid)
 }
 
-/// Whether a token carrying `token_scope` may use an endpoint that requires `required`:
-/// a prefix match (`strstr(scope, X) == scope` in the firmware), or equality when `exact`
-/// (the crypto endpoints' `keymgmt:use:<kid>`).
-pub fn permits(token_scope: &str, required: &str, exact: bool) -> bool {
-    if exact {
-        token_scope == required
-    } else {
-        token_scope.starts_with(required)
+/// How a token's scope is compared with the scope an endpoint requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Match {
+    /// The token's scope starts with the required one (`strstr(scope, X) == scope` in the
+    /// firmware): `keymgmt:gen` admits `keymgmt:gen:rw`.
+    Prefix,
+    /// The scopes are equal (the crypto endpoints' `keymgmt:use:<kid>`).
+    Exact,
+}
+
+/// Whether a token carrying `token_scope` may use an endpoint that requires `required`,
+/// compared as `how` says.
+///
+/// ```
+/// use hem_auth_core::scope::{permits, Match};
+///
+/// assert!(permits("keymgmt:gen:rw", "keymgmt:gen", Match::Prefix));
+/// assert!(!permits("keymgmt:gen:rw", "keymgmt:gen", Match::Exact));
+/// ```
+pub fn permits(token_scope: &str, required: &str, how: Match) -> bool {
+    match how {
+        Match::Exact => token_scope == required,
+        Match::Prefix => token_scope.starts_with(required),
+    }
+}
+
+/// What the user allowed when approving a login (spec §5.7): reading only, or reading and
+/// writing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Read-only: every `:rw` segment of the requested scope is removed.
+    ReadOnly,
+    /// Read and write: the scope is granted with a trailing `:rw`.
+    ReadWrite,
+}
+
+impl Access {
+    /// `ReadWrite` when `writable`: for adapters whose input is a flag (a form field, a fuzz
+    /// byte).
+    #[must_use]
+    pub const fn from_writable(writable: bool) -> Self {
+        if writable {
+            Self::ReadWrite
+        } else {
+            Self::ReadOnly
+        }
     }
 }
 
 /// The authenticator's `:rw` rule (spec §5.7): every `:rw` segment is removed, then `:rw` is
 /// appended when the user allowed writing. A `#…` hint stays at the end.
-pub fn grant(requested: &str, writable: bool) -> String {
+///
+/// ```
+/// use hem_auth_core::scope::{grant, Access};
+///
+/// assert_eq!(grant("storage:disk0:rw", Access::ReadOnly), "storage:disk0");
+/// assert_eq!(grant("storage:disk0", Access::ReadWrite), "storage:disk0:rw");
+/// ```
+pub fn grant(requested: &str, access: Access) -> String {
     let (base, hint) = split_hint(requested);
     let mut out = String::with_capacity(requested.len() + 3);
     for (i, part) in base.split(':').enumerate() {
@@ -314,7 +359,7 @@ pub fn grant(requested: &str, writable: bool) -> String {
         }
         out.push_str(part);
     }
-    if writable {
+    if access == Access::ReadWrite {
         out.push(':');
         out.push_str(RW_SEGMENT);
     }
@@ -534,10 +579,19 @@ mod tests {
 
     #[test]
     fn rw_rule() {
-        assert_eq!(grant("storage:disk0:rw", true), "storage:disk0:rw");
-        assert_eq!(grant("storage:disk0:rw:rw", false), "storage:disk0");
-        assert_eq!(grant("keymgmt:use:ab#eyJ0", false), "keymgmt:use:ab#eyJ0");
-        assert_eq!(grant("system:upgrade", false), "system:upgrade");
+        assert_eq!(
+            grant("storage:disk0:rw", Access::ReadWrite),
+            "storage:disk0:rw"
+        );
+        assert_eq!(
+            grant("storage:disk0:rw:rw", Access::ReadOnly),
+            "storage:disk0"
+        );
+        assert_eq!(
+            grant("keymgmt:use:ab#eyJ0", Access::ReadOnly),
+            "keymgmt:use:ab#eyJ0"
+        );
+        assert_eq!(grant("system:upgrade", Access::ReadOnly), "system:upgrade");
         assert!(approved_matches_request(
             "storage:disk0",
             "storage:disk0:rw"

@@ -8,6 +8,7 @@ mod support;
 use hem_auth_core::client::ExtAuthState;
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::UnixTime;
 use support::{hex_32, interop, s};
 
 /// Runs `f` and returns how many allocations it made on this thread.
@@ -37,7 +38,7 @@ fn verify_authreq_allocates_nothing() {
     let (summary, n) = count(|| {
         let untrusted = UntrustedJwt::parse(&authreq).map_err(|_| "parse")?;
         let v = state
-            .verify_authreq(&untrusted, iat + 10)
+            .verify_authreq(&untrusted, UnixTime::from_secs(iat + 10))
             .map_err(|_| "verify")?;
         let mut acc = v.iat() ^ v.exp() ^ u64::from(v.jti_nonce().time());
         acc ^= v.jti().len() as u64;

@@ -7,6 +7,7 @@
 use hem_auth_core::device::{Device, DeviceConfig, Requirement, Roles};
 use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::UnixTime;
 use serde_json::json;
 
 #[path = "support/mod.rs"]
@@ -22,7 +23,10 @@ fn device_and_token() -> (Device, String) {
     let mut config = DeviceConfig::new(SecretKey::generate(&mut rng));
     config.user_key = Some(user.public_key());
     let mut dev = Device::new(config, &mut rng);
-    let c = dev.auth_token_challenge(NOW, &mut rng).result.unwrap();
+    let c = dev
+        .auth_token_challenge(UnixTime::from_secs(NOW), &mut rng)
+        .result
+        .unwrap();
     let spk = PublicKey::from_b64(&c.spk).unwrap();
     let claims = json!({"jti": c.jti, "aud": c.spk, "exp": NOW + 3600, "iat": NOW,
         "iss": user.public_key().to_b64(), "scope": SCOPE, "ctx": "some-context"});
@@ -33,7 +37,7 @@ fn device_and_token() -> (Device, String) {
     );
     let body = serde_json::to_vec(&json!({ "auth": auth })).unwrap();
     let token = dev
-        .auth_token(&body, NOW, &mut rng)
+        .auth_token(&body, UnixTime::from_secs(NOW), &mut rng)
         .result
         .unwrap()
         .as_str()
@@ -55,7 +59,7 @@ fn authorize_allocates_nothing() {
         let mut ok = false;
         let info = allocation_counter::measure(|| {
             ok = dev
-                .authorize(Some(&token), &requirement, NOW + 1)
+                .authorize(Some(&token), &requirement, UnixTime::from_secs(NOW + 1))
                 .result
                 .is_ok();
         });
@@ -76,7 +80,7 @@ fn authorize_401_allocates_nothing() {
         let mut status = 0;
         let info = allocation_counter::measure(|| {
             status = dev
-                .authorize(bearer, &need, now)
+                .authorize(bearer, &need, UnixTime::from_secs(now))
                 .result
                 .unwrap_err()
                 .status();

@@ -3,6 +3,7 @@
 //! at most 17 keys per window, and every other event passes through unchanged and in order.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+use hem_auth_core::UnixTime;
 use std::collections::BTreeMap;
 
 use hem_auth_core::device::{
@@ -65,7 +66,7 @@ proptest! {
                         &format!("keymgmt:use:{scope}"),
                     );
                     *checks.entry(sub.to_string()).or_default() += 1;
-                    c.record(&event, now, &mut write);
+                    c.record(&event, UnixTime::from_secs(now), &mut write);
                 }
                 Step::Login { .. } => {
                     let event = AuditEvent::new(
@@ -76,9 +77,9 @@ proptest! {
                         &format!("login {logins_in}"),
                     );
                     logins_in += 1;
-                    c.record(&event, now, &mut write);
+                    c.record(&event, UnixTime::from_secs(now), &mut write);
                 }
-                Step::Tick { .. } => c.tick(now, &mut write),
+                Step::Tick { .. } => c.tick(UnixTime::from_secs(now), &mut write),
             }
         }
         c.flush(|e| {

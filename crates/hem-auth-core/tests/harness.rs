@@ -5,9 +5,10 @@
 //! phone's event. `notify_harness.rs` runs the same world through the real notify broker.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use hem_auth_core::{Access, UnixTime};
 use std::borrow::Cow;
 
-use hem_auth_core::authenticator::{Event, PERIODS_SECS};
+use hem_auth_core::authenticator::{Event, PERIODS};
 use hem_auth_core::client::{self, VerifiedAuthreq};
 use hem_auth_core::codec;
 use hem_auth_core::device::{
@@ -54,7 +55,7 @@ fn every_flow_on_simulated_time() {
 
     // ext auth: keymgmt:list as requested
     let list = w
-        .ext_login(&alice, "keymgmt:list", false, |v, offered| {
+        .ext_login(&alice, "keymgmt:list", Access::ReadOnly, |v, offered| {
             assert_eq!(v.exp() - v.iat(), AUTHREQ_LIFETIME_SECS);
             assert_eq!(v.entries().count(), 2, "one sealed entry per pairing");
             assert_eq!(v.ctx(), Some(EXT_LOGIN_CTX));
@@ -65,19 +66,21 @@ fn every_flow_on_simulated_time() {
     assert_eq!(list.sub_kid().map(hex::encode), Some(alice.kid.clone()));
     assert_eq!(
         list.exp(),
-        w.now - 1 + PERIODS_SECS[0],
+        w.now - 1 + PERIODS[0].get(),
         "the phone's exp, verbatim"
     );
     assert_eq!(list.ctx(), Some(EXT_LOGIN_CTX));
 
     // ext auth: storage:disk0, approved with write access
-    let disk = w.ext_login(&bob, "storage:disk0", true, no_check).unwrap();
+    let disk = w
+        .ext_login(&bob, "storage:disk0", Access::ReadWrite, no_check)
+        .unwrap();
     assert_eq!(disk.scope(), "storage:disk0:rw");
 
     // ext auth: keymgmt:use:<kid> of an existing key gets the key hint and 15 minutes
     let use_scope = format!("keymgmt:use:{}", alice.kid);
     let crypto = w
-        .ext_login(&alice, &use_scope, false, |v, offered| {
+        .ext_login(&alice, &use_scope, Access::ReadOnly, |v, offered| {
             assert_eq!(v.exp() - v.iat(), AUTHREQ_USE_LIFETIME_SECS);
             let (base, hint) = offered.split_once('#').unwrap();
             assert_eq!(base, use_scope);
@@ -125,7 +128,7 @@ fn every_flow_on_simulated_time() {
         w.authorize(&config, &Requirement::EXT_PAIRING),
         Ok(Subject::User)
     );
-    w.advance(PERIODS_SECS[0]);
+    w.advance(PERIODS[0].get());
     assert_eq!(
         w.authorize(&list, &Requirement::any_of(&["keymgmt:list"])),
         Err(DeviceError::TokenExpired)
@@ -133,7 +136,9 @@ fn every_flow_on_simulated_time() {
 
     // unpairing bob
     let del = w.login("keymgmt:del").unwrap();
-    let out = w.device.unpair(Some(del.token()), &bob.kid, w.now);
+    let out = w
+        .device
+        .unpair(Some(del.token()), &bob.kid, UnixTime::from_secs(w.now));
     let gone = w.record(out).unwrap();
     assert_eq!(
         (gone.kid.as_str(), gone.pid.as_str()),
@@ -142,11 +147,12 @@ fn every_flow_on_simulated_time() {
     assert_eq!(w.device.pairings().len(), 1);
     // bob is no longer asked, alice still is
     assert_eq!(
-        w.ext_login(&bob, "keymgmt:list", false, no_check).err(),
+        w.ext_login(&bob, "keymgmt:list", Access::ReadOnly, no_check)
+            .err(),
         refused(DeviceError::UnknownPairing)
     );
     assert!(w
-        .ext_login(&alice, "keymgmt:list", false, |v, _| assert_eq!(
+        .ext_login(&alice, "keymgmt:list", Access::ReadOnly, |v, _| assert_eq!(
             v.entries().count(),
             1
         ))
@@ -181,26 +187,27 @@ fn strict_policy_with_the_real_phone() {
     let config = w.login("system:config").unwrap();
     let phone = w.pair(&config, "phone").unwrap();
     assert_eq!(
-        w.ext_login(&phone, "storage:disk0", true, no_check)
+        w.ext_login(&phone, "storage:disk0", Access::ReadWrite, no_check)
             .unwrap()
             .scope(),
         "storage:disk0:rw"
     );
     assert_eq!(
-        w.ext_login(&phone, "storage:disk1:rw", false, no_check)
+        w.ext_login(&phone, "storage:disk1:rw", Access::ReadOnly, no_check)
             .unwrap()
             .scope(),
         "storage:disk1"
     );
     assert_eq!(
-        w.ext_login(&phone, "keymgmt:list", false, no_check)
+        w.ext_login(&phone, "keymgmt:list", Access::ReadOnly, no_check)
             .unwrap()
             .scope(),
         "keymgmt:list"
     );
     // a phone that widens a non-storage scope is refused (406) under the strict policy
     assert_eq!(
-        w.ext_login(&phone, "keymgmt:list", true, no_check).err(),
+        w.ext_login(&phone, "keymgmt:list", Access::ReadWrite, no_check)
+            .err(),
         refused(DeviceError::ScopeMismatch)
     );
     // and accepted as approved by default
@@ -208,7 +215,7 @@ fn strict_policy_with_the_real_phone() {
     let config = w.login("system:config").unwrap();
     let phone = w.pair(&config, "phone").unwrap();
     assert_eq!(
-        w.ext_login(&phone, "keymgmt:list", true, no_check)
+        w.ext_login(&phone, "keymgmt:list", Access::ReadWrite, no_check)
             .unwrap()
             .scope(),
         "keymgmt:list:rw"
@@ -235,7 +242,9 @@ fn denial_and_reboot() {
         .unwrap();
     let authreq = state.authreq_from_response(response.as_bytes()).unwrap();
     let untrusted = UntrustedJwt::parse(&authreq).unwrap();
-    let verified = state.verify_authreq(&untrusted, w.now).unwrap();
+    let verified = state
+        .verify_authreq(&untrusted, UnixTime::from_secs(w.now))
+        .unwrap();
     let epk = state.epk().to_b64();
     let event = Event {
         jti: Cow::Borrowed(verified.jti()),
@@ -243,16 +252,18 @@ fn denial_and_reboot() {
         epk: Cow::Borrowed(&epk),
         exp: verified.exp(),
     };
-    let denial = phone.deny(&event, w.now).unwrap();
+    let denial = phone.deny(&event, UnixTime::from_secs(w.now)).unwrap();
     assert_eq!(denial.jti, verified.jti());
     let jti = verified.jti_nonce();
-    assert!(w
-        .device
-        .is_pending(NoncePurpose::Authreq, jti.as_bytes(), w.now));
+    assert!(w.device.is_pending(
+        NoncePurpose::Authreq,
+        jti.as_bytes(),
+        UnixTime::from_secs(w.now)
+    ));
 
     // reboot: the persistent state survives as JSON; tokens and the clock do not
     let list = w
-        .ext_login(&phone, "keymgmt:list", false, no_check)
+        .ext_login(&phone, "keymgmt:list", Access::ReadOnly, no_check)
         .unwrap();
     let saved = serde_json::to_string(&w.device.snapshot()).unwrap();
     w.device = Device::restore(serde_json::from_str(&saved).unwrap(), &mut w.rng).unwrap();
@@ -276,11 +287,15 @@ fn denial_and_reboot() {
     let mut snapshot = w.device.snapshot();
     snapshot.config.backend_key = Some(w.backend.public_key());
     w.device = Device::restore(snapshot, &mut w.rng).unwrap();
-    let out = w.device.checkin_challenge(w.now, &mut w.rng);
+    let out = w
+        .device
+        .checkin_challenge(UnixTime::from_secs(w.now), &mut w.rng);
     let check = w.record(out).unwrap().check.into_owned();
     // the backend (the core's emulated one) verifies the check and answers with its time
     let backend_time = w.now + 120;
-    let checked = hem_auth_core::notify::answer_check(&w.backend, &check, backend_time).unwrap();
+    let checked =
+        hem_auth_core::notify::answer_check(&w.backend, &check, UnixTime::from_secs(backend_time))
+            .unwrap();
     let body = messages::to_json(&CheckinRequest {
         checked: checked.into(),
     });
@@ -289,7 +304,7 @@ fn denial_and_reboot() {
     assert_eq!(w.now, backend_time, "the clock follows the device's");
     assert_eq!(w.log.last().map(|e| e.kind), Some(AuditKind::RtcSet));
     let again = w
-        .ext_login(&phone, "keymgmt:list", false, no_check)
+        .ext_login(&phone, "keymgmt:list", Access::ReadOnly, no_check)
         .unwrap();
     assert_eq!(
         w.authorize(&again, &Requirement::any_of(&["keymgmt:list"]))

@@ -13,11 +13,12 @@
 
 mod support;
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::borrow::Cow;
 
 use hem_auth_core::authenticator::{
     reply_to_pairing, AuthenticatorError, AuthenticatorPairing, Event, UnverifiedPairingRequest,
-    PERIODS_SECS,
+    PERIODS,
 };
 use hem_auth_core::claims::{AuthreplyClaims, AuthreqClaims, PairingRequestClaims};
 use hem_auth_core::codec;
@@ -237,8 +238,8 @@ fn reply_to_a_real_shaped_request_has_no_eat() {
     let token = jwt::sign(Header::Device, payload, &[1u8; 32]);
     let request = UnverifiedPairingRequest::parse(&token).unwrap();
     assert_eq!(request.expiry(), Some(1_647_963_510));
-    assert!(!request.is_expired(1_647_963_510));
-    assert!(request.is_expired(1_647_963_511));
+    assert!(!request.is_expired(UnixTime::from_secs(1_647_963_510)));
+    assert!(request.is_expired(UnixTime::from_secs(1_647_963_511)));
 
     let aid = SecretKey::from_bytes([0x42; 32]);
     let answer = reply_to_pairing(&aid, &request, "iPhone (iOS)", "fid").unwrap();
@@ -428,12 +429,21 @@ fn events_open_and_approve_byte_exact() {
             continue;
         }
         let event = Event::parse(&e.event_json).unwrap();
-        let opened = e.pairing.open_event(&event, e.now).unwrap();
+        let opened = e
+            .pairing
+            .open_event(&event, UnixTime::from_secs(e.now))
+            .unwrap();
         assert_eq!(opened.scope(), s(expected, "scope"), "{}", e.name);
         assert_eq!(opened.jti(), event.jti);
         assert_eq!(opened.exp(), event.exp);
 
-        let approval = opened.approve(e.now, e.period_secs, e.writable).unwrap();
+        let approval = opened
+            .approve(
+                UnixTime::from_secs(e.now),
+                Seconds::new(e.period_secs),
+                Access::from_writable(e.writable),
+            )
+            .unwrap();
         let reply = &expected["reply"];
         assert_eq!(approval.scope, s(reply, "scope_sent"), "{}", e.name);
         assert_eq!(approval.authreply, s(reply, "authreply"), "{}", e.name);
@@ -482,9 +492,13 @@ fn unchanged_scope_seals_to_the_incoming_string() {
     let event = Event::parse(&e.event_json).unwrap();
     let approval = e
         .pairing
-        .open_event(&event, e.now)
+        .open_event(&event, UnixTime::from_secs(e.now))
         .unwrap()
-        .approve(e.now, e.period_secs, e.writable)
+        .approve(
+            UnixTime::from_secs(e.now),
+            Seconds::new(e.period_secs),
+            Access::from_writable(e.writable),
+        )
         .unwrap();
     let payload: Value = serde_json::from_str(&payload_text(&approval.authreply)).unwrap();
     assert_eq!(payload["scope"], event.scope.as_ref());
@@ -495,12 +509,18 @@ fn key_hint_of_a_use_request() {
     let events = v1_events();
     let e = &events[0];
     let event = Event::parse(&e.event_json).unwrap();
-    let opened = e.pairing.open_event(&event, e.now).unwrap();
+    let opened = e
+        .pairing
+        .open_event(&event, UnixTime::from_secs(e.now))
+        .unwrap();
     assert_eq!(opened.key_hint(), Some(KeyHint::new(0x0221, "PGP main")));
     let e = &events[3];
     let event = Event::parse(&e.event_json).unwrap();
     assert_eq!(
-        e.pairing.open_event(&event, e.now).unwrap().key_hint(),
+        e.pairing
+            .open_event(&event, UnixTime::from_secs(e.now))
+            .unwrap()
+            .key_hint(),
         None
     );
 }
@@ -514,7 +534,9 @@ fn tampered_event_is_rejected_with_the_tag_error() {
     assert_eq!(e.case["expected"]["mac_valid"], false);
     let event = Event::parse(&e.event_json).unwrap();
     assert_eq!(
-        e.pairing.open_event(&event, e.now).err(),
+        e.pairing
+            .open_event(&event, UnixTime::from_secs(e.now))
+            .err(),
         Some(AuthenticatorError::Seal(SealError::Tag))
     );
     // The vector flipped one bit of the first tag byte: flipping it back (exactly one of the
@@ -529,7 +551,7 @@ fn tampered_event_is_rejected_with_the_tag_error() {
             scope: Cow::Owned(format!("A{}", codec::encode_std(&b))),
             ..event.clone()
         };
-        if let Ok(o) = e.pairing.open_event(&candidate, e.now) {
+        if let Ok(o) = e.pairing.open_event(&candidate, UnixTime::from_secs(e.now)) {
             opened.push(o.scope().to_owned());
         }
     }
@@ -543,37 +565,61 @@ fn expiry_is_checked_before_the_tag() {
     let event = Event::parse(&tampered.event_json).unwrap();
     // Expired wins over a bad tag: nothing of the event is looked at after exp.
     assert_eq!(
-        tampered.pairing.open_event(&event, event.exp + 1).err(),
+        tampered
+            .pairing
+            .open_event(&event, UnixTime::from_secs(event.exp + 1))
+            .err(),
         Some(AuthenticatorError::Expired)
     );
     assert_eq!(
-        tampered.pairing.open_event(&event, u64::MAX).err(),
+        tampered
+            .pairing
+            .open_event(&event, UnixTime::from_secs(u64::MAX))
+            .err(),
         Some(AuthenticatorError::Expired)
     );
     // At exp the tag is looked at.
     assert_eq!(
-        tampered.pairing.open_event(&event, event.exp).err(),
+        tampered
+            .pairing
+            .open_event(&event, UnixTime::from_secs(event.exp))
+            .err(),
         Some(AuthenticatorError::Seal(SealError::Tag))
     );
 
     let good = &events[3];
     let event = Event::parse(&good.event_json).unwrap();
     assert_eq!(
-        good.pairing.open_event(&event, event.exp + 1).err(),
+        good.pairing
+            .open_event(&event, UnixTime::from_secs(event.exp + 1))
+            .err(),
         Some(AuthenticatorError::Expired)
     );
-    let opened = good.pairing.open_event(&event, event.exp).unwrap();
+    let opened = good
+        .pairing
+        .open_event(&event, UnixTime::from_secs(event.exp))
+        .unwrap();
     assert_eq!(opened.scope(), "system:upgrade");
     // Approving after the event expired is refused too; at exp it still works.
     assert_eq!(
         good.pairing
-            .open_event(&event, event.exp)
+            .open_event(&event, UnixTime::from_secs(event.exp))
             .unwrap()
-            .approve(event.exp + 1, 900, false)
+            .approve(
+                UnixTime::from_secs(event.exp + 1),
+                Seconds::new(900),
+                Access::ReadOnly
+            )
             .err(),
         Some(AuthenticatorError::Expired)
     );
-    assert!(opened.approve(event.exp, 900, false).is_ok());
+    assert!(opened
+        .approve(
+            UnixTime::from_secs(event.exp),
+            Seconds::new(900),
+            Access::ReadOnly
+        )
+        .is_ok());
 }
 
 #[test]
@@ -581,13 +627,29 @@ fn approve_and_open_faults() {
     let events = v1_events();
     let e = &events[3];
     let event = Event::parse(&e.event_json).unwrap();
-    let open = || e.pairing.open_event(&event, e.now).unwrap();
+    let open = || {
+        e.pairing
+            .open_event(&event, UnixTime::from_secs(e.now))
+            .unwrap()
+    };
     assert_eq!(
-        open().approve(e.now, 0, false).err(),
+        open()
+            .approve(
+                UnixTime::from_secs(e.now),
+                Seconds::new(0),
+                Access::ReadOnly
+            )
+            .err(),
         Some(AuthenticatorError::Period)
     );
     assert_eq!(
-        open().approve(e.now, u64::MAX, false).err(),
+        open()
+            .approve(
+                UnixTime::from_secs(e.now),
+                Seconds::new(u64::MAX),
+                Access::ReadOnly
+            )
+            .err(),
         Some(AuthenticatorError::Period)
     );
     let low = Event {
@@ -596,7 +658,7 @@ fn approve_and_open_faults() {
     };
     // A low-order epk is refused where it is decoded (spec §2.5), before the approval.
     assert_eq!(
-        e.pairing.open_event(&low, e.now).err(),
+        e.pairing.open_event(&low, UnixTime::from_secs(e.now)).err(),
         Some(AuthenticatorError::Key(KeyError::LowOrder))
     );
     let bad_epk = Event {
@@ -604,7 +666,7 @@ fn approve_and_open_faults() {
         ..event.clone()
     };
     assert!(matches!(
-        e.pairing.open_event(&bad_epk, e.now),
+        e.pairing.open_event(&bad_epk, UnixTime::from_secs(e.now)),
         Err(AuthenticatorError::Key(KeyError::Encoding(_)))
     ));
     let bad_jti = Event {
@@ -612,7 +674,9 @@ fn approve_and_open_faults() {
         ..event.clone()
     };
     assert_eq!(
-        e.pairing.open_event(&bad_jti, e.now).err(),
+        e.pairing
+            .open_event(&bad_jti, UnixTime::from_secs(e.now))
+            .err(),
         Some(AuthenticatorError::Encoding(
             codec::CodecError::InvalidBase64
         ))
@@ -622,7 +686,7 @@ fn approve_and_open_faults() {
         ..event.clone()
     };
     assert!(matches!(
-        e.pairing.open_event(&other_jti, e.now),
+        e.pairing.open_event(&other_jti, UnixTime::from_secs(e.now)),
         Err(AuthenticatorError::Seal(
             SealError::Padding | SealError::Tag
         ))
@@ -632,7 +696,9 @@ fn approve_and_open_faults() {
         ..event.clone()
     };
     assert_eq!(
-        e.pairing.open_event(&scheme, e.now).err(),
+        e.pairing
+            .open_event(&scheme, UnixTime::from_secs(e.now))
+            .err(),
         Some(AuthenticatorError::Seal(SealError::UnsupportedScheme))
     );
     let denial = open().deny();
@@ -719,11 +785,19 @@ fn real_device_authreq_opens_and_approves_byte_exact() {
         pairing.aid().to_b64(),
         "WyJIe6IAVvtPbbMz17dWYRKlSepsjqWjBctmjfUJc2w="
     );
-    let opened = pairing.open_event(&event, authreq.iat).unwrap();
+    let opened = pairing
+        .open_event(&event, UnixTime::from_secs(authreq.iat))
+        .unwrap();
     assert_eq!(opened.scope(), s(&c["expected"], "scope_for_pid"));
     assert_eq!(opened.scope(), "keymgmt:list");
 
-    let approval = opened.approve(1_784_767_770, 900, false).unwrap();
+    let approval = opened
+        .approve(
+            UnixTime::from_secs(1_784_767_770),
+            Seconds::new(900),
+            Access::ReadOnly,
+        )
+        .unwrap();
     assert_eq!(approval.scope, "keymgmt:list");
     assert_eq!(
         payload_text(&approval.authreply),
@@ -787,22 +861,22 @@ proptest! {
         now in 1_600_000_000u64..1_900_000_000,
     ) {
         let (pairing, s1_device, key, event) = prop_event(&requested, &jti, now + 3600);
-        let opened = pairing.open_event(&event, now).unwrap();
+        let opened = pairing.open_event(&event, UnixTime::from_secs(now)).unwrap();
         prop_assert_eq!(opened.scope(), requested.as_str());
-        let approval = opened.approve(now, PERIODS_SECS[period_idx], writable).unwrap();
-        prop_assert_eq!(&approval.scope, &hem_auth_core::scope::grant(&requested, writable));
+        let approval = opened.approve(UnixTime::from_secs(now), PERIODS[period_idx], Access::from_writable(writable)).unwrap();
+        prop_assert_eq!(&approval.scope, &hem_auth_core::scope::grant(&requested, Access::from_writable(writable)));
         prop_assert_eq!(approval.scope.ends_with(":rw"), writable);
 
         let untrusted = UntrustedJwt::parse(&approval.authreply).unwrap();
         let verified = untrusted.verify(s1_device.as_bytes(), HeaderPolicy::Ecdh).unwrap();
         let claims: AuthreplyClaims<'_> = verified.claims().unwrap();
-        prop_assert_eq!(claims.exp, now + PERIODS_SECS[period_idx]);
+        prop_assert_eq!(claims.exp, now + PERIODS[period_idx].get());
         let reopened_by_device = key.open(&claims.scope).unwrap();
         prop_assert_eq!(reopened_by_device.as_str(), approval.scope.as_str());
 
         // The phone can open its own answer too (same K).
         let answer = Event { scope: claims.scope.clone(), ..event.clone() };
-        let reopened = pairing.open_event(&answer, now).unwrap();
+        let reopened = pairing.open_event(&answer, UnixTime::from_secs(now)).unwrap();
         prop_assert_eq!(reopened.scope(), approval.scope.as_str());
     }
 
@@ -815,7 +889,7 @@ proptest! {
     ) {
         let now = 1_757_270_000;
         let (pairing, _, key, event) = prop_event(&requested, &jti, now + 60);
-        let approval = pairing.open_event(&event, now).unwrap().approve(now, 900, writable).unwrap();
+        let approval = pairing.open_event(&event, UnixTime::from_secs(now)).unwrap().approve(UnixTime::from_secs(now), Seconds::new(900), Access::from_writable(writable)).unwrap();
         let payload: Value = serde_json::from_str(&payload_text(&approval.authreply)).unwrap();
         let answer = payload["scope"].as_str().unwrap();
 
@@ -824,7 +898,7 @@ proptest! {
         blob[i / 8] ^= 1 << (i % 8);
         let flipped = format!("A{}", codec::encode_std(&blob));
         let tampered = Event { scope: Cow::Owned(flipped.clone()), ..event.clone() };
-        let err = pairing.open_event(&tampered, now).err();
+        let err = pairing.open_event(&tampered, UnixTime::from_secs(now)).err();
         prop_assert!(
             matches!(err, Some(AuthenticatorError::Seal(SealError::Tag | SealError::Padding))),
             "{:?}", err

@@ -7,6 +7,7 @@
 
 mod support;
 
+use hem_auth_core::{Access, UnixTime};
 use std::borrow::Cow;
 
 use hem_auth_core::claims::{
@@ -84,7 +85,9 @@ fn real_device_authreq_verifies() {
 
     let state = ExtAuthState::from_secret(SecretKey::from_bytes(r.broker), Some(r.eid));
     let untrusted = UntrustedJwt::parse(&r.authreq).unwrap();
-    let v = state.verify_authreq(&untrusted, iat + 10).unwrap();
+    let v = state
+        .verify_authreq(&untrusted, UnixTime::from_secs(iat + 10))
+        .unwrap();
 
     assert_eq!(v.iat(), 1_784_767_764);
     assert_eq!(v.exp(), 1_784_771_364);
@@ -138,34 +141,46 @@ fn real_device_authreq_negatives() {
     let other_eid = SecretKey::from_bytes([5u8; 32]).public_key();
     let wrong_eid = ExtAuthState::from_secret(SecretKey::from_bytes(r.broker), Some(other_eid));
     assert_eq!(
-        wrong_eid.verify_authreq(&untrusted, iat + 10).err(),
+        wrong_eid
+            .verify_authreq(&untrusted, UnixTime::from_secs(iat + 10))
+            .err(),
         Some(ClientError::WrongIssuer)
     );
 
     // another broker session: the MAC key differs, so the signature fails first
     let other_session = ExtAuthState::from_secret(SecretKey::from_bytes([6u8; 32]), Some(r.eid));
     assert_eq!(
-        other_session.verify_authreq(&untrusted, iat + 10).err(),
+        other_session
+            .verify_authreq(&untrusted, UnixTime::from_secs(iat + 10))
+            .err(),
         Some(ClientError::Jwt(JwtError::BadSignature))
     );
     // ...also without a pinned eid
     let unpinned = ExtAuthState::from_secret(SecretKey::from_bytes([6u8; 32]), None);
     assert_eq!(
-        unpinned.verify_authreq(&untrusted, iat + 10).err(),
+        unpinned
+            .verify_authreq(&untrusted, UnixTime::from_secs(iat + 10))
+            .err(),
         Some(ClientError::Jwt(JwtError::BadSignature))
     );
     // while the right session verifies without a pinned eid
     let unpinned_ok = ExtAuthState::from_secret(SecretKey::from_bytes(r.broker), None);
-    assert!(unpinned_ok.verify_authreq(&untrusted, iat + 10).is_ok());
+    assert!(unpinned_ok
+        .verify_authreq(&untrusted, UnixTime::from_secs(iat + 10))
+        .is_ok());
 
     // expiry: valid while now < exp
-    assert!(good.verify_authreq(&untrusted, exp - 1).is_ok());
+    assert!(good
+        .verify_authreq(&untrusted, UnixTime::from_secs(exp - 1))
+        .is_ok());
     assert_eq!(
-        good.verify_authreq(&untrusted, exp).err(),
+        good.verify_authreq(&untrusted, UnixTime::from_secs(exp))
+            .err(),
         Some(ClientError::Expired)
     );
     assert_eq!(
-        good.verify_authreq(&untrusted, exp + 1_000_000).err(),
+        good.verify_authreq(&untrusted, UnixTime::from_secs(exp + 1_000_000))
+            .err(),
         Some(ClientError::Expired)
     );
 
@@ -182,7 +197,10 @@ fn real_device_authreq_negatives() {
             };
             let outcome = UntrustedJwt::parse(&text)
                 .map_err(ClientError::from)
-                .and_then(|u| good.verify_authreq(&u, iat + 10).map(|_| ()));
+                .and_then(|u| {
+                    good.verify_authreq(&u, UnixTime::from_secs(iat + 10))
+                        .map(|_| ())
+                });
             assert!(outcome.is_err(), "flip of bit {bit} at {i} accepted");
         }
     }
@@ -248,8 +266,8 @@ fn password_login_vector() {
         s(v, "spk"),
         s(v, "jti"),
         s(v, "scope"),
-        iat,
-        exp,
+        UnixTime::from_secs(iat),
+        UnixTime::from_secs(exp),
         None,
     )
     .unwrap();
@@ -262,7 +280,15 @@ fn password_login_vector() {
         s(v, "jti")
     );
     let challenge = LoginChallenge::parse(body.as_bytes()).unwrap();
-    let again = client::build_login(&user, &challenge, s(v, "scope"), iat, exp, None).unwrap();
+    let again = client::build_login(
+        &user,
+        &challenge,
+        s(v, "scope"),
+        UnixTime::from_secs(iat),
+        UnixTime::from_secs(exp),
+        None,
+    )
+    .unwrap();
     assert_eq!(again, ejwt);
     assert_eq!(client::login_body(&ejwt), format!(r#"{{"auth":"{ejwt}"}}"#));
 }
@@ -272,7 +298,15 @@ fn login_builder_refusals_and_ctx() {
     let user = SecretKey::from_bytes([3u8; 32]);
     let spk = SecretKey::from_bytes([4u8; 32]).public_key().to_b64();
     let build = |scope: &str, iat: u64, exp: u64, ctx: Option<&str>| {
-        client::build_login_raw(&user, &spk, "jti", scope, iat, exp, ctx)
+        client::build_login_raw(
+            &user,
+            &spk,
+            "jti",
+            scope,
+            UnixTime::from_secs(iat),
+            UnixTime::from_secs(exp),
+            ctx,
+        )
     };
     assert!(build("keymgmt:list", 10, 11, None).is_ok());
     assert_eq!(
@@ -313,7 +347,16 @@ fn login_builder_refusals_and_ctx() {
         Some(ClientError::BadContext)
     );
     assert_eq!(
-        client::build_login_raw(&user, "AQEB", "jti", "a:b", 1, 2, None).err(),
+        client::build_login_raw(
+            &user,
+            "AQEB",
+            "jti",
+            "a:b",
+            UnixTime::from_secs(1),
+            UnixTime::from_secs(2),
+            None
+        )
+        .err(),
         Some(ClientError::Key(KeyError::Encoding(
             CodecError::WrongLength { expected: 32 }
         )))
@@ -324,8 +367,8 @@ fn login_builder_refusals_and_ctx() {
             &PublicKey::from_bytes([0; 32]).to_b64(),
             "j",
             "a:b",
-            1,
-            2,
+            UnixTime::from_secs(1),
+            UnixTime::from_secs(2),
             None
         )
         .err(),
@@ -380,7 +423,9 @@ fn documentation_ext_request_response() {
     // A broker session with another secret refuses it on the signature.
     let state = ExtAuthState::from_secret(SecretKey::from_bytes([1u8; 32]), None);
     assert_eq!(
-        state.verify_authreq(&u, claims.iat).err(),
+        state
+            .verify_authreq(&u, UnixTime::from_secs(claims.iat))
+            .err(),
         Some(ClientError::Jwt(JwtError::BadSignature))
     );
     // Pinned to another device: refused on the issuer.
@@ -389,7 +434,9 @@ fn documentation_ext_request_response() {
         Some(PublicKey::from_bytes([9u8; 32])),
     );
     assert_eq!(
-        pinned.verify_authreq(&u, claims.iat).err(),
+        pinned
+            .verify_authreq(&u, UnixTime::from_secs(claims.iat))
+            .err(),
         Some(ClientError::WrongIssuer)
     );
 }
@@ -416,8 +463,8 @@ fn documentation_ext_token_response() {
     assert_eq!(t.iat(), 1_647_871_122);
     assert_eq!(t.exp() - t.iat(), 898);
     assert_eq!(t.ctx(), None);
-    assert!(!t.is_expired(t.exp() - 1));
-    assert!(t.is_expired(t.exp()));
+    assert!(!t.is_expired(UnixTime::from_secs(t.exp() - 1)));
+    assert!(t.is_expired(UnixTime::from_secs(t.exp())));
     assert!(!format!("{t:?}").contains(token));
 
     // The same through the end of an ext-auth flow.
@@ -556,7 +603,9 @@ impl Device {
     fn ext_init(&self, body: &str, now: u64, rng: &mut impl rand_core::CryptoRngCore) -> String {
         let req: EpkRequest<'_> = messages::parse_body(body.as_bytes()).unwrap();
         let claims = PairingRequestClaims {
-            jti: TimeNonce::generate(now, rng).to_b64().into(),
+            jti: TimeNonce::generate(UnixTime::from_secs(now), rng)
+                .to_b64()
+                .into(),
             exp: Some(now + 86_400),
             eat: None,
             aud: req.epk.clone(),
@@ -659,7 +708,7 @@ fn pairing_round_trip() {
 
     let init_response = device.ext_init(&init_body, now, &mut rng);
     let request = state
-        .verify_init_response(init_response.as_bytes(), now)
+        .verify_init_response(init_response.as_bytes(), UnixTime::from_secs(now))
         .unwrap();
     assert_eq!(request.eid(), device.eid());
     assert_eq!(request.exp(), now + 86_400);
@@ -792,11 +841,11 @@ fn pairing_init_response_refusals() {
 
     // expiry: valid while now < exp
     assert!(state
-        .verify_init_response(good.as_bytes(), now + 86_399)
+        .verify_init_response(good.as_bytes(), UnixTime::from_secs(now + 86_399))
         .is_ok());
     assert_eq!(
         state
-            .verify_init_response(good.as_bytes(), now + 86_400)
+            .verify_init_response(good.as_bytes(), UnixTime::from_secs(now + 86_400))
             .err(),
         Some(ClientError::Expired)
     );
@@ -807,18 +856,22 @@ fn pairing_init_response_refusals() {
         Some(Device::new(0x22).eid()),
     );
     assert_eq!(
-        other.verify_init_response(good.as_bytes(), now).err(),
+        other
+            .verify_init_response(good.as_bytes(), UnixTime::from_secs(now))
+            .err(),
         Some(ClientError::WrongIssuer)
     );
     // another session, unpinned: the signature fails
     let unpinned = PairingState::from_secret(SecretKey::from_bytes([7; 32]), None);
     assert_eq!(
-        unpinned.verify_init_response(good.as_bytes(), now).err(),
+        unpinned
+            .verify_init_response(good.as_bytes(), UnixTime::from_secs(now))
+            .err(),
         Some(ClientError::Jwt(JwtError::BadSignature))
     );
 
     let claims = |aud: &str, iss: &str, exp: Option<u64>, eat: Option<u64>| PairingRequestClaims {
-        jti: TimeNonce::generate(now, &mut support::rng(1))
+        jti: TimeNonce::generate(UnixTime::from_secs(now), &mut support::rng(1))
             .to_b64()
             .into(),
         exp,
@@ -832,7 +885,9 @@ fn pairing_init_response_refusals() {
     let other_eid = Device::new(0x22).eid().to_b64();
     let body = device.init_response(&claims(&epk, &other_eid, Some(now + 10), None), &epk);
     assert_eq!(
-        state.verify_init_response(body.as_bytes(), now).err(),
+        state
+            .verify_init_response(body.as_bytes(), UnixTime::from_secs(now))
+            .err(),
         Some(ClientError::WrongIssuer)
     );
 
@@ -851,7 +906,9 @@ fn pairing_init_response_refusals() {
         })
     };
     assert_eq!(
-        state.verify_init_response(body.as_bytes(), now).err(),
+        state
+            .verify_init_response(body.as_bytes(), UnixTime::from_secs(now))
+            .err(),
         Some(ClientError::WrongAudience)
     );
 
@@ -859,18 +916,22 @@ fn pairing_init_response_refusals() {
     let body = device.init_response(&claims(&epk, &eid, None, Some(now + 10)), &epk);
     assert_eq!(
         state
-            .verify_init_response(body.as_bytes(), now)
+            .verify_init_response(body.as_bytes(), UnixTime::from_secs(now))
             .unwrap()
             .exp(),
         now + 10
     );
     assert_eq!(
-        state.verify_init_response(body.as_bytes(), now + 10).err(),
+        state
+            .verify_init_response(body.as_bytes(), UnixTime::from_secs(now + 10))
+            .err(),
         Some(ClientError::Expired)
     );
     let body = device.init_response(&claims(&epk, &eid, None, None), &epk);
     assert_eq!(
-        state.verify_init_response(body.as_bytes(), now).err(),
+        state
+            .verify_init_response(body.as_bytes(), UnixTime::from_secs(now))
+            .err(),
         Some(ClientError::Jwt(JwtError::InvalidClaims))
     );
 
@@ -888,20 +949,24 @@ fn pairing_init_response_refusals() {
         })
     };
     assert_eq!(
-        state.verify_init_response(body.as_bytes(), now).err(),
+        state
+            .verify_init_response(body.as_bytes(), UnixTime::from_secs(now))
+            .err(),
         Some(ClientError::Jwt(JwtError::HeaderPolicy))
     );
 
     // malformed bodies
     assert_eq!(
-        state.verify_init_response(b"{}", now).err(),
+        state
+            .verify_init_response(b"{}", UnixTime::from_secs(now))
+            .err(),
         Some(ClientError::Body(BodyError::Fields))
     );
     assert_eq!(
         state
             .verify_init_response(
                 format!(r#"{{"request":"a.b","eid":"{eid}"}}"#).as_bytes(),
-                now
+                UnixTime::from_secs(now)
             )
             .err(),
         Some(ClientError::Jwt(JwtError::SegmentCount))
@@ -911,7 +976,9 @@ fn pairing_init_response_refusals() {
     let body = device.init_response(&claims(&epk, &zero, Some(now + 10), None), &epk);
     let body = body.replace(&eid, &zero);
     assert_eq!(
-        low_order.verify_init_response(body.as_bytes(), now).err(),
+        low_order
+            .verify_init_response(body.as_bytes(), UnixTime::from_secs(now))
+            .err(),
         Some(ClientError::Key(KeyError::LowOrder))
     );
 }
@@ -946,7 +1013,7 @@ fn ext_auth_round_trip() {
 
     // 2. the device seals the scope for each paired phone and signs the authreq
     let req: ExtRequest<'_> = messages::parse_body(body.as_bytes()).unwrap();
-    let jti = TimeNonce::generate(now, &mut rng);
+    let jti = TimeNonce::generate(UnixTime::from_secs(now), &mut rng);
     let mut map = ScopeMap::new();
     for p in &phones {
         let s1 = device
@@ -977,7 +1044,9 @@ fn ext_auth_round_trip() {
     // 3. the broker verifies it
     let text = state.authreq_from_response(response.as_bytes()).unwrap();
     let untrusted = UntrustedJwt::parse(&text).unwrap();
-    let v = state.verify_authreq(&untrusted, now).unwrap();
+    let v = state
+        .verify_authreq(&untrusted, UnixTime::from_secs(now))
+        .unwrap();
     assert_eq!(v.claims(), &claims);
     assert_eq!((v.ctx(), v.note()), (Some("ctx-1"), Some("please approve")));
     assert_eq!(v.jti_nonce(), jti);
@@ -993,7 +1062,7 @@ fn ext_auth_round_trip() {
         k.open(v.entry(&phone.pid).unwrap()).unwrap().as_str(),
         "storage:disk0"
     );
-    let granted = hem_auth_core::scope::grant("storage:disk0", true);
+    let granted = hem_auth_core::scope::grant("storage:disk0", Access::ReadWrite);
     let authreply = jwt::sign(
         Header::App,
         &AuthreplyClaims {
@@ -1022,7 +1091,9 @@ fn ext_auth_round_trip() {
             sub: codec::encode_std(&kid_bytes).into(),
             iat: now + 4,
             exp: now + 900,
-            jti: TimeNonce::generate(now + 4, &mut rng).to_b64().into(),
+            jti: TimeNonce::generate(UnixTime::from_secs(now + 4), &mut rng)
+                .to_b64()
+                .into(),
             ctx: Some("ctx-1".into()),
         },
         &[0x77u8; 32],
@@ -1103,7 +1174,9 @@ fn ext_auth_refusals() {
         aud: state.epk().to_b64().into(),
         iat: now,
         exp: now + 3600,
-        jti: TimeNonce::generate(now, &mut rng).to_b64().into(),
+        jti: TimeNonce::generate(UnixTime::from_secs(now), &mut rng)
+            .to_b64()
+            .into(),
         ctx: None,
         note: None,
         scope: ScopeMap::new(),
@@ -1112,7 +1185,9 @@ fn ext_auth_refusals() {
         let key = device.eid_prv.diffie_hellman(&state.epk()).unwrap();
         let token = jwt::sign(header, claims, key.as_bytes());
         let u = UntrustedJwt::parse(&token).unwrap();
-        state.verify_authreq(&u, at).map(|v| v.entries().count())
+        state
+            .verify_authreq(&u, UnixTime::from_secs(at))
+            .map(|v| v.entries().count())
     };
     assert_eq!(check(&base, Header::Device, now), Ok(0));
     // the header order of the apps and of PHP is fine; no ecdh is not
@@ -1170,7 +1245,10 @@ fn ext_auth_refusals() {
     let token = jwt::sign(Header::Device, &c, &[0u8; 32]);
     assert_eq!(
         unpinned
-            .verify_authreq(&UntrustedJwt::parse(&token).unwrap(), now)
+            .verify_authreq(
+                &UntrustedJwt::parse(&token).unwrap(),
+                UnixTime::from_secs(now)
+            )
             .err(),
         Some(ClientError::Key(KeyError::LowOrder))
     );
@@ -1190,7 +1268,10 @@ fn ext_auth_refusals() {
     );
     assert_eq!(
         state
-            .verify_authreq(&UntrustedJwt::parse(&no_scope).unwrap(), now)
+            .verify_authreq(
+                &UntrustedJwt::parse(&no_scope).unwrap(),
+                UnixTime::from_secs(now)
+            )
             .err(),
         Some(ClientError::Jwt(JwtError::InvalidClaims))
     );

@@ -4,11 +4,10 @@
 //! bent); the phone is the real authenticator role. `notify_harness.rs` runs the real device.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use hem_auth_core::{Access, UnixTime};
 use std::borrow::Cow;
 
-use hem_auth_core::authenticator::{
-    reply_to_pairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
-};
+use hem_auth_core::authenticator::{reply_to_pairing, Event, UnverifiedPairingRequest, PERIODS};
 use hem_auth_core::claims::{AuthreqClaims, CheckClaims, PairingRequestClaims, ScopeMap};
 use hem_auth_core::client::ExtAuthState;
 use hem_auth_core::codec;
@@ -81,7 +80,8 @@ impl Env {
             peer,
             base_url: BASE,
         };
-        self.broker.handle(&req, self.now, &mut self.rng)
+        self.broker
+            .handle(&req, UnixTime::from_secs(self.now), &mut self.rng)
     }
 
     fn call(&mut self, method: Method, path: &str, body: &Value) -> Response {
@@ -128,7 +128,9 @@ impl Env {
     fn pairing_request(&mut self, epk: &PublicKey, exp: u64) -> String {
         let key = self.eid_prv.diffie_hellman(epk).unwrap();
         let claims = PairingRequestClaims {
-            jti: TimeNonce::generate(self.now, &mut self.rng).to_b64().into(),
+            jti: TimeNonce::generate(UnixTime::from_secs(self.now), &mut self.rng)
+                .to_b64()
+                .into(),
             exp: Some(exp),
             eat: None,
             aud: epk.to_b64().into(),
@@ -203,7 +205,7 @@ impl Env {
         iat: u64,
         exp: u64,
     ) -> (String, String) {
-        let jti = TimeNonce::generate(iat, &mut self.rng);
+        let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut self.rng);
         let mut map = ScopeMap::new();
         for p in phones {
             let s1 = self.eid_prv.diffie_hellman(&p.pairing.aid()).unwrap();
@@ -256,16 +258,19 @@ impl Env {
         );
         assert_eq!(r.status, 200, "{}", r.body);
         let event = Event::parse(&r.body).unwrap();
-        let opened = phone.pairing.open_event(&event, self.now).unwrap();
+        let opened = phone
+            .pairing
+            .open_event(&event, UnixTime::from_secs(self.now))
+            .unwrap();
         opened
-            .approve(self.now, PERIODS_SECS[0], false)
+            .approve(UnixTime::from_secs(self.now), PERIODS[0], Access::ReadOnly)
             .unwrap()
             .post_body()
     }
 
     /// The device's `ext/mac` answer for `epk` at time `t`.
     fn ext_mac(&mut self, epk: &PublicKey, t: u64) -> Value {
-        let nonce = TimeNonce::generate(t, &mut self.rng);
+        let nonce = TimeNonce::generate(UnixTime::from_secs(t), &mut self.rng);
         let key = self.eid_prv.diffie_hellman(epk).unwrap();
         let mac = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), nonce.as_bytes()));
         json!({"nonce": nonce.to_b64(), "mac": mac, "eid": self.eid().to_b64()})
@@ -676,7 +681,7 @@ fn events_approve_and_errors() {
     );
     let e = NotifyError::NotYetValid {
         iat: env.now + 1,
-        now: env.now,
+        now: UnixTime::from_secs(env.now),
     };
     assert_eq!(r.status, 401);
     assert_eq!(
@@ -1139,7 +1144,7 @@ fn a_session_remembers_a_bounded_number_of_nonces() {
 /// `\u00XX`), 20-digit dates, addressed to `epk`.
 fn largest_authreq(env: &mut Env, epk: &PublicKey, phones: &[&Phone], scope: &str) -> String {
     let iat = env.now;
-    let jti = TimeNonce::generate(iat, &mut env.rng);
+    let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut env.rng);
     let mut map = ScopeMap::new();
     for p in phones {
         let s1 = env.eid_prv.diffie_hellman(&p.pairing.aid()).unwrap();
@@ -1186,7 +1191,9 @@ fn the_largest_authreq_is_received() {
     let state = ExtAuthState::from_secret(client, Some(env.eid()));
     let text = state.authreq_from_response(response.as_bytes()).unwrap();
     let untrusted = UntrustedJwt::parse_authreq(&text).unwrap();
-    let verified = state.verify_authreq(&untrusted, env.now).unwrap();
+    let verified = state
+        .verify_authreq(&untrusted, UnixTime::from_secs(env.now))
+        .unwrap();
     assert_eq!(verified.entries().count(), 8);
     assert_eq!(verified.note().map(|n| n.chars().count()), Some(128));
     assert_eq!(
@@ -1225,7 +1232,10 @@ fn the_largest_authreq_is_received() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let event = Event::parse(&r.body).unwrap();
-    let opened = phone.pairing.open_event(&event, env.now).unwrap();
+    let opened = phone
+        .pairing
+        .open_event(&event, UnixTime::from_secs(env.now))
+        .unwrap();
     assert_eq!(opened.scope(), scope);
 }
 
@@ -1261,7 +1271,10 @@ fn checkin_backend() {
     let r = env.post("/checkin", json!({"check": check}));
     assert_eq!(r.status, 200);
     let checked = json_of(&r)["checked"].as_str().unwrap().to_owned();
-    assert_eq!(checked, answer_check(&backend, &check, env.now).unwrap());
+    assert_eq!(
+        checked,
+        answer_check(&backend, &check, UnixTime::from_secs(env.now)).unwrap()
+    );
     let untrusted = UntrustedJwt::parse(&checked).unwrap();
     assert_eq!(
         untrusted.signed_part().split('.').next(),
@@ -1301,7 +1314,7 @@ fn checkin_backend() {
         let r = env.post("/checkin", json!({"check": bad}));
         env.refused(r, NotifyError::BadCheck);
         assert_eq!(
-            answer_check(&backend, bad, env.now),
+            answer_check(&backend, bad, UnixTime::from_secs(env.now)),
             Err(NotifyError::BadCheck)
         );
     }

@@ -6,13 +6,14 @@
 //! `subscribers/*`, the `scope` to `ext/request`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use hem_auth_core::authenticator::{Event, PERIODS_SECS};
+use hem_auth_core::authenticator::{Event, PERIODS};
 use hem_auth_core::client::{self, UnverifiableAccessToken};
 use hem_auth_core::codec;
 use hem_auth_core::device::{DeviceError, Requirement, Subject};
 use hem_auth_core::keys::PublicKey;
 use hem_auth_core::messages;
 use hem_auth_core::notify::{Method, NotifyEvent};
+use hem_auth_core::{Access, UnixTime};
 use hem_auth_sim::{event_path as data_path, World};
 use rand_core::RngCore;
 use serde_json::{json, Value};
@@ -66,9 +67,14 @@ fn device_broker_and_phone_in_memory() {
     w.now += 2;
     let data = w.phone_fetch(&alice, &eventid).unwrap();
     let event = Event::parse(&data).unwrap();
-    let opened = alice.pairing.open_event(&event, w.now).unwrap();
+    let opened = alice
+        .pairing
+        .open_event(&event, UnixTime::from_secs(w.now))
+        .unwrap();
     assert_eq!(opened.scope(), "keymgmt:list");
-    let approval = opened.approve(w.now, PERIODS_SECS[0], false).unwrap();
+    let approval = opened
+        .approve(UnixTime::from_secs(w.now), PERIODS[0], Access::ReadOnly)
+        .unwrap();
     let r = w.phone_call(
         Method::Post,
         &data_path(&eventid, &alice),
@@ -186,7 +192,9 @@ fn device_broker_and_phone_in_memory() {
         (200, &[NotifyEvent::SubscribersChanged][..])
     );
     let del = w.login("keymgmt:del").unwrap();
-    let out = w.device.unpair(Some(del.token()), &bob.kid, w.now);
+    let out = w
+        .device
+        .unpair(Some(del.token()), &bob.kid, UnixTime::from_secs(w.now));
     assert_eq!(w.record(out).unwrap().pid, bob.pid());
     // a login now names alice only, and the broker sends it to her only
     let r = w.client_call(Method::Get, "/notify/session", "");
@@ -237,9 +245,11 @@ fn device_clock_ahead_of_the_broker() {
     session["scope"] = json!("keymgmt:list");
     let ahead = w.now + 30;
     // the device's RTC runs 30 s ahead of the world's clock
-    let out = w
-        .device
-        .ext_request(session.to_string().as_bytes(), ahead, &mut w.rng);
+    let out = w.device.ext_request(
+        session.to_string().as_bytes(),
+        UnixTime::from_secs(ahead),
+        &mut w.rng,
+    );
     let authreq = messages::to_json(&w.record(out).unwrap());
     let r = w.client_call(Method::Post, "/notify/event/new", &authreq);
     assert_eq!(r.status, 401);

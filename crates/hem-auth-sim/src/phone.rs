@@ -14,6 +14,7 @@ use hem_auth_core::authenticator::{
 use hem_auth_core::codec;
 use hem_auth_core::device::{kid_of, kid_to_hex};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
+use hem_auth_core::{Access, Seconds, UnixTime};
 use rand_core::CryptoRngCore;
 
 /// A paired phone.
@@ -116,22 +117,21 @@ impl Phone {
         self.pairing.aid()
     }
 
-    /// Opens `event` at `now` and approves it for `period_secs`, with write access for storage
-    /// when `writable`.
+    /// Opens `event` at `now` and approves it for `period`, with `access` for storage.
     pub fn approve(
         &self,
         event: &Event<'_>,
-        now: u64,
-        period_secs: u64,
-        writable: bool,
+        now: UnixTime,
+        period: Seconds,
+        access: Access,
     ) -> Result<Approval, AuthenticatorError> {
         self.pairing
             .open_event(event, now)?
-            .approve(now, period_secs, writable)
+            .approve(now, period, access)
     }
 
     /// Opens `event` at `now` and denies it.
-    pub fn deny(&self, event: &Event<'_>, now: u64) -> Result<Denial, AuthenticatorError> {
+    pub fn deny(&self, event: &Event<'_>, now: UnixTime) -> Result<Denial, AuthenticatorError> {
         Ok(self.pairing.open_event(event, now)?.deny())
     }
 }

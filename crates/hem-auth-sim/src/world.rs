@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use hem_auth_core::authenticator::{Event, UnverifiedPairingRequest, PERIODS_SECS};
+use hem_auth_core::authenticator::{Event, UnverifiedPairingRequest, PERIODS};
 use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken, VerifiedAuthreq};
 use hem_auth_core::codec;
 use hem_auth_core::device::{
@@ -15,6 +15,7 @@ use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::SecretKey;
 use hem_auth_core::messages;
 use hem_auth_core::notify::{Method, NotifyBroker, NotifyConfig, NotifyEvent, Request, Response};
+use hem_auth_core::{Access, Seconds, UnixTime};
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 use serde::Serialize;
@@ -142,6 +143,11 @@ impl World {
         self.now += secs;
     }
 
+    /// [`World::now`] as the core takes it.
+    pub fn time(&self) -> UnixTime {
+        UnixTime::from_secs(self.now)
+    }
+
     /// Records an outcome's audit events in [`World::log`] and returns its result, as an
     /// adapter would.
     pub fn record<T>(&mut self, outcome: Outcome<T>) -> Result<T, DeviceError> {
@@ -152,7 +158,7 @@ impl World {
 
     /// The emulator's set-clock: the device's RTC reads [`World::now`].
     pub fn set_clock(&mut self) {
-        let out = self.device.set_clock(self.now);
+        let out = self.device.set_clock(self.time());
         // Setting the clock cannot be refused; its audit event is kept.
         let _ = self.record(out);
     }
@@ -168,7 +174,7 @@ impl World {
         bearer: Option<&str>,
         body: &[u8],
     ) -> DeviceReply {
-        let now = self.now;
+        let now = self.time();
         // The firmware's dispatcher: a present token must be valid before routing (spec §8.2).
         if let Some(token) = bearer {
             let out = self
@@ -261,7 +267,9 @@ impl World {
         token: &UnverifiableAccessToken,
         need: &Requirement<'_>,
     ) -> Result<Subject, DeviceError> {
-        let out = self.device.authorize(Some(token.token()), need, self.now);
+        let out = self
+            .device
+            .authorize(Some(token.token()), need, self.time());
         self.record(out).map(|a| a.subject)
     }
 
@@ -274,7 +282,7 @@ impl World {
             peer,
             base_url: NOTIFY_BASE,
         };
-        self.broker.handle(&request, self.now, &mut self.rng)
+        self.broker.handle(&request, self.time(), &mut self.rng)
     }
 
     /// A notify-broker request from the client ([`CLIENT_PEER`]).
@@ -336,8 +344,8 @@ impl World {
             key,
             &challenge,
             scope,
-            self.now,
-            self.now + LOGIN_LIFETIME_SECS,
+            self.time(),
+            self.time() + Seconds::new(LOGIN_LIFETIME_SECS),
             None,
         )?;
         let body = client::login_body(&ejwt);
@@ -361,7 +369,7 @@ impl World {
             Some(token.token()),
             init_body.as_bytes(),
         )?;
-        let request = state.verify_init_response(init.as_bytes(), self.now)?;
+        let request = state.verify_init_response(init.as_bytes(), self.time())?;
         let seen = UnverifiedPairingRequest::parse(request.request())?;
         let answered = Phone::answer(&seen, label, FID, &mut self.rng)?;
         let mut pid = [0u8; 32];
@@ -386,8 +394,8 @@ impl World {
         Ok(phone)
     }
 
-    /// External-authenticator login (spec §5) approved by `phone` for [`PERIODS_SECS`]`[0]`,
-    /// with write access when `writable`, the notify broker a mere relay: the client's session
+    /// External-authenticator login (spec §5) approved by `phone` for [`PERIODS`]`[0]`,
+    /// with `access` for storage, the notify broker a mere relay: the client's session
     /// → `ext/request` → the client verifies the authreq and `check`s it with the scope the
     /// phone opened → the phone approves → `ext/token`. Time passes as on a real login (3 s to
     /// the phone, 7 s to decide, 1 s back). A phone the authreq has no entry for gives
@@ -396,7 +404,7 @@ impl World {
         &mut self,
         phone: &Phone,
         scope: &str,
-        writable: bool,
+        access: Access,
         check: impl FnOnce(&VerifiedAuthreq<'_>, &str),
     ) -> Result<UnverifiableAccessToken, SimError> {
         let (request_body, state) = client::start_ext_auth(
@@ -414,7 +422,7 @@ impl World {
         )?;
         let authreq = state.authreq_from_response(response.as_bytes())?;
         let untrusted = UntrustedJwt::parse(&authreq)?;
-        let verified = state.verify_authreq(&untrusted, self.now)?;
+        let verified = state.verify_authreq(&untrusted, self.time())?;
 
         // the relay turns this phone's entry into its event
         let entry = verified
@@ -428,10 +436,10 @@ impl World {
             exp: verified.exp(),
         };
         self.advance(3);
-        let opened = phone.pairing.open_event(&event, self.now)?;
+        let opened = phone.pairing.open_event(&event, self.time())?;
         check(&verified, opened.scope());
         self.advance(7);
-        let approval = opened.approve(self.now, PERIODS_SECS[0], writable)?;
+        let approval = opened.approve(self.time(), PERIODS[0], access)?;
 
         // the client polls, gets {authreply}, and forwards it to the device
         self.advance(1);

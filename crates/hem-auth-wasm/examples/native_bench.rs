@@ -10,6 +10,7 @@
 //! (vectors/interop/real-device-authreq.json) with its client session key, paired phone and
 //! time.
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::borrow::Cow;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -66,12 +67,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verify = measure(|| {
         let ok = UntrustedJwt::parse_authreq(black_box(AUTHREQ))
             .ok()
-            .map(|untrusted| state.verify_authreq(&untrusted, NOW).is_ok());
+            .map(|untrusted| {
+                state
+                    .verify_authreq(&untrusted, UnixTime::from_secs(NOW))
+                    .is_ok()
+            });
         black_box(ok);
     });
 
     let untrusted = UntrustedJwt::parse_authreq(AUTHREQ)?;
-    let verified = state.verify_authreq(&untrusted, NOW)?;
+    let verified = state.verify_authreq(&untrusted, UnixTime::from_secs(NOW))?;
     let sealed = verified.entry(PID).ok_or("no entry for the pid")?;
     let epk = state.epk().to_b64();
     let pairing = AuthenticatorPairing::new(PID, eid, aid)?;
@@ -83,8 +88,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let approve = measure(|| {
         let approval = pairing
-            .open_event(black_box(&event), NOW)
-            .and_then(|opened| opened.approve(NOW, 900, false));
+            .open_event(black_box(&event), UnixTime::from_secs(NOW))
+            .and_then(|opened| {
+                opened.approve(
+                    UnixTime::from_secs(NOW),
+                    Seconds::new(900),
+                    Access::ReadOnly,
+                )
+            });
         black_box(approval.is_ok());
     });
 

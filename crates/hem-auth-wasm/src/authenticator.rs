@@ -1,12 +1,13 @@
 //! The authenticator role (the phone, spec §5.7, §6.4): answer a pairing request, open a
 //! login event, show its scope safely, approve or deny.
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::borrow::Cow;
 use std::rc::Rc;
 
 use hem_auth_core::authenticator::{
     self as core_auth, AuthenticatorPairing as CorePairing, Event, PairingReply,
-    UnverifiedPairingRequest as CoreRequest, PERIODS_SECS,
+    UnverifiedPairingRequest as CoreRequest, PERIODS,
 };
 use hem_auth_core::claims::PairingRequestClaims;
 use hem_auth_core::keys::{PublicKey, SecretKey};
@@ -99,7 +100,12 @@ impl UnverifiedPairingRequest {
         &self,
         #[wasm_bindgen(unchecked_param_type = "UnixSeconds")] now: JsValue,
     ) -> JsResult<bool> {
-        (|| Ok(self.inner.is_expired(js::seconds(&now, "now")?)))().js()
+        (|| {
+            Ok(self
+                .inner
+                .is_expired(UnixTime::from_secs(js::seconds(&now, "now")?)))
+        })()
+        .js()
     }
 
     /// Answers the request with a fresh key pair for this pairing (WebCrypto randomness):
@@ -281,7 +287,7 @@ impl AuthenticatorPairing {
             let text = js::json_text(&event, "event")?;
             let now = js::seconds(&now, "now")?;
             let event = Event::parse(&text)?;
-            let opened = self.inner.open_event(&event, now)?;
+            let opened = self.inner.open_event(&event, UnixTime::from_secs(now))?;
             let scope = opened.scope().to_string();
             let event = Event {
                 jti: Cow::Owned(event.jti.into_owned()),
@@ -335,9 +341,9 @@ pub fn display_scope(
 /// The access periods the phone app offers, in seconds: 15 min (the default), 1 h, 8 h, 24 h.
 #[wasm_bindgen(js_name = accessPeriods, unchecked_return_type = "number[]")]
 pub fn access_periods() -> js_sys::Array {
-    PERIODS_SECS
+    PERIODS
         .iter()
-        .map(|&p| JsValue::from_f64(js::number(p)))
+        .map(|&p| JsValue::from_f64(js::number(p.get())))
         .collect()
 }
 
@@ -414,8 +420,12 @@ impl OpenedEvent {
             // opened again (same checks, same key) for the answer.
             let approval = self
                 .pairing
-                .open_event(&self.event, now)?
-                .approve(now, period, writable)?;
+                .open_event(&self.event, UnixTime::from_secs(now))?
+                .approve(
+                    UnixTime::from_secs(now),
+                    Seconds::new(period),
+                    Access::from_writable(writable),
+                )?;
             self.answered = true;
             js::to_js(&ApprovalJs {
                 scope: &approval.scope,

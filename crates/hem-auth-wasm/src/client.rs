@@ -8,6 +8,7 @@ use hem_auth_core::client::{
 };
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::UnixTime;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -160,8 +161,8 @@ fn login_jwt(
         spk,
         jti,
         &scope,
-        iat,
-        exp,
+        UnixTime::from_secs(iat),
+        UnixTime::from_secs(exp),
         ctx.as_deref(),
     )?)
 }
@@ -380,7 +381,9 @@ impl ExtAuth {
 impl ExtAuth {
     fn verify(&self, authreq: &str, now: u64) -> Outcome<JsValue> {
         let untrusted = UntrustedJwt::parse_authreq(authreq)?;
-        let verified = self.state.verify_authreq(&untrusted, now)?;
+        let verified = self
+            .state
+            .verify_authreq(&untrusted, UnixTime::from_secs(now))?;
         verified_js(authreq, &verified, &self.state.epk().to_b64())
     }
 }
@@ -474,7 +477,9 @@ impl PairingSession {
         (|| {
             let body = js::body(&body, "body")?;
             let now = js::seconds(&now, "now")?;
-            let v = self.state.verify_init_response(&body, now)?;
+            let v = self
+                .state
+                .verify_init_response(&body, UnixTime::from_secs(now))?;
             js::to_js(&VerifiedPairingRequestJs {
                 request: v.request(),
                 jti: v.jti(),

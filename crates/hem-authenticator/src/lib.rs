@@ -25,6 +25,7 @@
 //! sends is flagged (spec §8.6). Nothing here panics; a failed exchange is logged and the loop
 //! goes on.
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -281,7 +282,7 @@ impl App {
             }
         };
         let eid = *request.eid();
-        if request.is_expired(system_now()) {
+        if request.is_expired(UnixTime::from_secs(system_now())) {
             log(format_args!(
                 "ignored an expired pairing request from {eid}"
             ));
@@ -438,7 +439,7 @@ impl App {
             }
         };
         let now = system_now();
-        let opened = match pairing.open_event(&event, now) {
+        let opened = match pairing.open_event(&event, UnixTime::from_secs(now)) {
             Ok(opened) => opened,
             Err(AuthenticatorError::Expired) => {
                 // The phone deletes an expired event (spec §5.7).
@@ -484,7 +485,11 @@ impl App {
             }
             return;
         };
-        let approval = match opened.approve(system_now(), period_secs, writable) {
+        let approval = match opened.approve(
+            UnixTime::from_secs(system_now()),
+            Seconds::new(period_secs),
+            Access::from_writable(writable),
+        ) {
             Ok(approval) => approval,
             Err(e) => {
                 log(format_args!("could not approve {scope_text}: {e}"));

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use hem_auth_core::authenticator::PERIODS_SECS;
+use hem_auth_core::authenticator::PERIODS;
 
 /// The access period the phone app preselects: 15 minutes (spec §5.7).
-pub const DEFAULT_PERIOD_SECS: u64 = PERIODS_SECS[0];
+pub const DEFAULT_PERIOD_SECS: u64 = PERIODS[0].get();
 
 /// What the in-process virtual authenticator (a phone app stand-in) does with what reaches it.
 ///

@@ -4,6 +4,7 @@
 //! and writing the state under the same lock keeps the files in the order of the changes.
 //! What a request changes comes back from the core as [`Effect`]s, applied here.
 
+use hem_auth_core::UnixTime;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -91,8 +92,13 @@ impl App {
                 .map_err(|e| EmulatorError::io(format!("saving {}", store.dir().display()), e))?;
         }
         if !config.rtc_unset {
-            let (result, events) = state.device.set_clock(now).into_parts();
-            let lines = state.device.audit_lines(&events, now, &mut OsRng);
+            let (result, events) = state
+                .device
+                .set_clock(UnixTime::from_secs(now))
+                .into_parts();
+            let lines = state
+                .device
+                .audit_lines(&events, UnixTime::from_secs(now), &mut OsRng);
             state.store_lines(lines);
             result.map_err(|e| EmulatorError::Config(e.to_string()))?;
         }

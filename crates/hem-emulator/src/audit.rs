@@ -17,6 +17,7 @@
 //! The HMAC key is drawn once per state directory and kept in `state.json`. Without a state
 //! directory the lines stay in memory, with the same retention.
 
+use hem_auth_core::UnixTime;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -148,7 +149,7 @@ impl AuditLog {
     }
 
     fn in_memory(key: &AuditKey, now: u64, retention: Retention) -> Self {
-        let key_line = key.key_line(now);
+        let key_line = key.key_line(UnixTime::from_secs(now));
         let shared = Shared::new(key_line.into(), None, VecDeque::new(), retention);
         AuditLog {
             sink: Sink {
@@ -236,7 +237,8 @@ impl AuditLog {
             // No file, or a key line torn while it was being written: start the file
             // (it held no event line).
             None => {
-                let line = rotated_key_line.unwrap_or_else(|| key.key_line(now));
+                let line =
+                    rotated_key_line.unwrap_or_else(|| key.key_line(UnixTime::from_secs(now)));
                 store::atomic_write(dir, LOG_FILE, format!("{line}\n").as_bytes())
                     .map_err(|e| io_err("writing", &path, e))?;
                 line
@@ -815,7 +817,7 @@ mod tests {
             raw.copy_from_slice(bytes);
             let mut chain = AuditChain::new(AuditKey::new(raw), self.next_counter());
             let mut lines = Vec::new();
-            chain.record(event, now, &mut lines);
+            chain.record(event, UnixTime::from_secs(now), &mut lines);
             for line in lines {
                 self.store(line);
             }

@@ -15,6 +15,7 @@
 //! `notify.json` holds the check-in backend's secret (drawn on the first start) and the
 //! subscribers; sessions, events and registrations are not kept across restarts.
 
+use hem_auth_core::UnixTime;
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,6 @@ use hem_auth_core::notify::{
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
 
-use crate::clock::system_now;
 use crate::conn::Peer;
 use crate::http::{closing, read_body, BodyFault};
 use crate::store::atomic_write;
@@ -189,7 +189,7 @@ impl Broker {
         };
         let response = {
             let mut inner = self.lock();
-            let response = inner.notify.handle(&req, system_now(), &mut OsRng);
+            let response = inner.notify.handle(&req, UnixTime::now(), &mut OsRng);
             for event in &response.events {
                 self.follow(&mut inner, event);
             }

@@ -1,13 +1,10 @@
 //! The emulator's RTC: the system clock plus an offset that a check-in sets.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use hem_auth_core::UnixTime;
 
 /// Unix seconds of the host clock (0 if the host clock is before 1970).
 pub(crate) fn system_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    UnixTime::now().as_secs()
 }
 
 /// Device time = host time + offset. The offset starts at 0 and is set by a check-in, whose
@@ -19,8 +16,8 @@ pub(crate) struct Clock {
 
 impl Clock {
     /// The device time now.
-    pub(crate) fn now(&self) -> u64 {
-        shift(system_now(), self.offset)
+    pub(crate) fn now(&self) -> UnixTime {
+        UnixTime::from_secs(shift(system_now(), self.offset))
     }
 
     /// Makes `time` the device time of this moment.
@@ -44,7 +41,7 @@ mod tests {
     fn offset_follows_a_set_time() {
         let mut clock = Clock::default();
         clock.set(1_000);
-        assert!((1_000..1_010).contains(&clock.now()));
+        assert!((1_000..1_010).contains(&clock.now().as_secs()));
         assert_eq!(shift(5, -10), 0);
         assert_eq!(shift(u64::MAX, i64::MAX), u64::MAX);
     }

@@ -18,6 +18,7 @@
 //!
 //! [`Device::head`]: hem_auth_core::device::Device::head
 
+use hem_auth_core::Seconds;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -86,7 +87,7 @@ async fn serve(State(app): State<Shared>, request: Request) -> Response {
         .map(|v| v.to_str().unwrap_or("").to_owned());
     let head = device::Request::new(method, &path)
         .authorization(authorization.as_deref())
-        .uptime_secs(app.uptime());
+        .uptime(Seconds::new(app.uptime()));
     let decided = {
         let mut s = app.lock();
         let now = s.clock.now();

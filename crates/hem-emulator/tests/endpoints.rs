@@ -8,6 +8,7 @@ use hem_auth_core::codec;
 use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::SecretKey;
 use hem_auth_core::messages::MAX_BODY_BYTES;
+use hem_auth_core::UnixTime;
 use hem_emulator::EmulatorConfig;
 use support::{config, host_now, start};
 
@@ -254,7 +255,8 @@ fn rtc_unset_until_check_in() {
     let check = c.get("/api/system/checkin", None).json();
     let check = check["check"].as_str().unwrap().to_string();
     let iat = 1_900_000_000;
-    let checked = hem_auth_core::notify::answer_check(&backend, &check, iat).unwrap();
+    let checked =
+        hem_auth_core::notify::answer_check(&backend, &check, UnixTime::from_secs(iat)).unwrap();
     let body = format!(r#"{{"checked":"{checked}"}}"#);
     let answer = c.post("/api/system/checkin", body.as_bytes(), None).json();
     assert_eq!(answer["status"].as_str(), Some("OK"));

@@ -4,6 +4,7 @@
 mod support;
 
 use hem_auth_core::client;
+use hem_auth_core::UnixTime;
 use hem_emulator::{EmulatorConfig, Faults, RunningEmulator};
 use support::{config, start, user_key, Client};
 
@@ -50,8 +51,15 @@ fn skip_replay_check_accepts_a_spent_approval_and_a_spent_login() {
         let challenge = c.get("/api/auth/token", None).expect(200);
         let challenge = client::LoginChallenge::parse(&challenge).unwrap();
         let now = support::host_now();
-        let ejwt = client::build_login(&user_key(), &challenge, "logger:get", now, now + 60, None)
-            .unwrap();
+        let ejwt = client::build_login(
+            &user_key(),
+            &challenge,
+            "logger:get",
+            UnixTime::from_secs(now),
+            UnixTime::from_secs(now + 60),
+            None,
+        )
+        .unwrap();
         let login = client::login_body(&ejwt);
         assert_eq!(
             c.post("/api/auth/token", login.as_bytes(), None).status,

@@ -6,6 +6,7 @@
 
 mod support;
 
+use hem_auth_core::UnixTime;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -113,7 +114,9 @@ fn kill_9_mid_pairing_then_restart() {
     let init = c
         .post("/api/auth/ext/init", body.as_bytes(), Some(&config_token))
         .expect(200);
-    let request = pairing.verify_init_response(&init, host_now()).unwrap();
+    let request = pairing
+        .verify_init_response(&init, UnixTime::from_secs(host_now()))
+        .unwrap();
     let seen = UnverifiedPairingRequest::parse(request.request()).unwrap();
     let reply = reply_to_pairing(&SecretKey::generate(&mut r), &seen, "Phone B", "fcm").unwrap();
     let validate_b =

@@ -14,6 +14,7 @@ extern crate alloc;
 
 use alloc::string::String;
 use core::hint::black_box;
+use hem_auth_core::UnixTime;
 
 use cortex_m_rt::entry;
 use hem_auth_core::device::{Device, DeviceConfig, DeviceSnapshot, Requirement, Roles};
@@ -97,21 +98,23 @@ fn persist(device: &Device) -> usize {
 
 fn dispatch(device: &mut Device, r: &Request, rng: &mut ChaCha20Rng) -> Answer {
     match r.endpoint {
-        0 => answer(device.auth_token_challenge(r.now, rng)),
-        1 => answer(device.auth_token(r.body, r.now, rng)),
-        2 => answer(device.ext_request(r.body, r.now, rng)),
-        3 => answer(device.ext_token(r.body, r.now, rng)),
-        4 => answer(device.ext_init(r.bearer, r.body, r.now, rng)),
+        0 => answer(device.auth_token_challenge(UnixTime::from_secs(r.now), rng)),
+        1 => answer(device.auth_token(r.body, UnixTime::from_secs(r.now), rng)),
+        2 => answer(device.ext_request(r.body, UnixTime::from_secs(r.now), rng)),
+        3 => answer(device.ext_token(r.body, UnixTime::from_secs(r.now), rng)),
+        4 => answer(device.ext_init(r.bearer, r.body, UnixTime::from_secs(r.now), rng)),
         5 => {
-            let a = answer(device.ext_validate(r.bearer, r.body, r.now));
+            let a = answer(device.ext_validate(r.bearer, r.body, UnixTime::from_secs(r.now)));
             if a.status == 200 {
                 persist(device);
             }
             a
         }
-        6 => answer(device.ext_mac(r.bearer, r.body, r.now, rng)),
+        6 => answer(device.ext_mac(r.bearer, r.body, UnixTime::from_secs(r.now), rng)),
         7 => {
-            let (result, events) = device.unpair(r.bearer, r.path_arg, r.now).into_parts();
+            let (result, events) = device
+                .unpair(r.bearer, r.path_arg, UnixTime::from_secs(r.now))
+                .into_parts();
             if result.is_ok() {
                 persist(device);
             }
@@ -121,9 +124,11 @@ fn dispatch(device: &mut Device, r: &Request, rng: &mut ChaCha20Rng) -> Answer {
                 events: events.len(),
             }
         }
-        8 => answer(device.checkin_challenge(r.now, rng)),
+        8 => answer(device.checkin_challenge(UnixTime::from_secs(r.now), rng)),
         9 => {
-            let (result, events) = device.checkin(r.body, r.now).into_parts();
+            let (result, events) = device
+                .checkin(r.body, UnixTime::from_secs(r.now))
+                .into_parts();
             Answer {
                 status: result.as_ref().map_or_else(|e| e.status(), |_| 200),
                 body: result.map_or(0, |c| to_json(&c.response).len()),
@@ -131,7 +136,7 @@ fn dispatch(device: &mut Device, r: &Request, rng: &mut ChaCha20Rng) -> Answer {
             }
         }
         10 => {
-            let (_, events) = device.set_clock(r.now).into_parts();
+            let (_, events) = device.set_clock(UnixTime::from_secs(r.now)).into_parts();
             Answer {
                 status: 200,
                 body: 0,
@@ -142,7 +147,9 @@ fn dispatch(device: &mut Device, r: &Request, rng: &mut ChaCha20Rng) -> Answer {
             // A bearer-protected endpoint: GET /api/keymgmt/get/{kid}.
             let scopes = ["keymgmt:get", "keymgmt:gen"];
             let need = Requirement::any_of_or_exact(&scopes, r.path_arg).roles(Roles::NotMaster);
-            let (result, events) = device.authorize(r.bearer, &need, r.now).into_parts();
+            let (result, events) = device
+                .authorize(r.bearer, &need, UnixTime::from_secs(r.now))
+                .into_parts();
             Answer {
                 status: result.map_or_else(|e| e.status(), |_| 200),
                 body: 0,
@@ -151,7 +158,11 @@ fn dispatch(device: &mut Device, r: &Request, rng: &mut ChaCha20Rng) -> Answer {
         }
         _ => {
             let (result, events) = device
-                .authorize(r.bearer, &Requirement::any_token(), r.now)
+                .authorize(
+                    r.bearer,
+                    &Requirement::any_token(),
+                    UnixTime::from_secs(r.now),
+                )
                 .into_parts();
             Answer {
                 status: result.map_or_else(|e| e.status(), |_| 200),

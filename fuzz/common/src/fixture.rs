@@ -5,6 +5,7 @@
 //! builds a fresh [`device`] for every input, so that one input never changes what the next
 //! one sees.
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::OnceLock;
@@ -179,7 +180,7 @@ pub fn boot_keys() -> BootKeys {
 pub fn device() -> Device {
     let mut device = Device::restore_with_boot_keys(snapshot(), boot_keys())
         .expect("the fixture snapshot restores");
-    let _ = device.set_clock(START);
+    let _ = device.set_clock(UnixTime::from_secs(START));
     device
 }
 
@@ -207,7 +208,7 @@ pub fn with_device<R>(f: impl FnOnce(&mut Device) -> R) -> R {
 fn reset(device: &mut Device) {
     let fixture = snapshot();
     for p in &fixture.pending {
-        if !device.is_pending(p.purpose, &p.jti, 0) {
+        if !device.is_pending(p.purpose, &p.jti, UnixTime::from_secs(0)) {
             device.insert_pending(p.purpose, p.jti, p.exp, p.scope.as_deref());
         }
     }
@@ -219,7 +220,7 @@ fn reset(device: &mut Device) {
         .collect();
     for kid in extra {
         device
-            .unpair(Some(delete_bearer()), &kid, START)
+            .unpair(Some(delete_bearer()), &kid, UnixTime::from_secs(START))
             .result
             .expect("the fixture can remove a pairing");
     }
@@ -350,9 +351,13 @@ pub fn authreply(
         exp: AUTHREQ_EXP,
     };
     phone
-        .open_event(&event, START + 5)
+        .open_event(&event, UnixTime::from_secs(START + 5))
         .expect("the fixture event opens")
-        .approve(START + 5, period, writable)
+        .approve(
+            UnixTime::from_secs(START + 5),
+            Seconds::new(period),
+            Access::from_writable(writable),
+        )
         .expect("the fixture event is approved")
         .authreply
 }
@@ -364,8 +369,8 @@ pub fn ejwt(signer: &SecretKey, scope: &str, exp: u64) -> String {
         &session().public_key().to_b64(),
         &codec::encode_std(&LOGIN_JTI),
         scope,
-        START,
-        exp,
+        UnixTime::from_secs(START),
+        UnixTime::from_secs(exp),
         None,
     )
     .expect("a valid login")
@@ -377,7 +382,7 @@ pub fn bearer(signer: &SecretKey, scope: &str, exp: u64) -> String {
     let mut device = device();
     let body = client::login_body(&ejwt(signer, scope, exp));
     let response = device
-        .auth_token(body.as_bytes(), START, &mut rng())
+        .auth_token(body.as_bytes(), UnixTime::from_secs(START), &mut rng())
         .result
         .expect("the fixture login succeeds");
     response.as_str().to_owned()

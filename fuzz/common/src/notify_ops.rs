@@ -10,6 +10,7 @@
 //!   `event/check` never reports anything else (or pending) while the event lives;
 //! * a call that failed left the snapshot (backend key and subscribers) as it was.
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -181,7 +182,9 @@ impl Harness {
             peer: "10.0.0.1",
             base_url: BASE,
         };
-        let r = self.broker.handle(&req, self.now, &mut self.rng);
+        let r = self
+            .broker
+            .handle(&req, UnixTime::from_secs(self.now), &mut self.rng);
         assert!(
             STATUSES.contains(&r.status),
             "status {} for {path}",
@@ -239,7 +242,9 @@ impl Harness {
         };
         let key = self.eid_prv.diffie_hellman(&epk).expect("a broker key");
         let claims = PairingRequestClaims {
-            jti: TimeNonce::generate(self.now, &mut self.rng).to_b64().into(),
+            jti: TimeNonce::generate(UnixTime::from_secs(self.now), &mut self.rng)
+                .to_b64()
+                .into(),
             exp: Some(self.now + 86_400),
             eat: None,
             aud: epk.to_b64().into(),
@@ -316,7 +321,7 @@ impl Harness {
         };
         let iat = self.now.saturating_add_signed(i64::from(skew));
         let exp = iat + 3600;
-        let jti = TimeNonce::generate(iat, &mut self.rng);
+        let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut self.rng);
         let mut map = ScopeMap::new();
         for (i, p) in self.phones.iter().enumerate().take(8) {
             if mask & (1 << i) == 0 {
@@ -376,11 +381,20 @@ impl Harness {
         let Ok(event) = Event::parse(&r.body) else {
             panic!("event data the phone cannot read: {}", r.body)
         };
-        let Ok(opened) = self.phones[pi].pairing.open_event(&event, self.now) else {
+        let Ok(opened) = self.phones[pi]
+            .pairing
+            .open_event(&event, UnixTime::from_secs(self.now))
+        else {
             return;
         };
         if approve {
-            let approval = opened.approve(self.now, 900, false).expect("approval");
+            let approval = opened
+                .approve(
+                    UnixTime::from_secs(self.now),
+                    Seconds::new(900),
+                    Access::ReadOnly,
+                )
+                .expect("approval");
             let body: Value = serde_json::from_str(&approval.post_body()).expect("JSON");
             let (r, _) = self.json(Method::Post, &path, &body);
             if r.status == 200 {
@@ -438,7 +452,7 @@ impl Harness {
         let Some(epk) = self.session(Some(json!({ "eid": eid.to_b64() }))) else {
             return;
         };
-        let nonce = TimeNonce::generate(self.now, &mut self.rng);
+        let nonce = TimeNonce::generate(UnixTime::from_secs(self.now), &mut self.rng);
         let key = self.eid_prv.diffie_hellman(&epk).expect("key");
         let mac = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), nonce.as_bytes()));
         let mut body =

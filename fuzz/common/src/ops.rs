@@ -19,12 +19,11 @@
 //! * what the real roles build honestly is accepted when the model says it must be
 //!   (so that a device that refuses everything does not pass).
 
+use hem_auth_core::{Access, UnixTime};
 use std::collections::HashSet;
 
 use arbitrary::Arbitrary;
-use hem_auth_core::authenticator::{
-    reply_to_pairing, Event, UnverifiedPairingRequest, PERIODS_SECS,
-};
+use hem_auth_core::authenticator::{reply_to_pairing, Event, UnverifiedPairingRequest, PERIODS};
 use hem_auth_core::claims::{
     self, AuthreplyClaims, AuthreqClaims, LoginClaims, PairingReplyClaims, PairingRequestClaims,
     MAX_PAIRINGS,
@@ -544,7 +543,7 @@ impl World {
         snapshot.config.nonce_capacity = NONCE_CAPACITY;
         let mut device = Device::restore_with_boot_keys(snapshot, fixture::boot_keys())
             .expect("the fixture snapshot restores");
-        let _ = device.set_clock(START);
+        let _ = device.set_clock(UnixTime::from_secs(START));
         // The fixture's two phones, made once per process (three X25519 each).
         static PHONES: std::sync::OnceLock<[Phone; 2]> = std::sync::OnceLock::new();
         let phones = PHONES
@@ -620,8 +619,12 @@ impl World {
             Roles::NotMaster => t.sub != "M",
             _ => true,
         };
-        let scope_ok =
-            scopes.is_empty() || scopes.iter().any(|r| scope::permits(&t.scope, r, exact));
+        let how = if exact {
+            scope::Match::Exact
+        } else {
+            scope::Match::Prefix
+        };
+        let scope_ok = scopes.is_empty() || scopes.iter().any(|r| scope::permits(&t.scope, r, how));
         t.epoch == self.model.epoch && self.now < t.exp && role_ok && scope_ok
     }
 
@@ -633,7 +636,7 @@ impl World {
     fn step(&mut self, op: &Op) {
         match op {
             Op::SetClock => {
-                let _ = self.device.set_clock(self.now);
+                let _ = self.device.set_clock(UnixTime::from_secs(self.now));
                 self.model.rtc = true;
             }
             Op::Advance { secs } => self.now += u64::from(*secs),
@@ -688,7 +691,9 @@ impl World {
     }
 
     fn challenge(&mut self) -> Option<usize> {
-        let out = self.device.auth_token_challenge(self.now, &mut self.rng);
+        let out = self
+            .device
+            .auth_token_challenge(UnixTime::from_secs(self.now), &mut self.rng);
         let challenge = out
             .result
             .expect("a challenge is always given (trusted time off)");
@@ -729,7 +734,14 @@ impl World {
         // iat one second back, so that `lifetime` 0 gives exp == now: the device must refuse it.
         let iat = self.now.saturating_sub(1);
         let exp = self.now + u64::from(lifetime);
-        let Ok(ejwt) = client::build_login(&key, &challenge, &scope, iat, exp, None) else {
+        let Ok(ejwt) = client::build_login(
+            &key,
+            &challenge,
+            &scope,
+            UnixTime::from_secs(iat),
+            UnixTime::from_secs(exp),
+            None,
+        ) else {
             return;
         };
         let body = client::login_body(&mutation.apply(&ejwt)).into_bytes();
@@ -742,7 +754,9 @@ impl World {
     }
 
     fn submit_login(&mut self, body: Vec<u8>, clean: bool) {
-        let out = self.device.auth_token(&body, self.now, &mut self.rng);
+        let out = self
+            .device
+            .auth_token(&body, UnixTime::from_secs(self.now), &mut self.rng);
         let sent = sent_jwt::<AuthTokenRequest<'_>>(&body, |r| r.auth.into_owned());
         let claims = sent.as_deref().and_then(|jwt| {
             let u = UntrustedJwt::parse(jwt).ok()?;
@@ -812,9 +826,11 @@ impl World {
             ctx: ctx.then_some("fuzz-ctx".into()),
             note: None,
         });
-        let out = self
-            .device
-            .ext_request(body.as_bytes(), self.now, &mut self.rng);
+        let out = self.device.ext_request(
+            body.as_bytes(),
+            UnixTime::from_secs(self.now),
+            &mut self.rng,
+        );
         let must = self.model.rtc && hem_auth_core::scope::check_requested(&scope, 1023).is_ok();
         match out.result {
             Ok(response) => {
@@ -825,7 +841,7 @@ impl World {
                     .expect("the client reads the device's authreq response");
                 let untrusted = UntrustedJwt::parse(&authreq).expect("the device's authreq parses");
                 let verified = session
-                    .verify_authreq(&untrusted, self.now)
+                    .verify_authreq(&untrusted, UnixTime::from_secs(self.now))
                     .expect("the broker verifies the device's authreq");
                 let pids: Vec<String> = verified.entries().map(|(p, _)| String::from(p)).collect();
                 let model_pids: Vec<String> = self
@@ -891,11 +907,18 @@ impl World {
             epk: req.epk.as_str().into(),
             exp: req.exp,
         };
-        let Ok(opened) = phone.pairing.open_event(&event, self.now) else {
+        let Ok(opened) = phone
+            .pairing
+            .open_event(&event, UnixTime::from_secs(self.now))
+        else {
             return;
         };
-        let period = PERIODS_SECS[usize::from(period) % PERIODS_SECS.len()];
-        let Ok(approval) = opened.approve(self.now, period, writable) else {
+        let period = PERIODS[usize::from(period) % PERIODS.len()];
+        let Ok(approval) = opened.approve(
+            UnixTime::from_secs(self.now),
+            period,
+            Access::from_writable(writable),
+        ) else {
             return;
         };
         let mut authreply = approval.authreply;
@@ -969,7 +992,9 @@ impl World {
     }
 
     fn submit_ext_token(&mut self, body: Vec<u8>, clean: bool) {
-        let out = self.device.ext_token(&body, self.now, &mut self.rng);
+        let out = self
+            .device
+            .ext_token(&body, UnixTime::from_secs(self.now), &mut self.rng);
         let sent = sent_jwt::<ExtTokenRequest<'_>>(&body, |r| r.authreply.into_owned());
         let claims = sent.as_deref().and_then(|jwt| {
             let u = UntrustedJwt::parse(jwt).ok()?;
@@ -1052,9 +1077,12 @@ impl World {
     }
 
     fn ext_init(&mut self, bearer: Option<String>, body: &[u8], state: Option<PairingState>) {
-        let out = self
-            .device
-            .ext_init(bearer.as_deref(), body, self.now, &mut self.rng);
+        let out = self.device.ext_init(
+            bearer.as_deref(),
+            body,
+            UnixTime::from_secs(self.now),
+            &mut self.rng,
+        );
         let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
         match out.result {
             Ok(response) => {
@@ -1063,7 +1091,7 @@ impl World {
                 let (jti, exp) = match state {
                     Some(state) => {
                         let request = state
-                            .verify_init_response(json.as_bytes(), self.now)
+                            .verify_init_response(json.as_bytes(), UnixTime::from_secs(self.now))
                             .expect("the broker verifies the device's pairing request");
                         let jti = decode32(request.jti()).expect("a 32-byte nonce");
                         let exp = request.exp();
@@ -1168,7 +1196,9 @@ impl World {
         body: Vec<u8>,
         made: Option<(PairingState, SecretKey, bool)>,
     ) {
-        let out = self.device.ext_validate(bearer.as_deref(), &body, self.now);
+        let out = self
+            .device
+            .ext_validate(bearer.as_deref(), &body, UnixTime::from_secs(self.now));
         let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
         let sent = messages::parse_body::<ExtValidateRequest<'_>>(&body)
             .ok()
@@ -1255,7 +1285,9 @@ impl World {
         let bearer = self.bearer(token);
         let allowed = self.token_allows(bearer.as_deref(), KEY_DELETE_RULE);
         let paired = self.model.is_paired_aid(&aid);
-        let out = self.device.unpair(bearer.as_deref(), &kid, self.now);
+        let out = self
+            .device
+            .unpair(bearer.as_deref(), &kid, UnixTime::from_secs(self.now));
         match out.result {
             Ok(removed) => {
                 assert!(allowed && paired, "unpaired without a right or a pairing");
@@ -1293,7 +1325,9 @@ impl World {
             ),
         };
         let allowed = self.token_allows(Some(&bearer), rule);
-        let out = self.device.authorize(Some(&bearer), &requirement, self.now);
+        let out = self
+            .device
+            .authorize(Some(&bearer), &requirement, UnixTime::from_secs(self.now));
         assert_eq!(
             out.result.is_ok(),
             allowed,
@@ -1360,7 +1394,9 @@ impl World {
             Endpoint::ExtValidate => self.submit_validate(bearer, body.to_vec(), None),
             Endpoint::ExtInit => self.ext_init(bearer, body, None),
             Endpoint::ExtRequest => {
-                let out = self.device.ext_request(body, self.now, &mut self.rng);
+                let out =
+                    self.device
+                        .ext_request(body, UnixTime::from_secs(self.now), &mut self.rng);
                 if let Ok(response) = out.result {
                     assert!(self.model.rtc, "ext/request answered with the clock unset");
                     let json = messages::to_json(&response);
@@ -1374,9 +1410,12 @@ impl World {
             }
             Endpoint::ExtMac => {
                 let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
-                let out = self
-                    .device
-                    .ext_mac(bearer.as_deref(), body, self.now, &mut self.rng);
+                let out = self.device.ext_mac(
+                    bearer.as_deref(),
+                    body,
+                    UnixTime::from_secs(self.now),
+                    &mut self.rng,
+                );
                 assert!(
                     out.result.is_err() || allowed,
                     "ext/mac answered a bearer that does not allow it"
@@ -1384,7 +1423,7 @@ impl World {
             }
             Endpoint::Checkin => {
                 // The harness never asks for a check-in challenge, so no `checked` can be valid.
-                let out = self.device.checkin(body, self.now);
+                let out = self.device.checkin(body, UnixTime::from_secs(self.now));
                 assert!(
                     out.result.is_err(),
                     "a check-in without a challenge was accepted"
@@ -1414,7 +1453,9 @@ impl World {
         assert_eq!(consumed, model, "the consumed set");
         for (purpose, jti) in &self.known {
             for other in PURPOSES {
-                let device = self.device.is_pending(other, jti, self.now);
+                let device = self
+                    .device
+                    .is_pending(other, jti, UnixTime::from_secs(self.now));
                 let model = self.model.is_pending(other, jti, self.now);
                 assert_eq!(
                     device, model,
@@ -1423,7 +1464,9 @@ impl World {
             }
             if self.model.used.contains(jti) {
                 assert!(
-                    !self.device.is_pending(*purpose, jti, self.now),
+                    !self
+                        .device
+                        .is_pending(*purpose, jti, UnixTime::from_secs(self.now)),
                     "a used nonce is pending again"
                 );
             }

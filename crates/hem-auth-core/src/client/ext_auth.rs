@@ -1,6 +1,7 @@
 //! External-authenticator login, client side (spec §5): `ext/request` → authreq → (phone) →
 //! authreply → `ext/token` → access token.
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
@@ -131,7 +132,7 @@ impl ExtAuthState {
     pub fn verify_authreq<'u, const N: usize>(
         &self,
         authreq: &'u UntrustedJwt<'_, N>,
-        now: u64,
+        now: UnixTime,
     ) -> Result<VerifiedAuthreq<'u>, ClientError> {
         msg::authreq::verify(authreq, &self.epk_secret, &self.epk, self.expected_eid, now)
     }

@@ -10,6 +10,7 @@ use crate::jwt::{self, Header};
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, AuthChallenge, AuthTokenRequest};
 use crate::scope::{self, MAX_LOGIN_SCOPE_CHARS};
+use crate::time::UnixTime;
 
 /// Longest `ctx` in an eJWT, in bytes (spec §7.3: "< 64 chars").
 pub const MAX_LOGIN_CTX_CHARS: usize = 63;
@@ -114,8 +115,8 @@ pub fn build_login(
     user: &SecretKey,
     challenge: &LoginChallenge,
     scope: &str,
-    iat: u64,
-    exp: u64,
+    iat: UnixTime,
+    exp: UnixTime,
     ctx: Option<&str>,
 ) -> Result<String, ClientError> {
     build_login_raw(
@@ -144,8 +145,8 @@ pub fn build_login_raw(
     spk_text: &str,
     jti: &str,
     scope: &str,
-    iat: u64,
-    exp: u64,
+    iat: UnixTime,
+    exp: UnixTime,
     ctx: Option<&str>,
 ) -> Result<String, ClientError> {
     scope::check_requested(scope, MAX_LOGIN_SCOPE_CHARS)?;
@@ -160,8 +161,8 @@ pub fn build_login_raw(
     let claims = LoginClaims {
         jti: Cow::Borrowed(jti),
         aud: Cow::Borrowed(spk_text),
-        exp,
-        iat,
+        exp: exp.as_secs(),
+        iat: iat.as_secs(),
         iss: Cow::Owned(user.public_key().to_b64()),
         scope: Cow::Borrowed(scope),
         ctx: ctx.map(Cow::Borrowed),

@@ -31,7 +31,7 @@
 //! use rand_chacha::rand_core::SeedableRng;
 //!
 //! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
-//! let now = 1_700_000_000;
+//! let now = hem_auth_core::UnixTime::from_secs(1_700_000_000);
 //! # let eid_prv = SecretKey::generate(&mut rng);
 //! let eid = /* the device's identity key, from its configuration */
 //! # eid_prv.public_key();
@@ -43,7 +43,7 @@
 //! # let req: ExtRequest<'_> = messages::parse_body(request_body.as_bytes()).unwrap();
 //! # let epk = hem_auth_core::keys::PublicKey::from_b64(&req.epk).unwrap();
 //! # let claims = AuthreqClaims {
-//! #     iss: Cow::Owned(eid.to_b64()), aud: req.epk.clone(), iat: now, exp: now + 3600,
+//! #     iss: Cow::Owned(eid.to_b64()), aud: req.epk.clone(), iat: now.as_secs(), exp: (now + hem_auth_core::Seconds::new(3600)).as_secs(),
 //! #     jti: Cow::Owned(TimeNonce::generate(now, &mut rng).to_b64()),
 //! #     ctx: req.ctx.clone(), note: None, scope: ScopeMap::new(),
 //! # };
@@ -64,14 +64,14 @@
 //! # let authreply = "eyJ...";
 //! let token_body = state.ext_token_body(authreply); // POST /api/auth/ext/token
 //! # let token = jwt::sign(Header::AccessToken, &AccessTokenClaims {
-//! #     scope: "keymgmt:list".into(), sub: "Qq/EGdvacmNrN6JFWVXglQ==".into(), iat: now + 5,
-//! #     exp: now + 905, jti: TimeNonce::generate(now + 5, &mut rng).to_b64().into(),
+//! #     scope: "keymgmt:list".into(), sub: "Qq/EGdvacmNrN6JFWVXglQ==".into(), iat: (now + hem_auth_core::Seconds::new(5)).as_secs(),
+//! #     exp: (now + hem_auth_core::Seconds::new(905)).as_secs(), jti: TimeNonce::generate(now + hem_auth_core::Seconds::new(5), &mut rng).to_b64().into(),
 //! #     ctx: Some("my-app".into()) }, &[9u8; 32]);
 //! # let token_response = messages::to_json(&TokenResponse { token: token.into() });
 //! // 4. the device answered {token}
 //! let token = state.finish(token_response.as_bytes())?;
 //! assert_eq!(token.scope(), "keymgmt:list");
-//! assert_eq!(token.exp(), now + 905);
+//! assert_eq!(token.exp(), now.as_secs() + 905);
 //! # let _ = token_body;
 //! # Ok::<(), ClientError>(())
 //! ```
@@ -90,7 +90,7 @@
 //! use rand_chacha::rand_core::SeedableRng;
 //!
 //! let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
-//! let now = 1_700_000_000;
+//! let now = hem_auth_core::UnixTime::from_secs(1_700_000_000);
 //! # let eid_prv = SecretKey::generate(&mut rng);
 //! let eid = /* from GET /api/system/config */
 //! # eid_prv.public_key();
@@ -101,7 +101,7 @@
 //! # let epk = hem_auth_core::keys::PublicKey::from_b64(&req.epk).unwrap();
 //! # let key = eid_prv.diffie_hellman(&epk).unwrap();
 //! # let request = jwt::sign(Header::Device, &PairingRequestClaims {
-//! #     jti: TimeNonce::generate(now, &mut rng).to_b64().into(), exp: Some(now + 86_400),
+//! #     jti: TimeNonce::generate(now, &mut rng).to_b64().into(), exp: Some((now + hem_auth_core::Seconds::new(86_400)).as_secs()),
 //! #     eat: None, aud: req.epk.clone(), iss: eid.to_b64().into() }, key.as_bytes());
 //! # let init_response = messages::to_json(&ExtInitResponse { request: request.into(), eid: eid.to_b64().into() });
 //! // 2. verify {request, eid}, then show the QR code
@@ -138,13 +138,14 @@
 //! hex::decode_to_slice("6a0bac730fe27e1fa8b55c49790e3d94436ecee976a9efdeeeb326e7e5b36d29", &mut seed).unwrap();
 //! let user = SecretKey::from_bytes(seed);
 //!
-//! let ejwt = client::build_login(&user, &challenge, "keymgmt:gen", 1_700_000_000, 1_700_003_600, None)?;
+//! let ejwt = client::build_login(&user, &challenge, "keymgmt:gen", hem_auth_core::UnixTime::from_secs(1_700_000_000), hem_auth_core::UnixTime::from_secs(1_700_003_600), None)?;
 //! assert_eq!(ejwt, "eyJlY2RoIjoieDI1NTE5IiwiYWxnIjoiSFMyNTYiLCJ0eXAiOiJKV1QifQ.eyJqdGkiOiIwMTIzNDU2Nzg5YWJjZGVmIiwiYXVkIjoiQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRUJBUUVCQVFFQkFRRT0iLCJleHAiOjE3MDAwMDM2MDAsImlhdCI6MTcwMDAwMDAwMCwiaXNzIjoiQ2RMcTUzZVg3ODBGZVpSNC9oT2VlNXJUdGNsN2FqSmRZd1Z3Y2pMNWN4WT0iLCJzY29wZSI6ImtleW1nbXQ6Z2VuIn0.oPm7pWzqB9VImg5OpTllCqbQAO-xkdgoRfdzyLj09qE");
 //! let body = client::login_body(&ejwt); // POST /api/auth/token
 //! assert!(body.starts_with(r#"{"auth":"eyJ"#));
 //! # Ok::<(), ClientError>(())
 //! ```
 
+use crate::time::UnixTime;
 use alloc::string::String;
 
 use crate::claims::AccessTokenClaims;
@@ -339,8 +340,8 @@ impl UnverifiableAccessToken {
     }
 
     /// Whether the token has expired at `now` (`now >= exp`), by the client's clock.
-    pub fn is_expired(&self, now: u64) -> bool {
-        now >= self.exp
+    pub fn is_expired(&self, now: UnixTime) -> bool {
+        now.as_secs() >= self.exp
     }
 
     /// The device's time nonce, as text.

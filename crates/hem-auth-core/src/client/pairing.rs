@@ -1,6 +1,7 @@
 //! Pairing a phone, client side (spec §6): `ext/init` → request JWT → QR → (phone) → reply →
 //! `ext/validate` → `{kid, code}`.
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
@@ -83,7 +84,7 @@ impl PairingState {
     pub fn verify_init_response(
         &self,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<VerifiedPairingRequest, ClientError> {
         let response: ExtInitResponse<'_> = messages::parse_body(body)?;
         let eid = PublicKey::from_b64(&response.eid)?;

@@ -2,6 +2,7 @@
 //! with every [`super::Outcome`]; the adapter persists them, through an
 //! [`AuditCoalescer`] that merges failed scope checks (spec §11.3).
 
+use crate::time::UnixTime;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -277,10 +278,10 @@ struct Window {
 }
 
 impl Window {
-    fn open(scope: &str, now: u64) -> Self {
+    fn open(scope: &str, now: UnixTime) -> Self {
         Window {
             scope: String::from(scope),
-            start: now,
+            start: now.as_secs(),
             first: 0,
             count: 0,
         }
@@ -290,13 +291,13 @@ impl Window {
         self.start.saturating_add(AUDIT_WINDOW_SECS)
     }
 
-    fn has_ended(&self, now: u64) -> bool {
-        now >= self.end() || now < self.start
+    fn has_ended(&self, now: UnixTime) -> bool {
+        now.as_secs() >= self.end() || now.as_secs() < self.start
     }
 
-    fn count(&mut self, now: u64) {
+    fn count(&mut self, now: UnixTime) {
         if self.count == 0 {
-            self.first = now;
+            self.first = now.as_secs();
         }
         self.count = self.count.saturating_add(1);
     }
@@ -308,7 +309,7 @@ impl Window {
         &mut self,
         sub: &str,
         overflow: bool,
-        now: u64,
+        now: UnixTime,
         write: &mut impl FnMut(&AuditEvent),
     ) -> bool {
         if self.count == 0 {
@@ -321,7 +322,7 @@ impl Window {
         };
         write(&failed_line(self.first, sub, scope, self.count));
         self.count = 0;
-        self.start = now;
+        self.start = now.as_secs();
         true
     }
 }
@@ -363,7 +364,12 @@ impl AuditCoalescer {
     /// Takes one event the device returned at `now`, and calls `write` with each line to
     /// write, in order: the lines of windows that have ended, then `event` itself unless it
     /// is a failed scope check that a window counts. Allocates only to open a window.
-    pub fn record(&mut self, event: &AuditEvent, now: u64, mut write: impl FnMut(&AuditEvent)) {
+    pub fn record(
+        &mut self,
+        event: &AuditEvent,
+        now: UnixTime,
+        mut write: impl FnMut(&AuditEvent),
+    ) {
         self.tick(now, &mut write);
         if event.kind != AuditKind::FailedScopeCheck {
             write(event);
@@ -391,14 +397,18 @@ impl AuditCoalescer {
             scope
         };
         write(&failed_line(event.time, event.sub(), written, 1));
-        self.earliest_end = self.earliest_end.min(now.saturating_add(AUDIT_WINDOW_SECS));
-        self.latest_start = self.latest_start.max(now);
+        self.earliest_end = self
+            .earliest_end
+            .min(now.as_secs().saturating_add(AUDIT_WINDOW_SECS));
+        self.latest_start = self.latest_start.max(now.as_secs());
     }
 
     /// Writes the lines of the windows that have ended by `now` (spec §11.3): an adapter
     /// calls it before it reads the log, so that the counts of ended windows are in it.
-    pub fn tick(&mut self, now: u64, mut write: impl FnMut(&AuditEvent)) {
-        if self.subs.is_empty() || (now < self.earliest_end && now >= self.latest_start) {
+    pub fn tick(&mut self, now: UnixTime, mut write: impl FnMut(&AuditEvent)) {
+        if self.subs.is_empty()
+            || (now.as_secs() < self.earliest_end && now.as_secs() >= self.latest_start)
+        {
             return;
         }
         let (mut earliest_end, mut latest_start) = (u64::MAX, 0);
@@ -473,7 +483,7 @@ mod tests {
     fn lines(c: &mut AuditCoalescer, events: &[(u64, &str, &str)]) -> Vec<(u64, String, String)> {
         let mut out = Vec::new();
         for (t, sub, scope) in events {
-            c.record(&failed(*t, sub, scope), *t, |e| {
+            c.record(&failed(*t, sub, scope), UnixTime::from_secs(*t), |e| {
                 out.push((e.time, e.sub().to_string(), e.data().to_string()));
             });
         }
@@ -509,10 +519,12 @@ mod tests {
         );
         // The other windows end with no count (logger:get) or one (a2lk at 1021).
         let mut out = Vec::new();
-        c.tick(1080, |e| out.push(e.data().to_string()));
+        c.tick(UnixTime::from_secs(1080), |e| {
+            out.push(e.data().to_string())
+        });
         assert_eq!(out, ["keymgmt:list 1"]);
         // Then nothing until the (U, keymgmt:list) window ends at 1120.
-        c.tick(1119, |_| panic!("no line"));
+        c.tick(UnixTime::from_secs(1119), |_| panic!("no line"));
         c.flush(|e| out.push(format!("{} {}", e.time, e.data())));
         assert_eq!(out[1..], ["1060 keymgmt:list 1"]);
         assert_eq!(c.open_windows(), 0);
@@ -547,8 +559,12 @@ mod tests {
             ]
         );
         let mut out = Vec::new();
-        c.tick(178, |_| panic!("a's window runs from 119"));
-        c.tick(179, |e| out.push((e.time, e.data().to_string())));
+        c.tick(UnixTime::from_secs(178), |_| {
+            panic!("a's window runs from 119")
+        });
+        c.tick(UnixTime::from_secs(179), |e| {
+            out.push((e.time, e.data().to_string()))
+        });
         assert_eq!(out, [(120, "a 1".to_string())]);
     }
 
@@ -566,7 +582,7 @@ mod tests {
             // 7 checks a second, over three keys.
             for k in 0..7 {
                 let scope = ["a", "b", "c"][k % 3];
-                c.record(&failed(t, "U", scope), t, |e| {
+                c.record(&failed(t, "U", scope), UnixTime::from_secs(t), |e| {
                     let key = e.data().split(' ').next().unwrap().to_string();
                     written.entry(key).or_default().push(t);
                     count(e);
@@ -606,23 +622,31 @@ mod tests {
         let login = AuditEvent::new(5, AuditKind::AuthSuccessInternal, AuditResult::Ok, "U", "x");
         let mut out = Vec::new();
         for _ in 0..3 {
-            c.record(&login, 5, |e| out.push(e.clone()));
+            c.record(&login, UnixTime::from_secs(5), |e| out.push(e.clone()));
         }
         assert_eq!(out, [login.clone(), login.clone(), login]);
         let long = "é".repeat(MAX_AUDIT_DATA_BYTES);
         let mut data = String::new();
-        c.record(&failed(5, "U", &long), 5, |e| data = e.data().to_string());
+        c.record(&failed(5, "U", &long), UnixTime::from_secs(5), |e| {
+            data = e.data().to_string()
+        });
         assert!(data.ends_with(" 1") && data.len() <= MAX_AUDIT_DATA_BYTES);
         // A clock set back ends the window: its count is written and a new one opens.
-        c.record(&failed(6, "U", &long), 6, |_| panic!("counted"));
+        c.record(&failed(6, "U", &long), UnixTime::from_secs(6), |_| {
+            panic!("counted")
+        });
         let mut back = Vec::new();
-        c.record(&failed(2, "U", &long), 2, |e| {
+        c.record(&failed(2, "U", &long), UnixTime::from_secs(2), |e| {
             back.push((e.time, e.data().to_string()))
         });
         assert_eq!(back.len(), 1);
         assert!(back[0].0 == 6 && back[0].1.ends_with(" 1"));
-        c.tick(61, |_| panic!("the new window runs from 2"));
-        c.tick(62, |e| back.push((e.time, e.data().to_string())));
+        c.tick(UnixTime::from_secs(61), |_| {
+            panic!("the new window runs from 2")
+        });
+        c.tick(UnixTime::from_secs(62), |e| {
+            back.push((e.time, e.data().to_string()))
+        });
         assert!(back[1].0 == 2 && back[1].1.ends_with(" 1"));
     }
 }

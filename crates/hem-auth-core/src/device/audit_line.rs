@@ -19,6 +19,7 @@
 //! checks through its [`AuditCoalescer`], spec §11.3) and hands out finished
 //! [`AuditLine`]s; the adapter only stores them. [`AuditKey`] verifies stored lines.
 
+use crate::time::UnixTime;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -49,9 +50,10 @@ impl AuditKey {
     }
 
     /// The key line (counter 0) at `now`: the HMAC key in field 5, field 6 empty.
-    pub fn key_line(&self, now: u64) -> String {
+    pub fn key_line(&self, now: UnixTime) -> String {
         self.sign(format!(
-            "0|{now:x}|0|0|{}||",
+            "0|{:x}|0|0|{}||",
+            now.as_secs(),
             codec::encode_segment(&*self.0)
         ))
     }
@@ -160,14 +162,14 @@ impl AuditChain {
 
     /// Takes one event a device operation returned at `now` and appends the lines to write
     /// to `out`: the counts of ended windows, then the event unless a window counts it.
-    pub fn record(&mut self, event: &AuditEvent, now: u64, out: &mut Vec<AuditLine>) {
+    pub fn record(&mut self, event: &AuditEvent, now: UnixTime, out: &mut Vec<AuditLine>) {
         let (key, next) = (&self.key, &mut self.next);
         self.coalescer
             .record(event, now, |e| out.push(line(key, next, e)));
     }
 
     /// Appends the lines of the failed-scope windows that have ended by `now`.
-    pub fn tick(&mut self, now: u64, out: &mut Vec<AuditLine>) {
+    pub fn tick(&mut self, now: UnixTime, out: &mut Vec<AuditLine>) {
         let (key, next) = (&self.key, &mut self.next);
         self.coalescer.tick(now, |e| out.push(line(key, next, e)));
     }
@@ -218,7 +220,7 @@ mod tests {
             "U",
             "logger:get",
         );
-        chain.record(&login, 1, &mut out);
+        chain.record(&login, UnixTime::from_secs(1), &mut out);
         let failed = AuditEvent::new(
             0x6231_0bdd,
             AuditKind::FailedScopeCheck,
@@ -226,11 +228,11 @@ mod tests {
             "U",
             "system:config|logger:get|auth:ext:pair",
         );
-        chain.record(&failed, 1, &mut out);
+        chain.record(&failed, UnixTime::from_secs(1), &mut out);
         let texts: Vec<&str> = out.iter().map(|l| l.text.as_str()).collect();
         // The worked example of spec §11.2.
         assert_eq!(
-            key.key_line(0x6231_0ba5),
+            key.key_line(UnixTime::from_secs(0x6231_0ba5)),
             "0|62310ba5|0|0|BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc||eR6nm6V_2iVjD_EiSmtsSg"
         );
         assert_eq!(
@@ -243,7 +245,10 @@ mod tests {
         assert_eq!(chain.next_counter(), 3);
         let fields = key.verify(texts[1]).unwrap();
         assert_eq!((fields.counter, fields.event, fields.result), (2, "c", "1"));
-        assert!(key.verify(&key.key_line(5)).unwrap().is_key_line());
+        assert!(key
+            .verify(&key.key_line(UnixTime::from_secs(5)))
+            .unwrap()
+            .is_key_line());
         // One bit off anywhere, or another key: refused.
         assert!(key.verify(&texts[1].replace("|c|", "|d|")).is_none());
         assert!(AuditKey::new(Zeroizing::new([8u8; 32]))

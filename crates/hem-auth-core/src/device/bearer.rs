@@ -3,6 +3,7 @@
 //! [`Device::authorize`] allocates nothing on success: the token is parsed into stack
 //! buffers, its claims borrow from them, and scopes are compared as borrowed strings.
 
+use crate::time::UnixTime;
 use alloc::string::String;
 use arrayvec::ArrayString;
 
@@ -14,7 +15,7 @@ use super::{
 use crate::claims::AccessTokenClaims;
 use crate::codec;
 use crate::jwt::{HeaderPolicy, UntrustedJwt};
-use crate::scope;
+use crate::scope::{self, Match};
 
 /// Which subjects may use an endpoint (spec §8.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,13 +95,13 @@ impl<'r> Requirement<'r> {
             Scopes::AnyOf(list) => list
                 .iter()
                 .copied()
-                .find(|r| scope::permits(token_scope, r, false)),
-            Scopes::Exact(r) => scope::permits(token_scope, r, true).then_some(r),
+                .find(|r| scope::permits(token_scope, r, Match::Prefix)),
+            Scopes::Exact(r) => scope::permits(token_scope, r, Match::Exact).then_some(r),
             Scopes::AnyOfOrExact(list, exact) => list
                 .iter()
                 .copied()
-                .find(|r| scope::permits(token_scope, r, false))
-                .or_else(|| scope::permits(token_scope, exact, true).then_some(exact)),
+                .find(|r| scope::permits(token_scope, r, Match::Prefix))
+                .or_else(|| scope::permits(token_scope, exact, Match::Exact).then_some(exact)),
         }
     }
 
@@ -243,7 +244,7 @@ impl Device {
         &self,
         bearer: Option<&str>,
         requirement: &Requirement<'r>,
-        now: u64,
+        now: UnixTime,
     ) -> Outcome<Authorized<'r>> {
         match self.check_bearer(bearer, requirement, now) {
             Ok(a) => Outcome::ok(a),
@@ -255,7 +256,7 @@ impl Device {
         &self,
         bearer: Option<&str>,
         requirement: &Requirement<'r>,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Authorized<'r>, Denial<'r>> {
         let token = bearer.ok_or(DeviceError::MissingToken)?;
         let jwt = UntrustedJwt::parse(token).map_err(|_| DeviceError::InvalidToken)?;
@@ -264,7 +265,7 @@ impl Device {
             .map_err(|_| DeviceError::InvalidToken)?;
         let claims: AccessTokenClaims<'_> =
             verified.claims().map_err(|_| DeviceError::InvalidToken)?;
-        if now >= claims.exp {
+        if now.as_secs() >= claims.exp {
             return Err(DeviceError::TokenExpired.into());
         }
         let subject = Subject::parse(&claims.sub).ok_or(DeviceError::InvalidToken)?;
@@ -277,7 +278,7 @@ impl Device {
         let failed = |error: DeviceError| Denial {
             error,
             failed_check: Some(FailedCheck {
-                time: now,
+                time: now.as_secs(),
                 subject,
                 requirement: *requirement,
             }),

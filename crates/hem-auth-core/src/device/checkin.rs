@@ -1,6 +1,7 @@
 //! Check-in with the emulated backend, and the emulator's explicit set-clock (spec §9.4,
 //! §9.5).
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
@@ -48,7 +49,7 @@ impl Device {
     /// zero bytes, `csn` the first 16 bytes of SHA-256(eid), and `qid` is random per check.
     pub fn checkin_challenge(
         &mut self,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Outcome<CheckinChallenge<'static>> {
         let (backend, key) = match self.backend_secret() {
@@ -88,7 +89,7 @@ impl Device {
     /// Checks: 409 no backend; 413; 400 body, JWT shape, claims; 401 `iss` not the backend
     /// key, header policy, bad MAC, `aud` not the spk, `jti` not a pending check nonce; 503
     /// the consumed-nonce set full (spec §4.3).
-    pub fn checkin(&mut self, body: &[u8], now: u64) -> Outcome<CheckinOutcome> {
+    pub fn checkin(&mut self, body: &[u8], now: UnixTime) -> Outcome<CheckinOutcome> {
         let (nonce, time, status) = match self.check_checkin(body, now) {
             Ok(c) => c,
             Err(e) => return Outcome::err(e),
@@ -109,7 +110,7 @@ impl Device {
     fn check_checkin(
         &self,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<(Accepted, u64, alloc::string::String), DeviceError> {
         let (backend, key) = self.backend_secret()?;
         let req: CheckinRequest<'_> = parse_body(body)?;
@@ -138,9 +139,9 @@ impl Device {
     }
 
     /// The emulator's explicit set-clock: marks the RTC set at `time` and emits `RTC_SET`.
-    pub fn set_clock(&mut self, time: u64) -> Outcome<()> {
+    pub fn set_clock(&mut self, time: UnixTime) -> Outcome<()> {
         self.rtc_set = true;
-        Outcome::ok_with((), rtc_event(time))
+        Outcome::ok_with((), rtc_event(time.as_secs()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Pairing endpoints: `ext/init`, `ext/validate`, `ext/mac` (spec §6.2, §6.5, §6.8) and
 //! unpairing by kid.
 
+use crate::time::{Seconds, UnixTime};
 use alloc::borrow::Cow;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
@@ -47,14 +48,14 @@ impl Device {
         &mut self,
         bearer: Option<&str>,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Outcome<ExtInitResponse<'static>> {
         let (epk, key) = match self.check_epk_request(bearer, body, now) {
             Ok(k) => k,
             Err(d) => return Outcome::denied(d),
         };
-        let exp = now.saturating_add(PAIRING_REQUEST_LIFETIME_SECS);
+        let exp = now + Seconds::new(PAIRING_REQUEST_LIFETIME_SECS);
         let jti = self.issue_nonce(
             NoncePurpose::Pairing,
             PAIRING_REQUEST_LIFETIME_SECS,
@@ -77,7 +78,7 @@ impl Device {
         &self,
         bearer: Option<&str>,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Outcome<ExtMacResponse<'static>> {
         let (_, key) = match self.check_epk_request(bearer, body, now) {
@@ -99,7 +100,7 @@ impl Device {
         &self,
         bearer: Option<&str>,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<(PublicKey, SharedSecret), Denial<'static>> {
         self.check_bearer(bearer, &Requirement::EXT_PAIRING, now)?;
         let req: EpkRequest<'_> = parse_body(body)?;
@@ -120,7 +121,7 @@ impl Device {
         &mut self,
         bearer: Option<&str>,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Outcome<ExtValidateResponse<'static>> {
         let (accepted, authorized_sub) = match self.check_ext_validate(bearer, body, now) {
             Ok(a) => a,
@@ -130,7 +131,7 @@ impl Device {
         let kid = accepted.pairing.kid_hex();
         self.pairings.push(accepted.pairing);
         let event = AuditEvent::new(
-            now,
+            now.as_secs(),
             AuditKind::AuthPairedExternal,
             AuditResult::Ok,
             &authorized_sub,
@@ -149,7 +150,7 @@ impl Device {
         &self,
         bearer: Option<&str>,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<(AcceptedReply, String), Denial<'static>> {
         let authorized = self.check_bearer(bearer, &Requirement::EXT_PAIRING, now)?;
         let req: ExtValidateRequest<'_> = parse_body(body)?;
@@ -203,7 +204,7 @@ impl Device {
     /// denied): removes the pairing. 400 when `kid` is not 32 lowercase hex, 404 when no
     /// pairing has it. Access tokens the authenticator approved stay valid until they expire,
     /// as the firmware does not track them.
-    pub fn unpair(&mut self, bearer: Option<&str>, kid: &str, now: u64) -> Outcome<Unpaired> {
+    pub fn unpair(&mut self, bearer: Option<&str>, kid: &str, now: UnixTime) -> Outcome<Unpaired> {
         let index = match self.check_unpair(bearer, kid, now) {
             Ok(i) => i,
             Err(d) => return Outcome::denied(d),
@@ -220,7 +221,7 @@ impl Device {
         &self,
         bearer: Option<&str>,
         kid: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<usize, Denial<'static>> {
         self.check_bearer(bearer, &Requirement::KEY_DELETE, now)?;
         let kid = kid_from_hex(kid).ok_or(Malformed::Kid)?;

@@ -1,5 +1,6 @@
 //! `POST /api/auth/ext/request`: the authreq (spec §5.2–§5.6).
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use rand_core::CryptoRngCore;
@@ -37,14 +38,14 @@ impl Device {
     pub fn ext_request(
         &mut self,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Outcome<ExtRequestResponse<'static>> {
         let plan = match self.check_ext_request(body) {
             Ok(p) => p,
             Err(e) => return Outcome::err(e),
         };
-        let exp = now.saturating_add(plan.lifetime);
+        let exp = now.as_secs().saturating_add(plan.lifetime);
         let jti = self.issue_nonce(
             NoncePurpose::Authreq,
             plan.lifetime,
@@ -64,7 +65,7 @@ impl Device {
         let claims = AuthreqClaims {
             iss: Cow::Borrowed(&self.eid_b64),
             aud: Cow::Borrowed(&epk_b64),
-            iat: now,
+            iat: now.as_secs(),
             exp,
             jti: Cow::Owned(jti.to_b64()),
             ctx: plan.ctx.as_deref().map(Cow::Borrowed),

@@ -1,5 +1,6 @@
 //! `POST /api/auth/ext/token`: an authreply becomes an access token (spec §5.8–§5.10).
 
+use crate::time::UnixTime;
 use rand_core::CryptoRngCore;
 
 use super::{
@@ -42,7 +43,7 @@ impl Device {
     pub fn ext_token(
         &mut self,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Outcome<AccessToken> {
         let mut granted = Granted::new(AuditKind::AuthSuccessExternal);
@@ -60,7 +61,7 @@ impl Device {
     fn check_ext_token(
         &self,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
         granted: &mut Granted,
     ) -> Result<Accepted, DeviceError> {
@@ -96,7 +97,7 @@ impl Device {
             }
         }
         let nonce = self.accept_nonce(NoncePurpose::Authreq, &claims.jti, now)?;
-        if claims.exp != 0 && claims.exp <= now {
+        if claims.exp != 0 && claims.exp <= now.as_secs() {
             return Err(DeviceError::Expired);
         }
 
@@ -114,7 +115,8 @@ impl Device {
         }
 
         let exp = if claims.exp == 0 {
-            now.saturating_add(EXT_TOKEN_DEFAULT_LIFETIME_SECS)
+            now.as_secs()
+                .saturating_add(EXT_TOKEN_DEFAULT_LIFETIME_SECS)
         } else {
             claims.exp
         };

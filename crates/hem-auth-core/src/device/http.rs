@@ -35,7 +35,7 @@
 //! declared length is too large; [`Device::head`] tells an adapter that reads bodies lazily
 //! what the first two steps decide before it reads one.
 //!
-//! What the core cannot know comes in as values: the uptime in [`Request::uptime_secs`]; the
+//! What the core cannot know comes in as values: the uptime in [`Request::uptime`]; the
 //! stored audit lines of `logger/list` through [`Effect::ReadLog`] and [`logger_list_body`].
 //!
 //! ```
@@ -44,7 +44,7 @@
 //! use hem_auth_core::keys::SecretKey;
 //! # use rand_chacha::rand_core::SeedableRng;
 //! # let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-//! let now = 1_784_767_764;
+//! let now = hem_auth_core::UnixTime::from_secs(1_784_767_764);
 //! let mut device = Device::new(DeviceConfig::new(SecretKey::generate(&mut rng)), &mut rng);
 //! let version = device.handle(&Request::new(Method::Get, "/api/system/version"), now, &mut rng);
 //! assert_eq!(version.status, 200);
@@ -58,6 +58,7 @@
 //! assert_eq!((challenge.status, challenge.effects.is_empty()), (200, true));
 //! ```
 
+use crate::time::{Seconds, UnixTime};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -107,7 +108,7 @@ pub struct Request<'a> {
     /// The raw body (empty when none).
     pub body: &'a [u8],
     /// Whole seconds since the device started (`uptime` of `GET /api/system/status`).
-    pub uptime_secs: u64,
+    pub uptime: Seconds,
 }
 
 impl<'a> Request<'a> {
@@ -118,7 +119,7 @@ impl<'a> Request<'a> {
             path,
             authorization: None,
             body: &[],
-            uptime_secs: 0,
+            uptime: Seconds::ZERO,
         }
     }
 
@@ -135,8 +136,8 @@ impl<'a> Request<'a> {
     }
 
     /// With this uptime.
-    pub const fn uptime_secs(mut self, secs: u64) -> Self {
-        self.uptime_secs = secs;
+    pub const fn uptime(mut self, uptime: Seconds) -> Self {
+        self.uptime = uptime;
         self
     }
 
@@ -335,19 +336,19 @@ impl Device {
     /// # use rand_chacha::rand_core::SeedableRng;
     /// # let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
     /// # let mut device = Device::new(DeviceConfig::new(SecretKey::generate(&mut rng)), &mut rng);
-    /// let status = Request::new(Method::Get, "/api/system/status").uptime_secs(7);
-    /// let response = device.handle(&status, 1_784_767_764, &mut rng);
+    /// let status = Request::new(Method::Get, "/api/system/status").uptime(hem_auth_core::Seconds::new(7));
+    /// let response = device.handle(&status, hem_auth_core::UnixTime::from_secs(1_784_767_764), &mut rng);
     /// // The RTC is not set yet (spec §9.2): no `ts`, no `time`.
     /// assert_eq!(response.body, r#"{"uptime":7,"fls_state":0}"#);
     /// // A malformed login body: 400, empty body, nothing to store.
     /// let login = Request::new(Method::Post, "/api/auth/token").body(b"{");
-    /// let refused = device.handle(&login, 1_784_767_764, &mut rng);
+    /// let refused = device.handle(&login, hem_auth_core::UnixTime::from_secs(1_784_767_764), &mut rng);
     /// assert_eq!((refused.status, refused.body.as_str(), refused.effects.len()), (400, "", 0));
     /// ```
     pub fn handle(
         &mut self,
         req: &Request<'_>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         let route = match self.route_checked(req, now, rng) {
@@ -364,7 +365,7 @@ impl Device {
     /// The first half of [`Device::handle`], for an adapter that reads a body only when the
     /// endpoint wants one: the bearer check before routing (spec §8.2) and the route. The
     /// same checks run again in `handle`.
-    pub fn head(&mut self, req: &Request<'_>, now: u64, rng: &mut impl CryptoRngCore) -> Head {
+    pub fn head(&mut self, req: &Request<'_>, now: UnixTime, rng: &mut impl CryptoRngCore) -> Head {
         match self.route_checked(req, now, rng) {
             Ok(_) if takes_body(req.method) => Head::ReadBody,
             Ok(_) => Head::NoBody,
@@ -388,7 +389,7 @@ impl Device {
     pub fn audit_lines(
         &mut self,
         events: &AuditEvents,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Vec<AuditLine> {
         let mut out = Vec::new();
@@ -415,7 +416,7 @@ impl Device {
     /// The chain, drawn from `rng` if none is installed (its key line then goes to `out`).
     fn chain(
         &mut self,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<AuditLine>,
     ) -> &mut AuditChain {
@@ -437,7 +438,7 @@ impl Device {
         &mut self,
         mut response: Response,
         events: &AuditEvents,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         for line in self.audit_lines(events, now, rng) {
@@ -450,7 +451,7 @@ impl Device {
     fn route_checked<'p>(
         &mut self,
         req: &Request<'p>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Route<'p>, Response> {
         if let Some(token) = req.bearer() {
@@ -468,7 +469,7 @@ impl Device {
         &mut self,
         bearer: Option<&str>,
         requirement: &Requirement<'_>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Result<(), Response> {
         let (result, events) = self.authorize(bearer, requirement, now).into_parts();
@@ -484,7 +485,7 @@ impl Device {
     fn answer<T: Serialize>(
         &mut self,
         outcome: Outcome<T>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         let (result, events) = outcome.into_parts();
@@ -513,7 +514,7 @@ impl Device {
         &mut self,
         route: Route<'_>,
         req: &Request<'_>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         let (m, body, bearer) = (req.method, req.body, req.bearer());
@@ -575,9 +576,9 @@ impl Device {
             Route::Status => {
                 let rtc = self.rtc_is_set();
                 ok(&Status {
-                    uptime: req.uptime_secs,
-                    ts: rtc.then(|| rfc3339(now)),
-                    time: rtc.then_some(now),
+                    uptime: req.uptime.get(),
+                    ts: rtc.then(|| rfc3339(now.as_secs())),
+                    time: rtc.then_some(now.as_secs()),
                     fls_state: 0,
                 })
             }
@@ -621,7 +622,7 @@ impl Device {
     fn config_body(
         &mut self,
         bearer: Option<&str>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         if let Err(refused) = self.allow(bearer, &CONFIG_READ, now, rng) {
@@ -645,7 +646,7 @@ impl Device {
         &mut self,
         bearer: Option<&str>,
         rest: &str,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         if let Err(refused) = self.allow(bearer, &KEY_LIST, now, rng) {
@@ -684,7 +685,7 @@ impl Device {
         &mut self,
         bearer: Option<&str>,
         kid: &str,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         let exact = format!("keymgmt:use:{kid}");
@@ -714,7 +715,7 @@ impl Device {
         &mut self,
         bearer: Option<&str>,
         rest: &str,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         if let Err(refused) = self.allow(bearer, &LOGGER, now, rng) {

@@ -1,5 +1,6 @@
 //! Password (or master-key) login: `GET` and `POST /api/auth/token` (spec §7.1, §7.3).
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use rand_core::CryptoRngCore;
 use subtle::ConstantTimeEq;
@@ -31,13 +32,13 @@ impl Device {
     /// 403 when trusted time is on and the RTC is unset; 409 when not initialised.
     pub fn auth_token_challenge(
         &mut self,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Outcome<AuthChallenge<'static>> {
         if let Err(e) = self.login_gate() {
             return Outcome::err(e);
         }
-        let exp = now.saturating_add(LOGIN_CHALLENGE_LIFETIME_SECS);
+        let exp = now.as_secs().saturating_add(LOGIN_CHALLENGE_LIFETIME_SECS);
         let jti = self.issue_nonce(
             NoncePurpose::Login,
             LOGIN_CHALLENGE_LIFETIME_SECS,
@@ -68,7 +69,7 @@ impl Device {
     pub fn auth_token(
         &mut self,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Outcome<AccessToken> {
         let request: AuthTokenRequest<'_> = match self.login_gate().and_then(|()| parse_body(body))
@@ -90,7 +91,7 @@ impl Device {
     fn check_login(
         &self,
         auth: &str,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
         granted: &mut Granted,
     ) -> Result<Accepted, DeviceError> {
@@ -121,7 +122,7 @@ impl Device {
             return Err(DeviceError::UnknownIssuer);
         };
         let nonce = self.accept_nonce(NoncePurpose::Login, &claims.jti, now)?;
-        if claims.exp <= now {
+        if claims.exp <= now.as_secs() {
             return Err(DeviceError::Expired);
         }
         let grant = Grant {

@@ -17,14 +17,14 @@
 //!
 //! ```
 //! use std::borrow::Cow;
-//! use hem_auth_core::{authenticator::{Event, PERIODS_SECS}, client, jwt::UntrustedJwt};
+//! use hem_auth_core::{authenticator::{Event, PERIODS}, client, jwt::UntrustedJwt};
 //! use hem_auth_core::device::{Device, DeviceConfig, Requirement};
 //! use hem_auth_core::messages::to_json;
 //! # use hem_auth_core::authenticator::{reply_to_pairing, AuthenticatorPairing, UnverifiedPairingRequest};
 //! # use hem_auth_core::keys::SecretKey;
 //! # use rand_chacha::rand_core::SeedableRng;
 //! # let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
-//! # let now = 1_784_767_764;
+//! # let now = hem_auth_core::UnixTime::from_secs(1_784_767_764);
 //! # let user = SecretKey::generate(&mut rng);
 //! # let mut config = DeviceConfig::new(SecretKey::generate(&mut rng));
 //! # config.user_key = Some(user.public_key());
@@ -33,7 +33,7 @@
 //! # // password login for a system:config token
 //! # let challenge = to_json(&device.auth_token_challenge(now, &mut rng).result?);
 //! # let challenge = client::LoginChallenge::parse(challenge.as_bytes())?;
-//! # let ejwt = client::build_login(&user, &challenge, "system:config", now, now + 60, None)?;
+//! # let ejwt = client::build_login(&user, &challenge, "system:config", now, now + hem_auth_core::Seconds::new(60), None)?;
 //! # let token = to_json(&device.auth_token(client::login_body(&ejwt).as_bytes(), now, &mut rng).result?);
 //! # let token = client::UnverifiableAccessToken::from_response(token.as_bytes())?;
 //! # // pairing: ext/init, the phone's reply, ext/validate
@@ -56,14 +56,14 @@
 //! // The notify broker hands the phone its sealed entry; the user approves for 15 minutes.
 //! let (sealed, epk) = (authreq.entry(phone.pid()).ok_or("not asked")?, session.epk().to_b64());
 //! let event = Event { jti: Cow::Borrowed(authreq.jti()), scope: Cow::Borrowed(sealed), epk: Cow::Borrowed(&epk), exp: authreq.exp() };
-//! let approval = phone.open_event(&event, now + 5)?.approve(now + 5, PERIODS_SECS[0], false)?;
+//! let approval = phone.open_event(&event, now + hem_auth_core::Seconds::new(5))?.approve(now + hem_auth_core::Seconds::new(5), PERIODS[0], hem_auth_core::Access::ReadOnly)?;
 //! // The device turns the authreply into an access token (POST /api/auth/ext/token)…
 //! let body = session.ext_token_body(&approval.authreply);
-//! let response = to_json(&device.ext_token(body.as_bytes(), now + 6, &mut rng).result?);
+//! let response = to_json(&device.ext_token(body.as_bytes(), now + hem_auth_core::Seconds::new(6), &mut rng).result?);
 //! let token = session.finish(response.as_bytes())?;
-//! assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now + 5 + 900));
+//! assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now.as_secs() + 5 + 900));
 //! // …and accepts it as a bearer.
-//! device.authorize(Some(token.token()), &Requirement::any_of(&["keymgmt:list"]), now + 7).result?;
+//! device.authorize(Some(token.token()), &Requirement::any_of(&["keymgmt:list"]), now + hem_auth_core::Seconds::new(7)).result?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -115,6 +115,7 @@
 //! endpoints the bearer is checked first (401/403), as the firmware's dispatcher does before a
 //! handler sees the body (spec §8.2).
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -568,7 +569,7 @@ impl Device {
         lifetime: u64,
         requested_scope: Option<&str>,
         ctx: Option<String>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> TimeNonce {
         self.nonces
@@ -582,7 +583,7 @@ impl Device {
         &self,
         purpose: NoncePurpose,
         jti: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Accepted, DeviceError> {
         let jti = jti_bytes(jti)?;
         self.nonces
@@ -592,7 +593,7 @@ impl Device {
 
     /// The last check of every endpoint that consumes a nonce (spec §4.3): 503 when the
     /// consumed set is full of unexpired nonces.
-    fn nonce_room(&self, accepted: &Accepted, now: u64) -> Result<(), DeviceError> {
+    fn nonce_room(&self, accepted: &Accepted, now: UnixTime) -> Result<(), DeviceError> {
         if self.nonces.has_room(accepted, now) {
             Ok(())
         } else {
@@ -626,7 +627,7 @@ impl Device {
     /// Whether `jti` would be accepted for `purpose` at `now` (for checkers and tests): an
     /// explicit pending nonce, or one this boot issued, unexpired and not consumed. For an
     /// authreq under `RequestedOnly`, the scope half of the tag is checked by `ext/token` only.
-    pub fn is_pending(&self, purpose: NoncePurpose, jti: &[u8], now: u64) -> bool {
+    pub fn is_pending(&self, purpose: NoncePurpose, jti: &[u8], now: UnixTime) -> bool {
         self.nonces.is_pending(purpose, jti, now)
     }
 
@@ -647,7 +648,7 @@ impl Device {
     fn grant_token(
         &self,
         grant: &Grant<'_>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
         out: &mut Granted,
     ) -> Result<(), DeviceError> {
@@ -656,13 +657,13 @@ impl Device {
         let jti = codec::encode_std_into(nonce.as_bytes(), &mut jti).unwrap_or_default();
         // The opt-in cap (spec §8.7) applies to every login, after the 8 h fallback.
         let exp = match self.config.max_token_lifetime {
-            Some(max) => grant.exp.min(now.saturating_add(max)),
+            Some(max) => grant.exp.min(now.as_secs().saturating_add(max)),
             None => grant.exp,
         };
         let claims = AccessTokenClaims {
             scope: Cow::Borrowed(grant.scope),
             sub: Cow::Borrowed(grant.sub),
-            iat: now,
+            iat: now.as_secs(),
             exp,
             jti: Cow::Borrowed(jti),
             ctx: grant.ctx.map(Cow::Borrowed),
@@ -672,7 +673,7 @@ impl Device {
             .ok_or(DeviceError::TokenTooLarge)?;
         let kind = out.event.kind;
         out.event
-            .set(now, kind, AuditResult::Ok, grant.sub, grant.scope);
+            .set(now.as_secs(), kind, AuditResult::Ok, grant.sub, grant.scope);
         Ok(())
     }
 }

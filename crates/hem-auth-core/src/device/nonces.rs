@@ -38,6 +38,7 @@
 //!
 //! A reboot draws a new `Kn`: every issued nonce dies with it, as every access token does.
 
+use crate::time::UnixTime;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -230,8 +231,8 @@ impl ConsumedSet {
     }
 
     /// Drops the entries that have expired at `now`.
-    fn retain_live(&mut self, now: u64) {
-        self.entries.retain(|c| now < c.exp);
+    fn retain_live(&mut self, now: UnixTime) {
+        self.entries.retain(|c| now.as_secs() < c.exp);
         self.reindex();
     }
 
@@ -286,8 +287,9 @@ impl core::fmt::Debug for Nonces {
 /// The issue time of a nonce whose wire field holds its lower 32 bits: the value nearest
 /// `now` (the tag binds the upper bits, so a wrong guess fails the tag rather than accepting
 /// a nonce from another epoch).
-fn issued_at(field: u32, now: u64) -> u64 {
+fn issued_at(field: u32, now: UnixTime) -> u64 {
     const EPOCH: u64 = 1 << 32;
+    let now = now.as_secs();
     let t = (now & !(EPOCH - 1)) | u64::from(field);
     if t > now && t - now > EPOCH / 2 {
         t.checked_sub(EPOCH).unwrap_or(t)
@@ -349,13 +351,13 @@ impl Nonces {
         lifetime: u64,
         requested_scope: Option<&str>,
         ctx: Option<String>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> TimeNonce {
         let mut bytes = [0u8; NONCE_BYTES];
-        bytes[..4].copy_from_slice(&(now as u32).to_le_bytes());
+        bytes[..4].copy_from_slice(&(now.as_secs() as u32).to_le_bytes());
         rng.fill_bytes(&mut bytes[4..HEAD]);
-        let proof = self.proof(purpose, lifetime, now, &bytes[..HEAD]);
+        let proof = self.proof(purpose, lifetime, now.as_secs(), &bytes[..HEAD]);
         if self.split(purpose) {
             let scope = requested_scope.unwrap_or_default();
             let binding = self.scope_binding(&bytes[..HEAD], scope);
@@ -365,14 +367,14 @@ impl Nonces {
             bytes[HEAD..].copy_from_slice(&proof[..16]);
         }
         if let Some(ctx) = ctx {
-            self.cache_ctx(&bytes, now.saturating_add(lifetime), ctx, now);
+            self.cache_ctx(&bytes, now.as_secs().saturating_add(lifetime), ctx, now);
         }
         TimeNonce::from_bytes(bytes)
     }
 
-    fn cache_ctx(&mut self, jti: &[u8; NONCE_BYTES], exp: u64, ctx: String, now: u64) {
+    fn cache_ctx(&mut self, jti: &[u8; NONCE_BYTES], exp: u64, ctx: String, now: UnixTime) {
         if self.ctx.len() >= CTX_CACHE_CAPACITY {
-            self.ctx.retain(|e| now < e.exp);
+            self.ctx.retain(|e| now.as_secs() < e.exp);
         }
         while self.ctx.len() >= CTX_CACHE_CAPACITY {
             self.ctx.pop_front();
@@ -395,10 +397,10 @@ impl Nonces {
         &self,
         purpose: NoncePurpose,
         jti: &[u8; NONCE_BYTES],
-        now: u64,
+        now: UnixTime,
     ) -> Option<Accepted> {
         if let Some(p) = self.find_explicit(purpose, jti) {
-            return (now < p.exp).then_some(Accepted {
+            return (now.as_secs() < p.exp).then_some(Accepted {
                 purpose,
                 jti: *jti,
                 exp: p.exp,
@@ -418,7 +420,7 @@ impl Nonces {
             bool::from(equal)
         })?;
         let exp = issued.saturating_add(lifetime);
-        if now >= exp || exp <= self.floor || self.consumed.contains(jti) {
+        if now.as_secs() >= exp || exp <= self.floor || self.consumed.contains(jti) {
             return None;
         }
         Some(Accepted {
@@ -430,7 +432,7 @@ impl Nonces {
     }
 
     /// Whether `jti` would pass [`Nonces::accept`] for `purpose` at `now`.
-    pub(crate) fn is_pending(&self, purpose: NoncePurpose, jti: &[u8], now: u64) -> bool {
+    pub(crate) fn is_pending(&self, purpose: NoncePurpose, jti: &[u8], now: UnixTime) -> bool {
         <&[u8; NONCE_BYTES]>::try_from(jti).is_ok_and(|j| self.accept(purpose, j, now).is_some())
     }
 
@@ -483,15 +485,21 @@ impl Nonces {
 
     /// The last check of every endpoint that consumes a nonce: whether the consumed set can
     /// take this one at `now` (an explicit nonce needs no room).
-    pub(crate) fn has_room(&self, accepted: &Accepted, now: u64) -> bool {
+    pub(crate) fn has_room(&self, accepted: &Accepted, now: UnixTime) -> bool {
         accepted.explicit
             || self.consumed.len() < self.capacity
-            || self.consumed.entries.iter().filter(|c| now < c.exp).count() < self.capacity
+            || self
+                .consumed
+                .entries
+                .iter()
+                .filter(|c| now.as_secs() < c.exp)
+                .count()
+                < self.capacity
     }
 
     /// Consumes an accepted nonce, after the whole request succeeded: an explicit one is
     /// removed, a proved one recorded until its `exp`. Drops its cached `ctx`.
-    pub(crate) fn consume(&mut self, accepted: &Accepted, now: u64) {
+    pub(crate) fn consume(&mut self, accepted: &Accepted, now: UnixTime) {
         if let Some(i) = self.ctx.iter().position(|e| e.head == accepted.jti[..HEAD]) {
             self.ctx.remove(i);
         }
@@ -502,7 +510,7 @@ impl Nonces {
         }
         if self.consumed.len() >= self.capacity {
             self.consumed.retain_live(now);
-            self.floor = self.floor.max(now);
+            self.floor = self.floor.max(now.as_secs());
         }
         // `has_room` was checked: the set never forgets a consumed nonce to make room.
         self.consumed.insert(ConsumedNonce {
@@ -547,31 +555,48 @@ mod tests {
     fn issued_nonces_prove_purpose_lifetime_and_expiry() {
         let mut n = Nonces::new(&[1; 32], 4, false);
         let mut rng = rng();
-        let login = n.issue(NoncePurpose::Login, 60, None, None, NOW, &mut rng);
+        let login = n.issue(
+            NoncePurpose::Login,
+            60,
+            None,
+            None,
+            UnixTime::from_secs(NOW),
+            &mut rng,
+        );
         let jti = login.as_bytes();
         assert_eq!(login.time(), NOW as u32);
-        let a = n.accept(NoncePurpose::Login, jti, NOW + 59).unwrap();
+        let a = n
+            .accept(NoncePurpose::Login, jti, UnixTime::from_secs(NOW + 59))
+            .unwrap();
         assert_eq!(a.exp, NOW + 60);
-        assert!(n.accept(NoncePurpose::Login, jti, NOW + 60).is_none());
+        assert!(n
+            .accept(NoncePurpose::Login, jti, UnixTime::from_secs(NOW + 60))
+            .is_none());
         for other in [
             NoncePurpose::Pairing,
             NoncePurpose::Authreq,
             NoncePurpose::Checkin,
         ] {
-            assert!(n.accept(other, jti, NOW).is_none(), "{other:?}");
+            assert!(
+                n.accept(other, jti, UnixTime::from_secs(NOW)).is_none(),
+                "{other:?}"
+            );
         }
         // every bit of the nonce matters
         for i in 0..NONCE_BYTES * 8 {
             let mut forged = *jti;
             forged[i / 8] ^= 1 << (i % 8);
             assert!(
-                n.accept(NoncePurpose::Login, &forged, NOW).is_none(),
+                n.accept(NoncePurpose::Login, &forged, UnixTime::from_secs(NOW))
+                    .is_none(),
                 "bit {i}"
             );
         }
         // another boot's key
         let other = Nonces::new(&[2; 32], 4, false);
-        assert!(other.accept(NoncePurpose::Login, jti, NOW).is_none());
+        assert!(other
+            .accept(NoncePurpose::Login, jti, UnixTime::from_secs(NOW))
+            .is_none());
         // nothing was stored
         assert!(n.consumed.len() == 0 && n.ctx.is_empty() && n.explicit.is_empty());
     }
@@ -586,7 +611,7 @@ mod tests {
                 3600,
                 Some("a:b"),
                 None,
-                NOW,
+                UnixTime::from_secs(NOW),
                 &mut rng,
             );
             let short = n.issue(
@@ -594,19 +619,31 @@ mod tests {
                 900,
                 Some("storage:disk1"),
                 None,
-                NOW,
+                UnixTime::from_secs(NOW),
                 &mut rng,
             );
             let a = n
-                .accept(NoncePurpose::Authreq, long.as_bytes(), NOW)
+                .accept(
+                    NoncePurpose::Authreq,
+                    long.as_bytes(),
+                    UnixTime::from_secs(NOW),
+                )
                 .unwrap();
             assert_eq!(a.exp, NOW + 3600);
             let b = n
-                .accept(NoncePurpose::Authreq, short.as_bytes(), NOW)
+                .accept(
+                    NoncePurpose::Authreq,
+                    short.as_bytes(),
+                    UnixTime::from_secs(NOW),
+                )
                 .unwrap();
             assert_eq!(b.exp, NOW + 900);
             assert!(n
-                .accept(NoncePurpose::Authreq, short.as_bytes(), NOW + 900)
+                .accept(
+                    NoncePurpose::Authreq,
+                    short.as_bytes(),
+                    UnixTime::from_secs(NOW + 900)
+                )
                 .is_none());
             if bind {
                 assert!(n.scope_matches(&a, "a:b"));
@@ -627,25 +664,37 @@ mod tests {
             *n.issue(NoncePurpose::Login, 60, None, None, now, rng)
                 .as_bytes()
         };
-        let first = issue(&mut n, &mut rng, NOW);
-        let second = issue(&mut n, &mut rng, NOW);
-        let third = issue(&mut n, &mut rng, NOW + 10);
+        let first = issue(&mut n, &mut rng, UnixTime::from_secs(NOW));
+        let second = issue(&mut n, &mut rng, UnixTime::from_secs(NOW));
+        let third = issue(&mut n, &mut rng, UnixTime::from_secs(NOW + 10));
         for jti in [&first, &second] {
-            let a = n.accept(NoncePurpose::Login, jti, NOW).unwrap();
-            assert!(n.has_room(&a, NOW));
-            n.consume(&a, NOW);
-            assert!(n.accept(NoncePurpose::Login, jti, NOW).is_none(), "replay");
+            let a = n
+                .accept(NoncePurpose::Login, jti, UnixTime::from_secs(NOW))
+                .unwrap();
+            assert!(n.has_room(&a, UnixTime::from_secs(NOW)));
+            n.consume(&a, UnixTime::from_secs(NOW));
+            assert!(
+                n.accept(NoncePurpose::Login, jti, UnixTime::from_secs(NOW))
+                    .is_none(),
+                "replay"
+            );
         }
         // full of unexpired nonces: the third success has no room
-        let a = n.accept(NoncePurpose::Login, &third, NOW + 20).unwrap();
-        assert!(!n.has_room(&a, NOW + 20));
+        let a = n
+            .accept(NoncePurpose::Login, &third, UnixTime::from_secs(NOW + 20))
+            .unwrap();
+        assert!(!n.has_room(&a, UnixTime::from_secs(NOW + 20)));
         // once the first two expire, it has
-        assert!(n.has_room(&a, NOW + 60));
-        n.consume(&a, NOW + 60);
+        assert!(n.has_room(&a, UnixTime::from_secs(NOW + 60)));
+        n.consume(&a, UnixTime::from_secs(NOW + 60));
         assert_eq!(n.consumed.len(), 1);
         // the clock set back: the purged nonces stay refused
-        assert!(n.accept(NoncePurpose::Login, &first, NOW + 1).is_none());
-        assert!(n.accept(NoncePurpose::Login, &third, NOW + 11).is_none());
+        assert!(n
+            .accept(NoncePurpose::Login, &first, UnixTime::from_secs(NOW + 1))
+            .is_none());
+        assert!(n
+            .accept(NoncePurpose::Login, &third, UnixTime::from_secs(NOW + 11))
+            .is_none());
     }
 
     #[test]
@@ -656,18 +705,28 @@ mod tests {
         for i in 0..1000u64 {
             let now = NOW + i;
             let jti = *n
-                .issue(NoncePurpose::Authreq, 3600, None, None, now, &mut rng)
+                .issue(
+                    NoncePurpose::Authreq,
+                    3600,
+                    None,
+                    None,
+                    UnixTime::from_secs(now),
+                    &mut rng,
+                )
                 .as_bytes();
-            let a = n.accept(NoncePurpose::Authreq, &jti, now).unwrap();
-            assert!(n.has_room(&a, now));
-            n.consume(&a, now);
+            let a = n
+                .accept(NoncePurpose::Authreq, &jti, UnixTime::from_secs(now))
+                .unwrap();
+            assert!(n.has_room(&a, UnixTime::from_secs(now)));
+            n.consume(&a, UnixTime::from_secs(now));
             used.push((jti, now));
         }
         assert_eq!(n.consumed.len(), 1000);
         assert!(n.consumed.slots.len() >= 2000);
         for (jti, at) in &used {
             assert!(
-                n.accept(NoncePurpose::Authreq, jti, *at).is_none(),
+                n.accept(NoncePurpose::Authreq, jti, UnixTime::from_secs(*at))
+                    .is_none(),
                 "replay"
             );
         }
@@ -677,27 +736,37 @@ mod tests {
             3600,
             None,
             None,
-            NOW + 3600,
+            UnixTime::from_secs(NOW + 3600),
             &mut rng,
         );
         let a = n
-            .accept(NoncePurpose::Authreq, later.as_bytes(), NOW + 3600)
+            .accept(
+                NoncePurpose::Authreq,
+                later.as_bytes(),
+                UnixTime::from_secs(NOW + 3600),
+            )
             .unwrap();
-        assert!(n.has_room(&a, NOW + 3600));
-        n.consume(&a, NOW + 3600 + 499);
+        assert!(n.has_room(&a, UnixTime::from_secs(NOW + 3600)));
+        n.consume(&a, UnixTime::from_secs(NOW + 3600 + 499));
         assert_eq!(n.consumed.len(), 501);
         for (jti, at) in &used {
             assert!(
-                n.accept(NoncePurpose::Authreq, jti, *at).is_none(),
+                n.accept(NoncePurpose::Authreq, jti, UnixTime::from_secs(*at))
+                    .is_none(),
                 "replay"
             );
             assert!(
-                n.accept(NoncePurpose::Authreq, jti, NOW).is_none(),
+                n.accept(NoncePurpose::Authreq, jti, UnixTime::from_secs(NOW))
+                    .is_none(),
                 "clock set back"
             );
         }
         let a = n
-            .accept(NoncePurpose::Authreq, later.as_bytes(), NOW + 3600)
+            .accept(
+                NoncePurpose::Authreq,
+                later.as_bytes(),
+                UnixTime::from_secs(NOW + 3600),
+            )
             .map(|_| ());
         assert_eq!(a, None);
     }
@@ -722,13 +791,25 @@ mod tests {
             scope: Some("x:y".into()),
             ctx: Some("c".into()),
         });
-        let a = n.accept(NoncePurpose::Authreq, &[9; 32], NOW).unwrap();
-        assert!(n.accept(NoncePurpose::Login, &[9; 32], NOW).is_none());
-        assert!(n.accept(NoncePurpose::Authreq, &[9; 32], NOW + 5).is_none());
+        let a = n
+            .accept(NoncePurpose::Authreq, &[9; 32], UnixTime::from_secs(NOW))
+            .unwrap();
+        assert!(n
+            .accept(NoncePurpose::Login, &[9; 32], UnixTime::from_secs(NOW))
+            .is_none());
+        assert!(n
+            .accept(
+                NoncePurpose::Authreq,
+                &[9; 32],
+                UnixTime::from_secs(NOW + 5)
+            )
+            .is_none());
         assert!(n.scope_matches(&a, "x:y") && !n.scope_matches(&a, "x:z"));
         assert_eq!(n.ctx(&a), Some("c"));
-        n.consume(&a, NOW);
-        assert!(n.accept(NoncePurpose::Authreq, &[9; 32], NOW).is_none());
+        n.consume(&a, UnixTime::from_secs(NOW));
+        assert!(n
+            .accept(NoncePurpose::Authreq, &[9; 32], UnixTime::from_secs(NOW))
+            .is_none());
         assert!(
             n.consumed.len() == 0,
             "an explicit nonce is removed, not recorded"
@@ -740,11 +821,15 @@ mod tests {
             3600,
             Some("s"),
             Some("first".into()),
-            NOW,
+            UnixTime::from_secs(NOW),
             &mut rng,
         );
         let a = n
-            .accept(NoncePurpose::Authreq, first.as_bytes(), NOW)
+            .accept(
+                NoncePurpose::Authreq,
+                first.as_bytes(),
+                UnixTime::from_secs(NOW),
+            )
             .unwrap();
         assert_eq!(n.ctx(&a), Some("first"));
         for _ in 0..CTX_CACHE_CAPACITY {
@@ -753,13 +838,17 @@ mod tests {
                 3600,
                 Some("s"),
                 Some("flood".into()),
-                NOW,
+                UnixTime::from_secs(NOW),
                 &mut rng,
             );
         }
         assert_eq!(n.ctx(&a), None, "only the ctx is lost");
         assert!(n
-            .accept(NoncePurpose::Authreq, first.as_bytes(), NOW)
+            .accept(
+                NoncePurpose::Authreq,
+                first.as_bytes(),
+                UnixTime::from_secs(NOW)
+            )
             .is_some());
         assert_eq!(n.ctx.len(), CTX_CACHE_CAPACITY);
     }
@@ -770,18 +859,33 @@ mod tests {
         let mut n = Nonces::new(&[7; 32], 1, false);
         for now in [(1u64 << 32) - 10, 1 << 32, (5 << 32) + 7] {
             let jti = *n
-                .issue(NoncePurpose::Login, 60, None, None, now, &mut rng)
+                .issue(
+                    NoncePurpose::Login,
+                    60,
+                    None,
+                    None,
+                    UnixTime::from_secs(now),
+                    &mut rng,
+                )
                 .as_bytes();
             assert_eq!(
-                n.accept(NoncePurpose::Login, &jti, now + 30).map(|a| a.exp),
+                n.accept(NoncePurpose::Login, &jti, UnixTime::from_secs(now + 30))
+                    .map(|a| a.exp),
                 Some(now + 60)
             );
             // the same low 32 bits one epoch later: refused
             assert!(n
-                .accept(NoncePurpose::Login, &jti, now + (1 << 32))
+                .accept(
+                    NoncePurpose::Login,
+                    &jti,
+                    UnixTime::from_secs(now + (1 << 32))
+                )
                 .is_none());
         }
-        assert_eq!(issued_at(5, 3), 5);
-        assert_eq!(issued_at(u32::MAX, (1 << 32) + 3), u64::from(u32::MAX));
+        assert_eq!(issued_at(5, UnixTime::from_secs(3)), 5);
+        assert_eq!(
+            issued_at(u32::MAX, UnixTime::from_secs((1 << 32) + 3)),
+            u64::from(u32::MAX)
+        );
     }
 }

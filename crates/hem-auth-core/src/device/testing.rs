@@ -2,6 +2,7 @@
 //! rule each, so a test can show that the conformance suite notices. Never enable the
 //! feature in a build that serves anyone; the typed methods are unaffected.
 
+use crate::time::UnixTime;
 use alloc::string::String;
 use alloc::vec::Vec;
 use rand_core::CryptoRngCore;
@@ -86,7 +87,7 @@ impl Device {
         &mut self,
         out: Outcome<AccessToken>,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Outcome<AccessToken> {
         if !(self.faults.accept_bad_mac && matches!(out.result, Err(DeviceError::BadMac))) {
@@ -105,7 +106,7 @@ impl Device {
         out: Outcome<ExtValidateResponse<'static>>,
         bearer: Option<&str>,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Outcome<ExtValidateResponse<'static>> {
         if !(self.faults.accept_bad_mac && matches!(out.result, Err(DeviceError::BadMac))) {
             return out;

@@ -5,6 +5,7 @@
 //! [`crate::client::ExtAuthState::verify_authreq`]). Nobody reads it unverified but for `iss`,
 //! the key lookup inside [`verify`].
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
@@ -77,7 +78,7 @@ pub fn verify<'u, const N: usize>(
     epk_secret: &SecretKey,
     epk: &PublicKey,
     expected_eid: Option<PublicKey>,
-    now: u64,
+    now: UnixTime,
 ) -> Result<VerifiedAuthreq<'u>, ClientError> {
     let eid = {
         // Unverified read: the issuer, to find the key (the MAC is keyed with it).
@@ -98,7 +99,7 @@ pub fn verify<'u, const N: usize>(
     if claims.exp <= claims.iat {
         return Err(ClientError::InvalidLifetime);
     }
-    if now >= claims.exp {
+    if now.as_secs() >= claims.exp {
         return Err(ClientError::Expired);
     }
     let jti = TimeNonce::from_b64(&claims.jti)?;

@@ -10,6 +10,7 @@
 //! ([`JwtError::InvalidClaims`]), by every role. Vector: `pairing-reply-build`, "request payload
 //! with neither exp nor eat".
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
@@ -57,10 +58,10 @@ impl PairingRequestClaims<'_> {
 
 /// Builds the request as the device does (spec §6.2): device header, claims `jti, exp, aud,
 /// iss`, keyed `key` = X25519(eid_prv, epk).
-pub fn build(jti: &str, exp: u64, epk: &str, eid: &str, key: &SharedSecret) -> String {
+pub fn build(jti: &str, exp: UnixTime, epk: &str, eid: &str, key: &SharedSecret) -> String {
     let claims = PairingRequestClaims {
         jti: Cow::Borrowed(jti),
-        exp: Some(exp),
+        exp: Some(exp.as_secs()),
         eat: None,
         aud: Cow::Borrowed(epk),
         iss: Cow::Borrowed(eid),
@@ -89,7 +90,7 @@ pub fn verify<'u>(
     epk_secret: &SecretKey,
     epk: &PublicKey,
     eid: &PublicKey,
-    now: u64,
+    now: UnixTime,
 ) -> Result<Verified<PairingRequestClaims<'u>>, ClientError> {
     {
         // Unverified read: the issuer, to refuse another device's request before any
@@ -107,7 +108,7 @@ pub fn verify<'u>(
     if PublicKey::from_b64(&claims.aud).ok() != Some(*epk) {
         return Err(ClientError::WrongAudience);
     }
-    if now >= claims.expiry()? {
+    if now.as_secs() >= claims.expiry()? {
         return Err(ClientError::Expired);
     }
     Ok(verified)
@@ -139,7 +140,7 @@ mod tests {
         };
         let check = |token: &str| {
             let jwt = UntrustedJwt::parse(token).unwrap();
-            verify(&jwt, &epk_sk, &epk, &eid, 100).map(|v| v.claims().expiry())
+            verify(&jwt, &epk_sk, &epk, &eid, UnixTime::from_secs(100)).map(|v| v.claims().expiry())
         };
         assert_eq!(check(&sign(Some(200), None)), Ok(Ok(200)));
         assert_eq!(check(&sign(None, Some(300))), Ok(Ok(300)));
@@ -148,7 +149,13 @@ mod tests {
             check(&sign(None, None)),
             Err(ClientError::Jwt(JwtError::InvalidClaims))
         );
-        let built = build("AA", 200, &epk.to_b64(), &eid.to_b64(), &key);
+        let built = build(
+            "AA",
+            UnixTime::from_secs(200),
+            &epk.to_b64(),
+            &eid.to_b64(),
+            &key,
+        );
         assert_eq!(built, sign(Some(200), None));
     }
 }

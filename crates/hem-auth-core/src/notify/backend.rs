@@ -1,6 +1,7 @@
 //! The emulated check-in backend (spec §9.5, §12.7):
 //! `POST /checkin {"check"}` → `{"checked"}`.
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
@@ -40,7 +41,11 @@ struct Issuer<'a> {
 /// [`NotifyError::BadCheck`]. The answer is an HS256 JWT with the device ECDH header, keyed the
 /// same, claims `{jti: check.jti, iat: now, iss: backend pub, aud: spk, status: "OK"}`. The
 /// device sets its clock to `now`.
-pub fn answer_check(backend: &SecretKey, check_jwt: &str, now: u64) -> Result<String, NotifyError> {
+pub fn answer_check(
+    backend: &SecretKey,
+    check_jwt: &str,
+    now: UnixTime,
+) -> Result<String, NotifyError> {
     let jwt = UntrustedJwt::parse(check_jwt).map_err(|_| NotifyError::BadCheck)?;
     let spk = {
         // Unverified read: `iss` finds the key; the MAC below is keyed with it.
@@ -62,7 +67,7 @@ pub fn answer_check(backend: &SecretKey, check_jwt: &str, now: u64) -> Result<St
     }
     let claims = CheckedClaims {
         jti: check.jti,
-        iat: now,
+        iat: now.as_secs(),
         iss: Cow::Owned(backend_public.to_b64()),
         aud: Cow::Owned(spk.to_b64()),
         status: Cow::Borrowed("OK"),
@@ -74,7 +79,7 @@ impl NotifyBroker {
     /// `POST /checkin {"check"}` → `{"checked"}` ([`answer_check`]). 404
     /// ([`NotifyError::NoBackend`]) when no backend key is configured, before the body is
     /// read; then 400 body; 401 [`NotifyError::BadCheck`].
-    pub fn checkin(&self, body: &[u8], now: u64) -> Result<Checked, NotifyError> {
+    pub fn checkin(&self, body: &[u8], now: UnixTime) -> Result<Checked, NotifyError> {
         let backend = self.config.backend.as_ref().ok_or(NotifyError::NoBackend)?;
         let b: CheckinChallenge<'_> = parse(body)?;
         Ok(Checked {

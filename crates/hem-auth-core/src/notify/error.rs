@@ -1,5 +1,6 @@
 //! Why the broker refused a request, and the one place its statuses live.
 
+use crate::time::UnixTime;
 use alloc::string::{String, ToString};
 
 /// Why the broker refused a request. [`NotifyError::status`] is its HTTP status,
@@ -28,7 +29,7 @@ pub enum NotifyError {
         /// The authreq's `iat`.
         iat: u64,
         /// The broker's time.
-        now: u64,
+        now: UnixTime,
     },
     /// 409 (`event/new`): an event with that authreq `jti` exists.
     DuplicateEvent,

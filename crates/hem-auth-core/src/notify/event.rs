@@ -1,6 +1,7 @@
 //! Remote login events (spec §12.4; §5.1, §5.7): `event/new`, `event/check`, `DELETE event`, and the
 //! phone's `event/data/…`.
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -47,8 +48,8 @@ impl Aging for EventRecord {
     fn seq(&self) -> u64 {
         self.seq
     }
-    fn expired(&self, now: u64) -> bool {
-        now > self.exp
+    fn expired(&self, now: UnixTime) -> bool {
+        now.as_secs() > self.exp
     }
 }
 
@@ -241,7 +242,7 @@ impl NotifyBroker {
         &mut self,
         body: &[u8],
         peer: &str,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Result<EventCreated, NotifyError> {
         let b: ExtRequestResponse<'_> = parse(body)?;
@@ -256,7 +257,7 @@ impl NotifyBroker {
         let verified = state
             .verify_authreq(&untrusted, now)
             .map_err(|_| NotifyError::BadToken)?;
-        if verified.iat() > now {
+        if verified.iat() > now.as_secs() {
             return Err(NotifyError::NotYetValid {
                 iat: verified.iat(),
                 now,
@@ -303,7 +304,7 @@ impl NotifyBroker {
 
     /// `GET /notify/event/check/{eventid}`. 404 ([`NotifyError::UnknownEvent`]) when the
     /// event is unknown, expired (now > the authreq's `exp`) or cancelled.
-    pub fn event_check(&self, eventid: &str, now: u64) -> Result<EventStatus, NotifyError> {
+    pub fn event_check(&self, eventid: &str, now: UnixTime) -> Result<EventStatus, NotifyError> {
         let e = self
             .events
             .get(eventid)
@@ -334,7 +335,7 @@ impl NotifyBroker {
 
     /// `POST /notify/event/data/allbypid {"pid":[…]}`: the pending, unexpired events whose
     /// scope map names one of the pids. 400 when `pid` is not an array of strings.
-    pub fn events_by_pid(&self, body: &[u8], now: u64) -> Result<EventsByPid, NotifyError> {
+    pub fn events_by_pid(&self, body: &[u8], now: UnixTime) -> Result<EventsByPid, NotifyError> {
         let b: PidList = parse(body)?;
         let mut out = EventsByPid::default();
         for (id, e) in &self.events {
@@ -360,7 +361,7 @@ impl NotifyBroker {
         &self,
         eventid: &str,
         pidx: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<(&EventRecord, &(String, String)), NotifyError> {
         let e = self
             .events
@@ -381,7 +382,7 @@ impl NotifyBroker {
         &self,
         eventid: &str,
         pidx: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<EventData, NotifyError> {
         let (e, (_, sealed)) = self.open_event(eventid, pidx, now)?;
         Ok(EventData {
@@ -407,7 +408,7 @@ impl NotifyBroker {
         pidx: &str,
         body: &[u8],
         peer: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Empty, NotifyError> {
         let b: AnswerBody<'_> = parse(body)?;
         let (e, (pid, _)) = self.open_event(eventid, pidx, now)?;
@@ -441,7 +442,7 @@ impl NotifyBroker {
         &mut self,
         eventid: &str,
         pidx: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Empty, NotifyError> {
         self.open_event(eventid, pidx, now)?;
         if let Some(e) = self.events.get_mut(eventid) {

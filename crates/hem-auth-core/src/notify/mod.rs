@@ -26,6 +26,7 @@
 //! [`NotifyConfig::max_registrations`]): when one is full, expired entries go first, then the
 //! oldest.
 
+use crate::time::UnixTime;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -324,7 +325,7 @@ impl NotifyBroker {
     pub fn handle(
         &mut self,
         req: &Request<'_>,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Response {
         route::handle(self, req, now, rng)
@@ -379,12 +380,12 @@ impl NotifyBroker {
 /// An entry of a bounded table: when it was added, and whether it is dead at `now`.
 trait Aging {
     fn seq(&self) -> u64;
-    fn expired(&self, now: u64) -> bool;
+    fn expired(&self, now: UnixTime) -> bool;
 }
 
 /// Makes room for one more entry in a table of at most `cap`: drops every expired entry when
 /// full, then the oldest ones.
-fn make_room<K: Ord + Clone, V: Aging>(table: &mut BTreeMap<K, V>, cap: usize, now: u64) {
+fn make_room<K: Ord + Clone, V: Aging>(table: &mut BTreeMap<K, V>, cap: usize, now: UnixTime) {
     if table.len() < cap {
         return;
     }

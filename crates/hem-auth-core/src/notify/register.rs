@@ -1,6 +1,7 @@
 //! Registration (spec §12.5; §6.1, §6.4): `register/init`, the phone's link, `register/check` and
 //! `register/finalise`.
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -53,8 +54,8 @@ impl Aging for Registration {
     fn seq(&self) -> u64 {
         self.seq
     }
-    fn expired(&self, now: u64) -> bool {
-        now > self.exp
+    fn expired(&self, now: UnixTime) -> bool {
+        now.as_secs() > self.exp
     }
 }
 
@@ -187,7 +188,7 @@ impl NotifyBroker {
         body: &[u8],
         peer: &str,
         base_url: &str,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Registered, NotifyError> {
         let b: InitBody<'_> = parse(body)?;
@@ -203,7 +204,7 @@ impl NotifyBroker {
         let exp = claims
             .expiry()
             .map_err(|_| NotifyError::BadToken)?
-            .min(now.saturating_add(REGISTRATION_MAX_SECS));
+            .min(now.as_secs().saturating_add(REGISTRATION_MAX_SECS));
         let jti = String::from(claims.jti.as_ref());
         make_room(&mut self.registrations, self.config.max_registrations, now);
         let rid = fresh_id(&self.registrations, rng);
@@ -228,7 +229,7 @@ impl NotifyBroker {
     }
 
     /// The unexpired registration `rid` (404 [`NotifyError::UnknownRegistration`]).
-    fn registration(&self, rid: &str, now: u64) -> Result<&Registration, NotifyError> {
+    fn registration(&self, rid: &str, now: UnixTime) -> Result<&Registration, NotifyError> {
         self.registrations
             .get(rid)
             .filter(|r| !r.expired(now))
@@ -237,7 +238,7 @@ impl NotifyBroker {
 
     /// The unexpired, unanswered registration `rid`: 404, then 410 `{}`
     /// ([`NotifyError::AlreadyAnswered`]).
-    fn waiting(&self, rid: &str, now: u64) -> Result<&Registration, NotifyError> {
+    fn waiting(&self, rid: &str, now: UnixTime) -> Result<&Registration, NotifyError> {
         let r = self.registration(rid, now)?;
         match r.state {
             State::Waiting => Ok(r),
@@ -246,7 +247,7 @@ impl NotifyBroker {
     }
 
     /// `GET <link>`: the pairing request (404 unknown/expired; 410 `{}` already answered).
-    pub fn register_link(&self, rid: &str, now: u64) -> Result<LinkRequest, NotifyError> {
+    pub fn register_link(&self, rid: &str, now: UnixTime) -> Result<LinkRequest, NotifyError> {
         let r = self.waiting(rid, now)?;
         Ok(LinkRequest {
             request: r.request.clone(),
@@ -261,7 +262,7 @@ impl NotifyBroker {
         &self,
         rid: &str,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<PhoneAnswer, NotifyError> {
         let b: LinkBody<'_> = parse(body)?;
         let r = self.waiting(rid, now)?;
@@ -295,7 +296,7 @@ impl NotifyBroker {
         &mut self,
         rid: &str,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Result<LinkAccepted, NotifyError> {
         let answer = self.check_link_body(rid, body, now)?;
@@ -325,7 +326,7 @@ impl NotifyBroker {
         &mut self,
         rid: &str,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<Empty, NotifyError> {
         self.check_link_body(rid, body, now)?;
         if let Some(r) = self.registrations.get_mut(rid) {
@@ -337,7 +338,11 @@ impl NotifyBroker {
     /// `GET /notify/register/check/{rid}`: 404 unknown/expired; 202 waiting; 200
     /// `{"pid","reply"}` accepted (also after finalise); 410 `{}` refused
     /// ([`NotifyError::Refused`]).
-    pub fn register_check(&self, rid: &str, now: u64) -> Result<RegistrationStatus, NotifyError> {
+    pub fn register_check(
+        &self,
+        rid: &str,
+        now: UnixTime,
+    ) -> Result<RegistrationStatus, NotifyError> {
         let r = self.registration(rid, now)?;
         match &r.state {
             State::Waiting => Ok(RegistrationStatus::Waiting),
@@ -359,7 +364,7 @@ impl NotifyBroker {
         &mut self,
         rid: &str,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<Empty, NotifyError> {
         let b: ExtValidateResponse<'_> = parse(body)?;
         let r = self.registration(rid, now)?;
@@ -398,7 +403,7 @@ impl NotifyBroker {
             fid: fid.clone(),
             kid: String::from(b.kid.as_ref()),
             label: label.clone(),
-            created: now,
+            created: now.as_secs(),
         };
         if let Some(stale) = &stale {
             self.subscribers.remove(stale);

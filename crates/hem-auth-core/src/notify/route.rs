@@ -1,5 +1,6 @@
 //! The router: path and method → typed method → [`Response`].
 
+use crate::time::UnixTime;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -103,7 +104,7 @@ fn refuse(e: NotifyError) -> Response {
 pub(super) fn handle(
     broker: &mut NotifyBroker,
     req: &Request<'_>,
-    now: u64,
+    now: UnixTime,
     rng: &mut impl CryptoRngCore,
 ) -> Response {
     if req.body.len() > MAX_BODY_BYTES {

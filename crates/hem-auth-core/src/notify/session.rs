@@ -1,6 +1,7 @@
 //! Broker sessions (spec §12.3; §12.1, §5.1, §6.1, §6.8): `GET /notify/session` (anonymous) and
 //! `POST /notify/session {"eid"}` / `{"aid"}` (bound).
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -54,14 +55,14 @@ impl Session {
     /// one more success cannot be recorded (the broker then refuses it, 503, rather than
     /// forget a nonce). Device-form nonces whose window (their time + [`NONCE_WINDOW_SECS`])
     /// has passed are refused by the time check anyway, so they do not count.
-    pub(super) fn nonces_full(&self, now: u64) -> bool {
+    pub(super) fn nonces_full(&self, now: UnixTime) -> bool {
         self.used.iter().filter(|u| !u.forgettable(now)).count() >= MAX_USED_NONCES
     }
 
     /// Remembers `nonce` (once its call has passed every check, [`Session::nonces_full`]
     /// included),
     /// forgetting the device-form nonces whose window has passed.
-    pub(super) fn use_nonce(&mut self, nonce: [u8; 32], time: Option<u64>, now: u64) {
+    pub(super) fn use_nonce(&mut self, nonce: [u8; 32], time: Option<u64>, now: UnixTime) {
         self.used.retain(|u| !u.forgettable(now));
         self.used.push(UsedNonce { nonce, time });
     }
@@ -69,9 +70,9 @@ impl Session {
 
 impl UsedNonce {
     /// Whether the time check alone now refuses this nonce (spec §12.6: it may be forgotten).
-    fn forgettable(&self, now: u64) -> bool {
+    fn forgettable(&self, now: UnixTime) -> bool {
         self.time
-            .is_some_and(|t| t.saturating_add(NONCE_WINDOW_SECS) < now)
+            .is_some_and(|t| t.saturating_add(NONCE_WINDOW_SECS) < now.as_secs())
     }
 }
 
@@ -79,8 +80,8 @@ impl Aging for Session {
     fn seq(&self) -> u64 {
         self.seq
     }
-    fn expired(&self, now: u64) -> bool {
-        now >= self.exp
+    fn expired(&self, now: UnixTime) -> bool {
+        now.as_secs() >= self.exp
     }
 }
 
@@ -116,7 +117,7 @@ impl NotifyBroker {
     /// [`SESSION_LIFETIME_SECS`]. Never fails.
     pub fn open_session(
         &mut self,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Result<SessionInfo, NotifyError> {
         let (epk, exp) = self.new_session(Binding::Anonymous, now, rng);
@@ -137,7 +138,7 @@ impl NotifyBroker {
     pub fn open_bound_session(
         &mut self,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> Result<SessionInfo, NotifyError> {
         let b: BindBody<'_> = parse(body)?;
@@ -172,13 +173,13 @@ impl NotifyBroker {
     fn new_session(
         &mut self,
         binding: Binding,
-        now: u64,
+        now: UnixTime,
         rng: &mut impl CryptoRngCore,
     ) -> (PublicKey, u64) {
         make_room(&mut self.sessions, self.config.max_sessions, now);
         let secret = SecretKey::generate(rng);
         let epk = secret.public_key();
-        let exp = now.saturating_add(SESSION_LIFETIME_SECS);
+        let exp = now.as_secs().saturating_add(SESSION_LIFETIME_SECS);
         let seq = self.next_seq();
         self.sessions.insert(
             *epk.as_bytes(),
@@ -194,7 +195,7 @@ impl NotifyBroker {
     }
 
     /// The unexpired session of `epk` (text as received) with exactly this binding.
-    pub(super) fn session(&self, epk: &str, binding: Binding, now: u64) -> Option<&Session> {
+    pub(super) fn session(&self, epk: &str, binding: Binding, now: UnixTime) -> Option<&Session> {
         let epk = PublicKey::from_b64(epk).ok()?;
         self.sessions
             .get(epk.as_bytes())
@@ -206,7 +207,7 @@ impl NotifyBroker {
         &mut self,
         epk: &[u8; 32],
         binding: Binding,
-        now: u64,
+        now: UnixTime,
     ) -> Option<&mut Session> {
         self.sessions
             .get_mut(epk)

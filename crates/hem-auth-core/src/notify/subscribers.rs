@@ -1,6 +1,7 @@
 //! Subscribers (spec §12.6, §6.8): `subscribers/list` and `subscribers/delete`, device and phone
 //! forms.
 
+use crate::time::UnixTime;
 use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -82,7 +83,7 @@ impl NotifyBroker {
         &self,
         b: &SubscriberBody<'_>,
         eid: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Authenticated, NotifyError> {
         let eid = PublicKey::from_b64(eid).map_err(|_| NotifyError::WrongSession)?;
         let binding = Binding::Eid(eid);
@@ -91,7 +92,7 @@ impl NotifyBroker {
             .ok_or(NotifyError::WrongSession)?;
         let nonce = TimeNonce::from_b64(&b.nonce).map_err(|_| NotifyError::BadMac)?;
         check_mac(&session.secret, &eid, &[nonce.as_bytes()], &b.mac)?;
-        if u64::from(nonce.time()).abs_diff(now) > NONCE_WINDOW_SECS {
+        if u64::from(nonce.time()).abs_diff(now.as_secs()) > NONCE_WINDOW_SECS {
             return Err(NotifyError::StaleNonce);
         }
         if session.nonce_used(nonce.as_bytes()) {
@@ -114,7 +115,7 @@ impl NotifyBroker {
         &self,
         b: &SubscriberBody<'_>,
         aid: &str,
-        now: u64,
+        now: UnixTime,
     ) -> Result<Authenticated, NotifyError> {
         let aid = PublicKey::from_b64(aid).map_err(|_| NotifyError::WrongSession)?;
         let binding = Binding::Aid(aid);
@@ -139,7 +140,7 @@ impl NotifyBroker {
     /// The last check of a subscriber call, and its one change to the session: 503
     /// ([`NotifyError::NonceStoreFull`]) when the session cannot remember one more nonce;
     /// otherwise the nonce is remembered.
-    fn use_nonce(&mut self, call: &Authenticated, now: u64) -> Result<(), NotifyError> {
+    fn use_nonce(&mut self, call: &Authenticated, now: UnixTime) -> Result<(), NotifyError> {
         let session = self
             .session_mut(&call.epk, call.binding, now)
             .ok_or(NotifyError::WrongSession)?;
@@ -157,7 +158,7 @@ impl NotifyBroker {
     pub fn subscribers_list(
         &mut self,
         body: &[u8],
-        now: u64,
+        now: UnixTime,
     ) -> Result<SubscriberList, NotifyError> {
         let b: SubscriberBody<'_> = parse(body)?;
         let eid = b.eid.as_deref().ok_or(NotifyError::BadBody)?;
@@ -191,7 +192,7 @@ impl NotifyBroker {
     ///
     /// Both: 503 when the session already remembers [`super::MAX_USED_NONCES`] nonces. On success
     /// the nonce is remembered for as long as the session lives.
-    pub fn subscribers_delete(&mut self, body: &[u8], now: u64) -> Result<Empty, NotifyError> {
+    pub fn subscribers_delete(&mut self, body: &[u8], now: UnixTime) -> Result<Empty, NotifyError> {
         let b: SubscriberBody<'_> = parse(body)?;
         let pid = b.pid.as_deref().ok_or(NotifyError::BadBody)?;
         let call = if let Some(eid) = b.eid.as_deref() {

@@ -5,6 +5,7 @@ use hem_auth_core::device::{AuditKind, AuditResult, DeviceError as E, Malformed 
 use hem_auth_core::jwt::{self, Header, JwtError};
 use hem_auth_core::keys::SecretKey;
 use hem_auth_core::seal::SealError;
+use hem_auth_core::UnixTime;
 use serde_json::{json, Value};
 
 use crate::rig::{body, refused, Rig};
@@ -25,7 +26,8 @@ fn ext_request_403_rtc_unset() {
     let mut rig = Rig::with(|c| c.initialised = false);
     rig.unset_clock();
     refused(&mut rig, E::RtcUnset, 403, |r| {
-        r.dev.ext_request(b"garbage", r.now, &mut r.rng)
+        r.dev
+            .ext_request(b"garbage", UnixTime::from_secs(r.now), &mut r.rng)
     });
 }
 
@@ -36,7 +38,8 @@ fn ext_request_409_not_initialised() {
         r.ext_request_body(json!({"scope": "keymgmt:list"})).1
     });
     refused(&mut rig, E::NotInitialised, 409, |r| {
-        r.dev.ext_request(b"[]", r.now, &mut r.rng)
+        r.dev
+            .ext_request(b"[]", UnixTime::from_secs(r.now), &mut r.rng)
     });
 }
 
@@ -51,18 +54,21 @@ fn ext_request_400() {
     ];
     for b in bad_bodies {
         refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-            r.dev.ext_request(b, r.now, &mut r.rng)
+            r.dev.ext_request(b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     // epk missing, of the wrong type
     refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-        r.dev
-            .ext_request(&body(&json!({"scope": "keymgmt:list"})), r.now, &mut r.rng)
+        r.dev.ext_request(
+            &body(&json!({"scope": "keymgmt:list"})),
+            UnixTime::from_secs(r.now),
+            &mut r.rng,
+        )
     });
     refused(&mut rig, E::Malformed(M::Body), 400, |r| {
         r.dev.ext_request(
             &body(&json!({"epk": 5, "scope": "keymgmt:list"})),
-            r.now,
+            UnixTime::from_secs(r.now),
             &mut r.rng,
         )
     });
@@ -99,7 +105,8 @@ fn ext_request_413() {
     let mut rig = Rig::new();
     let big = vec![b' '; hem_auth_core::messages::MAX_BODY_BYTES + 1];
     refused(&mut rig, E::BodyTooLarge, 413, |r| {
-        r.dev.ext_request(&big, r.now, &mut r.rng)
+        r.dev
+            .ext_request(&big, UnixTime::from_secs(r.now), &mut r.rng)
     });
 }
 
@@ -132,7 +139,7 @@ fn ext_token_409_not_initialised() {
         dev: hem_auth_core::device::Device::restore(snap, &mut crate::support::rng(1)).unwrap(),
         ..rig
     };
-    let _ = rig.dev.set_clock(rig.now);
+    let _ = rig.dev.set_clock(UnixTime::from_secs(rig.now));
     refused(&mut rig, E::NotInitialised, 409, |r| r.ext_token(&b));
 }
 
@@ -422,19 +429,23 @@ fn ext_init_and_mac_400() {
     let token = rig.login("auth:ext:pair");
     for b in [body(&json!({})), body(&json!({"epk": 1})), b"[]".to_vec()] {
         refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-            r.dev.ext_init(Some(&token), &b, r.now, &mut r.rng)
+            r.dev
+                .ext_init(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
         });
         refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-            r.dev.ext_mac(Some(&token), &b, r.now, &mut r.rng)
+            r.dev
+                .ext_mac(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     for epk in [SHORT_KEY, "!!", LOW_ORDER] {
         let b = body(&json!({ "epk": epk }));
         refused(&mut rig, E::Malformed(M::Epk), 400, |r| {
-            r.dev.ext_init(Some(&token), &b, r.now, &mut r.rng)
+            r.dev
+                .ext_init(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
         });
         refused(&mut rig, E::Malformed(M::Epk), 400, |r| {
-            r.dev.ext_mac(Some(&token), &b, r.now, &mut r.rng)
+            r.dev
+                .ext_mac(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
 }
@@ -445,10 +456,12 @@ fn ext_init_and_mac_401_bearer() {
     let token = rig.login("system:config");
     let b = epk_body(&mut rig);
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev.ext_init(None, &b, r.now, &mut r.rng)
+        r.dev
+            .ext_init(None, &b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev.ext_mac(None, &b, r.now, &mut r.rng)
+        r.dev
+            .ext_mac(None, &b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     let mut tampered = token.clone();
     tampered.insert(tampered.find('.').unwrap() + 2, 'x');
@@ -459,26 +472,30 @@ fn ext_init_and_mac_401_bearer() {
     );
     for t in ["", "junk", tampered.as_str(), other_device.as_str()] {
         refused(&mut rig, E::InvalidToken, 401, |r| {
-            r.dev.ext_init(Some(t), &b, r.now, &mut r.rng)
+            r.dev
+                .ext_init(Some(t), &b, UnixTime::from_secs(r.now), &mut r.rng)
         });
         refused(&mut rig, E::InvalidToken, 401, |r| {
-            r.dev.ext_mac(Some(t), &b, r.now, &mut r.rng)
+            r.dev
+                .ext_mac(Some(t), &b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     // the bearer comes before the body
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev.ext_init(None, b"[]", r.now, &mut r.rng)
+        r.dev
+            .ext_init(None, b"[]", UnixTime::from_secs(r.now), &mut r.rng)
     });
     // expired: valid while now < exp
     let exp = crate::rig::token_claims(&token).exp;
     rig.now = exp;
     refused(&mut rig, E::TokenExpired, 401, |r| {
-        r.dev.ext_init(Some(&token), &b, r.now, &mut r.rng)
+        r.dev
+            .ext_init(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     rig.now = exp - 1;
     assert!(rig
         .dev
-        .ext_init(Some(&token), &b, rig.now, &mut rig.rng)
+        .ext_init(Some(&token), &b, UnixTime::from_secs(rig.now), &mut rig.rng)
         .result
         .is_ok());
 }
@@ -504,10 +521,12 @@ fn ext_init_and_mac_403_scope_or_role_is_audited() {
         let sub = crate::rig::token_claims(token).sub.into_owned();
         for events in [
             refused(&mut rig, err.clone(), 403, |r| {
-                r.dev.ext_init(Some(token), &b, r.now, &mut r.rng)
+                r.dev
+                    .ext_init(Some(token), &b, UnixTime::from_secs(r.now), &mut r.rng)
             }),
             refused(&mut rig, err.clone(), 403, |r| {
-                r.dev.ext_mac(Some(token), &b, r.now, &mut r.rng)
+                r.dev
+                    .ext_mac(Some(token), &b, UnixTime::from_secs(r.now), &mut r.rng)
             }),
         ] {
             assert_eq!(events.len(), 1);
@@ -532,7 +551,10 @@ fn ext_validate_400() {
     let token = rig.login("auth:ext:pair");
     let (_, jti) = rig.ext_init(&token);
     let (reply, phone) = rig.reply_with(&jti, "phone", |_| {});
-    let validate = |r: &mut Rig, b: &[u8]| r.dev.ext_validate(Some(&token), b, r.now);
+    let validate = |r: &mut Rig, b: &[u8]| {
+        r.dev
+            .ext_validate(Some(&token), b, UnixTime::from_secs(r.now))
+    };
     for b in [
         b"[]".to_vec(),
         body(&json!({"pid": phone.pid()})),
@@ -602,8 +624,11 @@ fn ext_validate_406_ninth_pairing_and_duplicate_aid() {
     // the ninth: 406, and before the MAC (a wrong-key reply is 406 too)
     let (reply, ninth) = rig.reply_with(&jti, "ninth", |_| {});
     refused(&mut rig, E::TooManyPairings, 406, |r| {
-        r.dev
-            .ext_validate(Some(&token), &Rig::validate_body(&ninth, &reply), r.now)
+        r.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&ninth, &reply),
+            UnixTime::from_secs(r.now),
+        )
     });
 
     // duplicate aid, even under a new pid
@@ -621,22 +646,32 @@ fn ext_validate_406_ninth_pairing_and_duplicate_aid() {
     )
     .unwrap();
     refused(&mut rig, E::DuplicateAid, 406, |r| {
-        r.dev
-            .ext_validate(Some(&token), &Rig::validate_body(&new_pid, &again), r.now)
+        r.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&new_pid, &again),
+            UnixTime::from_secs(r.now),
+        )
     });
     // and a pid already in use by another aid
     let (reply, other) = rig.reply_with(&jti, "other", |_| {});
     let other =
         crate::rig::Phone::new(first.pid(), eid, other.aid_prv.clone(), &other.label).unwrap();
     refused(&mut rig, E::DuplicatePid, 406, |r| {
-        r.dev
-            .ext_validate(Some(&token), &Rig::validate_body(&other, &reply), r.now)
+        r.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&other, &reply),
+            UnixTime::from_secs(r.now),
+        )
     });
     // the nonce is still usable for a genuinely new phone
     let (reply, fresh) = rig.reply_with(&jti, "fresh", |_| {});
     assert!(rig
         .dev
-        .ext_validate(Some(&token), &Rig::validate_body(&fresh, &reply), rig.now)
+        .ext_validate(
+            Some(&token),
+            &Rig::validate_body(&fresh, &reply),
+            UnixTime::from_secs(rig.now)
+        )
         .result
         .is_ok());
     drop(phones);
@@ -652,35 +687,51 @@ fn ext_validate_401() {
     let claims = crate::rig::claims_of(&reply);
     let forged = jwt::sign(Header::App, &claims, &[9u8; 32]);
     refused(&mut rig, E::BadMac, 401, |r| {
-        r.dev
-            .ext_validate(Some(&token), &Rig::validate_body(&phone, &forged), r.now)
+        r.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&phone, &forged),
+            UnixTime::from_secs(r.now),
+        )
     });
     // header policy
     let no_ecdh = forge(r#"{"alg":"HS256"}"#, &claims, phone.s1.as_bytes());
     refused(&mut rig, E::HeaderPolicy, 401, |r| {
-        r.dev
-            .ext_validate(Some(&token), &Rig::validate_body(&phone, &no_ecdh), r.now)
+        r.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&phone, &no_ecdh),
+            UnixTime::from_secs(r.now),
+        )
     });
     // nonce not pending: unknown jti, a login nonce
     let login_jti = rig.challenge().jti.into_owned();
     for j in [hem_auth_core::codec::encode_std(&[1u8; 32]), login_jti] {
         let (reply, p) = rig.reply_with(&j, "phone", |_| {});
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev
-                .ext_validate(Some(&token), &Rig::validate_body(&p, &reply), r.now)
+            r.dev.ext_validate(
+                Some(&token),
+                &Rig::validate_body(&p, &reply),
+                UnixTime::from_secs(r.now),
+            )
         });
     }
     // success once, then a replay (new pid, same reply) is 401 — the aid check would be 406,
     // so replay with a fresh phone answering the consumed jti
     assert!(rig
         .dev
-        .ext_validate(Some(&token), &Rig::validate_body(&phone, &reply), rig.now)
+        .ext_validate(
+            Some(&token),
+            &Rig::validate_body(&phone, &reply),
+            UnixTime::from_secs(rig.now)
+        )
         .result
         .is_ok());
     let (reply, p) = rig.reply_with(&jti, "late", |_| {});
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev
-            .ext_validate(Some(&token), &Rig::validate_body(&p, &reply), r.now)
+        r.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&p, &reply),
+            UnixTime::from_secs(r.now),
+        )
     });
 }
 
@@ -692,17 +743,18 @@ fn ext_validate_bearer_rules() {
     let (reply, phone) = rig.reply_with(&jti, "phone", |_| {});
     let b = Rig::validate_body(&phone, &reply);
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev.ext_validate(None, &b, r.now)
+        r.dev.ext_validate(None, &b, UnixTime::from_secs(r.now))
     });
     let master = rig.master.clone();
     let m = rig.login_as(&master, "auth:ext:pair");
     let ev = refused(&mut rig, E::WrongRole, 403, |r| {
-        r.dev.ext_validate(Some(&m), &b, r.now)
+        r.dev.ext_validate(Some(&m), &b, UnixTime::from_secs(r.now))
     });
     assert_eq!(ev[0].kind, AuditKind::FailedScopeCheck);
     let wrong = rig.login("keymgmt:list");
     refused(&mut rig, E::InsufficientScope, 403, |r| {
-        r.dev.ext_validate(Some(&wrong), &b, r.now)
+        r.dev
+            .ext_validate(Some(&wrong), &b, UnixTime::from_secs(r.now))
     });
 }
 
@@ -714,10 +766,11 @@ fn auth_token_403_only_with_trusted_time() {
     let b = rig.login_body_with(&rig.user.clone(), "keymgmt:list", |_| {});
     rig.unset_clock();
     refused(&mut rig, E::RtcUnset, 403, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     refused(&mut rig, E::RtcUnset, 403, |r| {
-        r.dev.auth_token_challenge(r.now, &mut r.rng)
+        r.dev
+            .auth_token_challenge(UnixTime::from_secs(r.now), &mut r.rng)
     });
     // trusted time off: the RTC does not matter for login
     let mut rig = Rig::new();
@@ -731,10 +784,12 @@ fn auth_token_403_only_with_trusted_time() {
 fn auth_token_409_not_initialised() {
     let mut rig = Rig::with(|c| c.initialised = false);
     refused(&mut rig, E::NotInitialised, 409, |r| {
-        r.dev.auth_token_challenge(r.now, &mut r.rng)
+        r.dev
+            .auth_token_challenge(UnixTime::from_secs(r.now), &mut r.rng)
     });
     refused(&mut rig, E::NotInitialised, 409, |r| {
-        r.dev.auth_token(b"{}", r.now, &mut r.rng)
+        r.dev
+            .auth_token(b"{}", UnixTime::from_secs(r.now), &mut r.rng)
     });
 }
 
@@ -744,7 +799,7 @@ fn auth_token_400() {
     let user = rig.user.clone();
     for b in [b"[]".to_vec(), b"{}".to_vec(), body(&json!({"auth": 1}))] {
         refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     refused(
@@ -752,8 +807,11 @@ fn auth_token_400() {
         E::Malformed(M::Jwt(JwtError::SegmentCount)),
         400,
         |r| {
-            r.dev
-                .auth_token(&body(&json!({"auth": "x"})), r.now, &mut r.rng)
+            r.dev.auth_token(
+                &body(&json!({"auth": "x"})),
+                UnixTime::from_secs(r.now),
+                &mut r.rng,
+            )
         },
     );
     for claim in ["jti", "aud", "exp", "iat", "iss", "scope"] {
@@ -761,20 +819,25 @@ fn auth_token_400() {
             v.as_object_mut().unwrap().remove(claim);
         });
         refused(&mut rig, E::Malformed(M::Claims), 400, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     for scope in [String::new(), "a".repeat(128)] {
         let b = rig.login_body_with(&user, &scope, |_| {});
         refused(&mut rig, E::Malformed(M::Scope), 400, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     let b = rig.login_body_with(&user, &"a".repeat(127), |_| {});
-    assert!(rig.dev.auth_token(&b, rig.now, &mut rig.rng).result.is_ok());
+    assert!(rig
+        .dev
+        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .result
+        .is_ok());
     let big = vec![b' '; hem_auth_core::messages::MAX_BODY_BYTES + 1];
     refused(&mut rig, E::BodyTooLarge, 413, |r| {
-        r.dev.auth_token(&big, r.now, &mut r.rng)
+        r.dev
+            .auth_token(&big, UnixTime::from_secs(r.now), &mut r.rng)
     });
 }
 
@@ -788,7 +851,7 @@ fn auth_token_401() {
         v["iss"] = json!(user.public_key().to_b64())
     });
     refused(&mut rig, E::BadMac, 401, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     // header policy
     let c = rig.challenge();
@@ -796,13 +859,16 @@ fn auth_token_401() {
     let key = user.diffie_hellman(rig.dev.spk()).unwrap();
     let t = forge(r#"{"alg":"HS256"}"#, &claims, key.as_bytes());
     refused(&mut rig, E::HeaderPolicy, 401, |r| {
-        r.dev
-            .auth_token(&body(&json!({"auth": t})), r.now, &mut r.rng)
+        r.dev.auth_token(
+            &body(&json!({"auth": t})),
+            UnixTime::from_secs(r.now),
+            &mut r.rng,
+        )
     });
     // iss neither user nor master (correctly signed by its own key); garbage iss
     let b = rig.login_body_with(&stranger, "keymgmt:list", |_| {});
     refused(&mut rig, E::UnknownIssuer, 401, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     // (an iss that is not a canonical key is 400, step 8: see
     // `hardening::auth_token_400_non_canonical_iss`)
@@ -814,21 +880,25 @@ fn auth_token_401() {
     ] {
         let b = rig.login_body_with(&user, "keymgmt:list", |v| v["jti"] = json!(jti));
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     // exp ≤ now: equal, earlier, zero
     for exp in [rig.now, rig.now - 1, 0] {
         let b = rig.login_body_with(&user, "keymgmt:list", |v| v["exp"] = json!(exp));
         refused(&mut rig, E::Expired, 401, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     // replay of a used login
     let b = rig.login_body_with(&user, "keymgmt:list", |_| {});
-    assert!(rig.dev.auth_token(&b, rig.now, &mut rig.rng).result.is_ok());
+    assert!(rig
+        .dev
+        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .result
+        .is_ok());
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
 }
 
@@ -843,19 +913,26 @@ fn unpair_errors() {
     let m = rig.login_as(&master, "keymgmt:del");
     let list = rig.login("keymgmt:list");
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev.unpair(None, &phone.kid, r.now)
+        r.dev.unpair(None, &phone.kid, UnixTime::from_secs(r.now))
     });
     refused(&mut rig, E::WrongRole, 403, |r| {
-        r.dev.unpair(Some(&m), &phone.kid, r.now)
+        r.dev
+            .unpair(Some(&m), &phone.kid, UnixTime::from_secs(r.now))
     });
     refused(&mut rig, E::InsufficientScope, 403, |r| {
-        r.dev.unpair(Some(&list), &phone.kid, r.now)
+        r.dev
+            .unpair(Some(&list), &phone.kid, UnixTime::from_secs(r.now))
     });
     refused(&mut rig, E::Malformed(M::Kid), 400, |r| {
-        r.dev.unpair(Some(&del), &phone.kid.to_uppercase(), r.now)
+        r.dev.unpair(
+            Some(&del),
+            &phone.kid.to_uppercase(),
+            UnixTime::from_secs(r.now),
+        )
     });
     refused(&mut rig, E::UnknownKey, 404, |r| {
-        r.dev.unpair(Some(&del), &"0".repeat(32), r.now)
+        r.dev
+            .unpair(Some(&del), &"0".repeat(32), UnixTime::from_secs(r.now))
     });
 }
 
@@ -865,7 +942,7 @@ fn checkin_errors() {
     rig.unset_clock();
     let check = rig
         .dev
-        .checkin_challenge(rig.now, &mut rig.rng)
+        .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
         .result
         .unwrap()
         .check
@@ -880,10 +957,10 @@ fn checkin_errors() {
     let key = backend.diffie_hellman(rig.dev.spk()).unwrap();
     let post = |r: &mut Rig, claims: &Value, key: &[u8]| {
         let b = body(&json!({"checked": jwt::sign(Header::Device, claims, key)}));
-        r.dev.checkin(&b, r.now)
+        r.dev.checkin(&b, UnixTime::from_secs(r.now))
     };
     refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-        r.dev.checkin(b"[]", r.now)
+        r.dev.checkin(b"[]", UnixTime::from_secs(r.now))
     });
     let mut c = good.clone();
     c["iss"] = json!(spk);
@@ -909,7 +986,10 @@ fn checkin_errors() {
     // no backend configured
     let mut rig = Rig::with(|c| c.backend_key = None);
     refused(&mut rig, E::NoBackend, 409, |r| {
-        r.dev.checkin_challenge(r.now, &mut r.rng)
+        r.dev
+            .checkin_challenge(UnixTime::from_secs(r.now), &mut r.rng)
     });
-    refused(&mut rig, E::NoBackend, 409, |r| r.dev.checkin(b"{}", r.now));
+    refused(&mut rig, E::NoBackend, 409, |r| {
+        r.dev.checkin(b"{}", UnixTime::from_secs(r.now))
+    });
 }

@@ -1,6 +1,7 @@
 //! Spec §4.3: self-authenticating nonces. No flood of anonymous requests may invalidate a nonce
 //! the device issued to someone else, and only successful verifications are remembered.
 
+use hem_auth_core::UnixTime;
 use std::cell::RefCell;
 
 use hem_auth_core::codec;
@@ -23,7 +24,7 @@ const PURPOSES: [NoncePurpose; 4] = [
 fn checkin_body(rig: &mut Rig) -> Vec<u8> {
     let check = rig
         .dev
-        .checkin_challenge(rig.now, &mut rig.rng)
+        .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
         .result
         .unwrap()
         .check
@@ -87,22 +88,27 @@ fn a_flood_of_issues_invalidates_no_pending_nonce() {
     for _ in 0..FLOOD {
         assert!(rig
             .dev
-            .auth_token_challenge(rig.now, &mut rig.rng)
+            .auth_token_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
             .result
             .is_ok());
         assert!(rig
             .dev
-            .ext_request(&flood_request, rig.now, &mut rig.rng)
+            .ext_request(&flood_request, UnixTime::from_secs(rig.now), &mut rig.rng)
             .result
             .is_ok());
         assert!(rig
             .dev
-            .checkin_challenge(rig.now, &mut rig.rng)
+            .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
             .result
             .is_ok());
         assert!(rig
             .dev
-            .ext_init(Some(&config), &epk, rig.now, &mut rig.rng)
+            .ext_init(
+                Some(&config),
+                &epk,
+                UnixTime::from_secs(rig.now),
+                &mut rig.rng
+            )
             .result
             .is_ok());
     }
@@ -111,13 +117,19 @@ fn a_flood_of_issues_invalidates_no_pending_nonce() {
     assert_eq!(rig.dev.consumed_nonces().count(), consumed);
     assert_eq!(rig.dev.snapshot_with_pending().pending.len(), 0);
 
-    let login = rig.dev.auth_token(&login, rig.now, &mut rig.rng).result;
+    let login = rig
+        .dev
+        .auth_token(&login, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .result;
     let ext = rig.ext_token(&authreply).result;
     let pairing = rig
         .dev
-        .ext_validate(Some(&config), &validate, rig.now)
+        .ext_validate(Some(&config), &validate, UnixTime::from_secs(rig.now))
         .result;
-    let checkin = rig.dev.checkin(&checkin, rig.now).result;
+    let checkin = rig
+        .dev
+        .checkin(&checkin, UnixTime::from_secs(rig.now))
+        .result;
     let statuses = [
         (
             "login",
@@ -173,7 +185,7 @@ fn forged_other_purpose_expired_replayed_and_rebooted_nonces_are_401() {
             v["jti"] = json!(codec::encode_std(&forged))
         });
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     // forged time: the same bytes claiming to be older or newer
@@ -185,14 +197,18 @@ fn forged_other_purpose_expired_replayed_and_rebooted_nonces_are_401() {
             v["jti"] = json!(codec::encode_std(&forged))
         });
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     // the genuine one still logs in, once
     let b = rig.login_body_with(&user, "keymgmt:list", |v| v["jti"] = json!(c.jti));
-    assert!(rig.dev.auth_token(&b, rig.now, &mut rig.rng).result.is_ok());
+    assert!(rig
+        .dev
+        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .result
+        .is_ok());
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
 
     // other purposes: an authreq nonce and a check-in nonce as a login challenge, a login
@@ -200,14 +216,14 @@ fn forged_other_purpose_expired_replayed_and_rebooted_nonces_are_401() {
     let req = rig.ext_request("keymgmt:list", None);
     let check = rig
         .dev
-        .checkin_challenge(rig.now, &mut rig.rng)
+        .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
         .result
         .unwrap();
     let check_jti = claims_of(&check.check)["jti"].clone();
     for other in [json!(codec::encode_std(&req.jti)), check_jti.clone()] {
         let b = rig.login_body_with(&user, "keymgmt:list", |v| v["jti"] = other);
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
     }
     let login_jti: [u8; 32] = codec::decode_fixed(&rig.challenge().jti).unwrap();
@@ -218,11 +234,12 @@ fn forged_other_purpose_expired_replayed_and_rebooted_nonces_are_401() {
     }
     let b = checked_body(&rig, &json!(codec::encode_std(&req.jti)));
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.checkin(&b, r.now)
+        r.dev.checkin(&b, UnixTime::from_secs(r.now))
     });
     for purpose in PURPOSES {
         assert_eq!(
-            rig.dev.is_pending(purpose, &req.jti, rig.now),
+            rig.dev
+                .is_pending(purpose, &req.jti, UnixTime::from_secs(rig.now)),
             purpose == NoncePurpose::Authreq,
             "{purpose:?}"
         );
@@ -233,20 +250,28 @@ fn forged_other_purpose_expired_replayed_and_rebooted_nonces_are_401() {
     let start = rig.now;
     rig.now = start + 300;
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.checkin(&b, r.now)
+        r.dev.checkin(&b, UnixTime::from_secs(r.now))
     });
     rig.now = start + 299;
     let b = checked_body(&rig, &check_jti);
-    assert!(rig.dev.checkin(&b, rig.now).result.is_ok());
+    assert!(rig
+        .dev
+        .checkin(&b, UnixTime::from_secs(rig.now))
+        .result
+        .is_ok());
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.checkin(&b, r.now)
+        r.dev.checkin(&b, UnixTime::from_secs(r.now))
     });
 
     // rebooted: the authreq issued before the restore is refused after it
     let a = rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 900);
     rig.unset_clock();
-    let _ = rig.dev.set_clock(rig.now);
-    assert!(!rig.dev.is_pending(NoncePurpose::Authreq, &req.jti, rig.now));
+    let _ = rig.dev.set_clock(UnixTime::from_secs(rig.now));
+    assert!(!rig.dev.is_pending(
+        NoncePurpose::Authreq,
+        &req.jti,
+        UnixTime::from_secs(rig.now)
+    ));
     refused(&mut rig, E::NonceNotPending, 401, |r| r.ext_token(&a));
 }
 
@@ -266,12 +291,14 @@ fn a_full_consumed_set_refuses_the_success_with_503() {
         v["exp"] = json!(T_LATE);
     });
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
-        r.dev.auth_token(&login, r.now, &mut r.rng)
+        r.dev
+            .auth_token(&login, UnixTime::from_secs(r.now), &mut r.rng)
     });
     // every earlier check still decides first (503 is the last one)
     let expired = rig.login_body_with(&user, "keymgmt:list", |v| v["exp"] = json!(1));
     refused(&mut rig, E::Expired, 401, |r| {
-        r.dev.auth_token(&expired, r.now, &mut r.rng)
+        r.dev
+            .auth_token(&expired, UnixTime::from_secs(r.now), &mut r.rng)
     });
     // ext/token
     let req = rig.ext_request("keymgmt:list", None);
@@ -286,12 +313,13 @@ fn a_full_consumed_set_refuses_the_success_with_503() {
     let (reply, second) = rig.reply_with(&jti, "second", |_| {});
     let validate = Rig::validate_body(&second, &reply);
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
-        r.dev.ext_validate(Some(&config), &validate, r.now)
+        r.dev
+            .ext_validate(Some(&config), &validate, UnixTime::from_secs(r.now))
     });
     // check-in
     let checkin = checkin_body(&mut rig);
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
-        r.dev.checkin(&checkin, r.now)
+        r.dev.checkin(&checkin, UnixTime::from_secs(r.now))
     });
 
     // an explicit pending nonce needs no room: it is removed when consumed
@@ -301,17 +329,28 @@ fn a_full_consumed_set_refuses_the_success_with_503() {
     let b = rig.login_body_with(&user, "keymgmt:list", |v| {
         v["jti"] = json!(codec::encode_std(&explicit))
     });
-    assert!(rig.dev.auth_token(&b, rig.now, &mut rig.rng).result.is_ok());
+    assert!(rig
+        .dev
+        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .result
+        .is_ok());
     assert_eq!(rig.dev.consumed_nonces().count(), 3);
-    assert!(!rig.dev.is_pending(NoncePurpose::Login, &explicit, rig.now));
+    assert!(!rig
+        .dev
+        .is_pending(NoncePurpose::Login, &explicit, UnixTime::from_secs(rig.now)));
 
     // 61 s later the two login nonces have expired: two successes fit again, and the refused
     // requests were left usable
     rig.now += 61;
     assert!(rig.ext_token(&authreply).result.is_ok());
-    assert!(rig.dev.checkin(&checkin, rig.now).result.is_ok());
+    assert!(rig
+        .dev
+        .checkin(&checkin, UnixTime::from_secs(rig.now))
+        .result
+        .is_ok());
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
-        r.dev.ext_validate(Some(&config), &validate, r.now)
+        r.dev
+            .ext_validate(Some(&config), &validate, UnixTime::from_secs(r.now))
     });
     assert_eq!(E::NonceStoreFull.status(), 503);
 }
@@ -351,13 +390,16 @@ fn random_jti_bytes_are_never_accepted() {
             }
             let mut r = rig.borrow_mut();
             for purpose in PURPOSES {
-                prop_assert!(!r.dev.is_pending(purpose, &jti, now), "{purpose:?}");
+                prop_assert!(
+                    !r.dev.is_pending(purpose, &jti, UnixTime::from_secs(now)),
+                    "{purpose:?}"
+                );
             }
             let mut claims = claims.clone();
             claims["jti"] = json!(codec::encode_std(&jti));
             let b = body(&json!({"auth": jwt::sign(Header::App, &claims, key.as_bytes())}));
             let rng = &mut r.rng.clone();
-            let out = r.dev.auth_token(&b, now, rng);
+            let out = r.dev.auth_token(&b, UnixTime::from_secs(now), rng);
             prop_assert_eq!(out.result.err(), Some(E::NonceNotPending));
             Ok(())
         })

@@ -12,6 +12,7 @@ use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::SecretKey;
 use hem_auth_core::messages;
 use hem_auth_core::scope::KeyHint;
+use hem_auth_core::UnixTime;
 use serde_json::json;
 
 use crate::rig::{body, claims_of, refused, token_claims, Rig};
@@ -21,7 +22,9 @@ fn login_pair_ext_auth_bearer_unpair() {
     let mut rig = Rig::new();
     // login
     let b = rig.login_body_with(&rig.user.clone(), "system:config", |_| {});
-    let out = rig.dev.auth_token(&b, rig.now, &mut rig.rng);
+    let out = rig
+        .dev
+        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng);
     let ev = &out.events[0];
     assert_eq!(
         (ev.kind.code(), ev.result.code(), ev.sub(), ev.data()),
@@ -36,7 +39,7 @@ fn login_pair_ext_auth_bearer_unpair() {
     let out = rig.dev.ext_validate(
         Some(&config_token),
         &Rig::validate_body(&phone, &reply),
-        rig.now,
+        UnixTime::from_secs(rig.now),
     );
     let ev = out.events[0].clone();
     let r = out.result.unwrap();
@@ -98,7 +101,7 @@ fn login_pair_ext_auth_bearer_unpair() {
         let exact = rig.dev.authorize(
             Some(&token),
             &Requirement::exact(&expected).roles(Roles::NotMaster),
-            rig.now,
+            UnixTime::from_secs(rig.now),
         );
         let a = exact.result.unwrap();
         assert!(matches!(a.subject, Subject::External { .. }));
@@ -109,7 +112,7 @@ fn login_pair_ext_auth_bearer_unpair() {
     let del = rig.login("keymgmt:del");
     let gone = rig
         .dev
-        .unpair(Some(&del), &phone.kid, rig.now)
+        .unpair(Some(&del), &phone.kid, UnixTime::from_secs(rig.now))
         .result
         .unwrap();
     assert_eq!(
@@ -255,26 +258,33 @@ fn replay_is_refused_everywhere() {
     let b = rig.login_body_with(&rig.user.clone(), "system:config", |_| {});
     let token = rig
         .dev
-        .auth_token(&b, rig.now, &mut rig.rng)
+        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
         .result
         .unwrap()
         .as_str()
         .to_owned();
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     // pairing reply (a second phone answering the same request)
     let (_, jti) = rig.ext_init(&token);
     let (reply, phone) = rig.reply_with(&jti, "phone", |_| {});
     assert!(rig
         .dev
-        .ext_validate(Some(&token), &Rig::validate_body(&phone, &reply), rig.now)
+        .ext_validate(
+            Some(&token),
+            &Rig::validate_body(&phone, &reply),
+            UnixTime::from_secs(rig.now)
+        )
         .result
         .is_ok());
     let (reply2, phone2) = rig.reply_with(&jti, "phone2", |_| {});
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev
-            .ext_validate(Some(&token), &Rig::validate_body(&phone2, &reply2), r.now)
+        r.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&phone2, &reply2),
+            UnixTime::from_secs(r.now),
+        )
     });
     // authreply
     let req = rig.ext_request("keymgmt:list", None);
@@ -293,12 +303,12 @@ fn expiry_at_the_boundary() {
     let need = Requirement::any_of(&["keymgmt:list"]);
     assert!(rig
         .dev
-        .authorize(Some(&token), &need, exp - 1)
+        .authorize(Some(&token), &need, UnixTime::from_secs(exp - 1))
         .result
         .is_ok());
     assert_eq!(
         rig.dev
-            .authorize(Some(&token), &need, exp)
+            .authorize(Some(&token), &need, UnixTime::from_secs(exp))
             .result
             .unwrap_err(),
         E::TokenExpired
@@ -327,10 +337,14 @@ fn expiry_at_the_boundary() {
     });
     rig.now = c.exp;
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     rig.now = c.exp - 1;
-    assert!(rig.dev.auth_token(&b, rig.now, &mut rig.rng).result.is_ok());
+    assert!(rig
+        .dev
+        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .result
+        .is_ok());
 
     // pairing request: 24 h
     let config = rig.login("system:config");
@@ -344,7 +358,7 @@ fn expiry_at_the_boundary() {
         let user = rig.user.clone();
         let lb = rig.login_body_with(&user, "system:config", |v| v["exp"] = json!(exp + 10));
         rig.dev
-            .auth_token(&lb, rig.now, &mut rig.rng)
+            .auth_token(&lb, UnixTime::from_secs(rig.now), &mut rig.rng)
             .result
             .unwrap()
             .as_str()
@@ -352,12 +366,13 @@ fn expiry_at_the_boundary() {
     };
     rig.now = exp;
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.ext_validate(Some(&config), &b, r.now)
+        r.dev
+            .ext_validate(Some(&config), &b, UnixTime::from_secs(r.now))
     });
     rig.now = exp - 1;
     assert!(rig
         .dev
-        .ext_validate(Some(&config), &b, rig.now)
+        .ext_validate(Some(&config), &b, UnixTime::from_secs(rig.now))
         .result
         .is_ok());
 }
@@ -406,7 +421,7 @@ fn rtc_unset_until_checkin_or_set_clock() {
     // check-in with the emulated backend
     let check = rig
         .dev
-        .checkin_challenge(rig.now, &mut rig.rng)
+        .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
         .result
         .unwrap();
     let c = claims_of(&check.check);
@@ -425,9 +440,10 @@ fn rtc_unset_until_checkin_or_set_clock() {
         "iss": rig.backend.public_key().to_b64(), "aud": rig.dev.spk().to_b64(), "status": "OK"}),
         key.as_bytes(),
     );
-    let out = rig
-        .dev
-        .checkin(&body(&json!({ "checked": checked })), rig.now);
+    let out = rig.dev.checkin(
+        &body(&json!({ "checked": checked })),
+        UnixTime::from_secs(rig.now),
+    );
     let ev = out.events[0].clone();
     let done = out.result.unwrap();
     assert_eq!(done.time, 1_900_000_000);
@@ -446,7 +462,7 @@ fn rtc_unset_until_checkin_or_set_clock() {
 
     // the emulator's explicit set-clock
     rig.unset_clock();
-    let out = rig.dev.set_clock(42);
+    let out = rig.dev.set_clock(UnixTime::from_secs(42));
     assert_eq!(
         (out.events[0].kind, out.events[0].time),
         (AuditKind::RtcSet, 42)
@@ -462,7 +478,7 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
     let need = Requirement::any_of(&["keymgmt:list"]);
     assert!(rig
         .dev
-        .authorize(Some(&token), &need, rig.now)
+        .authorize(Some(&token), &need, UnixTime::from_secs(rig.now))
         .result
         .is_ok());
     let old_spk = *rig.dev.spk();
@@ -479,7 +495,7 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
     assert!(!rig.dev.rtc_is_set(), "the clock is lost");
     assert_eq!(
         rig.dev
-            .authorize(Some(&token), &need, rig.now)
+            .authorize(Some(&token), &need, UnixTime::from_secs(rig.now))
             .result
             .unwrap_err(),
         E::InvalidToken
@@ -487,12 +503,14 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
     assert_eq!(rig.dev.pairings().len(), 1);
     assert_eq!(rig.dev.pairings()[0].kid_hex(), phone.kid);
     // pending nonces were not in the snapshot
-    assert!(!rig
-        .dev
-        .is_pending(NoncePurpose::Authreq, &pending_req.jti, rig.now));
+    assert!(!rig.dev.is_pending(
+        NoncePurpose::Authreq,
+        &pending_req.jti,
+        UnixTime::from_secs(rig.now)
+    ));
 
     // after check-in (here: set-clock), the restored pairing works without re-pairing
-    let _ = rig.dev.set_clock(rig.now);
+    let _ = rig.dev.set_clock(UnixTime::from_secs(rig.now));
     let req = rig.ext_request("keymgmt:list", None);
     let t = rig
         .ext_token(&rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 60))
@@ -500,7 +518,11 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
         .unwrap()
         .as_str()
         .to_owned();
-    assert!(rig.dev.authorize(Some(&t), &need, rig.now).result.is_ok());
+    assert!(rig
+        .dev
+        .authorize(Some(&t), &need, UnixTime::from_secs(rig.now))
+        .result
+        .is_ok());
 
     // Nonces the device issued die with the reboot even in a snapshot "with pending" (their
     // tags are keyed with the per-boot nonce key, spec §4.6); explicit ones survive it.
@@ -513,7 +535,7 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
     assert_eq!(snap.pending[0].jti, explicit.jti);
     assert!(serde_json::to_string(&snap).unwrap().contains("authreq"));
     rig.dev = Device::restore(snap, &mut rig.rng).unwrap();
-    let _ = rig.dev.set_clock(rig.now);
+    let _ = rig.dev.set_clock(UnixTime::from_secs(rig.now));
     refused(&mut rig, E::NonceNotPending, 401, |r| {
         r.ext_token(&r.approve_body(&phone, &req, "keymgmt:list", r.now + 60))
     });
@@ -596,7 +618,7 @@ fn vector_checker_hooks() {
         Device::restore_with_boot_keys(snap, BootKeys::from_parts(spk_sk.clone(), [5; 32]))
             .unwrap();
     assert_eq!(*dev.spk(), spk_sk.public_key());
-    let _ = dev.set_clock(1000);
+    let _ = dev.set_clock(UnixTime::from_secs(1000));
     let jti = [9u8; 32];
     dev.insert_pending(NoncePurpose::Authreq, jti, 2000, Some("keymgmt:list"));
     let s1 = aid_sk.diffie_hellman(&eid_sk.public_key()).unwrap();
@@ -608,7 +630,7 @@ fn vector_checker_hooks() {
     let b = body(&json!({"authreply": jwt::sign(Header::App, &claims, s1.as_bytes())}));
     let before = dev.snapshot_with_pending();
     let t = dev
-        .ext_token(&b, 1000, &mut rng)
+        .ext_token(&b, UnixTime::from_secs(1000), &mut rng)
         .result
         .unwrap()
         .as_str()
@@ -618,7 +640,7 @@ fn vector_checker_hooks() {
         before,
         "success consumed the nonce"
     );
-    assert!(!dev.is_pending(NoncePurpose::Authreq, &jti, 1000));
+    assert!(!dev.is_pending(NoncePurpose::Authreq, &jti, UnixTime::from_secs(1000)));
     // the token verifies under the fixed token key
     let u = jwt::UntrustedJwt::parse(&t).unwrap();
     assert!(u.verify(&[5; 32], jwt::HeaderPolicy::Plain).is_ok());
@@ -635,17 +657,21 @@ fn authorize_rules() {
     // prefix vs exact
     let prefix = ["keymgmt:use"];
     assert_eq!(
-        dev.authorize(Some(&user), &Requirement::any_of(&prefix), now)
-            .result
-            .unwrap()
-            .matched,
+        dev.authorize(
+            Some(&user),
+            &Requirement::any_of(&prefix),
+            UnixTime::from_secs(now)
+        )
+        .result
+        .unwrap()
+        .matched,
         "keymgmt:use"
     );
     assert_eq!(
         dev.authorize(
             Some(&user),
             &Requirement::exact("keymgmt:use:0123456789abcdef0123456789abcde"),
-            now
+            UnixTime::from_secs(now)
         )
         .result
         .unwrap_err(),
@@ -655,24 +681,32 @@ fn authorize_rules() {
         .authorize(
             Some(&user),
             &Requirement::exact("keymgmt:use:0123456789abcdef0123456789abcdef"),
-            now
+            UnixTime::from_secs(now)
         )
         .result
         .is_ok());
     // any token; several accepted scopes, first match reported
     assert_eq!(
-        dev.authorize(Some(&m), &Requirement::any_token(), now)
-            .result
-            .unwrap()
-            .subject,
+        dev.authorize(
+            Some(&m),
+            &Requirement::any_token(),
+            UnixTime::from_secs(now)
+        )
+        .result
+        .unwrap()
+        .subject,
         Subject::Master
     );
     let cfg = ["logger:get", "system:config"];
     assert_eq!(
-        dev.authorize(Some(&m), &Requirement::any_of(&cfg), now)
-            .result
-            .unwrap()
-            .matched,
+        dev.authorize(
+            Some(&m),
+            &Requirement::any_of(&cfg),
+            UnixTime::from_secs(now)
+        )
+        .result
+        .unwrap()
+        .matched,
         "system:config"
     );
     // roles
@@ -680,23 +714,27 @@ fn authorize_rules() {
         dev.authorize(
             Some(&m),
             &Requirement::any_of(&cfg).roles(Roles::NotMaster),
-            now
+            UnixTime::from_secs(now)
         )
         .result
         .unwrap_err(),
         E::WrongRole
     );
     assert_eq!(
-        dev.authorize(Some(&m), &Requirement::EXT_PAIRING, now)
-            .result
-            .unwrap_err(),
+        dev.authorize(
+            Some(&m),
+            &Requirement::EXT_PAIRING,
+            UnixTime::from_secs(now)
+        )
+        .result
+        .unwrap_err(),
         E::WrongRole
     );
     assert_eq!(
         dev.authorize(
             Some(&user),
             &Requirement::any_of(&prefix).roles(Roles::UserOnly),
-            now
+            UnixTime::from_secs(now)
         )
         .result
         .unwrap()
@@ -715,7 +753,7 @@ fn ext_mac_and_code_are_checkable() {
     let before = rig.state();
     let mac = rig
         .dev
-        .ext_mac(Some(&token), &b, rig.now, &mut rig.rng)
+        .ext_mac(Some(&token), &b, UnixTime::from_secs(rig.now), &mut rig.rng)
         .result
         .unwrap();
     assert_eq!(rig.state(), before, "ext/mac is stateless");
@@ -735,7 +773,11 @@ fn ext_mac_and_code_are_checkable() {
     });
     let r = rig
         .dev
-        .ext_validate(Some(&token), &Rig::validate_body(&phone, &reply), rig.now)
+        .ext_validate(
+            Some(&token),
+            &Rig::validate_body(&phone, &reply),
+            UnixTime::from_secs(rig.now),
+        )
         .result
         .unwrap();
     let key = reply_broker.diffie_hellman(rig.dev.eid()).unwrap();

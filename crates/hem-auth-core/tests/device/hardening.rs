@@ -8,6 +8,7 @@ use hem_auth_core::codec;
 use hem_auth_core::device::{DeviceError as E, Malformed as M};
 use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::{PublicKey, SecretKey};
+use hem_auth_core::UnixTime;
 use serde_json::{json, Value};
 
 use crate::rig::{body, claims_of, refused, Phone, Rig};
@@ -134,16 +135,20 @@ fn auth_token_400_scope_outside_the_grammar() {
         let scope = &scope[..scope.len().min(127)];
         let b = rig.login_body_with(&user, scope, |_| {});
         let events = refused(&mut rig, E::Malformed(M::ScopeCharacter), 400, |r| {
-            r.dev.auth_token(&b, r.now, &mut r.rng)
+            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
         });
         assert!(events.is_empty(), "{why}");
     }
     let b = rig.login_body_with(&user, &every_allowed_character(), |_| {});
-    assert!(rig.dev.auth_token(&b, rig.now, &mut rig.rng).result.is_ok());
+    assert!(rig
+        .dev
+        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .result
+        .is_ok());
     // The scope (step 7) comes before the iss (step 8).
     let b = rig.login_body_with(&user, SPOOF, |v| v["iss"] = json!("AAAA"));
     refused(&mut rig, E::Malformed(M::ScopeCharacter), 400, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
 }
 
@@ -169,26 +174,34 @@ fn ext_validate_400_one_phone_key_cannot_take_two_slots() {
     // verifies under the same S1; before the fix this took a second slot.
     let (_, b) = reply_as(&mut rig, &jti, &phone, &high_bit(&phone.aid()));
     refused(&mut rig, E::Malformed(M::Key), 400, |r| {
-        r.dev.ext_validate(Some(&token), &b, r.now)
+        r.dev
+            .ext_validate(Some(&token), &b, UnixTime::from_secs(r.now))
     });
     assert_eq!(rig.dev.pairings().len(), 1);
     // Every other non-canonical or low-order aid: 400 as well.
     for (iss, why) in bad_keys(&phone.aid()) {
         let (_, b) = reply_as(&mut rig, &jti, &phone, &iss);
         let before = rig.state();
-        let out = rig.dev.ext_validate(Some(&token), &b, rig.now);
+        let out = rig
+            .dev
+            .ext_validate(Some(&token), &b, UnixTime::from_secs(rig.now));
         assert_eq!(out.result.err(), Some(E::Malformed(M::Key)), "{why}");
         assert_eq!(rig.state(), before, "{why}");
     }
     // The canonical aid itself is still the duplicate it is (406), and the nonce survived.
     let (_, b) = reply_as(&mut rig, &jti, &phone, &phone.aid().to_b64());
     refused(&mut rig, E::DuplicateAid, 406, |r| {
-        r.dev.ext_validate(Some(&token), &b, r.now)
+        r.dev
+            .ext_validate(Some(&token), &b, UnixTime::from_secs(r.now))
     });
     let (reply, fresh) = rig.reply_with(&jti, "fresh", |_| {});
     assert!(rig
         .dev
-        .ext_validate(Some(&token), &Rig::validate_body(&fresh, &reply), rig.now)
+        .ext_validate(
+            Some(&token),
+            &Rig::validate_body(&fresh, &reply),
+            UnixTime::from_secs(rig.now)
+        )
         .result
         .is_ok());
 }
@@ -202,9 +215,11 @@ fn ext_validate_400_non_canonical_reply_epk() {
     for (epk, why) in bad_keys(&valid) {
         let (reply, p) = rig.reply_with(&jti, "phone", |v| v["epk"] = json!(epk));
         let before = rig.state();
-        let out = rig
-            .dev
-            .ext_validate(Some(&token), &Rig::validate_body(&p, &reply), rig.now);
+        let out = rig.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&p, &reply),
+            UnixTime::from_secs(rig.now),
+        );
         assert_eq!(out.result.err(), Some(E::Malformed(M::Epk)), "{why}");
         assert_eq!(rig.state(), before, "{why}");
     }
@@ -250,7 +265,7 @@ fn auth_token_400_non_canonical_iss() {
         v["iss"] = json!(high_bit(&user.public_key()))
     });
     refused(&mut rig, E::Malformed(M::Key), 400, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     for (iss, why) in bad_keys(&user.public_key())
         .into_iter()
@@ -258,7 +273,9 @@ fn auth_token_400_non_canonical_iss() {
     {
         let b = rig.login_body_with(&user, "keymgmt:list", |v| v["iss"] = json!(iss));
         let before = rig.state();
-        let out = rig.dev.auth_token(&b, rig.now, &mut rig.rng);
+        let out = rig
+            .dev
+            .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng);
         assert_eq!(out.result.err(), Some(E::Malformed(M::Key)), "{why}");
         assert_eq!(rig.state(), before, "{why}");
     }
@@ -276,9 +293,13 @@ fn refused_at_the_three(rig: &mut Rig, token: &str, epk: &str, expected: E, why:
         Some(expected.clone()),
         "ext/request: {why}"
     );
-    let out = rig.dev.ext_init(Some(token), &b, rig.now, &mut rig.rng);
+    let out = rig
+        .dev
+        .ext_init(Some(token), &b, UnixTime::from_secs(rig.now), &mut rig.rng);
     assert_eq!(out.result.err(), Some(expected.clone()), "ext/init: {why}");
-    let out = rig.dev.ext_mac(Some(token), &b, rig.now, &mut rig.rng);
+    let out = rig
+        .dev
+        .ext_mac(Some(token), &b, UnixTime::from_secs(rig.now), &mut rig.rng);
     assert_eq!(out.result.err(), Some(expected.clone()), "ext/mac: {why}");
     assert_eq!(expected.status(), 400);
     assert_eq!(rig.state(), before, "{why}");
@@ -346,8 +367,11 @@ fn crit_of_any_value_is_401() {
         let key = user.diffie_hellman(rig.dev.spk()).unwrap();
         let t = forge(&header, &claims, key.as_bytes());
         refused(&mut rig, E::HeaderPolicy, 401, |r| {
-            r.dev
-                .auth_token(&body(&json!({ "auth": t })), r.now, &mut r.rng)
+            r.dev.auth_token(
+                &body(&json!({ "auth": t })),
+                UnixTime::from_secs(r.now),
+                &mut r.rng,
+            )
         });
         // authreply
         let req = rig.ext_request("keymgmt:list", None);
@@ -379,7 +403,7 @@ fn null_in_place_of_an_optional_claim_is_400() {
     // login: ctx
     let b = rig.login_body_with(&user, "keymgmt:list", |v| v["ctx"] = Value::Null);
     refused(&mut rig, E::Malformed(M::Claims), 400, |r| {
-        r.dev.auth_token(&b, r.now, &mut r.rng)
+        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
     });
     // pairing reply: aud, eat
     let token = rig.login("system:config");
@@ -387,8 +411,11 @@ fn null_in_place_of_an_optional_claim_is_400() {
     for claim in ["aud", "eat"] {
         let (reply, p) = rig.reply_with(&jti, "phone", |v| v[claim] = Value::Null);
         refused(&mut rig, E::Malformed(M::Claims), 400, |r| {
-            r.dev
-                .ext_validate(Some(&token), &Rig::validate_body(&p, &reply), r.now)
+            r.dev.ext_validate(
+                Some(&token),
+                &Rig::validate_body(&p, &reply),
+                UnixTime::from_secs(r.now),
+            )
         });
     }
     // A defined optional body member that is null is absent (§2.2): ctx and note here.

@@ -7,13 +7,15 @@ use hem_auth_core::device::{
 };
 use hem_auth_core::http::Method;
 use hem_auth_core::messages::MAX_BODY_BYTES;
+use hem_auth_core::{Seconds, UnixTime};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::rig::{body, Rig, T0};
 
 fn send(rig: &mut Rig, req: &Request<'_>) -> Response {
-    rig.dev.handle(req, rig.now, &mut rig.rng)
+    rig.dev
+        .handle(req, UnixTime::from_secs(rig.now), &mut rig.rng)
 }
 
 fn get(rig: &mut Rig, path: &str, bearer: Option<&str>) -> Response {
@@ -90,7 +92,10 @@ fn a_bad_bearer_is_401_on_any_path_before_routing() {
             let r = send(&mut rig, &req);
             assert_eq!(r.status, 401, "{path} {auth}");
             // The head says the same, before any body is read.
-            match rig.dev.head(&req, rig.now, &mut rig.rng) {
+            match rig
+                .dev
+                .head(&req, UnixTime::from_secs(rig.now), &mut rig.rng)
+            {
                 Head::Answer(head) => assert_eq!(head.status, 401),
                 other => panic!("{other:?}"),
             }
@@ -119,7 +124,9 @@ fn post_bodies_above_the_limit_are_413_after_routing() {
     // Before the endpoint's own checks: with the RTC unset, `ext/request` itself answers 403
     // (spec §10.2), but a body over the limit is 413 first, as the transport refused it.
     rig.unset_clock();
-    let typed = rig.dev.ext_request(&big, rig.now, &mut rig.rng);
+    let typed = rig
+        .dev
+        .ext_request(&big, UnixTime::from_secs(rig.now), &mut rig.rng);
     assert_eq!(typed.result.unwrap_err().status(), 403);
     let r = send(
         &mut rig,
@@ -134,7 +141,10 @@ fn post_bodies_above_the_limit_are_413_after_routing() {
         &Request::new(Method::Get, "/api/system/version").body(&big),
     );
     assert_eq!(r.status, 200);
-    let head = |rig: &mut Rig, m, p| rig.dev.head(&Request::new(m, p), T0, &mut rig.rng);
+    let head = |rig: &mut Rig, m, p| {
+        rig.dev
+            .head(&Request::new(m, p), UnixTime::from_secs(T0), &mut rig.rng)
+    };
     assert_eq!(
         head(&mut rig, Method::Post, "/api/auth/token"),
         Head::ReadBody
@@ -154,7 +164,7 @@ fn version_status_and_config_bodies() {
     assert!(v["fwv"].as_str().unwrap().starts_with("hem-emulator v"));
     let r = send(
         &mut rig,
-        &Request::new(Method::Get, "/api/system/status").uptime_secs(42),
+        &Request::new(Method::Get, "/api/system/status").uptime(Seconds::new(42)),
     );
     assert_eq!(
         r.body,
@@ -304,7 +314,8 @@ fn logins_pairings_and_checkins_emit_their_effects() {
     assert_eq!(challenge.status, 200);
     let check = json_of(&challenge)["check"].as_str().unwrap().to_owned();
     let backend = rig.backend.clone();
-    let answer = hem_auth_core::notify::answer_check(&backend, &check, T0 + 5).unwrap();
+    let answer =
+        hem_auth_core::notify::answer_check(&backend, &check, UnixTime::from_secs(T0 + 5)).unwrap();
     let r = send(
         &mut rig,
         &Request::new(Method::Post, "/api/system/checkin")
@@ -357,7 +368,7 @@ fn logger_list_pages_and_coalesced_failures() {
         assert_eq!(get(&mut rig, bad, Some(&logger)).status, 400, "{bad}");
     }
     // The body the adapter completes.
-    let key_line = key.key_line(T0);
+    let key_line = key.key_line(UnixTime::from_secs(T0));
     assert_eq!(
         logger_list_body(2, &[key_line.as_str(), "1|x"], Some(2)),
         format!(r#"{{"total":2,"lines":["{key_line}","1|x"],"next":2}}"#)
@@ -422,7 +433,9 @@ fn faults_bend_handle_but_not_the_typed_methods() {
         get(&mut rig, "/api/system/config", Some(&narrow)).status,
         200
     );
-    let typed = rig.dev.ext_request(b"{", rig.now, &mut rig.rng);
+    let typed = rig
+        .dev
+        .ext_request(b"{", UnixTime::from_secs(rig.now), &mut rig.rng);
     assert_eq!(typed.result.unwrap_err().status(), 400);
     rig.dev.set_faults(Faults::default());
     assert_eq!(

@@ -3,6 +3,7 @@
 //! Both off by default, as on the firmware.
 
 use hem_auth_core::device::{DeviceError, Requirement, EXT_TOKEN_DEFAULT_LIFETIME_SECS};
+use hem_auth_core::UnixTime;
 
 use crate::rig::{token_claims, Phone, Rig};
 
@@ -20,7 +21,7 @@ fn list(rig: &Rig, token: &str) -> Result<(), DeviceError> {
         .authorize(
             Some(token),
             &Requirement::any_of(&["keymgmt:list"]),
-            rig.now,
+            UnixTime::from_secs(rig.now),
         )
         .result
         .map(|_| ())
@@ -76,7 +77,7 @@ fn revoke_on_unpair_refuses_the_tokens_of_an_unpaired_key() {
 
         let del = rig.login("keymgmt:del");
         rig.dev
-            .unpair(Some(&del), &phone.kid, rig.now)
+            .unpair(Some(&del), &phone.kid, UnixTime::from_secs(rig.now))
             .result
             .unwrap();
         let expected = if revoke {

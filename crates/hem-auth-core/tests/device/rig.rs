@@ -1,6 +1,7 @@
 //! A device plus hand-built clients (user, broker, phone) made from the primitives only, so
 //! the device can be tested before and independently of the broker and authenticator roles.
 
+use hem_auth_core::UnixTime;
 use std::borrow::Cow;
 
 use hem_auth_core::claims::{
@@ -76,7 +77,7 @@ impl Rig {
         config.label = "My device".into();
         adjust(&mut config);
         let mut dev = Device::new(config, &mut rng);
-        let _ = dev.set_clock(T0);
+        let _ = dev.set_clock(UnixTime::from_secs(T0));
         Rig {
             dev,
             rng,
@@ -108,7 +109,7 @@ impl Rig {
 
     pub fn challenge(&mut self) -> AuthChallenge<'static> {
         self.dev
-            .auth_token_challenge(self.now, &mut self.rng)
+            .auth_token_challenge(UnixTime::from_secs(self.now), &mut self.rng)
             .result
             .unwrap()
     }
@@ -139,7 +140,9 @@ impl Rig {
 
     pub fn login_as(&mut self, key: &SecretKey, scope: &str) -> String {
         let b = self.login_body_with(&key.clone(), scope, |_| {});
-        let out = self.dev.auth_token(&b, self.now, &mut self.rng);
+        let out = self
+            .dev
+            .auth_token(&b, UnixTime::from_secs(self.now), &mut self.rng);
         out.result.unwrap().as_str().to_owned()
     }
 
@@ -154,7 +157,12 @@ impl Rig {
         let b = body(&json!({ "epk": broker.public_key().to_b64() }));
         let r = self
             .dev
-            .ext_init(Some(token), &b, self.now, &mut self.rng)
+            .ext_init(
+                Some(token),
+                &b,
+                UnixTime::from_secs(self.now),
+                &mut self.rng,
+            )
             .result
             .unwrap();
         let u = UntrustedJwt::parse(&r.request).unwrap();
@@ -200,9 +208,11 @@ impl Rig {
         let token = self.login("system:config");
         let (_, jti) = self.ext_init(&token);
         let (reply, phone) = self.reply_with(&jti, label, |_| {});
-        let out =
-            self.dev
-                .ext_validate(Some(&token), &Rig::validate_body(&phone, &reply), self.now);
+        let out = self.dev.ext_validate(
+            Some(&token),
+            &Rig::validate_body(&phone, &reply),
+            UnixTime::from_secs(self.now),
+        );
         let r = out.result.unwrap();
         assert_eq!(r.kid, phone.kid);
         phone
@@ -217,7 +227,9 @@ impl Rig {
         if v.get("epk").is_none() {
             v["epk"] = json!(broker.public_key().to_b64());
         }
-        let out = self.dev.ext_request(&body(&v), self.now, &mut self.rng);
+        let out = self
+            .dev
+            .ext_request(&body(&v), UnixTime::from_secs(self.now), &mut self.rng);
         (broker, out)
     }
 
@@ -269,7 +281,8 @@ impl Rig {
     }
 
     pub fn ext_token(&mut self, body: &[u8]) -> Outcome<hem_auth_core::device::AccessToken> {
-        self.dev.ext_token(body, self.now, &mut self.rng)
+        self.dev
+            .ext_token(body, UnixTime::from_secs(self.now), &mut self.rng)
     }
 }
 

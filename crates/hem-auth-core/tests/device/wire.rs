@@ -3,6 +3,7 @@
 //! the same payload bytes apart from the values that depend on a private key we lack (the
 //! `eid_prv`, and the per-boot nonce key that tags the nonces the device issues, spec §4.3).
 
+use hem_auth_core::UnixTime;
 use std::fmt;
 
 use hem_auth_core::claims::AuthreqClaims;
@@ -118,7 +119,7 @@ fn device_with_pairing(pid: [u8; 32], aid: PublicKey, user: &SecretKey) -> Devic
         label: "phone".into(),
     });
     let mut dev = Device::restore(snap, &mut rng).unwrap();
-    let _ = dev.set_clock(0);
+    let _ = dev.set_clock(UnixTime::from_secs(0));
     dev
 }
 
@@ -166,7 +167,7 @@ fn real_device_authreq_is_what_the_device_emits() {
     let req =
         json!({"epk": broker.public_key().to_b64(), "scope": "keymgmt:list", "ctx": "fixture-ctx"});
     let ours = dev
-        .ext_request(&body(&req), c.iat, &mut issued(&jti))
+        .ext_request(&body(&req), UnixTime::from_secs(c.iat), &mut issued(&jti))
         .result
         .unwrap();
     assert_eq!(ours.epk, c.aud);
@@ -209,7 +210,7 @@ fn documentation_examples_are_what_the_device_emits() {
     // gives an entry of the same length
     let req = json!({"epk": s(doc, "epk"), "scope": "keymgmt:list"});
     let ours = dev
-        .ext_request(&body(&req), iat, &mut issued(&jti))
+        .ext_request(&body(&req), UnixTime::from_secs(iat), &mut issued(&jti))
         .result
         .unwrap();
     assert_eq!(ours.epk, s(doc, "epk"), "response epk is the authreq aud");
@@ -243,7 +244,7 @@ fn documentation_examples_are_what_the_device_emits() {
     let token = dev
         .ext_token(
             &body(&json!({ "authreply": reply })),
-            t_iat,
+            UnixTime::from_secs(t_iat),
             &mut Replay::new(t_jti.as_bytes()),
         )
         .result
@@ -280,7 +281,7 @@ fn documentation_examples_are_what_the_device_emits() {
         .ext_init(
             Some(&login),
             &body(&json!({"epk": s(doc_req, "aud")})),
-            now,
+            UnixTime::from_secs(now),
             &mut issued(&r_jti),
         )
         .result
@@ -306,7 +307,7 @@ fn documentation_examples_are_what_the_device_emits() {
         now + hem_auth_core::device::LOGIN_CHALLENGE_LIFETIME_SECS
     );
     let ours = dev
-        .auth_token_challenge(now, &mut issued(&c_jti))
+        .auth_token_challenge(UnixTime::from_secs(now), &mut issued(&c_jti))
         .result
         .unwrap();
     let text = swap(&messages::to_json(&ours), &ours.spk, &doc_ch.spk);
@@ -322,7 +323,7 @@ fn documentation_examples_are_what_the_device_emits() {
         .ext_mac(
             Some(&login),
             &body(&json!({"epk": s(doc_req, "aud")})),
-            now,
+            UnixTime::from_secs(now),
             &mut support::rng(1),
         )
         .result
@@ -338,15 +339,22 @@ fn documentation_examples_are_what_the_device_emits() {
 /// A `system:config` user token at `now`.
 fn login(dev: &mut Device, user: &SecretKey, now: u64) -> String {
     let mut rng = support::rng(8);
-    let c = dev.auth_token_challenge(now, &mut rng).result.unwrap();
+    let c = dev
+        .auth_token_challenge(UnixTime::from_secs(now), &mut rng)
+        .result
+        .unwrap();
     let spk = PublicKey::from_b64(&c.spk).unwrap();
     let claims = json!({"jti": c.jti, "aud": c.spk, "exp": now + 3600, "iat": now,
         "iss": user.public_key().to_b64(), "scope": "system:config"});
     let key = user.diffie_hellman(&spk).unwrap();
     let auth = hem_auth_core::jwt::sign(Header::App, &claims, key.as_bytes());
-    dev.auth_token(&body(&json!({ "auth": auth })), now, &mut rng)
-        .result
-        .unwrap()
-        .as_str()
-        .to_owned()
+    dev.auth_token(
+        &body(&json!({ "auth": auth })),
+        UnixTime::from_secs(now),
+        &mut rng,
+    )
+    .result
+    .unwrap()
+    .as_str()
+    .to_owned()
 }

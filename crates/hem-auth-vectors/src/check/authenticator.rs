@@ -1,5 +1,6 @@
 //! Runners of the authenticator role's kinds: `authreply-build` and `pairing-reply-build`.
 
+use hem_auth_core::{Access, Seconds, UnixTime};
 use std::borrow::Cow;
 
 use hem_auth_core::authenticator::{
@@ -29,10 +30,14 @@ pub(super) fn authreply_build(case: &Case) -> Verdict {
             exp: c.event.exp,
         };
         let opened = pairing
-            .open_event(&event, c.now)
+            .open_event(&event, UnixTime::from_secs(c.now))
             .map_err(|e| e.to_string())?;
         opened
-            .approve(c.now, c.period, c.writable)
+            .approve(
+                UnixTime::from_secs(c.now),
+                Seconds::new(c.period),
+                Access::from_writable(c.writable),
+            )
             .map_err(|e| e.to_string())
     })();
     Ok(decide(case, got, |a| {

@@ -1,6 +1,7 @@
 //! Runners of the broker role's kinds: `authreq` (then the authenticator opens its entry) and
 //! `login-build`.
 
+use hem_auth_core::UnixTime;
 use std::borrow::Cow;
 
 use hem_auth_core::authenticator::{AuthenticatorPairing, Event};
@@ -44,7 +45,7 @@ pub(super) fn authreq(case: &Case) -> Verdict {
         let untrusted =
             UntrustedJwt::parse_authreq(&c.authreq).map_err(|e| format!("broker: {e}"))?;
         let verified = state
-            .verify_authreq(&untrusted, c.now)
+            .verify_authreq(&untrusted, UnixTime::from_secs(c.now))
             .map_err(|e| e.to_string())?;
         let mut read = ReadAuthreq {
             jti: verified.jti().to_string(),
@@ -67,7 +68,7 @@ pub(super) fn authreq(case: &Case) -> Verdict {
                 exp: verified.exp(),
             };
             let opened = pairing
-                .open_event(&event, c.now)
+                .open_event(&event, UnixTime::from_secs(c.now))
                 .map_err(|e| format!("authenticator: {e}"))?;
             read.scope = Some(opened.scope().to_string());
         }
@@ -92,8 +93,16 @@ pub(super) fn login_build(case: &Case) -> Verdict {
     let c: LoginBuildCase = case.read()?;
     let got = (|| {
         let user = derive_user_key(&c.password, &c.eid);
-        let auth = build_login_raw(&user, &c.spk, &c.jti, &c.scope, c.iat, c.exp, None)
-            .map_err(|e| e.to_string())?;
+        let auth = build_login_raw(
+            &user,
+            &c.spk,
+            &c.jti,
+            &c.scope,
+            UnixTime::from_secs(c.iat),
+            UnixTime::from_secs(c.exp),
+            None,
+        )
+        .map_err(|e| e.to_string())?;
         Ok::<_, String>((user.public_key().to_b64(), auth))
     })();
     Ok(decide(case, got, |(iss, auth)| {

@@ -12,6 +12,7 @@
 //! with a key of its own choosing, so it can verify the token it gets and read its claims, and
 //! then presents it to the same device as a bearer to see that it is accepted.
 
+use hem_auth_core::UnixTime;
 use std::borrow::Cow;
 
 use hem_auth_core::claims::AccessTokenClaims;
@@ -64,7 +65,7 @@ impl Bench {
         let mut device =
             Device::restore_with_boot_keys(snapshot, BootKeys::from_parts(session, self.token_key))
                 .map_err(|e| format!("malformed test: the device state cannot be restored: {e}"))?;
-        let _ = device.set_clock(now);
+        let _ = device.set_clock(UnixTime::from_secs(now));
         Ok(device)
     }
 }
@@ -111,7 +112,7 @@ fn message_jti(jwt: &str) -> Option<[u8; 32]> {
 fn held(device: &Device, purpose: NoncePurpose, nonces: &[PendingSnapshot], now: u64) -> Vec<bool> {
     nonces
         .iter()
-        .map(|p| device.is_pending(purpose, &p.jti, now))
+        .map(|p| device.is_pending(purpose, &p.jti, UnixTime::from_secs(now)))
         .collect()
 }
 
@@ -217,7 +218,11 @@ fn check_token(
     required("token", expected, &got)?;
     if now < claims.exp {
         device
-            .authorize(Some(response.as_str()), &Requirement::any_token(), now)
+            .authorize(
+                Some(response.as_str()),
+                &Requirement::any_token(),
+                UnixTime::from_secs(now),
+            )
             .result
             .map_err(|e| format!("the device refuses its own token: {e}"))?;
     }
@@ -248,7 +253,7 @@ pub(super) fn ext_token(case: &Case) -> Verdict {
         authreply: Cow::Borrowed(&c.authreply),
     });
     let result = device
-        .ext_token(body.as_bytes(), c.now, &mut bench.rng)
+        .ext_token(body.as_bytes(), UnixTime::from_secs(c.now), &mut bench.rng)
         .result;
     let outcome = decide_status(case, c.status, &result, |t| {
         check_token(&device, &bench.token_key, t, c.token.as_ref(), c.now)
@@ -274,7 +279,7 @@ fn pairing_bearer(
     rng: &mut ChaCha20Rng,
 ) -> Result<String, String> {
     let challenge = device
-        .auth_token_challenge(now, rng)
+        .auth_token_challenge(UnixTime::from_secs(now), rng)
         .result
         .map_err(|e| format!("checker login (challenge): {e}"))?;
     let ejwt = build_login_raw(
@@ -282,13 +287,13 @@ fn pairing_bearer(
         &challenge.spk,
         &challenge.jti,
         "auth:ext:pair",
-        now,
-        now + 60,
+        UnixTime::from_secs(now),
+        UnixTime::from_secs(now + 60),
         None,
     )
     .map_err(|e| format!("checker login (eJWT): {e}"))?;
     let token = device
-        .auth_token(login_body(&ejwt).as_bytes(), now, rng)
+        .auth_token(login_body(&ejwt).as_bytes(), UnixTime::from_secs(now), rng)
         .result
         .map_err(|e| format!("checker login: {e}"))?;
     Ok(token.as_str().to_owned())
@@ -318,7 +323,7 @@ pub(super) fn ext_validate(case: &Case) -> Verdict {
         reply: Cow::Borrowed(&c.reply),
     });
     let result = device
-        .ext_validate(Some(&bearer), body.as_bytes(), c.now)
+        .ext_validate(Some(&bearer), body.as_bytes(), UnixTime::from_secs(c.now))
         .result;
     let outcome = decide_status(case, c.status, &result, |r| {
         required("kid", c.kid.as_ref(), &r.kid.to_string())?;
@@ -378,7 +383,7 @@ pub(super) fn login(case: &Case) -> Verdict {
         auth: Cow::Borrowed(&c.auth),
     });
     let result = device
-        .auth_token(body.as_bytes(), c.now, &mut bench.rng)
+        .auth_token(body.as_bytes(), UnixTime::from_secs(c.now), &mut bench.rng)
         .result;
     let outcome = decide_status(case, c.status, &result, |t| {
         check_token(&device, &bench.token_key, t, c.token.as_ref(), c.now)
@@ -411,7 +416,7 @@ pub(super) fn access_token(case: &Case) -> Verdict {
         Requirement::any_of(&scopes)
     };
     let result = device
-        .authorize(Some(&c.token), &requirement, c.now)
+        .authorize(Some(&c.token), &requirement, UnixTime::from_secs(c.now))
         .result
         .map(|_| ());
     Ok(decide_status(case, c.status, &result, |()| {

@@ -4,6 +4,7 @@
 //! auth/token, §8.2 the bearer check; at a glance in §10.2). Where they are silent about a
 //! defect, the test gives no `status` (any failure passes).
 
+use hem_auth_core::UnixTime;
 use std::borrow::Cow;
 
 use hem_auth_core::claims::{AccessTokenClaims, AuthreplyClaims};
@@ -72,7 +73,7 @@ fn ext_login(rng: &mut ChaCha20Rng, pairings: usize, requested: &str) -> ExtLogi
         eid_sk,
         eid,
         pairings,
-        jti: TimeNonce::generate(iat, rng),
+        jti: TimeNonce::generate(UnixTime::from_secs(iat), rng),
         pending_exp: iat + AUTHREQ_LIFETIME_SECS,
         requested: requested.into(),
         now: iat + 40,
@@ -268,7 +269,8 @@ pub(super) fn ext_token(file: &mut FileOut) {
         replay,
     );
     let mut unknown = d.bad(good.clone(), 401);
-    unknown.pending[0].jti = TimeNonce::generate(d.now - 40, &mut rng).to_b64();
+    unknown.pending[0].jti =
+        TimeNonce::generate(UnixTime::from_secs(d.now - 40), &mut rng).to_b64();
     bad(
         "unknown nonce: the device holds a different one",
         "UnknownNonce",
@@ -566,7 +568,7 @@ fn pairing(rng: &mut ChaCha20Rng) -> Pairing {
     Pairing {
         eid_sk,
         eid,
-        jti: TimeNonce::generate(issued, rng),
+        jti: TimeNonce::generate(UnixTime::from_secs(issued), rng),
         epk,
         aid_sk,
         aid,
@@ -837,7 +839,7 @@ fn login_setup(rng: &mut ChaCha20Rng) -> Login {
         user,
         master_sk,
         master,
-        jti: TimeNonce::generate(issued, rng),
+        jti: TimeNonce::generate(UnixTime::from_secs(issued), rng),
         now: issued + 3,
     }
 }
@@ -979,7 +981,7 @@ pub(super) fn login(file: &mut FileOut) {
         replay,
     );
     let mut unknown = l.bad(good.clone(), 401);
-    unknown.pending[0].jti = TimeNonce::generate(l.now - 3, &mut rng).to_b64();
+    unknown.pending[0].jti = TimeNonce::generate(UnixTime::from_secs(l.now - 3), &mut rng).to_b64();
     bad(
         "unknown nonce: the device holds a different one",
         "UnknownNonce",
@@ -1117,7 +1119,7 @@ pub(super) fn access_token(file: &mut FileOut) {
             sub: Cow::Borrowed(sub),
             iat: exp.saturating_sub(900),
             exp,
-            jti: Cow::Owned(TimeNonce::generate(T0 + n, &mut rng).to_b64()),
+            jti: Cow::Owned(TimeNonce::generate(UnixTime::from_secs(T0 + n), &mut rng).to_b64()),
             ctx: None,
         };
         jwt::sign(Header::AccessToken, &claims, key)

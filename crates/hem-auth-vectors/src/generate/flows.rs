@@ -1,6 +1,7 @@
 //! Generated tests of the broker and authenticator kinds: `authreq`, `authreply-build`,
 //! `pairing-reply-build`, `login-build`.
 
+use hem_auth_core::{Access, UnixTime};
 use std::borrow::Cow;
 
 use hem_auth_core::claims::{AuthreplyClaims, AuthreqClaims, PairingReplyClaims, ScopeMap};
@@ -91,7 +92,7 @@ fn build_authreq(rng: &mut ChaCha20Rng, spec: &AuthreqSpec<'_>) -> Authreq {
     let (eid_sk, eid) = keys(rng);
     let (epk_sk, epk) = keys(rng);
     let iat = T0 + (rng.next_u32() % 1000) as u64;
-    let jti = TimeNonce::generate(iat, rng);
+    let jti = TimeNonce::generate(UnixTime::from_secs(iat), rng);
     let mut entries = Vec::new();
     let mut map = ScopeMap::new();
     for _ in 0..spec.pairings {
@@ -535,7 +536,9 @@ fn event(rng: &mut ChaCha20Rng, requested: &str) -> Event {
     let (eid_sk, eid) = keys(rng);
     let (_, epk) = keys(rng);
     let iat = T0 + (rng.next_u32() % 1000) as u64;
-    let jti = TimeNonce::generate(iat, rng).as_bytes().to_vec();
+    let jti = TimeNonce::generate(UnixTime::from_secs(iat), rng)
+        .as_bytes()
+        .to_vec();
     Event {
         aid_sk,
         aid,
@@ -580,7 +583,7 @@ impl Event {
 
     /// The approval as the phone builds it (§5.7), with the expected outputs.
     fn approved(&self, now: u64, period: u64, writable: bool) -> AuthreplyBuildCase {
-        let granted = scope::grant(&self.requested, writable);
+        let granted = scope::grant(&self.requested, Access::from_writable(writable));
         let sealed = seal(&self.s1(), &self.jti, &granted);
         let claims = AuthreplyClaims {
             aud: Some(Cow::Owned(self.eid.to_b64())),
@@ -704,7 +707,7 @@ pub(super) fn authreply_build(file: &mut FileOut) {
         ),
     );
     {
-        let other_jti = TimeNonce::generate(now, &mut rng);
+        let other_jti = TimeNonce::generate(UnixTime::from_secs(now), &mut rng);
         bad(
             "sealed under another jti",
             "WrongKey",
@@ -749,7 +752,7 @@ pub(crate) struct PairingRequest {
 pub(crate) fn pairing_request(rng: &mut ChaCha20Rng, now: u64) -> PairingRequest {
     let (eid_sk, eid) = keys(rng);
     let (_, epk) = keys(rng);
-    let jti = TimeNonce::generate(now, rng);
+    let jti = TimeNonce::generate(UnixTime::from_secs(now), rng);
     let exp = now + 86_400;
     let payload = format!(
         r#"{{"jti":"{}","exp":{exp},"aud":"{}","iss":"{}"}}"#,
@@ -938,7 +941,7 @@ pub(super) fn pairing_reply_build(file: &mut FileOut) {
         // `hem_auth_core::msg::pairing_request`).
         let (eid_sk, eid) = keys(&mut rng);
         let (_, epk) = keys(&mut rng);
-        let jti = TimeNonce::generate(T0, &mut rng);
+        let jti = TimeNonce::generate(UnixTime::from_secs(T0), &mut rng);
         let payload = format!(
             r#"{{"jti":"{}","aud":"{}","iss":"{}"}}"#,
             jti.to_b64(),
@@ -965,7 +968,7 @@ pub(super) fn login_build(file: &mut FileOut) {
     let mut rng = rng(0x10_9111);
     let (spk_sk, spk) = keys(&mut rng);
     let _ = spk_sk;
-    let jti = TimeNonce::generate(T0, &mut rng).to_b64();
+    let jti = TimeNonce::generate(UnixTime::from_secs(T0), &mut rng).to_b64();
     let (_, eid) = keys(&mut rng);
     let password = "Tr0ub4dor&3 with spaces and ünïcode";
     let user = login_key(password, &eid.to_b64());

@@ -4,10 +4,11 @@
 // Test helpers fail loudly: a panic is the test failing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use hem_auth_core::{Access, UnixTime};
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hem_auth_core::authenticator::{Event, UnverifiedPairingRequest, PERIODS_SECS};
+use hem_auth_core::authenticator::{Event, UnverifiedPairingRequest, PERIODS};
 use hem_auth_core::client::{self, ExtAuthState, LoginChallenge, UnverifiableAccessToken};
 use hem_auth_core::codec;
 use hem_auth_core::jwt::UntrustedJwt;
@@ -206,7 +207,15 @@ impl Client {
         let challenge = self.get("/api/auth/token", None).expect(200);
         let challenge = LoginChallenge::parse(&challenge).unwrap();
         let now = host_now();
-        let ejwt = client::build_login(user, &challenge, scope, now, now + lifetime, None).unwrap();
+        let ejwt = client::build_login(
+            user,
+            &challenge,
+            scope,
+            UnixTime::from_secs(now),
+            UnixTime::from_secs(now + lifetime),
+            None,
+        )
+        .unwrap();
         let body = self
             .post(
                 "/api/auth/token",
@@ -258,7 +267,9 @@ impl Client {
         let init = self
             .post("/api/auth/ext/init", body.as_bytes(), Some(token))
             .expect(200);
-        let request = state.verify_init_response(&init, host_now()).unwrap();
+        let request = state
+            .verify_init_response(&init, UnixTime::from_secs(host_now()))
+            .unwrap();
         let seen = UnverifiedPairingRequest::parse(request.request()).unwrap();
         let answered = Phone::answer(&seen, label, "fcm-token", &mut rng).unwrap();
         let reply = &answered.reply;
@@ -286,7 +297,9 @@ impl Client {
             .expect(200);
         let authreq = session.authreq_from_response(&answer).unwrap().into_owned();
         let untrusted = UntrustedJwt::parse(&authreq).unwrap();
-        let verified = session.verify_authreq(&untrusted, host_now()).unwrap();
+        let verified = session
+            .verify_authreq(&untrusted, UnixTime::from_secs(host_now()))
+            .unwrap();
         let entries = verified
             .entries()
             .map(|(pid, sealed)| (pid.to_string(), sealed.to_string()))
@@ -342,9 +355,9 @@ impl Authreq {
         let now = host_now();
         phone
             .pairing
-            .open_event(&event, now)
+            .open_event(&event, UnixTime::from_secs(now))
             .unwrap()
-            .approve(now, PERIODS_SECS[0], false)
+            .approve(UnixTime::from_secs(now), PERIODS[0], Access::ReadOnly)
             .unwrap()
             .authreply
     }
