@@ -108,6 +108,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::claims::{self, AuthreplyClaims, PairingReplyClaims, PairingRequestClaims};
 use crate::codec::{self, CodecError};
+use crate::ids::Pid;
 use crate::jwt::{self, Header, JwtError, UntrustedJwt};
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
@@ -444,8 +445,20 @@ impl core::fmt::Debug for AuthenticatorPairing {
 }
 
 impl AuthenticatorPairing {
-    /// A pairing with the broker-assigned `pid` (kept verbatim: it goes into every authreply
-    /// as is), the device's `eid`, and the phone's secret `aid`.
+    /// A pairing with the `pid` the notify broker assigned (spec §6.4; see [`Pid`]), the
+    /// device's `eid`, and the phone's secret `aid`: the checked constructor.
+    ///
+    /// Rejects a low-order `eid` ([`AuthenticatorError::Key`]): its `S1` would be public.
+    pub fn from_pid(pid: Pid, eid: PublicKey, aid: SecretKey) -> Result<Self, AuthenticatorError> {
+        Self::new(&alloc::string::ToString::to_string(&pid), eid, aid)
+    }
+
+    /// A pairing with a pid given as text, kept verbatim (it goes into every authreply as is),
+    /// the device's `eid`, and the phone's secret `aid`.
+    ///
+    /// The text is not checked to be a pid: the phone app's v1 vectors use shorter ones. For a
+    /// pid from a notify broker, parse it into a [`Pid`] and use
+    /// [`AuthenticatorPairing::from_pid`], which cannot take `"not-a-pid"`.
     ///
     /// Rejects a low-order `eid` ([`AuthenticatorError::Key`]): its `S1` would be public.
     pub fn new(pid: &str, eid: PublicKey, aid: SecretKey) -> Result<Self, AuthenticatorError> {

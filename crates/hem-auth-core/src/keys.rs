@@ -126,6 +126,15 @@ impl core::fmt::Display for PublicKey {
     }
 }
 
+impl core::str::FromStr for PublicKey {
+    type Err = KeyError;
+
+    /// [`PublicKey::from_b64`]: the inverse of `Display`.
+    fn from_str(text: &str) -> Result<Self, KeyError> {
+        PublicKey::from_b64(text)
+    }
+}
+
 /// p = 2^255 − 19, little-endian.
 const P: [u8; KEY_BYTES] = {
     let mut p = [0xff; KEY_BYTES];

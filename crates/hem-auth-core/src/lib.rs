@@ -13,6 +13,7 @@ pub mod claims;
 pub mod client;
 pub mod codec;
 pub mod device;
+pub mod ids;
 mod json;
 pub mod jwt;
 pub mod keys;

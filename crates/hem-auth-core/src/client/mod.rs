@@ -158,11 +158,30 @@ mod ext_auth;
 mod login;
 mod pairing;
 
-pub use ext_auth::{start_ext_auth, ExtAuthState, VerifiedAuthreq, MAX_CTX_CHARS, MAX_NOTE_CHARS};
-pub use login::{build_login, build_login_raw, login_body, LoginChallenge, MAX_LOGIN_CTX_CHARS};
+pub use crate::ids::{Kid, Pid};
+pub use ext_auth::{
+    start_ext_auth, ExtAuthState, ExtLogin, ExtLoginAwaitingPhone, ExtLoginAwaitingToken,
+    OwnedVerifiedAuthreq, VerifiedAuthreq, MAX_CTX_CHARS, MAX_NOTE_CHARS,
+};
+pub use login::{
+    build_login, build_login_raw, login_body, LoginChallenge, PasswordLogin, MAX_LOGIN_CTX_CHARS,
+};
 #[cfg(feature = "password")]
 pub use login::{derive_user_key, derive_user_seed, PBKDF2_ROUNDS};
-pub use pairing::{qr_payload, start_pairing, PairingState, VerifiedPairingRequest};
+pub use pairing::{
+    qr_payload, start_pairing, PairingAwaitingCode, PairingAwaitingReply, PairingInit,
+    PairingState, VerifiedPairingRequest,
+};
+
+/// The system clock as unix seconds, for the `now` every step takes (`0` if the clock is
+/// before 1970). The core itself reads no clock; this is the convenience of the `std` feature.
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// Why the client refused a message, or refused to build one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
