@@ -158,19 +158,19 @@ pub enum AuthenticatorError {
 impl core::fmt::Display for AuthenticatorError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            AuthenticatorError::Request(e) => write!(f, "pairing request: {e}"),
-            AuthenticatorError::Key(e) => write!(f, "key: {e}"),
-            AuthenticatorError::Expired => f.write_str("event expired"),
-            AuthenticatorError::Seal(e) => e.fmt(f),
-            AuthenticatorError::Encoding(e) => write!(f, "jti: {e}"),
+            AuthenticatorError::Request(_) => f.write_str("authenticator: pairing request refused"),
+            AuthenticatorError::Key(_) => f.write_str("authenticator: public key refused"),
+            AuthenticatorError::Expired => f.write_str("authenticator: event expired"),
+            AuthenticatorError::Seal(_) => f.write_str("authenticator: sealed scope refused"),
+            AuthenticatorError::Encoding(_) => f.write_str("authenticator: jti refused"),
             AuthenticatorError::Label => write!(
                 f,
-                "pairing label must be 1 to {MAX_LABEL_CHARS} printable ASCII characters"
+                "authenticator: pairing label must be 1 to {MAX_LABEL_CHARS} printable ASCII characters"
             ),
             AuthenticatorError::Period => {
-                f.write_str("access period is zero or overflows the expiry")
+                f.write_str("authenticator: access period is zero or overflows the expiry")
             }
-            AuthenticatorError::Body(e) => write!(f, "event: {e}"),
+            AuthenticatorError::Body(_) => f.write_str("authenticator: event body refused"),
         }
     }
 }

@@ -184,6 +184,10 @@ pub fn now_unix() -> u64 {
 }
 
 /// Why the client refused a message, or refused to build one.
+///
+/// Like every error of this crate, `Display` says only this layer ("client: response body
+/// refused") and [`std::error::Error::source`] returns the inner error ("body lacks the member
+/// \"token\""), so a report that walks the chain prints each layer once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -222,11 +226,11 @@ pub enum ClientError {
 impl core::fmt::Display for ClientError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            ClientError::Jwt(e) => write!(f, "client: {e}"),
-            ClientError::Key(e) => write!(f, "client: {e}"),
-            ClientError::Encoding(e) => write!(f, "client: {e}"),
-            ClientError::Body(e) => write!(f, "client: {e}"),
-            ClientError::Scope(e) => write!(f, "client: {e}"),
+            ClientError::Jwt(_) => f.write_str("client: JWT refused"),
+            ClientError::Key(_) => f.write_str("client: public key refused"),
+            ClientError::Encoding(_) => f.write_str("client: binary field refused"),
+            ClientError::Body(_) => f.write_str("client: response body refused"),
+            ClientError::Scope(_) => f.write_str("client: scope refused"),
             ClientError::WrongIssuer => f.write_str("client: issuer is not the expected device"),
             ClientError::WrongAudience => {
                 f.write_str("client: message is addressed to another client session")
