@@ -8,8 +8,10 @@
 //!   **unverified** ([`UnverifiedPairingRequest`]): it has no key to check it with yet. It then
 //!   draws a fresh `aid_prv` and answers with [`reply_to_pairing`]: a `reply` JWT signed with
 //!   `S1 = X25519(aid_prv, eid)` (which only the device can check) and a `mac` over
-//!   `reply ‖ fid` keyed `X25519(aid_prv, epk)` (which only the broker can check). The broker
-//!   assigns a `pid`; the phone keeps `{pid, eid, aid_prv}` as an [`AuthenticatorPairing`].
+//!   `reply ‖ fid` keyed `X25519(aid_prv, epk)` (which only the broker can check); `fid` is the
+//!   phone's own push-notification (FCM) token, opaque text the phone's push service gave it
+//!   (spec §2.2). The notify broker assigns a `pid` (the pairing id, [`crate::ids::Pid`]); the
+//!   phone keeps `{pid, eid, aid_prv}` as an [`AuthenticatorPairing`].
 //! * **Login approval.** For each event fetched from the broker ([`Event`]),
 //!   [`AuthenticatorPairing::open_event`] first refuses an expired event, then opens the sealed
 //!   scope with `K = HMAC(S1, jti)`; a wrong tag is an error, never a warning. The user sees
@@ -340,7 +342,8 @@ impl UnverifiedPairingRequest {
 pub struct PairingReply {
     /// The reply JWT for the device, signed with `S1 = X25519(aid_prv, eid)`.
     pub reply: String,
-    /// `HMAC-SHA256(X25519(aid_prv, epk), reply ‖ fid)`, standard base64: for the broker.
+    /// `HMAC-SHA256(X25519(aid_prv, epk), reply ‖ fid)`, standard base64: for the broker
+    /// (`fid`: the phone's push-notification token, see [`reply_to_pairing`]).
     pub mac: String,
     /// The phone's public key for this pairing.
     pub aid: PublicKey,
@@ -386,6 +389,9 @@ fn check_label(label: &str) -> Result<(), AuthenticatorError> {
 /// echoed verbatim; keys are written as standard base64 with padding. `mac` =
 /// std-b64(`HMAC-SHA256(X25519(aid_prv, epk), reply ‖ fid)`).
 ///
+/// `fid` is the phone's push-notification (FCM) token: opaque text its push service gave it,
+/// which the notify broker uses to wake the phone for events (spec §2.2, §6.4).
+///
 /// Rejects a label the device would refuse ([`AuthenticatorError::Label`]) and a low-order eid
 /// or epk ([`AuthenticatorError::Key`]). Does not check the request's expiry: see
 /// [`UnverifiedPairingRequest::is_expired`].
@@ -421,7 +427,8 @@ pub fn reply_to_pairing(
     })
 }
 
-/// What the phone keeps after pairing: `pid`, the device's `eid`, and its own `aid_prv`.
+/// What the phone keeps after pairing: `pid` (the pairing id the notify broker assigned in its
+/// answer to `POST link`, [`Pid`]), the device's `eid`, and its own `aid_prv`.
 ///
 /// Construction computes `S1 = X25519(aid_prv, eid)` once and caches it (zeroized on drop);
 /// `Debug` prints the pid and the public keys only.
@@ -543,7 +550,7 @@ impl AuthenticatorPairing {
     }
 
     /// The MAC of a push-token refresh (spec §6.8, v2 only): `HMAC-SHA256(X25519(aid_prv,
-    /// epk), nonce ‖ utf8(fid))`.
+    /// epk), nonce ‖ utf8(fid))`, with `fid` the phone's new push-notification token.
     ///
     /// Rejects a low-order `epk` ([`AuthenticatorError::Key`]).
     pub fn token_refresh_mac(

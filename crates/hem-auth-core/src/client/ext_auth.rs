@@ -18,7 +18,8 @@ use crate::msg;
 use crate::nonce::TimeNonce;
 use crate::scope::{self, MAX_REQUEST_SCOPE_CHARS};
 
-/// Longest `ctx` in `ext/request`, in bytes (spec §5.2: 1–64; the firmware silently drops
+/// Longest `ctx` (the caller's own context text, echoed by the device in the authreq and the
+/// token) in `ext/request`, in bytes (spec §5.2: 1–64; the firmware silently drops
 /// anything else, so we refuse to send it).
 pub const MAX_CTX_CHARS: usize = 64;
 /// Longest `note` in `ext/request`, in bytes (spec §5.2: 1–128, else silently dropped).
@@ -194,7 +195,7 @@ impl<'u> VerifiedAuthreq<'u> {
         self.claims.claims().exp
     }
 
-    /// The caller context echoed by the device.
+    /// The `ctx` the caller sent with `ext/request` (its own free text), echoed by the device.
     pub fn ctx(&self) -> Option<&str> {
         self.claims.claims().ctx.as_deref()
     }
@@ -209,13 +210,15 @@ impl<'u> VerifiedAuthreq<'u> {
         self.eid
     }
 
-    /// `(pid, sealed scope)` for every paired authenticator, in the device's order. Empty when
+    /// `(pid, sealed scope)` for every paired authenticator, in the device's order; the pid is
+    /// the pairing id the notify broker assigned at pairing ([`Pid`]). Empty when
     /// nothing is paired (the device still answers 200).
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.claims.claims().scope.iter()
     }
 
-    /// The sealed scope for one pid (compared as text).
+    /// The sealed scope for one pid (the pairing id the notify broker assigned, [`Pid`];
+    /// compared as text).
     pub fn entry(&self, pid: &str) -> Option<&str> {
         self.claims.claims().scope.get(pid)
     }

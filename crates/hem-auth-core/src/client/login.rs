@@ -11,7 +11,7 @@ use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, AuthChallenge, AuthTokenRequest};
 use crate::scope::{self, MAX_LOGIN_SCOPE_CHARS};
 
-/// Longest `ctx` in an eJWT, in bytes (spec §7.3: "< 64 chars").
+/// Longest `ctx` (the caller's own context text, echoed in the token) in an eJWT, in bytes (spec §7.3: "< 64 chars").
 pub const MAX_LOGIN_CTX_CHARS: usize = 63;
 
 /// PBKDF2 rounds of the user-key derivation (spec §7.2: every current client uses 600 000).

@@ -371,7 +371,7 @@ impl UnverifiableAccessToken {
         &self.jti
     }
 
-    /// The context echoed from the request, if any.
+    /// The `ctx` the caller sent with its login (its own free text), echoed by the device.
     pub fn ctx(&self) -> Option<&str> {
         self.ctx.as_deref()
     }

@@ -105,7 +105,8 @@ impl PairingState {
     }
 
     /// The body of `POST /api/auth/ext/validate`: `{"pid","reply"}` as the notify broker's
-    /// `register/check` returned them.
+    /// `register/check` returned them (the pid is the pairing id the broker assigned,
+    /// [`Pid`]).
     pub fn validate_body(&self, pid: &str, reply: &str) -> String {
         messages::to_json(&ExtValidateRequest {
             pid: Cow::Borrowed(pid),
