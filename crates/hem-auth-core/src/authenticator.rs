@@ -71,9 +71,9 @@
 //!     reply.verify(s1_device.as_bytes(), HeaderPolicy::Ecdh)?.claims()?;
 //! assert_eq!(claims.jti, request_jti);
 //!
-//! // The broker assigns a pid; the phone keeps the pairing.
-//! let pid = "SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=";
-//! let pairing = AuthenticatorPairing::new(pid, *request.eid(), aid_prv)?;
+//! // The notify broker assigns a pid (here drawn in its place); the phone keeps the pairing.
+//! let pid = hem_auth_core::ids::Pid::generate(&mut rng);
+//! let pairing = AuthenticatorPairing::from_pid(pid, *request.eid(), aid_prv)?;
 //!
 //! // Later the device seals a requested scope for this pairing, and the broker relays it.
 //! let nonce = TimeNonce::generate(now, &mut rng);
