@@ -8,8 +8,10 @@
 //!   **unverified** ([`UnverifiedPairingRequest`]): it has no key to check it with yet. It then
 //!   draws a fresh `aid_prv` and answers with [`reply_to_pairing`]: a `reply` JWT signed with
 //!   `S1 = X25519(aid_prv, eid)` (which only the device can check) and a `mac` over
-//!   `reply ‖ fid` keyed `X25519(aid_prv, epk)` (which only the broker can check). The broker
-//!   assigns a `pid`; the phone keeps `{pid, eid, aid_prv}` as an [`AuthenticatorPairing`].
+//!   `reply ‖ fid` keyed `X25519(aid_prv, epk)` (which only the broker can check); `fid` is the
+//!   phone's own push-notification (FCM) token, opaque text the phone's push service gave it
+//!   (spec §2.2). The notify broker assigns a `pid` (the pairing id, [`crate::ids::Pid`]); the
+//!   phone keeps `{pid, eid, aid_prv}` as an [`AuthenticatorPairing`].
 //! * **Login approval.** For each event fetched from the broker ([`Event`]),
 //!   [`AuthenticatorPairing::open_event`] first refuses an expired event, then opens the sealed
 //!   scope with `K = HMAC(S1, jti)`; a wrong tag is an error, never a warning. The user sees
@@ -69,9 +71,9 @@
 //!     reply.verify(s1_device.as_bytes(), HeaderPolicy::Ecdh)?.claims()?;
 //! assert_eq!(claims.jti, request_jti);
 //!
-//! // The broker assigns a pid; the phone keeps the pairing.
-//! let pid = "SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=";
-//! let pairing = AuthenticatorPairing::new(pid, *request.eid(), aid_prv)?;
+//! // The notify broker assigns a pid (here drawn in its place); the phone keeps the pairing.
+//! let pid = hem_auth_core::ids::Pid::generate(&mut rng);
+//! let pairing = AuthenticatorPairing::from_pid(pid, *request.eid(), aid_prv)?;
 //!
 //! // Later the device seals a requested scope for this pairing, and the broker relays it.
 //! let nonce = TimeNonce::generate(now, &mut rng);
@@ -110,6 +112,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::claims::{self, AuthreplyClaims, PairingReplyClaims, PairingRequestClaims};
 use crate::codec::{self, CodecError};
+use crate::ids::Pid;
 use crate::jwt::{self, Header, JwtError, UntrustedJwt};
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
@@ -164,19 +167,19 @@ pub enum AuthenticatorError {
 impl core::fmt::Display for AuthenticatorError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            AuthenticatorError::Request(e) => write!(f, "pairing request: {e}"),
-            AuthenticatorError::Key(e) => write!(f, "key: {e}"),
-            AuthenticatorError::Expired => f.write_str("event expired"),
-            AuthenticatorError::Seal(e) => e.fmt(f),
-            AuthenticatorError::Encoding(e) => write!(f, "jti: {e}"),
+            AuthenticatorError::Request(_) => f.write_str("authenticator: pairing request refused"),
+            AuthenticatorError::Key(_) => f.write_str("authenticator: public key refused"),
+            AuthenticatorError::Expired => f.write_str("authenticator: event expired"),
+            AuthenticatorError::Seal(_) => f.write_str("authenticator: sealed scope refused"),
+            AuthenticatorError::Encoding(_) => f.write_str("authenticator: jti refused"),
             AuthenticatorError::Label => write!(
                 f,
-                "pairing label must be 1 to {MAX_LABEL_CHARS} printable ASCII characters"
+                "authenticator: pairing label must be 1 to {MAX_LABEL_CHARS} printable ASCII characters"
             ),
             AuthenticatorError::Period => {
-                f.write_str("access period is zero or overflows the expiry")
+                f.write_str("authenticator: access period is zero or overflows the expiry")
             }
-            AuthenticatorError::Body(e) => write!(f, "event: {e}"),
+            AuthenticatorError::Body(_) => f.write_str("authenticator: event body refused"),
         }
     }
 }
@@ -346,7 +349,8 @@ impl UnverifiedPairingRequest {
 pub struct PairingReply {
     /// The reply JWT for the device, signed with `S1 = X25519(aid_prv, eid)`.
     pub reply: String,
-    /// `HMAC-SHA256(X25519(aid_prv, epk), reply ‖ fid)`, standard base64: for the broker.
+    /// `HMAC-SHA256(X25519(aid_prv, epk), reply ‖ fid)`, standard base64: for the broker
+    /// (`fid`: the phone's push-notification token, see [`reply_to_pairing`]).
     pub mac: String,
     /// The phone's public key for this pairing.
     pub aid: PublicKey,
@@ -392,6 +396,9 @@ fn check_label(label: &str) -> Result<(), AuthenticatorError> {
 /// echoed verbatim; keys are written as standard base64 with padding. `mac` =
 /// std-b64(`HMAC-SHA256(X25519(aid_prv, epk), reply ‖ fid)`).
 ///
+/// `fid` is the phone's push-notification (FCM) token: opaque text its push service gave it,
+/// which the notify broker uses to wake the phone for events (spec §2.2, §6.4).
+///
 /// Rejects a label the device would refuse ([`AuthenticatorError::Label`]) and a low-order eid
 /// or epk ([`AuthenticatorError::Key`]). Does not check the request's expiry: see
 /// [`UnverifiedPairingRequest::is_expired`].
@@ -427,7 +434,8 @@ pub fn reply_to_pairing(
     })
 }
 
-/// What the phone keeps after pairing: `pid`, the device's `eid`, and its own `aid_prv`.
+/// What the phone keeps after pairing: `pid` (the pairing id the notify broker assigned in its
+/// answer to `POST link`, [`Pid`]), the device's `eid`, and its own `aid_prv`.
 ///
 /// Construction computes `S1 = X25519(aid_prv, eid)` once and caches it (zeroized on drop);
 /// `Debug` prints the pid and the public keys only.
@@ -451,8 +459,20 @@ impl core::fmt::Debug for AuthenticatorPairing {
 }
 
 impl AuthenticatorPairing {
-    /// A pairing with the broker-assigned `pid` (kept verbatim: it goes into every authreply
-    /// as is), the device's `eid`, and the phone's secret `aid`.
+    /// A pairing with the `pid` the notify broker assigned (spec §6.4; see [`Pid`]), the
+    /// device's `eid`, and the phone's secret `aid`: the checked constructor.
+    ///
+    /// Rejects a low-order `eid` ([`AuthenticatorError::Key`]): its `S1` would be public.
+    pub fn from_pid(pid: Pid, eid: PublicKey, aid: SecretKey) -> Result<Self, AuthenticatorError> {
+        Self::new(&alloc::string::ToString::to_string(&pid), eid, aid)
+    }
+
+    /// A pairing with a pid given as text, kept verbatim (it goes into every authreply as is),
+    /// the device's `eid`, and the phone's secret `aid`.
+    ///
+    /// The text is not checked to be a pid: the phone app's v1 vectors use shorter ones. For a
+    /// pid from a notify broker, parse it into a [`Pid`] and use
+    /// [`AuthenticatorPairing::from_pid`], which cannot take `"not-a-pid"`.
     ///
     /// Rejects a low-order `eid` ([`AuthenticatorError::Key`]): its `S1` would be public.
     pub fn new(pid: &str, eid: PublicKey, aid: SecretKey) -> Result<Self, AuthenticatorError> {
@@ -537,7 +557,7 @@ impl AuthenticatorPairing {
     }
 
     /// The MAC of a push-token refresh (spec §6.8, v2 only): `HMAC-SHA256(X25519(aid_prv,
-    /// epk), nonce ‖ utf8(fid))`.
+    /// epk), nonce ‖ utf8(fid))`, with `fid` the phone's new push-notification token.
     ///
     /// Rejects a low-order `epk` ([`AuthenticatorError::Key`]).
     pub fn token_refresh_mac(

@@ -46,7 +46,7 @@ pub struct LoginClaims<'a> {
     /// Requested scope.
     #[serde(borrow)]
     pub scope: Cow<'a, str>,
-    /// Optional context copied into the token.
+    /// The client's own context text (optional, under 64 bytes), copied into the token.
     #[serde(
         borrow,
         default,
@@ -116,7 +116,7 @@ pub struct AccessTokenClaims<'a> {
     /// The device's time nonce.
     #[serde(borrow)]
     pub jti: Cow<'a, str>,
-    /// Context from the request, echoed.
+    /// The `ctx` the client sent with its login or `ext/request` (its own text), echoed.
     #[serde(
         borrow,
         default,

@@ -169,12 +169,20 @@ pub fn decode_fixed<const N: usize>(text: &str) -> Result<[u8; N], CodecError> {
     let room = buf.get_mut(..N + 1).ok_or(CodecError::TooLong)?;
     let decoded = match decode_std_into(text, room) {
         Ok(d) => d,
+        // Too long to be N bytes, unless it is not base64 at all.
+        Err(CodecError::TooLong) if !is_base64_text(text) => return Err(CodecError::InvalidBase64),
         Err(CodecError::TooLong) => return Err(CodecError::WrongLength { expected: N }),
         Err(e) => return Err(e),
     };
     decoded
         .try_into()
         .map_err(|_| CodecError::WrongLength { expected: N })
+}
+
+/// Whether every character of `text` belongs to either base64 alphabet or is padding.
+fn is_base64_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='))
 }
 
 /// Turns a pid (standard base64) into its URL-path form `pidx`: `+`→`-`, `/`→`_`, `=` dropped.

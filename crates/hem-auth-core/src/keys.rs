@@ -36,7 +36,7 @@ pub enum KeyError {
 impl core::fmt::Display for KeyError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            KeyError::Encoding(e) => write!(f, "key encoding: {e}"),
+            KeyError::Encoding(_) => f.write_str("key is not base64 of 32 bytes"),
             KeyError::NonContributory => f.write_str("X25519 result is all zero (low-order point)"),
             KeyError::NonCanonical => {
                 f.write_str("not a canonical X25519 key (bit 255 set, or u not below 2^255 - 19)")
@@ -47,7 +47,14 @@ impl core::fmt::Display for KeyError {
 }
 
 #[cfg(feature = "std")]
-impl std::error::Error for KeyError {}
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyError::Encoding(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<CodecError> for KeyError {
     fn from(e: CodecError) -> Self {
@@ -123,6 +130,15 @@ impl core::fmt::Display for PublicKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut buf = [0u8; 44];
         f.write_str(self.to_b64_in(&mut buf))
+    }
+}
+
+impl core::str::FromStr for PublicKey {
+    type Err = KeyError;
+
+    /// [`PublicKey::from_b64`]: the inverse of `Display`.
+    fn from_str(text: &str) -> Result<Self, KeyError> {
+        PublicKey::from_b64(text)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod client;
 pub mod codec;
 pub mod device;
 pub mod http;
+pub mod ids;
 mod json;
 pub mod jwt;
 pub mod keys;

@@ -13,26 +13,37 @@ use crate::json::{self, JsonFault};
 /// Largest request body the device accepts, in bytes (spec §10.1: 413 above).
 pub const MAX_BODY_BYTES: usize = 7300;
 
-/// Why a request body was refused.
+/// Why a JSON body was refused. The body may be a request (the device's) or a response (a
+/// client's): the error of the layer that parsed it says which ([`crate::client::ClientError`]
+/// "response body", the device's 400/413, [`crate::authenticator::AuthenticatorError`] "event
+/// body"); this one says what is wrong with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BodyError {
-    /// Larger than [`MAX_BODY_BYTES`] (the device's 413).
+    /// Larger than the limit of the place it is read ([`MAX_BODY_BYTES`] for a request: the
+    /// device's 413).
     TooLarge,
-    /// Not a JSON object, or a duplicate member.
+    /// Not one JSON object, or a member is there twice.
     NotObject,
-    /// A required member is missing or has the wrong JSON type.
+    /// A required member is missing or has the wrong JSON type, and which one could not be
+    /// told.
     Fields,
+    /// This required member is missing.
+    Missing(&'static str),
+    /// This member has the wrong JSON type (or an impossible value: a negative or fractional
+    /// number where an unsigned integer belongs).
+    WrongType(&'static str),
 }
 
 impl core::fmt::Display for BodyError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let s = match self {
-            BodyError::TooLarge => "request body too large",
-            BodyError::NotObject => "request body is not a JSON object",
-            BodyError::Fields => "request body members missing or of the wrong type",
-        };
-        f.write_str(s)
+        match self {
+            BodyError::TooLarge => f.write_str("body too large"),
+            BodyError::NotObject => f.write_str("body is not one JSON object without duplicates"),
+            BodyError::Fields => f.write_str("body members missing or of the wrong type"),
+            BodyError::Missing(m) => write!(f, "body lacks the member \"{m}\""),
+            BodyError::WrongType(m) => write!(f, "body member \"{m}\" has the wrong type"),
+        }
     }
 }
 
@@ -62,7 +73,88 @@ pub(crate) fn parse_body_within<'a, T: Deserialize<'a>>(
         JsonFault::Syntax | JsonFault::NotObject | JsonFault::Duplicate => BodyError::NotObject,
         JsonFault::TooManyMembers => BodyError::NotObject,
     })?;
-    serde_json::from_slice(body).map_err(|_| BodyError::Fields)
+    serde_json::from_slice(body).map_err(|e| member_error::<T>(&e, body))
+}
+
+/// Names the member a failed deserialisation of `T` stumbled on (error path only): a missing
+/// member from serde's message, a mistyped one from the error's position.
+fn member_error<'a, T: Deserialize<'a>>(e: &serde_json::Error, body: &[u8]) -> BodyError {
+    let mut fields = None;
+    let _ = T::deserialize(FieldNames(&mut fields));
+    let Some(fields) = fields else {
+        return BodyError::Fields;
+    };
+    if e.classify() != serde_json::error::Category::Data {
+        return BodyError::Fields;
+    }
+    // serde's text for a missing member is "missing field `name`".
+    let mut text = arrayvec::ArrayString::<128>::new();
+    let _ = core::fmt::write(&mut text, format_args!("{e}"));
+    if let Some(rest) = text.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return fields
+            .iter()
+            .find(|f| **f == name)
+            .map_or(BodyError::Fields, |f| BodyError::Missing(f));
+    }
+    // Otherwise the value at the error's position is mistyped: the member is the last of
+    // `T`'s names written as a key before that position.
+    let offset = body
+        .split(|&b| b == b'\n')
+        .take(e.line().saturating_sub(1))
+        .map(|line| line.len() + 1)
+        .sum::<usize>()
+        + e.column();
+    let before = body.get(..offset.min(body.len())).unwrap_or_default();
+    fields
+        .iter()
+        .filter_map(|f| last_key_at(before, f).map(|at| (at, *f)))
+        .max_by_key(|(at, _)| *at)
+        .map_or(BodyError::Fields, |(_, f)| BodyError::WrongType(f))
+}
+
+/// Where `"name"` last stands as a key (followed by `:`) in `text`.
+fn last_key_at(text: &[u8], name: &str) -> Option<usize> {
+    let n = name.len() + 2;
+    (0..text.len().saturating_sub(n - 1)).rev().find(|&i| {
+        text.get(i..i + n).is_some_and(|w| {
+            w.first() == Some(&b'"')
+                && w.last() == Some(&b'"')
+                && w.get(1..n - 1) == Some(name.as_bytes())
+        }) && text
+            .get(i + n..)
+            .unwrap_or_default()
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            == Some(&b':')
+    })
+}
+
+/// A deserializer that only records the member names a derived struct asks for.
+struct FieldNames<'f>(&'f mut Option<&'static [&'static str]>);
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("names only"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = Some(fields);
+        Err(serde::de::Error::custom("names only"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
 }
 
 /// Serialises a body compactly.
@@ -232,11 +324,11 @@ mod tests {
         assert_eq!(ok.scope, "keymgmt:list");
         assert_eq!(
             parse_body::<ExtRequest<'_>>(br#"{"epk":"x"}"#),
-            Err(BodyError::Fields)
+            Err(BodyError::Missing("scope"))
         );
         assert_eq!(
             parse_body::<ExtRequest<'_>>(br#"{"epk":1,"scope":"s"}"#),
-            Err(BodyError::Fields)
+            Err(BodyError::WrongType("epk"))
         );
         assert_eq!(
             parse_body::<ExtRequest<'_>>(b"[]"),
@@ -245,6 +337,29 @@ mod tests {
         assert_eq!(
             parse_body::<ExtRequest<'_>>(br#"{"epk":"x","epk":"y","scope":"s"}"#),
             Err(BodyError::NotObject)
+        );
+        // Each member named, wherever it stands, whatever the layout.
+        assert_eq!(
+            parse_body::<ExtRequest<'_>>(
+                b"{\n  \"scope\": \"s\",\n  \"epk\" : \"x\",\n  \"ctx\": 5\n}"
+            ),
+            Err(BodyError::WrongType("ctx"))
+        );
+        assert_eq!(
+            parse_body::<ExtRequest<'_>>(br#"{"note":"epk","epk":"x","scope":["scope"]}"#),
+            Err(BodyError::WrongType("scope"))
+        );
+        assert_eq!(
+            parse_body::<AuthChallenge<'_>>(br#"{"exp":-1,"spk":"","jti":"","lbl":"","eid":""}"#),
+            Err(BodyError::WrongType("exp"))
+        );
+        assert_eq!(
+            parse_body::<TokenResponse<'_>>(br#"{"tokens":"t"}"#),
+            Err(BodyError::Missing("token"))
+        );
+        assert_eq!(
+            alloc::format!("{}", BodyError::Missing("token")),
+            "body lacks the member \"token\""
         );
         let big = alloc::vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse_body::<ExtRequest<'_>>(&big), Err(BodyError::TooLarge));

@@ -34,8 +34,8 @@ pub enum ScopeError {
     Empty,
     /// Longer than the limit of the place it is used.
     TooLong,
-    /// A character outside printable ASCII `0x21`–`0x7E`: a space, DEL, a control character,
-    /// anything not ASCII.
+    /// A character outside `0x21`–`0x7E`: a space, a control character (DEL included) or a
+    /// non-ASCII character.
     BadCharacter,
     /// The `#` suffix is not base64 of `{"t":"<hex>","l":"<label>"}`.
     BadHint,
@@ -48,7 +48,9 @@ impl core::fmt::Display for ScopeError {
         let s = match self {
             ScopeError::Empty => "scope is empty",
             ScopeError::TooLong => "scope is too long",
-            ScopeError::BadCharacter => "scope has a character outside printable ASCII 0x21-0x7E",
+            ScopeError::BadCharacter => {
+                "scope has a space, a control character or a non-ASCII character; allowed 0x21-0x7E"
+            }
             ScopeError::BadHint => "scope key hint is malformed",
             ScopeError::HintSeparator => "scope has a '#', which only the device appends",
         };

@@ -232,7 +232,7 @@ fn real_device_authreq_through_the_response_body() {
     );
     assert_eq!(
         state.authreq_from_response(br#"{"authreq":"x"}"#).err(),
-        Some(ClientError::Body(BodyError::Fields))
+        Some(ClientError::Body(BodyError::Missing("epk")))
     );
     assert_eq!(
         state
@@ -475,7 +475,7 @@ fn documentation_ext_token_response() {
     assert_eq!(state.finish(body.as_bytes()).unwrap(), t);
     assert_eq!(
         UnverifiableAccessToken::from_response(br#"{"tok":"x"}"#).err(),
-        Some(ClientError::Body(BodyError::Fields))
+        Some(ClientError::Body(BodyError::Missing("token")))
     );
     assert_eq!(
         UnverifiableAccessToken::parse("a.b").err(),
@@ -574,7 +574,7 @@ fn documentation_auth_token_challenge() {
     );
     assert_eq!(
         LoginChallenge::parse(br#"{"exp":"1"}"#).err(),
-        Some(ClientError::Body(BodyError::Fields))
+        Some(ClientError::Body(BodyError::WrongType("exp")))
     );
     assert_eq!(
         LoginChallenge::parse(b"[]").err(),
@@ -960,7 +960,7 @@ fn pairing_init_response_refusals() {
         state
             .verify_init_response(b"{}", UnixTime::from_secs(now))
             .err(),
-        Some(ClientError::Body(BodyError::Fields))
+        Some(ClientError::Body(BodyError::Missing("request")))
     );
     assert_eq!(
         state
@@ -1280,9 +1280,13 @@ fn ext_auth_refusals() {
 #[test]
 fn errors_display_and_source() {
     use std::error::Error;
+    // Display is this layer only; the inner error is the source (each printed once).
     let e = ClientError::Jwt(JwtError::BadSignature);
-    assert!(e.to_string().contains("signature"));
-    assert!(e.source().is_some());
+    assert_eq!(e.to_string(), "client: JWT refused");
+    assert_eq!(
+        e.source().map(|s| s.to_string()),
+        Some(JwtError::BadSignature.to_string())
+    );
     assert!(ClientError::Expired.source().is_none());
     assert!(!ClientError::BadKid.to_string().is_empty());
 }

@@ -22,3 +22,16 @@ pub fn verify_paths<P: AsRef<std::path::Path>>(paths: &[P], strict: bool) -> Run
         strict,
     }
 }
+
+/// An error and its sources, each layer once ("client: JWT refused: JWT signature does not
+/// verify"): the core's errors display only their own layer.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}

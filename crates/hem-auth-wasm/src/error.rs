@@ -146,7 +146,7 @@ fn body_code(e: &BodyError) -> &'static str {
     match e {
         BodyError::TooLarge => "body.too_large",
         BodyError::NotObject => "body.not_object",
-        BodyError::Fields => "body.fields",
+        BodyError::Fields | BodyError::Missing(_) | BodyError::WrongType(_) => "body.fields",
         _ => "body.other",
     }
 }
@@ -180,10 +180,23 @@ macro_rules! from_core {
             fn from(e: $ty) -> Self {
                 #[allow(clippy::redundant_closure_call)]
                 let code = ($code)(&e);
-                Failure::new(code, e.to_string())
+                Failure::new(code, chain_text(&e))
             }
         }
     };
+}
+
+/// An error and its sources, each layer once (the core's errors display only their own
+/// layer): "client: response body refused: body lacks the member \"token\"".
+fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 from_core!(JwtError, jwt_code);
@@ -262,6 +275,11 @@ mod tests {
         assert_eq!(f.code, "jwt.bad_signature");
         let f: Failure = AuthenticatorError::Expired.into();
         assert_eq!(f.code, "authenticator.expired");
-        assert_eq!(f.message, "event expired");
+        assert_eq!(f.message, "authenticator: event expired");
+        let f: Failure = ClientError::Body(BodyError::Missing("token")).into();
+        assert_eq!(
+            f.message,
+            "client: response body refused: body lacks the member \"token\""
+        );
     }
 }

@@ -4,15 +4,15 @@
 use alloc::borrow::Cow;
 use alloc::string::String;
 
-use super::{len_in, ClientError};
+use super::{len_in, ClientError, UnverifiableAccessToken};
 use crate::claims::LoginClaims;
 use crate::jwt::{self, Header};
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, AuthChallenge, AuthTokenRequest};
 use crate::scope::{self, MAX_LOGIN_SCOPE_CHARS};
-use crate::time::UnixTime;
+use crate::time::{Seconds, UnixTime};
 
-/// Longest `ctx` in an eJWT, in bytes (spec §7.3: "< 64 chars").
+/// Longest `ctx` (the caller's own context text, echoed in the token) in an eJWT, in bytes (spec §7.3: "< 64 chars").
 pub const MAX_LOGIN_CTX_CHARS: usize = 63;
 
 /// PBKDF2 rounds of the user-key derivation (spec §7.2: every current client uses 600 000).
@@ -175,4 +175,104 @@ pub fn login_body(ejwt: &str) -> String {
     messages::to_json(&AuthTokenRequest {
         auth: Cow::Borrowed(ejwt),
     })
+}
+
+/// A password (or master-key) login in flight, webauthn-rs style (spec §7): [`PasswordLogin::start`]
+/// turns the `GET /api/auth/token` challenge into the `POST /api/auth/token` body and this
+/// state; [`PasswordLogin::finish`] consumes it with the device's answer and returns the token.
+///
+/// ```
+/// use hem_auth_core::client::{ClientError, PasswordLogin};
+/// use hem_auth_core::keys::SecretKey;
+///
+/// let challenge = br#"{"exp":2000000000,"spk":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","jti":"0123456789abcdef","lbl":"My device","eid":"ff6/rpgprw6OjcPbedIB5LbsxjZqmnf43J1zeK1x82I="}"#;
+/// let user = SecretKey::from_bytes([7; 32]); // or PasswordLogin::start_with_passphrase
+/// let now = 1_700_000_000;
+/// let (body, login) = PasswordLogin::start(challenge, &user, "keymgmt:list", now, 3600)?;
+/// assert!(body.starts_with(r#"{"auth":"eyJ"#)); // POST /api/auth/token
+/// # use hem_auth_core::{claims::AccessTokenClaims, jwt::{self, Header}, messages::{self, TokenResponse}};
+/// # let token = jwt::sign(Header::AccessToken, &AccessTokenClaims { scope: "keymgmt:list".into(),
+/// #     sub: "U".into(), iat: now, exp: now + 3600, jti: "AA".into(), ctx: None }, &[9u8; 32]);
+/// # let response = messages::to_json(&TokenResponse { token: token.into() });
+/// let token = login.finish(response.as_bytes())?;
+/// assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now + 3600));
+/// // Authorization: Bearer {token.token()}
+/// # Ok::<(), ClientError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct PasswordLogin {
+    challenge: LoginChallenge,
+    scope: String,
+}
+
+impl PasswordLogin {
+    /// Parses the challenge body (`GET /api/auth/token`, [`LoginChallenge::parse`]) and builds
+    /// the `POST /api/auth/token` body for a token of `scope` valid from `now` for
+    /// `lifetime` ([`build_login`]: the same refusals; a zero or overflowing lifetime is
+    /// [`ClientError::InvalidLifetime`]).
+    pub fn start(
+        challenge_body: &[u8],
+        user: &SecretKey,
+        scope: &str,
+        now: UnixTime,
+        lifetime: Seconds,
+    ) -> Result<(String, PasswordLogin), ClientError> {
+        let challenge = LoginChallenge::parse(challenge_body)?;
+        Self::start_with_challenge(challenge, user, scope, now, lifetime)
+    }
+
+    /// [`PasswordLogin::start`] with the user key derived from the passphrase
+    /// ([`derive_user_key`], salted with the challenge's eid: slow on purpose, and very slow in
+    /// an unoptimised build; see the crate README).
+    #[cfg(feature = "password")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "password")))]
+    pub fn start_with_passphrase(
+        challenge_body: &[u8],
+        passphrase: &str,
+        scope: &str,
+        now: UnixTime,
+        lifetime: Seconds,
+    ) -> Result<(String, PasswordLogin), ClientError> {
+        let challenge = LoginChallenge::parse(challenge_body)?;
+        let user = derive_user_key(passphrase, challenge.eid_text());
+        Self::start_with_challenge(challenge, &user, scope, now, lifetime)
+    }
+
+    /// [`PasswordLogin::start`] for a challenge already parsed.
+    pub fn start_with_challenge(
+        challenge: LoginChallenge,
+        user: &SecretKey,
+        scope: &str,
+        now: UnixTime,
+        lifetime: Seconds,
+    ) -> Result<(String, PasswordLogin), ClientError> {
+        let exp = now
+            .as_secs()
+            .checked_add(lifetime.get())
+            .map(UnixTime::from_secs)
+            .ok_or(ClientError::InvalidLifetime)?;
+        let ejwt = build_login(user, &challenge, scope, now, exp, None)?;
+        let state = PasswordLogin {
+            challenge,
+            scope: String::from(scope),
+        };
+        Ok((login_body(&ejwt), state))
+    }
+
+    /// The challenge this login answers (its `eid` is the device's identity key).
+    pub fn challenge(&self) -> &LoginChallenge {
+        &self.challenge
+    }
+
+    /// The scope asked for.
+    pub fn requested_scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// Reads the `POST /api/auth/token` answer `{"token": …}` and ends the login.
+    ///
+    /// The token cannot be verified by a client (see [`UnverifiableAccessToken`]); it is read.
+    pub fn finish(self, response_body: &[u8]) -> Result<UnverifiableAccessToken, ClientError> {
+        UnverifiableAccessToken::from_response(response_body)
+    }
 }

@@ -159,13 +159,26 @@ mod ext_auth;
 mod login;
 mod pairing;
 
-pub use ext_auth::{start_ext_auth, ExtAuthState, VerifiedAuthreq, MAX_CTX_CHARS, MAX_NOTE_CHARS};
-pub use login::{build_login, build_login_raw, login_body, LoginChallenge, MAX_LOGIN_CTX_CHARS};
+pub use crate::ids::{Kid, Pid};
+pub use ext_auth::{
+    start_ext_auth, ExtAuthState, ExtLogin, ExtLoginAwaitingPhone, ExtLoginAwaitingToken,
+    OwnedVerifiedAuthreq, VerifiedAuthreq, MAX_CTX_CHARS, MAX_NOTE_CHARS,
+};
+pub use login::{
+    build_login, build_login_raw, login_body, LoginChallenge, PasswordLogin, MAX_LOGIN_CTX_CHARS,
+};
 #[cfg(feature = "password")]
 pub use login::{derive_user_key, derive_user_seed, PBKDF2_ROUNDS};
-pub use pairing::{qr_payload, start_pairing, PairingState, VerifiedPairingRequest};
+pub use pairing::{
+    qr_payload, start_pairing, PairingAwaitingCode, PairingAwaitingReply, PairingInit,
+    PairingState, VerifiedPairingRequest,
+};
 
 /// Why the client refused a message, or refused to build one.
+///
+/// Like every error of this crate, `Display` says only this layer ("client: response body
+/// refused") and [`std::error::Error::source`] returns the inner error ("body lacks the member
+/// \"token\""), so a report that walks the chain prints each layer once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -204,11 +217,11 @@ pub enum ClientError {
 impl core::fmt::Display for ClientError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            ClientError::Jwt(e) => write!(f, "client: {e}"),
-            ClientError::Key(e) => write!(f, "client: {e}"),
-            ClientError::Encoding(e) => write!(f, "client: {e}"),
-            ClientError::Body(e) => write!(f, "client: {e}"),
-            ClientError::Scope(e) => write!(f, "client: {e}"),
+            ClientError::Jwt(_) => f.write_str("client: JWT refused"),
+            ClientError::Key(_) => f.write_str("client: public key refused"),
+            ClientError::Encoding(_) => f.write_str("client: binary field refused"),
+            ClientError::Body(_) => f.write_str("client: response body refused"),
+            ClientError::Scope(_) => f.write_str("client: scope refused"),
             ClientError::WrongIssuer => f.write_str("client: issuer is not the expected device"),
             ClientError::WrongAudience => {
                 f.write_str("client: message is addressed to another client session")
@@ -349,7 +362,7 @@ impl UnverifiableAccessToken {
         &self.jti
     }
 
-    /// The context echoed from the request, if any.
+    /// The `ctx` the caller sent with its login (its own free text), echoed by the device.
     pub fn ctx(&self) -> Option<&str> {
         self.ctx.as_deref()
     }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::ClientError;
 use crate::codec;
+use crate::ids::{Kid, Pid};
 use crate::jwt::UntrustedJwt;
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, EpkRequest, ExtInitResponse, ExtValidateRequest, ExtValidateResponse};
@@ -105,7 +106,8 @@ impl PairingState {
     }
 
     /// The body of `POST /api/auth/ext/validate`: `{"pid","reply"}` as the notify broker's
-    /// `register/check` returned them.
+    /// `register/check` returned them (the pid is the pairing id the broker assigned,
+    /// [`Pid`]).
     pub fn validate_body(&self, pid: &str, reply: &str) -> String {
         messages::to_json(&ExtValidateRequest {
             pid: Cow::Borrowed(pid),
@@ -205,4 +207,130 @@ pub fn qr_payload(link: &str, request: &str, user: &str, email: &str, hostname: 
 /// A kid as the API writes it: 32 lowercase hex characters (spec §2.6).
 fn is_kid(kid: &str) -> bool {
     kid.len() == 32 && kid.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Pairing a phone, webauthn-rs style (spec §6): each state is consumed by the step that
+/// checks the device's answer, and owns what the next check needs, so the steps cannot be
+/// skipped or reordered and the eid and reply checked at the end are the ones of the earlier
+/// steps.
+///
+/// `PairingInit::start` → `POST /api/auth/ext/init` → [`PairingInit::verify_init`] →
+/// [`PairingAwaitingReply`] (show its QR code; the phone answers through the notify broker,
+/// which assigns the pid) → [`PairingAwaitingReply::validate_body`] →
+/// `POST /api/auth/ext/validate` → [`PairingAwaitingCode::verify`] → the pairing key's [`Kid`].
+#[derive(Debug, Clone)]
+pub struct PairingInit {
+    state: PairingState,
+}
+
+impl PairingInit {
+    /// A fresh client session key and the body of `POST /api/auth/ext/init` (`{"epk": …}`,
+    /// with a `system:config` or `auth:ext:pair` bearer token). Pass the device's eid (from
+    /// `GET /api/system/config`, or the login challenge) whenever it is known.
+    pub fn start(
+        expected_eid: Option<PublicKey>,
+        rng: &mut impl CryptoRngCore,
+    ) -> (String, PairingInit) {
+        let (body, state) = start_pairing(expected_eid, rng);
+        (body, PairingInit { state })
+    }
+
+    /// [`PairingInit::start`] with randomness from the operating system (feature `getrandom`).
+    #[cfg(feature = "getrandom")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "getrandom")))]
+    pub fn start_os(expected_eid: Option<PublicKey>) -> (String, PairingInit) {
+        Self::start(expected_eid, &mut rand_core::OsRng)
+    }
+
+    /// This session's public key (the request's `aud`).
+    pub fn epk(&self) -> PublicKey {
+        self.state.epk()
+    }
+
+    /// Verifies the `ext/init` answer `{"request","eid"}` (the checks of
+    /// [`PairingState::verify_init_response`]) and moves on to waiting for the phone.
+    pub fn verify_init(
+        self,
+        response_body: &[u8],
+        now: UnixTime,
+    ) -> Result<PairingAwaitingReply, ClientError> {
+        let request = self.state.verify_init_response(response_body, now)?;
+        Ok(PairingAwaitingReply {
+            state: self.state,
+            request,
+        })
+    }
+}
+
+/// A pairing whose request verified: show [`PairingAwaitingReply::qr_payload`] (or hand
+/// [`PairingAwaitingReply::request`] to the notify broker's `register/init`) and wait for the
+/// phone's `{pid, reply}`.
+#[derive(Debug, Clone)]
+pub struct PairingAwaitingReply {
+    state: PairingState,
+    request: VerifiedPairingRequest,
+}
+
+impl PairingAwaitingReply {
+    /// The verified pairing request (its JWT text, jti, expiry and device).
+    pub fn request(&self) -> &VerifiedPairingRequest {
+        &self.request
+    }
+
+    /// The QR payload of spec §6.3; see [`qr_payload`].
+    pub fn qr_payload(&self, link: &str, user: &str, email: &str, hostname: &str) -> String {
+        self.request.qr_payload(link, user, email, hostname)
+    }
+
+    /// This session's public key: the epk the phone's reply carries.
+    pub fn epk(&self) -> PublicKey {
+        self.state.epk()
+    }
+
+    /// The body of `POST /api/auth/ext/validate` (`{"pid","reply"}`) for the phone's reply and
+    /// the pid the notify broker assigned, and the state that checks the device's answer
+    /// against exactly this reply and this device.
+    pub fn validate_body(self, pid: &Pid, reply: &str) -> (String, PairingAwaitingCode) {
+        let pid_text = alloc::string::ToString::to_string(pid);
+        let body = self.state.validate_body(&pid_text, reply);
+        let state = PairingAwaitingCode {
+            state: self.state,
+            eid: self.request.eid(),
+            pid: *pid,
+            reply: String::from(reply),
+        };
+        (body, state)
+    }
+}
+
+/// A pairing whose `ext/validate` body was sent: [`PairingAwaitingCode::verify`] checks the
+/// device's `{kid, code}` against the reply and device of the earlier steps.
+#[derive(Debug, Clone)]
+pub struct PairingAwaitingCode {
+    state: PairingState,
+    eid: PublicKey,
+    pid: Pid,
+    reply: String,
+}
+
+impl PairingAwaitingCode {
+    /// The pid sent to the device.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The device that signed the pairing request.
+    pub fn eid(&self) -> PublicKey {
+        self.eid
+    }
+
+    /// Checks the `ext/validate` answer (the checks of
+    /// [`PairingState::verify_validate_response`]: the code is the HMAC of this reply under
+    /// X25519(epk_prv, eid), the kid is 32 lowercase hex characters) and ends the pairing.
+    pub fn verify(self, response_body: &[u8]) -> Result<Kid, ClientError> {
+        let kid = self
+            .state
+            .verify_validate_response(&self.eid, &self.reply, response_body)?;
+        kid.parse().map_err(|_| ClientError::BadKid)
+    }
 }

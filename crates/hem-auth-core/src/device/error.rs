@@ -156,7 +156,7 @@ impl core::fmt::Display for DeviceError {
             DeviceError::UnknownPairing => "unknown pairing",
             DeviceError::IssuerMismatch => "issuer is not the paired key",
             DeviceError::ScopeScheme => "sealed scope: unsupported scheme",
-            DeviceError::ScopeOpen(e) => return write!(f, "{e}"),
+            DeviceError::ScopeOpen(_) => "sealed scope cannot be opened",
             DeviceError::ScopeMismatch => "approved scope is not the requested one",
             DeviceError::TokenTooLarge => "access token would be too large",
             DeviceError::TooManyPairings => "too many pairings",
@@ -181,4 +181,11 @@ impl core::fmt::Display for DeviceError {
 }
 
 #[cfg(feature = "std")]
-impl std::error::Error for DeviceError {}
+impl std::error::Error for DeviceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DeviceError::ScopeOpen(e) => Some(e),
+            _ => None,
+        }
+    }
+}

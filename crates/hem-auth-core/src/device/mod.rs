@@ -43,10 +43,10 @@
 //! # let seen = UnverifiedPairingRequest::parse(request.request())?;
 //! # let aid = SecretKey::generate(&mut rng);
 //! # let reply = reply_to_pairing(&aid, &seen, "Pixel 8 (Android)", "fcm-token")?;
-//! # let pid = "SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=";
-//! # let validate = pairing.validate_body(pid, &reply.reply);
+//! # let pid = hem_auth_core::ids::Pid::generate(&mut rng); // the notify broker's
+//! # let validate = pairing.validate_body(&pid.to_string(), &reply.reply);
 //! # device.ext_validate(Some(token.token()), validate.as_bytes(), now).result?;
-//! # let phone = AuthenticatorPairing::new(pid, *device.eid(), aid)?;
+//! # let phone = AuthenticatorPairing::from_pid(pid, *device.eid(), aid)?;
 //! // The client asks the device for an authreq (POST /api/auth/ext/request) and verifies it.
 //! let (body, session) = client::start_ext_auth("keymgmt:list", None, None, Some(*device.eid()), &mut rng)?;
 //! let response = to_json(&device.ext_request(body.as_bytes(), now, &mut rng).result?);

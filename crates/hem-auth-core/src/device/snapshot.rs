@@ -46,7 +46,7 @@ impl DeviceSnapshot {
 /// One pairing as persisted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairingSnapshot {
-    /// The pairing id.
+    /// The pairing id the notify broker assigned, as the client sent it to `ext/validate`.
     #[serde(with = "b64_32")]
     pub pid: [u8; 32],
     /// The authenticator's public key.

@@ -37,7 +37,7 @@ pub struct AuthreplyClaims<'a> {
         skip_serializing_if = "Option::is_none"
     )]
     pub iat: Option<u64>,
-    /// The pairing id.
+    /// The pairing id the notify broker assigned this phone at pairing (spec §6.4).
     #[serde(borrow)]
     pub pid: Cow<'a, str>,
     /// The phone's `aid`.

@@ -34,7 +34,7 @@ pub struct AuthreqClaims<'a> {
     /// The device's time nonce.
     #[serde(borrow)]
     pub jti: Cow<'a, str>,
-    /// Caller context, echoed.
+    /// The caller's own context text from `ext/request`, echoed.
     #[serde(
         borrow,
         default,

@@ -230,7 +230,7 @@ pub struct Subscriber {
     /// The phone's key for this pairing.
     #[serde(with = "crate::device::snapshot::b64_key")]
     pub aid: PublicKey,
-    /// The phone's push token, as sent.
+    /// The phone's push-notification (FCM) token, as the phone sent it (opaque).
     pub fid: String,
     /// The device's kid for the phone's key, as the device sent it to `finalise`.
     pub kid: String,

@@ -114,7 +114,7 @@ pub enum RegistrationStatus {
     Waiting,
     /// The phone accepted: the body for the device's `ext/validate`, verbatim.
     Accepted {
-        /// The pairing id.
+        /// The pairing id the broker drew when the phone accepted (spec §6.4).
         pid: String,
         /// The phone's reply JWT.
         reply: String,

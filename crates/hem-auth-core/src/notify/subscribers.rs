@@ -17,7 +17,7 @@ use crate::nonce::TimeNonce;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SubscriberEntry {
-    /// The pairing id.
+    /// The pairing id the broker drew when the phone accepted (spec §6.4).
     pub pid: String,
     /// The device's kid for the phone's key.
     pub kid: String,

@@ -27,14 +27,15 @@ struct ReadAuthreq {
 /// receives it from the broker (`{jti, scope, epk, exp}` of this authreq).
 pub(super) fn authreq(case: &Case) -> Verdict {
     let c: AuthreqCase = case.read()?;
-    let epk_secret =
-        SecretKey::from_b64(&c.epk_private).map_err(|e| format!("`epk_private`: {e}"))?;
+    let epk_secret = SecretKey::from_b64(&c.epk_private)
+        .map_err(|e| format!("`epk_private`: {}", crate::chain(&e)))?;
     // An eid that is no canonical key, or is low-order, is refused where it is decoded (spec
     // §2.5): that refusal is the role's answer to the test, not a malformed test.
-    let eid = PublicKey::from_b64(&c.eid).map_err(|e| format!("broker: `eid`: {e}"));
+    let eid =
+        PublicKey::from_b64(&c.eid).map_err(|e| format!("broker: `eid`: {}", crate::chain(&e)));
     let authenticator = match (&c.aid_private, &c.pid) {
         (Some(aid), Some(pid)) => Some((
-            SecretKey::from_b64(aid).map_err(|e| format!("`aid_private`: {e}"))?,
+            SecretKey::from_b64(aid).map_err(|e| format!("`aid_private`: {}", crate::chain(&e)))?,
             pid.as_str(),
         )),
         (None, None) => None,
@@ -42,11 +43,11 @@ pub(super) fn authreq(case: &Case) -> Verdict {
     };
     let got = (|| {
         let state = ExtAuthState::from_secret(epk_secret, Some(eid?));
-        let untrusted =
-            UntrustedJwt::parse_authreq(&c.authreq).map_err(|e| format!("broker: {e}"))?;
+        let untrusted = UntrustedJwt::parse_authreq(&c.authreq)
+            .map_err(|e| format!("broker: {}", crate::chain(&e)))?;
         let verified = state
             .verify_authreq(&untrusted, UnixTime::from_secs(c.now))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::chain(&e))?;
         let mut read = ReadAuthreq {
             jti: verified.jti().to_string(),
             iat: verified.iat(),
@@ -59,7 +60,7 @@ pub(super) fn authreq(case: &Case) -> Verdict {
                 .entry(pid)
                 .ok_or_else(|| format!("authreq has no entry for pid {pid}"))?;
             let pairing = AuthenticatorPairing::new(pid, verified.eid(), aid)
-                .map_err(|e| format!("authenticator: {e}"))?;
+                .map_err(|e| crate::chain(&e))?;
             let epk = state.epk().to_b64();
             let event = Event {
                 jti: Cow::Borrowed(verified.jti()),
@@ -69,7 +70,7 @@ pub(super) fn authreq(case: &Case) -> Verdict {
             };
             let opened = pairing
                 .open_event(&event, UnixTime::from_secs(c.now))
-                .map_err(|e| format!("authenticator: {e}"))?;
+                .map_err(|e| crate::chain(&e))?;
             read.scope = Some(opened.scope().to_string());
         }
         Ok(read)
@@ -102,7 +103,7 @@ pub(super) fn login_build(case: &Case) -> Verdict {
             UnixTime::from_secs(c.exp),
             None,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| crate::chain(&e))?;
         Ok::<_, String>((user.public_key().to_b64(), auth))
     })();
     Ok(decide(case, got, |(iss, auth)| {

@@ -64,7 +64,12 @@ impl Bench {
         let session = session.unwrap_or_else(|| SecretKey::generate(&mut self.rng));
         let mut device =
             Device::restore_with_boot_keys(snapshot, BootKeys::from_parts(session, self.token_key))
-                .map_err(|e| format!("malformed test: the device state cannot be restored: {e}"))?;
+                .map_err(|e| {
+                    format!(
+                        "malformed test: the device state cannot be restored: {}",
+                        crate::chain(&e)
+                    )
+                })?;
         let _ = device.set_clock(UnixTime::from_secs(now));
         Ok(device)
     }
@@ -74,8 +79,10 @@ fn pairings(list: &[PairingFields]) -> Result<Vec<PairingSnapshot>, String> {
     list.iter()
         .map(|p| {
             Ok(PairingSnapshot {
-                pid: codec::decode_fixed(&p.pid).map_err(|e| format!("`pairings` pid: {e}"))?,
-                aid: PublicKey::from_b64(&p.aid).map_err(|e| format!("`pairings` aid: {e}"))?,
+                pid: codec::decode_fixed(&p.pid)
+                    .map_err(|e| format!("`pairings` pid: {}", crate::chain(&e)))?,
+                aid: PublicKey::from_b64(&p.aid)
+                    .map_err(|e| format!("`pairings` aid: {}", crate::chain(&e)))?,
                 label: RESTORED_LABEL.into(),
             })
         })
@@ -87,7 +94,8 @@ fn pending(list: &[PendingFields], purpose: NoncePurpose) -> Result<Vec<PendingS
         .map(|p| {
             Ok(PendingSnapshot {
                 purpose,
-                jti: codec::decode_fixed(&p.jti).map_err(|e| format!("`pending` jti: {e}"))?,
+                jti: codec::decode_fixed(&p.jti)
+                    .map_err(|e| format!("`pending` jti: {}", crate::chain(&e)))?,
                 exp: p.exp,
                 scope: p.scope.clone(),
                 ctx: None,
@@ -168,17 +176,25 @@ fn decide_status<T>(
             }
         }
         (Expect::Valid, Err(e)) => Outcome::Failed {
-            reason: format!("rejected a valid test with {}: {e}", e.status()),
+            reason: format!(
+                "rejected a valid test with {}: {}",
+                e.status(),
+                crate::chain(&e)
+            ),
         },
         (Expect::Invalid, Ok(_)) => Outcome::Failed {
             reason: "accepted an invalid test (200)".into(),
         },
         (Expect::Invalid, Err(e)) => match expected_status {
             Some(s) if s != e.status() => Outcome::Failed {
-                reason: format!("expected status {s}, got {}: {e}", e.status()),
+                reason: format!(
+                    "expected status {s}, got {}: {}",
+                    e.status(),
+                    crate::chain(&e)
+                ),
             },
             _ => Outcome::Passed {
-                detail: Some(format!("{}: {e}", e.status())),
+                detail: Some(format!("{}: {}", e.status(), crate::chain(&e))),
             },
         },
     }
@@ -205,11 +221,14 @@ fn check_token(
     if response.response_json() != to_json(response) {
         return Err("token: the response body is not the token's JSON".into());
     }
-    let untrusted = UntrustedJwt::parse(response.as_str()).map_err(|e| format!("token: {e}"))?;
+    let untrusted = UntrustedJwt::parse(response.as_str())
+        .map_err(|e| format!("token: {}", crate::chain(&e)))?;
     let verified = untrusted
         .verify(token_key, HeaderPolicy::Plain)
-        .map_err(|e| format!("token: {e}"))?;
-    let claims: AccessTokenClaims<'_> = verified.claims().map_err(|e| format!("token: {e}"))?;
+        .map_err(|e| format!("token: {}", crate::chain(&e)))?;
+    let claims: AccessTokenClaims<'_> = verified
+        .claims()
+        .map_err(|e| format!("token: {}", crate::chain(&e)))?;
     let got = TokenFields {
         scope: claims.scope.to_string(),
         sub: claims.sub.to_string(),
@@ -224,7 +243,7 @@ fn check_token(
                 UnixTime::from_secs(now),
             )
             .result
-            .map_err(|e| format!("the device refuses its own token: {e}"))?;
+            .map_err(|e| format!("the device refuses its own token: {}", crate::chain(&e)))?;
     }
     Ok(())
 }
@@ -232,8 +251,8 @@ fn check_token(
 /// `ext-token`: [`Device::ext_token`] with body `{"authreply": …}`.
 pub(super) fn ext_token(case: &Case) -> Verdict {
     let c: ExtTokenCase = case.read()?;
-    let identity =
-        SecretKey::from_b64(&c.eid_private).map_err(|e| format!("`eid_private`: {e}"))?;
+    let identity = SecretKey::from_b64(&c.eid_private)
+        .map_err(|e| format!("`eid_private`: {}", crate::chain(&e)))?;
     let mut config = DeviceConfig::new(identity);
     if let Some(policy) = &c.policy {
         config.scope_policy =
@@ -281,7 +300,7 @@ fn pairing_bearer(
     let challenge = device
         .auth_token_challenge(UnixTime::from_secs(now), rng)
         .result
-        .map_err(|e| format!("checker login (challenge): {e}"))?;
+        .map_err(|e| format!("checker login (challenge): {}", crate::chain(&e)))?;
     let ejwt = build_login_raw(
         user,
         &challenge.spk,
@@ -291,11 +310,11 @@ fn pairing_bearer(
         UnixTime::from_secs(now + 60),
         None,
     )
-    .map_err(|e| format!("checker login (eJWT): {e}"))?;
+    .map_err(|e| format!("checker login (eJWT): {}", crate::chain(&e)))?;
     let token = device
         .auth_token(login_body(&ejwt).as_bytes(), UnixTime::from_secs(now), rng)
         .result
-        .map_err(|e| format!("checker login: {e}"))?;
+        .map_err(|e| format!("checker login: {}", crate::chain(&e)))?;
     Ok(token.as_str().to_owned())
 }
 
@@ -303,8 +322,8 @@ fn pairing_bearer(
 /// bearer (`auth:ext:pair`).
 pub(super) fn ext_validate(case: &Case) -> Verdict {
     let c: ExtValidateCase = case.read()?;
-    let identity =
-        SecretKey::from_b64(&c.eid_private).map_err(|e| format!("`eid_private`: {e}"))?;
+    let identity = SecretKey::from_b64(&c.eid_private)
+        .map_err(|e| format!("`eid_private`: {}", crate::chain(&e)))?;
     let mut bench = Bench::new(case);
     let user = SecretKey::generate(&mut bench.rng);
     let mut config = DeviceConfig::new(identity);
@@ -361,17 +380,20 @@ fn b64_canonical(pid: &str) -> String {
 /// key is `spk_private`.
 pub(super) fn login(case: &Case) -> Verdict {
     let c: LoginCase = case.read()?;
-    let session = SecretKey::from_b64(&c.spk_private).map_err(|e| format!("`spk_private`: {e}"))?;
+    let session = SecretKey::from_b64(&c.spk_private)
+        .map_err(|e| format!("`spk_private`: {}", crate::chain(&e)))?;
     let mut bench = Bench::new(case);
     let mut config = DeviceConfig::new(SecretKey::generate(&mut bench.rng));
-    config.user_key =
-        Some(PublicKey::from_b64(&c.user_public).map_err(|e| format!("`user_public`: {e}"))?);
+    config.user_key = Some(
+        PublicKey::from_b64(&c.user_public)
+            .map_err(|e| format!("`user_public`: {}", crate::chain(&e)))?,
+    );
     config.master_key = c
         .master_public
         .as_deref()
         .map(PublicKey::from_b64)
         .transpose()
-        .map_err(|e| format!("`master_public`: {e}"))?;
+        .map_err(|e| format!("`master_public`: {}", crate::chain(&e)))?;
     let nonces = pending(&c.pending, NoncePurpose::Login)?;
     let snapshot = DeviceSnapshot {
         pending: nonces.clone(),

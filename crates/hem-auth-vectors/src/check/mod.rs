@@ -32,14 +32,15 @@ mod primitives;
 /// other than [`SCHEMA_ID`]. `notes` and `spec` are optional; unknown members are ignored.
 /// Tests stay raw: [`Case::from_value`] reads each one.
 pub fn load_path(path: &Path) -> Result<VectorFile, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read: {}", crate::chain(&e)))?;
     load_str(&text)
 }
 
 /// [`load_path`] on text.
 pub fn load_str(text: &str) -> Result<VectorFile, String> {
-    let file: VectorFile =
-        serde_json::from_str(text).map_err(|e| format!("not a {SCHEMA_ID} file: {e}"))?;
+    let file: VectorFile = serde_json::from_str(text)
+        .map_err(|e| format!("not a {SCHEMA_ID} file: {}", crate::chain(&e)))?;
     if file.schema != SCHEMA_ID {
         return Err(format!(
             "schema is {:?}, this checker reads {SCHEMA_ID:?}",

@@ -13,11 +13,12 @@ use crate::schema::{Case, Hs256JwtCase, PidxCase, ScopeSealCase, X25519Case};
 /// `x25519`: the core's key agreement, which refuses an all-zero result.
 pub(super) fn x25519(case: &Case) -> Verdict {
     let c: X25519Case = case.read()?;
-    let sk = SecretKey::from_b64(&c.private).map_err(|e| format!("`private`: {e}"))?;
+    let sk =
+        SecretKey::from_b64(&c.private).map_err(|e| format!("`private`: {}", crate::chain(&e)))?;
     let got = PublicKey::from_b64(&c.public)
         .and_then(|pk| sk.diffie_hellman(&pk))
         .map(|s| b64::encode(s.as_bytes()))
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::chain(&e));
     Ok(decide(case, got, |shared| {
         required("shared", c.shared.as_ref(), &shared)
     }))
@@ -47,11 +48,11 @@ pub(super) fn hs256_jwt(case: &Case) -> Verdict {
     let c: Hs256JwtCase = case.read()?;
     let key = b64::decode(&c.key).map_err(|e| format!("`key`: {e}"))?;
     let got = (|| {
-        let untrusted = UntrustedJwt::parse(&c.jwt).map_err(|e| e.to_string())?;
+        let untrusted = UntrustedJwt::parse(&c.jwt).map_err(|e| crate::chain(&e))?;
         let verified = untrusted
             .verify(&key, policy_for(&c.jwt))
-            .map_err(|e| e.to_string())?;
-        verified.claims::<Value>().map_err(|e| e.to_string())
+            .map_err(|e| crate::chain(&e))?;
+        verified.claims::<Value>().map_err(|e| crate::chain(&e))
     })();
     Ok(decide(case, got, |payload| {
         same("payload", c.payload.as_ref(), &payload)
@@ -78,14 +79,16 @@ pub(super) fn scope_seal(case: &Case) -> Verdict {
     let got = key
         .open(&c.sealed)
         .map(|opened| opened.as_str().to_string())
-        .map_err(|e| e.to_string());
+        .map_err(|e| crate::chain(&e));
     Ok(decide(case, got, |opened| {
         let scope = c
             .scope
             .as_ref()
             .ok_or("valid test lacks the expected `scope`")?;
         same("scope (opened)", Some(scope), &opened)?;
-        let sealed = key.seal(scope).map_err(|e| format!("sealing: {e}"))?;
+        let sealed = key
+            .seal(scope)
+            .map_err(|e| format!("sealing: {}", crate::chain(&e)))?;
         same("sealed", Some(&c.sealed), &sealed)
     }))
 }
