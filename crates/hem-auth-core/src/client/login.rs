@@ -184,11 +184,18 @@ pub fn login_body(ejwt: &str) -> String {
 /// ```
 /// use hem_auth_core::client::{ClientError, PasswordLogin};
 /// use hem_auth_core::keys::SecretKey;
+/// use hem_auth_core::{Seconds, UnixTime};
 ///
 /// let challenge = br#"{"exp":2000000000,"spk":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","jti":"0123456789abcdef","lbl":"My device","eid":"ff6/rpgprw6OjcPbedIB5LbsxjZqmnf43J1zeK1x82I="}"#;
 /// let user = SecretKey::from_bytes([7; 32]); // or PasswordLogin::start_with_passphrase
 /// let now = 1_700_000_000;
-/// let (body, login) = PasswordLogin::start(challenge, &user, "keymgmt:list", now, 3600)?;
+/// let (body, login) = PasswordLogin::start(
+///     challenge,
+///     &user,
+///     "keymgmt:list",
+///     UnixTime::from_secs(now),
+///     Seconds::new(3600),
+/// )?;
 /// assert!(body.starts_with(r#"{"auth":"eyJ"#)); // POST /api/auth/token
 /// # use hem_auth_core::{claims::AccessTokenClaims, jwt::{self, Header}, messages::{self, TokenResponse}};
 /// # let token = jwt::sign(Header::AccessToken, &AccessTokenClaims { scope: "keymgmt:list".into(),
