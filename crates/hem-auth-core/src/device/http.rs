@@ -568,10 +568,7 @@ impl Device {
                 response.effects.extend(time.map(Effect::ClockSet));
                 response
             }),
-            Route::Version => ok(&Version {
-                hwv: VERSION_HWV,
-                fwv: VERSION_FWV,
-            }),
+            Route::Version => ok(&self.config().version),
             Route::Status => {
                 let rtc = self.rtc_is_set();
                 ok(&Status {
@@ -579,6 +576,7 @@ impl Device {
                     ts: rtc.then(|| rfc3339(now)),
                     time: rtc.then_some(now),
                     fls_state: 0,
+                    inited: (!self.config().initialised).then_some(false),
                 })
             }
             Route::Config => self.config_body(bearer, now, rng),
@@ -784,13 +782,6 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
-/// `GET /api/system/version`.
-#[derive(Serialize)]
-struct Version {
-    hwv: &'static str,
-    fwv: &'static str,
-}
-
 /// `GET /api/system/status`, in the device's member order.
 #[derive(Serialize)]
 struct Status {
@@ -800,6 +791,9 @@ struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     time: Option<u64>,
     fls_state: u8,
+    /// `false` on a device that is not initialised, absent otherwise (spec §9.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inited: Option<bool>,
 }
 
 /// `GET /api/system/config`: the members pairing needs.

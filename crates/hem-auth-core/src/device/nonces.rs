@@ -270,6 +270,9 @@ pub(crate) struct Nonces {
     floor: u64,
     explicit: Vec<Pending>,
     ctx: VecDeque<CtxEntry>,
+    /// The `never_expire_nonces` fault ([`super::testing::Faults`]).
+    #[cfg(feature = "testing")]
+    pub(crate) never_expire: bool,
 }
 
 impl core::fmt::Debug for Nonces {
@@ -310,6 +313,8 @@ impl Nonces {
             floor: 0,
             explicit: Vec::new(),
             ctx: VecDeque::new(),
+            #[cfg(feature = "testing")]
+            never_expire: false,
         }
     }
 
@@ -418,6 +423,8 @@ impl Nonces {
             bool::from(equal)
         })?;
         let exp = issued.saturating_add(lifetime);
+        #[cfg(feature = "testing")]
+        let now = if self.never_expire { issued } else { now };
         if now >= exp || exp <= self.floor || self.consumed.contains(jti) {
             return None;
         }
