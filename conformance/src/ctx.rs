@@ -35,6 +35,12 @@ pub struct Settings {
     pub user_secret: Option<SecretKey>,
     /// The emulated check-in backend's private key (spec §9.5).
     pub backend_secret: Option<SecretKey>,
+    /// Base URL of the target's control API (`hem-emulator --control`): the cases that need
+    /// time advance the clock or reboot the device through it.
+    pub control: Option<String>,
+    /// Without a control API, let the cases that need time wait it out where that takes at
+    /// most a minute or so (`--slow`).
+    pub slow: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -43,6 +49,8 @@ impl std::fmt::Debug for Settings {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("user_secret", &self.user_secret)
             .field("backend_secret", &self.backend_secret)
+            .field("control", &self.control)
+            .field("slow", &self.slow)
             .finish()
     }
 }
@@ -159,6 +167,76 @@ impl Ctx {
             .backend_secret
             .clone()
             .ok_or_else(|| Abort::skip("no backend key given (--backend-key)"))
+    }
+
+    /// Whether `--slow` allows waiting out time on a target without a control API.
+    pub fn slow(&self) -> bool {
+        self.settings.slow
+    }
+
+    /// Whether the target has a control API.
+    pub fn has_control(&self) -> bool {
+        self.settings.control.is_some()
+    }
+
+    /// A client for the control API, or a skip saying the case is emulator-only.
+    fn control(&self, what: &str) -> Result<Target, Abort> {
+        let url = self.settings.control.as_deref().ok_or_else(|| {
+            Abort::skip(format!(
+                "emulator-only: {what} needs the target's control API (--control URL)"
+            ))
+        })?;
+        Target::new(url, false).map_err(|e| Abort::fail(format!("control API {url}: {e}")))
+    }
+
+    /// `Ok` when the target has a control API, else a skip saying `what` is emulator-only.
+    pub fn require_control(&self, what: &str) -> Result<(), Abort> {
+        self.control(what).map(|_| ())
+    }
+
+    /// Moves the device clock `secs` ahead through the control API (a skip without one);
+    /// the tokens the run holds are forgotten, since they may have expired.
+    pub fn advance_clock(&mut self, secs: u64) -> Result<(), Abort> {
+        let control = self.control(&format!("advancing the clock by {secs} s"))?;
+        let r = control
+            .post_json("/control/clock", &json!({ "advance": secs }), Auth::None)?
+            .require("POST /control/clock", 200)?;
+        let now = r.json("control clock")?["now"]
+            .as_u64()
+            .ok_or_else(|| Abort::fail("control clock answer has no `now`"))?;
+        self.observe_device_time(now);
+        self.forget_tokens();
+        Ok(())
+    }
+
+    /// Reboots the device through the control API (a skip without one) and sets its clock
+    /// again if the reboot left the RTC unset; the tokens the run holds are forgotten.
+    pub fn reboot(&mut self) -> Result<(), Abort> {
+        let control = self.control("a reboot")?;
+        control
+            .post("/control/reboot", b"{}", Auth::None)?
+            .require("POST /control/reboot", 200)?;
+        self.forget_tokens();
+        let clock = control
+            .get("/control/clock", Auth::None)?
+            .require("GET /control/clock", 200)?
+            .json("control clock")?;
+        if clock["rtc_set"] != Value::Bool(true) {
+            control
+                .post_json(
+                    "/control/clock",
+                    &json!({ "set": self.device_now() }),
+                    Auth::None,
+                )?
+                .require("POST /control/clock", 200)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the cached user and ext tokens (after a reboot or a clock jump).
+    pub fn forget_tokens(&mut self) {
+        self.tokens.clear();
+        self.ext_tokens.clear();
     }
 
     /// The device's estimated clock, unix seconds.

@@ -1,7 +1,8 @@
 //! The default target: an emulated device started in process on a free loopback port.
 //!
 //! It starts with its RTC unset and knows a check-in backend key the runner generated, so the
-//! suite can walk the RTC-unset → check-in → retry path (spec §9.4, §9.5).
+//! suite can walk the RTC-unset → check-in → retry path (spec §9.4, §9.5), and serves its
+//! control API on another free port, so the cases that need time run at once.
 
 use hem_auth_core::keys::SecretKey;
 use hem_emulator::{AuthenticatorMode, EmulatorConfig, Faults, RunningEmulator, Tls};
@@ -46,6 +47,7 @@ impl Embedded {
             backend_key: Some(backend.public_key()),
             faults,
             tls,
+            control: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             ..EmulatorConfig::default()
         };
         let settings = Settings {
@@ -64,6 +66,7 @@ impl Embedded {
             rtc_unset: true,
             broker: true,
             authenticator: Some(authenticator),
+            control: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             ..EmulatorConfig::default()
         };
         Self::boot(config, Settings::default(), login)
@@ -87,6 +90,7 @@ impl Embedded {
         }
         let emulator =
             hem_emulator::start(config).map_err(|e| format!("starting the emulator: {e}"))?;
+        settings.control = emulator.control_url();
         Ok(Embedded { emulator, settings })
     }
 

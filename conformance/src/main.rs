@@ -115,6 +115,16 @@ struct Args {
     /// https://api.encedo.com. Default: the target's URL (our emulator serves both).
     #[arg(long, value_name = "URL", requires = "via_broker")]
     broker: Option<String>,
+    /// Base URL of the target's control API (`hem-emulator --control ADDR`): the cases that
+    /// need time (nonce and token expiry, reboot) advance its clock or reboot it and run at
+    /// once. The embedded emulator's is used automatically.
+    #[arg(long, value_name = "URL")]
+    control: Option<String>,
+    /// Without a control API, wait time out where it takes about a minute (the expired login
+    /// challenge, 60 s); the longer ones (authreq, pairing request, token expiry, reboot) are
+    /// skipped as emulator-only.
+    #[arg(long)]
+    slow: bool,
 }
 
 /// The `--help` paragraph on secrets.
@@ -273,6 +283,8 @@ fn run(args: Args) -> Result<bool, String> {
                 password: args.password.clone(),
                 user_secret: key_arg("user-key", args.user_key.as_deref())?,
                 backend_secret: key_arg("backend-key", args.backend_key.as_deref())?,
+                control: args.control.clone(),
+                slow: args.slow,
             };
             (None, Target::with_options(url, &client)?, settings)
         }
@@ -305,7 +317,11 @@ fn run(args: Args) -> Result<bool, String> {
             };
             client.ca_pem = e.client_options().ca_pem;
             let target = Target::with_options(&e.emulator.url(), &client)?;
-            let settings = e.settings.clone();
+            let mut settings = e.settings.clone();
+            settings.slow = args.slow;
+            if args.control.is_some() {
+                return Err("--control needs --target (the embedded emulator has its own)".into());
+            }
             (Some(e), target, settings)
         }
     };

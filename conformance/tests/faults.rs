@@ -125,3 +125,78 @@ fn skip_expiry_check_is_caught() {
         &["bearer/expired"],
     );
 }
+
+#[test]
+fn never_expire_nonces_is_caught() {
+    assert_caught(
+        Faults {
+            never_expire_nonces: true,
+            ..Faults::default()
+        },
+        &[
+            "time/login-challenge-expired",
+            "time/authreq-expired",
+            "time/pairing-request-expired",
+        ],
+    );
+}
+
+#[test]
+fn keep_boot_keys_is_caught() {
+    assert_caught(
+        Faults {
+            keep_boot_keys: true,
+            ..Faults::default()
+        },
+        &["time/reboot-kills-token", "time/reboot-kills-nonce"],
+    );
+}
+
+#[test]
+fn skip_expiry_check_is_caught_after_a_clock_jump() {
+    assert_caught(
+        Faults {
+            skip_expiry_check: true,
+            ..Faults::default()
+        },
+        &["time/ext-token-expired"],
+    );
+}
+
+/// Without a control API the time cases are skipped, each saying why, and none fails.
+#[test]
+fn without_control_the_time_cases_are_emulator_only() {
+    let emu = Embedded::start(
+        Login::Key(SecretKey::generate(&mut rand_core::OsRng)),
+        Faults::default(),
+    )
+    .expect("emulator starts");
+    let mut settings = emu.settings.clone();
+    settings.control = None;
+    let config = RunConfig {
+        only: Patterns::parse(&["time/*"]),
+        progress: Progress::Quiet,
+        ..RunConfig::default()
+    };
+    let report = run_suite(emu.target().expect("target"), settings, &config);
+    assert!(report.passed(), "{}", report.summary_table());
+    let login = report.case("time/login-challenge-expired").unwrap();
+    assert_eq!(login.outcome, Outcome::Skip);
+    assert!(login.detail.contains("--slow"), "{}", login.detail);
+    for id in [
+        "time/authreq-expired",
+        "time/pairing-request-expired",
+        "time/ext-token-expired",
+        "time/reboot-kills-token",
+        "time/reboot-kills-nonce",
+        "time/reboot-keeps-pairing",
+    ] {
+        let case = report.case(id).unwrap();
+        assert_eq!(case.outcome, Outcome::Skip, "{id}");
+        assert!(
+            case.detail.starts_with("emulator-only"),
+            "{id}: {}",
+            case.detail
+        );
+    }
+}

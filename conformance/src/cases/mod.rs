@@ -2,7 +2,8 @@
 //!
 //! Groups run in protocol order: what needs no authentication, the RTC-unset phase and
 //! check-in, password login, pairing, `ext/mac`, `ext/request`, `ext/token`, bearer use,
-//! the wire rules, the audit log, and finally unpairing. Each case sends its own requests;
+//! the wire rules, the audit log, unpairing, and last what moves the device's clock or reboots
+//! it (the `time/` cases: they make earlier tokens expire). Each case sends its own requests;
 //! cases share state (tokens, paired authenticators) only through their declared `needs`.
 
 use hem_auth_core::keys::PublicKey;
@@ -22,6 +23,7 @@ mod ext_token;
 mod logger;
 mod pairing;
 mod system;
+mod time;
 mod unpair;
 mod wire;
 
@@ -39,6 +41,7 @@ pub fn catalogue() -> Vec<Case> {
     all.extend(wire::cases());
     all.extend(logger::cases());
     all.extend(unpair::cases());
+    all.extend(time::cases());
     all
 }
 

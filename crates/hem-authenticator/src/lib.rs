@@ -31,7 +31,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -137,6 +137,7 @@ pub enum Push {
 #[derive(Debug)]
 pub struct VirtualAuthenticator {
     stop: Arc<AtomicBool>,
+    mode: Arc<Mutex<AuthenticatorMode>>,
     pairings: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
@@ -157,8 +158,9 @@ impl VirtualAuthenticator {
         let stop = Arc::new(AtomicBool::new(false));
         let pairings = Arc::new(AtomicUsize::new(paired.len()));
         let (tx, rx) = mpsc::channel();
+        let mode = Arc::new(Mutex::new(mode));
         let mut app = App {
-            mode,
+            mode: mode.clone(),
             http: Http::new(url, cert_pem),
             dir,
             paired,
@@ -174,6 +176,7 @@ impl VirtualAuthenticator {
         Ok((
             VirtualAuthenticator {
                 stop,
+                mode,
                 pairings,
                 thread: Some(thread),
             },
@@ -184,6 +187,16 @@ impl VirtualAuthenticator {
     /// How many devices it is paired with now.
     pub fn pairings(&self) -> usize {
         self.pairings.load(Ordering::SeqCst)
+    }
+
+    /// The decision mode in force.
+    pub fn mode(&self) -> AuthenticatorMode {
+        *self.mode.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Switches the decision mode; events not yet answered are decided by the new one.
+    pub fn set_mode(&self, mode: AuthenticatorMode) {
+        *self.mode.lock().unwrap_or_else(PoisonError::into_inner) = mode;
     }
 
     /// Asks the thread to stop; it notices within [`POLL_INTERVAL`] (or when its current
@@ -215,7 +228,8 @@ fn log(line: std::fmt::Arguments<'_>) {
 
 /// The phone app: its pairings (one [`Phone`] each) and what it has already answered.
 struct App {
-    mode: AuthenticatorMode,
+    /// Shared with [`VirtualAuthenticator::set_mode`].
+    mode: Arc<Mutex<AuthenticatorMode>>,
     http: Http,
     dir: Option<PathBuf>,
     paired: Vec<Phone>,
@@ -227,6 +241,10 @@ struct App {
 }
 
 impl App {
+    fn mode(&self) -> AuthenticatorMode {
+        *self.mode.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn run(&mut self, pushes: &Receiver<Push>) {
         let mut next_poll = Instant::now();
         while !self.stop.load(Ordering::SeqCst) {
@@ -302,7 +320,7 @@ impl App {
             self.refuse_pairing(&link, &body, eid, "already paired with it");
             return;
         }
-        if self.mode == AuthenticatorMode::Prompt
+        if self.mode() == AuthenticatorMode::Prompt
             && !self.terminal.ask(
                 &self.stop,
                 &format!("pair with the device {eid} as {LABEL:?}?"),
@@ -462,7 +480,7 @@ impl App {
         if shown.is_suspicious() {
             log(format_args!("event {eventid}: {SUSPICIOUS} {scope_text}"));
         }
-        let decision = match self.mode {
+        let decision = match self.mode() {
             AuthenticatorMode::Approve {
                 period_secs,
                 writable,

@@ -5,6 +5,7 @@
 //! What a request changes comes back from the core as [`Effect`]s, applied here.
 
 use hem_auth_core::UnixTime;
+use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -16,17 +17,34 @@ use hem_auth_core::keys::{PublicKey, SecretKey};
 use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditLog, LogReader};
+use crate::audit::{self, AuditLog, LogReader};
 use crate::clock::{system_now, Clock};
 use crate::store::Store;
-use crate::{EmulatorConfig, EmulatorError, Faults};
+use crate::{EmulatorConfig, EmulatorError, Faults, RequestRecord};
+
+/// Requests of the device port kept for `GET /control/requests`, newest last.
+pub const REQUEST_LOG_ENTRIES: usize = 1000;
 
 /// What the handlers share.
 pub(crate) struct App {
     state: Mutex<State>,
     pub(crate) faults: Faults,
-    eid: PublicKey,
     booted: Instant,
+    /// The start configuration (password included: a factory reset derives the new
+    /// identity's user key from it), wiped on drop.
+    settings: EmulatorConfig,
+    /// The emulated broker's check-in key, in place of `settings.backend_key`.
+    backend: Option<PublicKey>,
+    /// The device port's recent requests (control API).
+    requests: Mutex<VecDeque<RequestRecord>>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(password) = self.settings.password.as_mut() {
+            zeroize::Zeroize::zeroize(password);
+        }
+    }
 }
 
 /// The device and everything that changes with it.
@@ -78,7 +96,6 @@ impl App {
         };
         device.set_audit_chain(AuditChain::new(key, log.next_counter()));
         device.set_faults(config.faults);
-        let eid = *device.eid();
         let mut state = State {
             device,
             clock: Clock::default(),
@@ -92,22 +109,79 @@ impl App {
                 .map_err(|e| EmulatorError::io(format!("saving {}", store.dir().display()), e))?;
         }
         if !config.rtc_unset {
-            let (result, events) = state
-                .device
-                .set_clock(UnixTime::from_secs(now))
-                .into_parts();
-            let lines = state
-                .device
-                .audit_lines(&events, UnixTime::from_secs(now), &mut OsRng);
-            state.store_lines(lines);
-            result.map_err(|e| EmulatorError::Config(e.to_string()))?;
+            state.set_clock(UnixTime::from_secs(now));
         }
         Ok(App {
             state: Mutex::new(state),
             faults: config.faults,
-            eid,
             booted: Instant::now(),
+            settings: config.clone(),
+            backend,
+            requests: Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// Reboots the device (control API): new per-boot keys, so tokens and pending nonces die
+    /// and pairings stay (spec §4.6); the RTC follows the start configuration again (set to the
+    /// emulated clock unless `rtc_unset`, §9.4). The emulated clock keeps running.
+    pub(crate) fn reboot(&self) {
+        let mut s = self.lock();
+        let lines = s.device.flush_audit();
+        s.store_lines(lines);
+        s.device.reboot(&mut OsRng);
+        if !self.settings.rtc_unset {
+            let now = s.clock.now();
+            s.set_clock(now);
+        }
+    }
+
+    /// Factory reset (control API): a new identity with no pairings, the start
+    /// configuration applied to it, a new audit log (the old files deleted) and a reboot.
+    pub(crate) fn factory_reset(&self) -> Result<(), EmulatorError> {
+        let mut s = self.lock();
+        let lines = s.device.flush_audit();
+        s.store_lines(lines);
+        let mut config = DeviceConfig::new(SecretKey::generate(&mut OsRng));
+        configure(&mut config, &self.settings);
+        if self.backend.is_some() {
+            config.backend_key = self.backend;
+        }
+        let mut device = Device::new(config, &mut OsRng);
+        let mut logger_key = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(&mut *logger_key);
+        let key = AuditKey::new(logger_key.clone());
+        let now = s.clock.now();
+        // The old log stops (its writer drains) before its files go.
+        s.log = AuditLog::new(&key, now.as_secs());
+        if let Some(store) = &s.store {
+            audit::erase(store.dir())?;
+            s.log = AuditLog::open(store, &key, now.as_secs())?;
+        }
+        device.set_audit_chain(AuditChain::new(key, s.log.next_counter()));
+        device.set_faults(self.faults);
+        s.device = device;
+        s.logger_key = logger_key;
+        s.save();
+        if !self.settings.rtc_unset {
+            s.set_clock(now);
+        }
+        Ok(())
+    }
+
+    /// Appends to the device port's request log, dropping the oldest beyond
+    /// [`REQUEST_LOG_ENTRIES`].
+    pub(crate) fn log_request(&self, record: RequestRecord) {
+        let mut log = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() >= REQUEST_LOG_ENTRIES {
+            log.pop_front();
+        }
+        log.push_back(record);
+    }
+
+    /// The device port's request log, oldest first.
+    pub(crate) fn requests(&self) -> Vec<RequestRecord> {
+        let log = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        log.iter().cloned().collect()
     }
 
     /// The device, locked. A panic while locked cannot leave the device half-changed (its
@@ -116,9 +190,9 @@ impl App {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The identity key.
+    /// The identity key (a factory reset changes it).
     pub(crate) fn eid(&self) -> PublicKey {
-        self.eid
+        *self.lock().device.eid()
     }
 
     /// Seconds since boot.
@@ -128,6 +202,14 @@ impl App {
 }
 
 impl State {
+    /// Sets the RTC and the emulated clock to `time` and stores the `RTC_SET` line.
+    pub(crate) fn set_clock(&mut self, time: UnixTime) {
+        self.clock.set(time.as_secs());
+        let (_, events) = self.device.set_clock(time).into_parts();
+        let lines = self.device.audit_lines(&events, time, &mut OsRng);
+        self.store_lines(lines);
+    }
+
     /// Does what a response asks, in order: stores its audit lines, saves the device, sets
     /// the clock. Returns the page a `logger/list` answer is to be completed from (read it
     /// without the lock).
@@ -191,6 +273,7 @@ fn configure(device: &mut DeviceConfig, config: &EmulatorConfig) {
         device.backend_key = Some(key);
     }
     device.label.clone_from(&config.label);
+    device.trusted_time = config.trusted_ts;
     device.scope_policy = config.policy;
     device.max_token_lifetime = config.max_token_lifetime;
     device.revoke_on_unpair = config.revoke_on_unpair;

@@ -577,6 +577,21 @@ fn rotate(shared: &Shared, dir: &Path, retention: Retention) -> io::Result<File>
 }
 
 /// `audit-<16 lowercase hex>.log`: the counter of its first event line.
+/// Deletes the audit log files of `dir` (`audit.log` and the rotated ones): a factory reset.
+pub(crate) fn erase(dir: &Path) -> Result<(), EmulatorError> {
+    let entries = fs::read_dir(dir)
+        .map_err(|e| EmulatorError::io(format!("reading {}", dir.display()), e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_log = path.file_name().is_some_and(|n| n == LOG_FILE);
+        if is_log || rotated_first(&path).is_some() {
+            fs::remove_file(&path)
+                .map_err(|e| EmulatorError::io(format!("deleting {}", path.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
 fn rotated_first(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?;
     let hex = name.strip_prefix("audit-")?.strip_suffix(".log")?;

@@ -26,6 +26,12 @@ impl Clock {
         let offset = i128::from(time) - host;
         self.offset = i64::try_from(offset).unwrap_or(if offset < 0 { i64::MIN } else { i64::MAX });
     }
+
+    /// Moves the device time `secs` seconds ahead (the control API's `advance`).
+    pub(crate) fn advance(&mut self, secs: u64) {
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        self.offset = self.offset.saturating_add(secs);
+    }
 }
 
 fn shift(time: u64, offset: i64) -> u64 {
@@ -44,5 +50,7 @@ mod tests {
         assert!((1_000..1_010).contains(&clock.now().as_secs()));
         assert_eq!(shift(5, -10), 0);
         assert_eq!(shift(u64::MAX, i64::MAX), u64::MAX);
+        clock.advance(86_400);
+        assert!((87_400..87_410).contains(&clock.now().as_secs()));
     }
 }

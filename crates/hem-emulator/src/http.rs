@@ -39,6 +39,7 @@ use crate::app::App;
 use crate::audit;
 use crate::broker::{self, Broker};
 use crate::conn::RequestDeadline;
+use crate::control;
 
 type Shared = Arc<App>;
 
@@ -47,12 +48,14 @@ pub(crate) fn router(app: Shared, broker: Option<Arc<Broker>>) -> Router {
     let device = Router::new()
         .fallback(serve)
         .layer(middleware::from_fn(audit_durable))
-        .with_state(app);
-    match broker {
-        // Outermost: broker paths never reach the device.
+        .with_state(app.clone());
+    let served = match broker {
+        // Broker paths never reach the device.
         Some(broker) => device.layer(middleware::from_fn_with_state(broker, broker::gate)),
         None => device,
-    }
+    };
+    // Outermost: the control API's request log sees every answer of the port.
+    served.layer(middleware::from_fn_with_state(app, control::log_requests))
 }
 
 /// The core's answer as HTTP: its status and body, `Content-Type: application/json`.

@@ -18,11 +18,14 @@ mod audit;
 mod broker;
 mod clock;
 mod conn;
+mod control;
 mod http;
 pub mod secret;
 mod store;
 mod tls;
 
+pub use app::REQUEST_LOG_ENTRIES;
+pub use control::{ClockState, Control, ControlError, RequestRecord};
 /// Test-only fault switches (the core's `testing` feature); never set them outside tests.
 pub use hem_auth_core::device::testing::Faults;
 use hem_authenticator as authenticator;
@@ -61,6 +64,12 @@ pub struct EmulatorConfig {
     pub master_key: Option<PublicKey>,
     /// Start with the RTC unset: the auth endpoints answer 403 until a check-in.
     pub rtc_unset: bool,
+    /// The trusted-time option `trusted_ts` (spec §9.4, §7.1): the password login
+    /// (`GET`/`POST /api/auth/token`) also answers 403 while the RTC is unset.
+    pub trusted_ts: bool,
+    /// Serve the control API ([`Control`]) over plain HTTP on this address (port 0 picks a
+    /// free one; see [`RunningEmulator::control_url`]). Never the device port.
+    pub control: Option<SocketAddr>,
     /// Public key of the emulated check-in backend (spec §9.5).
     pub backend_key: Option<PublicKey>,
     /// The `ext/token` scope policy.
@@ -98,6 +107,8 @@ impl Default for EmulatorConfig {
             user_key: None,
             master_key: None,
             rtc_unset: false,
+            trusted_ts: false,
+            control: None,
             backend_key: None,
             policy: ScopePolicy::default(),
             max_token_lifetime: None,
@@ -121,6 +132,8 @@ impl fmt::Debug for EmulatorConfig {
             .field("user_key", &self.user_key)
             .field("master_key", &self.master_key)
             .field("rtc_unset", &self.rtc_unset)
+            .field("trusted_ts", &self.trusted_ts)
+            .field("control", &self.control)
             .field("backend_key", &self.backend_key)
             .field("policy", &self.policy)
             .field("max_token_lifetime", &self.max_token_lifetime)
@@ -285,6 +298,14 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
             "a virtual authenticator needs the broker (--authenticator needs --broker)",
         )));
     }
+    if config
+        .control
+        .is_some_and(|c| c.port() != 0 && c == config.listen)
+    {
+        return Err(EmulatorError::Config(String::from(
+            "the control API never shares the device port (--control and --listen are equal)",
+        )));
+    }
     if config.broker && config.backend_key.is_some() {
         return Err(EmulatorError::Config(String::from(
             "with the broker, the emulator is the check-in backend and keeps its own key \
@@ -308,7 +329,6 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
         .transpose()?;
     let backend = notify.as_ref().and_then(|n| n.backend_public());
     let app = Arc::new(app::App::boot(config, store, backend)?);
-    let eid = app.eid();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("hem-emulator")
@@ -322,6 +342,16 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
             .map_err(|e| EmulatorError::io(format!("listening on {}", config.listen), e))?
     };
     let addr = listener.local_addr();
+    let control_listener = match config.control {
+        Some(at) => {
+            let _context = runtime.enter();
+            let l = conn::bind(at, config.limits)
+                .map_err(|e| EmulatorError::io(format!("listening on {at} (control)"), e))?;
+            Some(l)
+        }
+        None => None,
+    };
+    let control_addr = control_listener.as_ref().map(conn::Listener::local_addr);
     let cert_pem = tls.as_ref().map(|t| t.cert_pem.clone());
     let url = base_url(addr, cert_pem.is_some());
     let (authenticator, pushes) = match config.authenticator {
@@ -333,7 +363,7 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
                 config.state_dir.clone(),
             )
             .map_err(EmulatorError::from)?;
-            (Some(authenticator), Some(pushes))
+            (Some(Arc::new(authenticator)), Some(pushes))
         }
         None => (None, None),
     };
@@ -346,25 +376,33 @@ fn start_with(config: &EmulatorConfig) -> Result<RunningEmulator, EmulatorError>
         ))
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    let control = control::Control::new(app.clone(), authenticator.clone());
+    let control_router = control::router(control.clone());
     let router = http::router(app, broker);
     let acceptor = tls.map(|t| t.acceptor);
+    let control_stop = stop_rx.clone();
     let thread = std::thread::Builder::new()
         .name(String::from("hem-emulator"))
         .spawn(move || {
-            runtime.block_on(conn::serve(
-                listener,
-                router,
-                acceptor,
-                stop_rx,
-                SHUTDOWN_GRACE,
-            ));
+            runtime.block_on(async move {
+                let device = conn::serve(listener, router, acceptor, stop_rx, SHUTDOWN_GRACE);
+                match control_listener {
+                    Some(l) => {
+                        let control =
+                            conn::serve(l, control_router, None, control_stop, SHUTDOWN_GRACE);
+                        tokio::join!(device, control);
+                    }
+                    None => device.await,
+                }
+            });
             runtime.shutdown_timeout(SHUTDOWN_GRACE);
         })
         .map_err(|e| EmulatorError::io("starting the server thread", e))?;
     Ok(RunningEmulator {
         addr,
+        control_addr,
+        control,
         cert_pem,
-        eid,
         stop: Some(stop_tx),
         thread: Some(thread),
         authenticator,
@@ -387,11 +425,12 @@ fn base_url(addr: SocketAddr, tls: bool) -> String {
 #[derive(Debug)]
 pub struct RunningEmulator {
     addr: SocketAddr,
+    control_addr: Option<SocketAddr>,
+    control: control::Control,
     cert_pem: Option<String>,
-    eid: PublicKey,
     stop: Option<watch::Sender<bool>>,
     thread: Option<JoinHandle<()>>,
-    authenticator: Option<authenticator::VirtualAuthenticator>,
+    authenticator: Option<Arc<authenticator::VirtualAuthenticator>>,
 }
 
 impl RunningEmulator {
@@ -424,17 +463,27 @@ impl RunningEmulator {
         self.addr
     }
 
-    /// The device identity key (`eid`).
+    /// The device identity key (`eid`; a factory reset changes it).
     pub fn eid(&self) -> PublicKey {
-        self.eid
+        self.control.app_eid()
+    }
+
+    /// The control API's base URL, `http://HOST:PORT` (always plain HTTP), when
+    /// [`EmulatorConfig::control`] was given; requests go to `<url>/control/...`.
+    pub fn control_url(&self) -> Option<String> {
+        self.control_addr.map(|a| base_url(a, false))
+    }
+
+    /// The control API in process (clock, authenticator mode, reboot, factory reset, request
+    /// log), whether or not it is also served over HTTP.
+    pub fn control(&self) -> Control {
+        self.control.clone()
     }
 
     /// How many devices the virtual authenticator is paired with now (0 without one).
     /// Pairings count from the phone's `POST link` on, before the client finalises.
     pub fn authenticator_pairings(&self) -> usize {
-        self.authenticator
-            .as_ref()
-            .map_or(0, authenticator::VirtualAuthenticator::pairings)
+        self.authenticator.as_ref().map_or(0, |a| a.pairings())
     }
 
     /// Stops serving and waits for the server thread (and the virtual authenticator's): open

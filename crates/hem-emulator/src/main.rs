@@ -42,6 +42,14 @@ struct Cli {
     /// Start with the RTC unset: ext/request and ext/token answer 403 until a check-in.
     #[arg(long)]
     rtc_unset: bool,
+    /// Trusted time (`trusted_ts`, spec §9.4): the password login (GET/POST /api/auth/token)
+    /// also answers 403 while the RTC is unset.
+    #[arg(long)]
+    trusted_ts: bool,
+    /// Serve the control API for test harnesses (clock, authenticator mode, reboot, factory
+    /// reset, request log; see the README) over plain HTTP on ADDR, a port of its own.
+    #[arg(long, value_name = "ADDR")]
+    control: Option<SocketAddr>,
     /// Public key of the emulated check-in backend (X25519, standard base64).
     #[arg(long, value_name = "B64", value_parser = key, conflicts_with = "broker")]
     backend_key: Option<PublicKey>,
@@ -145,6 +153,8 @@ enum Fault {
     Leak500,
     IgnoreScope,
     SkipExpiryCheck,
+    NeverExpireNonces,
+    KeepBootKeys,
 }
 
 /// The spec's connection limits, the defaults of the limit flags.
@@ -204,6 +214,8 @@ impl Cli {
                 Fault::Leak500 => faults.leak_500 = true,
                 Fault::IgnoreScope => faults.ignore_scope = true,
                 Fault::SkipExpiryCheck => faults.skip_expiry_check = true,
+                Fault::NeverExpireNonces => faults.never_expire_nonces = true,
+                Fault::KeepBootKeys => faults.keep_boot_keys = true,
             }
         }
         let tls = match (self.cert, self.key) {
@@ -219,6 +231,8 @@ impl Cli {
             user_key: self.user_key,
             master_key: self.master_key,
             rtc_unset: self.rtc_unset,
+            trusted_ts: self.trusted_ts,
+            control: self.control,
             backend_key: self.backend_key,
             policy: match self.policy {
                 Policy::AsApproved => ScopePolicy::AsApproved,
@@ -274,7 +288,11 @@ fn main() -> ExitCode {
         }
     };
     let mut out = std::io::stdout().lock();
-    let printed = writeln!(out, "hem-emulator listening on {}", emulator.url())
+    let control = emulator
+        .control_url()
+        .map(|url| format!(" (control API on {url})"))
+        .unwrap_or_default();
+    let printed = writeln!(out, "hem-emulator listening on {}{control}", emulator.url())
         .and_then(|()| out.flush())
         .and_then(|()| writeln!(out, "{}", emulator.eid()))
         .and_then(|()| out.flush());

@@ -569,10 +569,7 @@ impl Device {
                 response.effects.extend(time.map(Effect::ClockSet));
                 response
             }),
-            Route::Version => ok(&Version {
-                hwv: VERSION_HWV,
-                fwv: VERSION_FWV,
-            }),
+            Route::Version => ok(&self.config().version),
             Route::Status => {
                 let rtc = self.rtc_is_set();
                 ok(&Status {
@@ -580,6 +577,7 @@ impl Device {
                     ts: rtc.then(|| rfc3339(now.as_secs())),
                     time: rtc.then_some(now.as_secs()),
                     fls_state: 0,
+                    inited: (!self.config().initialised).then_some(false),
                 })
             }
             Route::Config => self.config_body(bearer, now, rng),
@@ -785,13 +783,6 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (y, m, d)
 }
 
-/// `GET /api/system/version`.
-#[derive(Serialize)]
-struct Version {
-    hwv: &'static str,
-    fwv: &'static str,
-}
-
 /// `GET /api/system/status`, in the device's member order.
 #[derive(Serialize)]
 struct Status {
@@ -801,6 +792,9 @@ struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     time: Option<u64>,
     fls_state: u8,
+    /// `false` on a device that is not initialised, absent otherwise (spec §9.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inited: Option<bool>,
 }
 
 /// `GET /api/system/config`: the members pairing needs.

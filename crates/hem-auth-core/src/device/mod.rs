@@ -233,6 +233,60 @@ pub struct DeviceConfig {
     /// longer paired. Off (the firmware's behaviour) by default.
     #[serde(default, skip_serializing_if = "core::ops::Not::not")]
     pub revoke_on_unpair: bool,
+    /// The version banner of `GET /api/system/version` (spec §9.1): hardware and firmware
+    /// strings the core cannot know. [`VersionBanner::default`] is the emulator's.
+    #[serde(default, skip_serializing_if = "VersionBanner::is_default")]
+    pub version: VersionBanner,
+}
+
+/// The members of `GET /api/system/version` (spec §9.1), all strings; `uis` only when a web
+/// UI is installed. Clients written for real devices require `hwv`, `blv`, `fwv` and `fws`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VersionBanner {
+    /// Hardware version; a device's contains `PPA` or `EPA`, the emulator's neither.
+    pub hwv: String,
+    /// Bootloader version.
+    pub blv: String,
+    /// Firmware version (`1.2.2`; diagnostic builds add `-DIAG`).
+    pub fwv: String,
+    /// Firmware signature / state string.
+    pub fws: String,
+    /// Web UI version; `None` (not sent) without a UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uis: Option<String>,
+}
+
+impl Default for VersionBanner {
+    /// The emulator's banner (spec §9.1): `hwv` and `blv` `hem-emulator`, `fwv`
+    /// `hem-emulator v<crate version>`, `fws` the base64 of 64 zero bytes (the check-in's
+    /// `fws`, §9.5: no firmware to measure), no `uis`.
+    fn default() -> Self {
+        VersionBanner {
+            hwv: String::from(http::VERSION_HWV),
+            blv: String::from(http::VERSION_HWV),
+            fwv: String::from(http::VERSION_FWV),
+            fws: codec::encode_std(&[0u8; 64]),
+            uis: None,
+        }
+    }
+}
+
+impl VersionBanner {
+    /// A banner with these four required members and no `uis`.
+    pub fn new(hwv: &str, blv: &str, fwv: &str, fws: &str) -> Self {
+        VersionBanner {
+            hwv: String::from(hwv),
+            blv: String::from(blv),
+            fwv: String::from(fwv),
+            fws: String::from(fws),
+            uis: None,
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == VersionBanner::default()
+    }
 }
 
 impl DeviceConfig {
@@ -252,6 +306,7 @@ impl DeviceConfig {
             nonce_capacity: DEFAULT_NONCE_CAPACITY,
             max_token_lifetime: None,
             revoke_on_unpair: false,
+            version: VersionBanner::default(),
         }
     }
 }
@@ -270,6 +325,7 @@ impl PartialEq for DeviceConfig {
             && self.nonce_capacity == other.nonce_capacity
             && self.max_token_lifetime == other.max_token_lifetime
             && self.revoke_on_unpair == other.revoke_on_unpair
+            && self.version == other.version
     }
 }
 
@@ -289,6 +345,7 @@ impl core::fmt::Debug for DeviceConfig {
             .field("nonce_capacity", &self.nonce_capacity)
             .field("max_token_lifetime", &self.max_token_lifetime)
             .field("revoke_on_unpair", &self.revoke_on_unpair)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -482,6 +539,36 @@ impl Device {
             #[cfg(feature = "testing")]
             faults: testing::Faults::default(),
             config,
+        }
+    }
+
+    /// Reboots in place (spec §4.6): new per-boot keys from `rng`, so every access token and
+    /// every nonce issued before (explicit pending ones too) dies; the RTC is unset again and
+    /// the consumed set empty. Configuration, pairings, the audit chain and the faults stay.
+    /// Unlike a snapshot [`Device::restore`], nothing is copied.
+    pub fn reboot(&mut self, rng: &mut impl CryptoRngCore) {
+        self.reboot_with_boot_keys(BootKeys::generate(rng));
+    }
+
+    /// [`Device::reboot`] with given per-boot keys (see [`BootKeys::from_parts`]).
+    pub fn reboot_with_boot_keys(&mut self, boot: BootKeys) {
+        self.rtc_set = false;
+        #[cfg(feature = "testing")]
+        if self.faults.keep_boot_keys {
+            return;
+        }
+        self.spk = boot.session.public_key();
+        self.spk_b64 = self.spk.to_b64();
+        self.session = boot.session;
+        self.token_mac = crate::mac::MacKey::new(&*boot.token_key);
+        self.nonces = Nonces::new(
+            &boot.nonce_key,
+            self.config.nonce_capacity,
+            self.config.scope_policy == ScopePolicy::RequestedOnly,
+        );
+        #[cfg(feature = "testing")]
+        {
+            self.nonces.never_expire = self.faults.never_expire_nonces;
         }
     }
 

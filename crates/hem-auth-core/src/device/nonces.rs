@@ -271,6 +271,9 @@ pub(crate) struct Nonces {
     floor: u64,
     explicit: Vec<Pending>,
     ctx: VecDeque<CtxEntry>,
+    /// The `never_expire_nonces` fault ([`super::testing::Faults`]).
+    #[cfg(feature = "testing")]
+    pub(crate) never_expire: bool,
 }
 
 impl core::fmt::Debug for Nonces {
@@ -312,6 +315,8 @@ impl Nonces {
             floor: 0,
             explicit: Vec::new(),
             ctx: VecDeque::new(),
+            #[cfg(feature = "testing")]
+            never_expire: false,
         }
     }
 
@@ -420,6 +425,12 @@ impl Nonces {
             bool::from(equal)
         })?;
         let exp = issued.saturating_add(lifetime);
+        #[cfg(feature = "testing")]
+        let now = if self.never_expire {
+            UnixTime::from_secs(issued)
+        } else {
+            now
+        };
         if now.as_secs() >= exp || exp <= self.floor || self.consumed.contains(jti) {
             return None;
         }

@@ -22,7 +22,9 @@ use crate::messages::{self, ExtTokenRequest, ExtValidateRequest, ExtValidateResp
 /// | `accept_bad_mac` | an authreply or pairing reply whose MAC fails is re-signed with the key the device would have used and processed again | `ext-token/bad-mac`, `ext-token/wrong-key`, `ext-token/payload-altered`, `ext-validate/bad-mac` |
 /// | `leak_500` | every 400 answer becomes a 500 | `wire/error-body-400` and every other 400 case |
 /// | `ignore_scope` | on the bearer checks `handle` makes itself (before routing, `keymgmt/list`, `keymgmt/get`, `system/config`, `logger/list`), a token without the scope or role passes | `bearer/too-narrow`, `bearer/user-too-narrow`, `bearer/system-config-wrong-scope` |
-/// | `skip_expiry_check` | on the same checks, an expired token passes | `bearer/expired` |
+/// | `skip_expiry_check` | on the same checks, an expired token passes | `bearer/expired`, `time/ext-token-expired` |
+/// | `never_expire_nonces` | a nonce this boot issued is accepted however old (its tag, purpose and the consumed set are still checked) | `time/login-challenge-expired`, `time/authreq-expired`, `time/pairing-request-expired` |
+/// | `keep_boot_keys` | [`Device::reboot`] keeps the per-boot keys (and the nonces), so tokens and pending nonces survive it | `time/reboot-kills-token`, `time/reboot-kills-nonce` |
 ///
 /// The bearer checks inside `ext/init`, `ext/validate`, `ext/mac` and the unpair delete are
 /// the typed methods' own and stay strict under `ignore_scope` and `skip_expiry_check`.
@@ -38,6 +40,10 @@ pub struct Faults {
     pub ignore_scope: bool,
     /// Let expired bearer tokens pass (checks made by `handle`).
     pub skip_expiry_check: bool,
+    /// Accept issued nonces past their lifetime (spec §4.4).
+    pub never_expire_nonces: bool,
+    /// Keep the per-boot keys across [`Device::reboot`] (spec §4.6).
+    pub keep_boot_keys: bool,
 }
 
 impl Faults {
@@ -48,6 +54,8 @@ impl Faults {
             || self.leak_500
             || self.ignore_scope
             || self.skip_expiry_check
+            || self.never_expire_nonces
+            || self.keep_boot_keys
     }
 
     /// The status to answer with instead of `status` (`leak_500`): for an adapter's own
@@ -74,6 +82,7 @@ impl Device {
     /// Turns the test-only faults on or off.
     pub fn set_faults(&mut self, faults: Faults) {
         self.faults = faults;
+        self.nonces.never_expire = faults.never_expire_nonces;
     }
 
     /// The faults in force.

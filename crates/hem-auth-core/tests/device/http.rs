@@ -3,7 +3,7 @@
 
 use hem_auth_core::device::{
     logger_list_body, AuditChain, AuditKey, AuditKind, Effect, Head, Request, Response,
-    LOGGER_MAX_PAGE_LINES,
+    VersionBanner, LOGGER_MAX_PAGE_LINES,
 };
 use hem_auth_core::http::Method;
 use hem_auth_core::messages::MAX_BODY_BYTES;
@@ -154,6 +154,104 @@ fn post_bodies_above_the_limit_are_413_after_routing() {
         head(&mut rig, Method::Delete, "/api/keymgmt/delete/x"),
         Head::NoBody
     );
+}
+
+#[test]
+fn the_version_banner_has_the_members_clients_require() {
+    // Spec §9.1: hwv, blv, fwv, fws always, in this order; uis only with a UI.
+    let mut rig = Rig::new();
+    let r = get(&mut rig, "/api/system/version", None);
+    let zeros = hem_auth_core::codec::encode_std(&[0u8; 64]);
+    assert_eq!(
+        r.body,
+        format!(
+            r#"{{"hwv":"hem-emulator","blv":"hem-emulator","fwv":"hem-emulator v{}","fws":"{zeros}"}}"#,
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    // Values the core cannot know come from the configuration.
+    let mut rig = Rig::with(|c| {
+        c.version = VersionBanner::new("PPA-1.0", "bl", "1.2.2", "x");
+        c.version.uis = Some("1.0".into());
+    });
+    let v = json_of(&get(&mut rig, "/api/system/version", None));
+    assert_eq!(
+        v,
+        json!({"hwv": "PPA-1.0", "blv": "bl", "fwv": "1.2.2", "fws": "x", "uis": "1.0"})
+    );
+    // and survive a snapshot
+    let snap = rig.dev.snapshot();
+    let mut restored = hem_auth_core::device::Device::restore(snap, &mut rig.rng).unwrap();
+    assert_eq!(restored.config().version.fwv, "1.2.2");
+    let r = restored.handle(
+        &Request::new(Method::Get, "/api/system/version"),
+        hem_auth_core::UnixTime::from_secs(T0),
+        &mut rig.rng,
+    );
+    assert_eq!(json_of(&r)["blv"], "bl");
+}
+
+#[test]
+fn status_says_inited_false_only_when_not_initialised() {
+    // Spec §9.2: `"inited":false` last on a device that is not initialised, absent otherwise.
+    let mut rig = Rig::with(|c| c.initialised = false);
+    let r = get(&mut rig, "/api/system/status", None);
+    assert_eq!(
+        r.body,
+        format!(
+            r#"{{"uptime":0,"ts":"2026-07-23T00:49:24Z","time":{T0},"fls_state":0,"inited":false}}"#
+        )
+    );
+    let mut rig = Rig::new();
+    assert!(json_of(&get(&mut rig, "/api/system/status", None))
+        .get("inited")
+        .is_none());
+}
+
+#[test]
+fn reboot_kills_tokens_and_nonces_and_keeps_pairings() {
+    // Spec §4.6.
+    let mut rig = Rig::new();
+    let phone = rig.pair("Pixel");
+    let token = rig.login("keymgmt:list");
+    let challenge = get(&mut rig, "/api/auth/token", None);
+    assert_eq!(challenge.status, 200);
+    let spk = *rig.dev.spk();
+    let before = get(&mut rig, "/api/keymgmt/list", Some(&token));
+    assert_eq!(before.status, 200);
+
+    rig.dev.reboot(&mut rig.rng);
+    assert_ne!(*rig.dev.spk(), spk, "a new spk");
+    assert!(!rig.dev.rtc_is_set(), "the RTC is unset again");
+    let _ = rig
+        .dev
+        .set_clock(hem_auth_core::UnixTime::from_secs(rig.now));
+    assert_eq!(get(&mut rig, "/api/keymgmt/list", Some(&token)).status, 401);
+    // A login answering the old challenge: 401 (its nonce died).
+    let parsed: Value = serde_json::from_str(&challenge.body).unwrap();
+    let old = hem_auth_core::client::LoginChallenge::parse(challenge.body.as_bytes()).unwrap();
+    assert_eq!(parsed["spk"], json!(spk.to_b64()));
+    let ejwt = hem_auth_core::client::build_login(
+        &rig.user,
+        &old,
+        "keymgmt:list",
+        hem_auth_core::UnixTime::from_secs(rig.now),
+        hem_auth_core::UnixTime::from_secs(rig.now + 60),
+        None,
+    )
+    .unwrap();
+    let login = send(
+        &mut rig,
+        &Request::new(Method::Post, "/api/auth/token")
+            .body(hem_auth_core::client::login_body(&ejwt).as_bytes()),
+    );
+    assert_eq!(login.status, 401);
+    // The pairing stays.
+    assert_eq!(rig.dev.pairings().len(), 1);
+    assert_eq!(*rig.dev.pairings()[0].pid(), phone.pid_bytes());
+    let fresh = rig.login("keymgmt:list");
+    let list = json_of(&get(&mut rig, "/api/keymgmt/list", Some(&fresh)));
+    assert_eq!(list["total"], 1);
 }
 
 #[test]
