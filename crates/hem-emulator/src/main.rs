@@ -145,6 +145,7 @@ enum Fault {
     Leak500,
     IgnoreScope,
     SkipExpiryCheck,
+    RandomTokenJti,
 }
 
 /// The spec's connection limits, the defaults of the limit flags.
@@ -204,6 +205,7 @@ impl Cli {
                 Fault::Leak500 => faults.leak_500 = true,
                 Fault::IgnoreScope => faults.ignore_scope = true,
                 Fault::SkipExpiryCheck => faults.skip_expiry_check = true,
+                Fault::RandomTokenJti => faults.random_token_jti = true,
             }
         }
         let tls = match (self.cert, self.key) {

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use rand_core::CryptoRngCore;
 
 use super::{AccessToken, ConsumedNonce, Device, DeviceError, Outcome, PendingSnapshot};
-use crate::claims::{AuthreplyClaims, PairingReplyClaims};
+use crate::claims::{AccessTokenClaims, AuthreplyClaims, PairingReplyClaims};
 use crate::codec;
 use crate::jwt::{self, UntrustedJwt};
 use crate::keys::{PublicKey, SharedSecret};
@@ -22,6 +22,7 @@ use crate::messages::{self, ExtTokenRequest, ExtValidateRequest, ExtValidateResp
 /// | `leak_500` | every 400 answer becomes a 500 | `wire/error-body-400` and every other 400 case |
 /// | `ignore_scope` | on the bearer checks `handle` makes itself (before routing, `keymgmt/list`, `keymgmt/get`, `system/config`, `logger/list`), a token without the scope or role passes | `bearer/too-narrow`, `bearer/user-too-narrow`, `bearer/system-config-wrong-scope` |
 /// | `skip_expiry_check` | on the same checks, an expired token passes | `bearer/expired` |
+/// | `random_token_jti` | every access token `auth/token` and `ext/token` issue carries 32 random bytes as its `jti` instead of a time nonce whose time is `iat` (spec §8.1, §4.1); it is re-signed with the token key, so it still verifies and works as a bearer | `auth-token/token-jti`, `ext-token/token-jti` (and no other case: the logins that other cases need still pass) |
 ///
 /// The bearer checks inside `ext/init`, `ext/validate`, `ext/mac` and the unpair delete are
 /// the typed methods' own and stay strict under `ignore_scope` and `skip_expiry_check`.
@@ -37,6 +38,8 @@ pub struct Faults {
     pub ignore_scope: bool,
     /// Let expired bearer tokens pass (checks made by `handle`).
     pub skip_expiry_check: bool,
+    /// Issue access tokens whose `jti` is random instead of time-based (one detail of §8.1).
+    pub random_token_jti: bool,
 }
 
 impl Faults {
@@ -47,6 +50,7 @@ impl Faults {
             || self.leak_500
             || self.ignore_scope
             || self.skip_expiry_check
+            || self.random_token_jti
     }
 
     /// The status to answer with instead of `status` (`leak_500`): for an adapter's own
@@ -114,6 +118,41 @@ impl Device {
             Some(resigned) => self.ext_validate(bearer, &resigned, now),
             None => out,
         }
+    }
+}
+
+impl Device {
+    /// `random_token_jti`: the issued token minted again with a random `jti` (every other
+    /// claim, the claim order and the header as they were), under the same token key.
+    pub(super) fn randomise_token_jti(
+        &self,
+        out: Outcome<AccessToken>,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<AccessToken> {
+        if !self.faults.random_token_jti {
+            return out;
+        }
+        let Outcome { result, events } = out;
+        let result = result.map(|token| self.with_random_jti(&token, rng).unwrap_or(token));
+        Outcome { result, events }
+    }
+
+    fn with_random_jti(
+        &self,
+        token: &AccessToken,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<AccessToken> {
+        let jwt = UntrustedJwt::parse(token.as_str()).ok()?;
+        let claims: AccessTokenClaims<'_> = jwt.dangerous_unverified_claims().ok()?;
+        let mut random = [0u8; 32];
+        rng.fill_bytes(&mut random);
+        let claims = AccessTokenClaims {
+            jti: codec::encode_std(&random).into(),
+            ..claims
+        };
+        let mut again = AccessToken::empty();
+        again.mint(&claims, &self.token_mac)?;
+        Some(again)
     }
 }
 
