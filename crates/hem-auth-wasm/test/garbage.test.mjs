@@ -128,6 +128,8 @@ function instances() {
   const pairing = hem.AuthenticatorPairing.fromPrivateKey(b64(32), eid, aidPrivate);
   const s1 = hem.x25519(aidPrivate, eid);
   const jti = b64(32);
+  const broker = new hem.NotifyBroker();
+  const device = new hem.Device({ userKey: key.publicKey, backendKey: broker.backendKey });
   const opened = () =>
     pairing.openEvent(
       { jti, scope: hem.sealScope(s1, jti, "keymgmt:list"), epk, exp: 2_000_000_000 },
@@ -142,6 +144,8 @@ function instances() {
     PairingAnswer: () => answer,
     AuthenticatorPairing: () => pairing,
     OpenedEvent: opened,
+    Device: () => device,
+    NotifyBroker: () => broker,
   };
 }
 
@@ -190,6 +194,8 @@ test("garbage into every export: a HemError or a value, never a trap", () => {
   for (const call of [() => freed.epk, () => freed.tokenBody("x"), () => hem.ExtAuth.prototype.tokenBody.call({}, "x")]) {
     assert.throws(call, (e) => isRefusal(e));
   }
+  // The device still answers afterwards.
+  assert.equal(live.Device().handle({ path: "/api/system/version" }).status, 200);
   // Still sound afterwards: the x25519 test vector of RFC 7748 §6.1.
   const alice = Buffer.from("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", "hex");
   const bob = Buffer.from("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", "hex");
