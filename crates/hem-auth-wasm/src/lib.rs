@@ -18,6 +18,7 @@
 
 pub mod authenticator;
 pub mod client;
+#[cfg(feature = "device")]
 pub mod device;
 pub mod error;
 mod js;

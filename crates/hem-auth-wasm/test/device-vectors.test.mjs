@@ -14,7 +14,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
-import { Device, LoginChallenge, UserKey, isHemError, verifyHs256Jwt } from "hem-auth-wasm";
+import { Device, LoginChallenge, UserKey, isHemError, verifyHs256Jwt } from "hem-auth-wasm/device";
 
 const root = fileURLToPath(new URL("../../../vectors/", import.meta.url));
 const files = [

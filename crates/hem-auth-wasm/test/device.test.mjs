@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 
-import { Device, ExtAuth, LoginChallenge, NotifyBroker, UserKey, isHemError } from "hem-auth-wasm";
+import { Device, ExtAuth, LoginChallenge, NotifyBroker, UserKey, isHemError } from "hem-auth-wasm/device";
 import { createFetch } from "hem-auth-wasm/fetch";
 import { client } from "./support/emulator.mjs";
 import { PASSWORD, flows } from "./support/flows.mjs";
@@ -130,7 +130,7 @@ test("snapshot → restore: pairings, configuration and log kept; tokens and iss
   // A pairing survives: pair one phone through the shim, restore, and it is listed.
   const fetch = createFetch(device, { broker });
   const http = client("http://device.invalid", fetch);
-  const { PairingSession, UnverifiedPairingRequest } = await import("hem-auth-wasm");
+  const { PairingSession, UnverifiedPairingRequest } = await import("hem-auth-wasm/device");
   const session = PairingSession.start(device.eid);
   const init = await http.post("/api/auth/ext/init", session.initBody, { token });
   const verified = session.verifyInitResponse(init.text, device.now());
