@@ -263,8 +263,36 @@ struct JsRequest {
     body: Vec<u8>,
 }
 
-fn get(object: &JsValue, name: &str) -> JsValue {
-    js_sys::Reflect::get(object, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+/// The JS strings every request and response uses, made once: decoding a string out of
+/// WebAssembly memory costs more than the rest of a `handle` call's boundary.
+struct Names {
+    method: JsValue,
+    path: JsValue,
+    headers: JsValue,
+    body: JsValue,
+    status: JsValue,
+    content_type: JsValue,
+    json: JsValue,
+    now: JsValue,
+    base_url: JsValue,
+}
+
+thread_local! {
+    static NAMES: Names = Names {
+        method: JsValue::from_str("method"),
+        path: JsValue::from_str("path"),
+        headers: JsValue::from_str("headers"),
+        body: JsValue::from_str("body"),
+        status: JsValue::from_str("status"),
+        content_type: JsValue::from_str("content-type"),
+        json: JsValue::from_str("application/json"),
+        now: JsValue::from_str("now"),
+        base_url: JsValue::from_str("baseUrl"),
+    };
+}
+
+fn get(object: &JsValue, name: impl Fn(&Names) -> &JsValue) -> JsValue {
+    NAMES.with(|n| js_sys::Reflect::get(object, name(n)).unwrap_or(JsValue::UNDEFINED))
 }
 
 fn method_of(text: &str) -> Method {
@@ -286,14 +314,14 @@ impl JsRequest {
         if !value.is_object() || value.is_function() {
             return Err(Failure::input_type("request", "an object"));
         }
-        let method = get(value, "method");
+        let method = get(value, |n| &n.method);
         let method = if method.is_undefined() {
             Method::Get
         } else {
             method_of(&js::string(&method, "request.method")?)
         };
-        let path = js::string(&get(value, "path"), "request.path")?;
-        let headers = get(value, "headers");
+        let path = js::string(&get(value, |n| &n.path), "request.path")?;
+        let headers = get(value, |n| &n.headers);
         let mut authorization = None;
         if !(headers.is_undefined() || headers.is_null()) {
             if !headers.is_object() {
@@ -312,7 +340,7 @@ impl JsRequest {
                 }
             }
         }
-        let body = get(value, "body");
+        let body = get(value, |n| &n.body);
         let body = if body.is_undefined() || body.is_null() {
             Vec::new()
         } else {
@@ -332,22 +360,12 @@ fn response(status: u16, body: &str) -> JsValue {
     let object = js_sys::Object::new();
     let headers = js_sys::Object::new();
     // Setting properties on fresh, extensible objects cannot fail.
-    let _ = js_sys::Reflect::set(
-        &headers,
-        &JsValue::from_str("content-type"),
-        &JsValue::from_str("application/json"),
-    );
-    let _ = js_sys::Reflect::set(
-        &object,
-        &JsValue::from_str("status"),
-        &JsValue::from(status),
-    );
-    let _ = js_sys::Reflect::set(&object, &JsValue::from_str("headers"), &headers);
-    let _ = js_sys::Reflect::set(
-        &object,
-        &JsValue::from_str("body"),
-        &JsValue::from_str(body),
-    );
+    NAMES.with(|n| {
+        let _ = js_sys::Reflect::set(&headers, &n.content_type, &n.json);
+        let _ = js_sys::Reflect::set(&object, &n.status, &JsValue::from(status));
+        let _ = js_sys::Reflect::set(&object, &n.headers, &headers);
+        let _ = js_sys::Reflect::set(&object, &n.body, &JsValue::from_str(body));
+    });
     object.into()
 }
 
@@ -639,14 +657,14 @@ impl JsNotifyBroker {
                 if !config.is_object() {
                     return Err(Failure::input_type("config", "an object"));
                 }
-                let now = get(&config, "now");
+                let now = get(&config, |n| &n.now);
                 if !(now.is_undefined() || now.is_null()) {
                     source = Some(
                         now.dyn_into::<js_sys::Function>()
                             .map_err(|_| Failure::input_type("config.now", "a function"))?,
                     );
                 }
-                let url = get(&config, "baseUrl");
+                let url = get(&config, |n| &n.base_url);
                 if !url.is_undefined() {
                     base_url = js::string(&url, "config.baseUrl")?
                         .trim_end_matches('/')
