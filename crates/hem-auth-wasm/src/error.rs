@@ -105,6 +105,8 @@ pub const CODES: &[&str] = &[
     "authenticator.label",
     "authenticator.period",
     "authenticator.other",
+    "device.clock",
+    "device.snapshot",
 ];
 
 fn jwt_code(e: &JwtError) -> &'static str {

@@ -18,6 +18,8 @@
 
 pub mod authenticator;
 pub mod client;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod error;
 mod js;
 pub mod primitives;
@@ -61,7 +63,57 @@ export type HemErrorCode =
   | "client.invalid_lifetime" | "client.bad_code" | "client.bad_kid"
   | "client.bad_context" | "client.bad_note" | "client.other"
   | "authenticator.expired" | "authenticator.label" | "authenticator.period"
-  | "authenticator.other";
+  | "authenticator.other"
+  | "device.clock" | "device.snapshot";
+
+/** An HTTP request for `Device.handle` / `NotifyBroker.handle`. */
+export interface DeviceRequest {
+  /** `GET` (default), `HEAD` (as `GET`), `POST`, `DELETE`; anything else is 404. */
+  method?: string;
+  /** The path; a query string is ignored. */
+  path: string;
+  /** Only `authorization` is read (any case). */
+  headers?: Record<string, string>;
+  body?: string | Uint8Array | null;
+}
+
+/** What `Device.handle` answers. Refusals are statuses with an empty body. */
+export interface DeviceResponse {
+  status: number;
+  headers: { "content-type": "application/json" };
+  body: string;
+}
+
+/** `new Device(config)` and `Device.restore(json, config)`: every member optional. */
+export interface DeviceConfig {
+  /** The device time, unix seconds (fractions dropped); default `Date.now() / 1000`. */
+  now?: () => number;
+  /** The identity secret (the eid's private key); drawn when absent; `restore` ignores it. */
+  identity?: Base64;
+  /** The user password: the user key is derived from it as a client does (PBKDF2, §7.2). */
+  password?: string;
+  /** The user's public key, instead of a password. */
+  userKey?: Base64;
+  masterKey?: Base64;
+  /** The check-in backend's public key: `NotifyBroker.backendKey`. */
+  backendKey?: Base64;
+  /** The user label of the login challenge. */
+  label?: string;
+  /** The `ext/token` scope policy. */
+  policy?: "as-approved" | "requested-only";
+  trustedTime?: boolean;
+  initialised?: boolean;
+  /** Consumed nonces kept (spec §4.3). */
+  nonceCapacity?: number;
+  maxTokenLifetime?: number;
+  revokeOnUnpair?: boolean;
+  /** Boot with the RTC unset: remote login answers 403 until a check-in. */
+  rtcUnset?: boolean;
+  /** Audit event lines kept in memory (default 10 000; oldest dropped). */
+  logLines?: number;
+  /** Fixed per-boot keys: for test vectors only. */
+  bootKeys?: { sessionKey: Base64; tokenKey: Base64 };
+}
 
 /** A login event as the notify broker hands it to a phone (spec §5.7). */
 export interface AuthEvent {

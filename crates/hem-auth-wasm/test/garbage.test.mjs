@@ -6,7 +6,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 
-import * as hem from "hem-auth-wasm";
+import * as client from "hem-auth-wasm";
+import * as device from "hem-auth-wasm/device";
+
+const hem = client;
 
 const b64 = (n) => randomBytes(n).toString("base64");
 
@@ -107,7 +110,7 @@ function show(v) {
 }
 
 /** A live instance of every exported class, from valid inputs. */
-function instances() {
+function instances(hem) {
   const eidPrivate = b64(32);
   const eid = hem.publicKeyOf(eidPrivate);
   const epk = hem.publicKeyOf(b64(32));
@@ -128,6 +131,8 @@ function instances() {
   const pairing = hem.AuthenticatorPairing.fromPrivateKey(b64(32), eid, aidPrivate);
   const s1 = hem.x25519(aidPrivate, eid);
   const jti = b64(32);
+  const broker = hem.NotifyBroker && new hem.NotifyBroker();
+  const device = hem.Device && new hem.Device({ userKey: key.publicKey, backendKey: broker.backendKey });
   const opened = () =>
     pairing.openEvent(
       { jti, scope: hem.sealScope(s1, jti, "keymgmt:list"), epk, exp: 2_000_000_000 },
@@ -142,11 +147,13 @@ function instances() {
     PairingAnswer: () => answer,
     AuthenticatorPairing: () => pairing,
     OpenedEvent: opened,
+    Device: () => device,
+    NotifyBroker: () => broker,
   };
 }
 
-test("garbage into every export: a HemError or a value, never a trap", () => {
-  const live = instances();
+function garbageTest(hem, label) {
+  const live = instances(hem);
   let calls = 0;
   const covered = [];
   for (const [name, value] of Object.entries(hem)) {
@@ -190,6 +197,8 @@ test("garbage into every export: a HemError or a value, never a trap", () => {
   for (const call of [() => freed.epk, () => freed.tokenBody("x"), () => hem.ExtAuth.prototype.tokenBody.call({}, "x")]) {
     assert.throws(call, (e) => isRefusal(e));
   }
+  // The device still answers afterwards.
+  if (hem.Device) assert.equal(live.Device().handle({ path: "/api/system/version" }).status, 200);
   // Still sound afterwards: the x25519 test vector of RFC 7748 §6.1.
   const alice = Buffer.from("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", "hex");
   const bob = Buffer.from("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", "hex");
@@ -197,5 +206,13 @@ test("garbage into every export: a HemError or a value, never a trap", () => {
     Buffer.from(hem.x25519(alice.toString("base64"), bob.toString("base64")), "base64").toString("hex"),
     "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742",
   );
-  console.log(`garbage: ${calls} calls over ${covered.length} exports and members, no trap`);
+  console.log(`garbage (${label}): ${calls} calls over ${covered.length} exports and members, no trap`);
+}
+
+test("garbage into every export of hem-auth-wasm: a HemError or a value, never a trap", () =>
+  garbageTest(client, "hem-auth-wasm"));
+test("garbage into every export of hem-auth-wasm/device, Device and NotifyBroker included", () => {
+  assert.equal(typeof device.Device, "function");
+  assert.equal(client.Device, undefined, "the device stays out of the client build");
+  garbageTest(device, "hem-auth-wasm/device");
 });

@@ -29,6 +29,7 @@ test("the README shows the uses in runnable blocks", () => {
   assert.ok(blocks.length >= 3, `only ${blocks.length} js blocks`);
   assert.ok(blocks.some((b) => b.includes("verifyResponse")), "verify before forwarding");
   assert.ok(blocks.some((b) => b.includes("openEvent") && b.includes("approve")), "the phone");
+  assert.ok(blocks.some((b) => b.includes("new Device") && b.includes("createFetch")), "the device in process");
 });
 
 blocks.forEach((block, i) => {
@@ -43,5 +44,9 @@ blocks.forEach((block, i) => {
     writeFileSync(path, code);
     const { stdout } = await promisify(execFile)(process.execPath, [path], { cwd: crate });
     assert.ok(stdout.trim().length > 0, "the example prints its result");
+    if (block.includes("createFetch")) {
+      // The device example prints what its comments say.
+      assert.deepEqual(stdout.trim().split("\n"), ["200 true", "401", "true 200"]);
+    }
   });
 });

@@ -30,7 +30,7 @@ const files = [
     .map((f) => join(root, "interop", f)),
 ];
 
-/** The kinds only a device can run: they wait for the in-process Device (issue 16). */
+/** The kinds only a device can run: test/device-vectors.test.mjs runs them through the JS Device. */
 const DEVICE_KINDS = new Set(["ext-token", "ext-validate", "login", "access-token"]);
 
 /** The header policy a generic verifier applies (as check/primitives.rs `policy_for`). */
@@ -186,5 +186,5 @@ test("every kind with a client or authenticator role ran; only device kinds are 
     assert.ok(DEVICE_KINDS.has(kind), `kind ${kind} has no JS runner and is not a device kind`);
   }
   const summary = [...seen].map(([k, n]) => `${k} ${n}`).join(", ");
-  console.log(`vectors through the JS API: ${summary}; waiting for the device: ${[...skippedKinds].join(", ")}`);
+  console.log(`vectors through the JS API: ${summary}; device kinds (test/device-vectors.test.mjs): ${[...skippedKinds].join(", ")}`);
 });

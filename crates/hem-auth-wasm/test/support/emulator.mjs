@@ -66,8 +66,9 @@ export function startEmulator(args, { password } = {}) {
   });
 }
 
-/** A JSON-over-HTTP client for one base URL: `{ status, text, json }` for every answer. */
-export function client(base) {
+/** A JSON-over-HTTP client for one base URL: `{ status, text, json }` for every answer.
+ * `fetch` is the global one unless given (the in-process device's shim). */
+export function client(base, fetch = globalThis.fetch) {
   async function call(method, path, { body, token } = {}) {
     const url = path.startsWith("http") ? path : `${base}${path}`;
     const headers = {};
