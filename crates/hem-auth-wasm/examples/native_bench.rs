@@ -32,6 +32,7 @@ const SESSION_KEY: &str = "EIRB7V1s3v6jqDstD4ldb0Q4KaRbQMpi4SL38w4VNmc=";
 const AID_PRIVATE: &str = "IOhL/nEsE5+kh0+pyI1Qve5oU/3ClBNDukFGEYkIung=";
 const PID: &str = "SmuPON3X1EeRh/rk2VtVFBsy6PRqZKlvMRgCNd6jnGk=";
 const NOW: u64 = 1_784_767_770;
+const T: UnixTime = UnixTime::from_secs(NOW);
 /// The device of the device calls: the eid's private key of the published capture is not
 /// known, so the bench device has its own identity (`EID` stays the client benches').
 const EID_PRIVATE: &str = "wCgaWRFzvaDUIWCveQk2kfl3y9cBNZlu/eeI0m9QZ3Q=";
@@ -89,7 +90,7 @@ fn bench_device(user: &SecretKey, rng: &mut ChaCha20Rng) -> Result<Device, Failu
         ..DeviceSnapshot::new(config)
     };
     let mut device = Device::restore(snapshot, rng)?;
-    let _ = device.set_clock(NOW);
+    let _ = device.set_clock(T);
     Ok(device)
 }
 
@@ -108,19 +109,26 @@ fn device_calls() -> Result<(f64, f64), Failure> {
     let mut device = bench_device(&user, &mut rng)?;
     let eid = *device.eid();
 
-    let challenge = device.handle(&Request::new(Method::Get, "/api/auth/token"), NOW, &mut rng);
+    let challenge = device.handle(&Request::new(Method::Get, "/api/auth/token"), T, &mut rng);
     let challenge = LoginChallenge::parse(challenge.body.as_bytes())?;
-    let ejwt = client::build_login(&user, &challenge, "system:config", NOW, NOW + 3600, None)?;
+    let ejwt = client::build_login(
+        &user,
+        &challenge,
+        "system:config",
+        T,
+        UnixTime::from_secs(NOW + 3600),
+        None,
+    )?;
     let login = client::login_body(&ejwt);
     let answer = device.handle(
         &Request::new(Method::Post, "/api/auth/token").body(login.as_bytes()),
-        NOW,
+        T,
         &mut rng,
     );
     let bearer = format!("Bearer {}", body_member(&answer.body, "token")?);
     let config = Request::new(Method::Get, "/api/system/config").authorization(Some(&bearer));
     let bearer_get = measure(|| {
-        let r = device.handle(black_box(&config), NOW, &mut rng);
+        let r = device.handle(black_box(&config), T, &mut rng);
         black_box(r.status);
     });
 
@@ -132,12 +140,12 @@ fn device_calls() -> Result<(f64, f64), Failure> {
                 client::start_ext_auth("keymgmt:list", None, None, Some(eid), &mut rng)?;
             let r = device.handle(
                 &Request::new(Method::Post, "/api/auth/ext/request").body(body.as_bytes()),
-                NOW,
+                T,
                 &mut rng,
             );
             let authreq = state.authreq_from_response(r.body.as_bytes())?.into_owned();
             let untrusted = UntrustedJwt::parse_authreq(&authreq)?;
-            let verified = state.verify_authreq(&untrusted, NOW)?;
+            let verified = state.verify_authreq(&untrusted, T)?;
             let epk = state.epk().to_b64();
             let event = Event {
                 jti: Cow::Borrowed(verified.jti()),
@@ -145,11 +153,14 @@ fn device_calls() -> Result<(f64, f64), Failure> {
                 epk: Cow::Borrowed(&epk),
                 exp: verified.exp(),
             };
-            let approval = pairing.open_event(&event, NOW)?.approve(NOW, 900, false)?;
+            let approval =
+                pairing
+                    .open_event(&event, T)?
+                    .approve(T, Seconds::new(900), Access::ReadOnly)?;
             let body = state.ext_token_body(&approval.authreply);
             let request = Request::new(Method::Post, "/api/auth/ext/token").body(body.as_bytes());
             let start = Instant::now();
-            let r = device.handle(black_box(&request), NOW, &mut rng);
+            let r = device.handle(black_box(&request), T, &mut rng);
             let took = start.elapsed();
             if r.status != 200 {
                 return Err(format!("ext/token answered {}", r.status).into());

@@ -25,6 +25,7 @@ use hem_auth_core::device::{
 use hem_auth_core::http::Method;
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::notify::{self, NotifyBroker, NotifyConfig, NotifyEvent};
+use hem_auth_core::{Seconds, UnixTime};
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -397,7 +398,7 @@ impl JsDevice {
         let audit_key = AuditKey::new(this.logger_key.clone());
         let mut next = 1;
         if log.is_empty() {
-            this.log.key_line = Some(audit_key.key_line(now));
+            this.log.key_line = Some(audit_key.key_line(UnixTime::from_secs(now)));
         }
         for line in log {
             let counter = device::audit_line_counter(&line).unwrap_or(0);
@@ -407,8 +408,11 @@ impl JsDevice {
         this.device
             .set_audit_chain(AuditChain::new(audit_key, next));
         if !config.rtc_unset {
-            let (_, events) = this.device.set_clock(now).into_parts();
-            for line in this.device.audit_lines(&events, now, &mut this.rng) {
+            let (_, events) = this.device.set_clock(UnixTime::from_secs(now)).into_parts();
+            for line in this
+                .device
+                .audit_lines(&events, UnixTime::from_secs(now), &mut this.rng)
+            {
                 this.log.store(line.counter, line.text);
             }
         }
@@ -421,8 +425,10 @@ impl JsDevice {
         let request = device::Request::new(req.method, &req.path)
             .authorization(req.authorization.as_deref())
             .body(&req.body)
-            .uptime_secs(now.saturating_sub(self.booted));
-        let mut answer = self.device.handle(&request, now, &mut self.rng);
+            .uptime(Seconds::new(now.saturating_sub(self.booted)));
+        let mut answer = self
+            .device
+            .handle(&request, UnixTime::from_secs(now), &mut self.rng);
         for effect in answer.effects.drain(..) {
             match effect {
                 Effect::Audit(line) => self.log.store(line.counter, line.text),
@@ -545,7 +551,7 @@ impl JsDevice {
             Ok(
                 match self
                     .device
-                    .authorize(Some(&token), &requirement, now)
+                    .authorize(Some(&token), &requirement, UnixTime::from_secs(now))
                     .result
                 {
                     Ok(_) => 200,
@@ -718,7 +724,7 @@ impl JsNotifyBroker {
                     peer: "127.0.0.1",
                     base_url: &self.base_url,
                 },
-                now,
+                UnixTime::from_secs(now),
                 &mut self.rng,
             );
             // Links and subscriber changes need no follow-up in process: the phone is the
