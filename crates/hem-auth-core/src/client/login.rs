@@ -187,15 +187,15 @@ pub fn login_body(ejwt: &str) -> String {
 ///
 /// let challenge = br#"{"exp":2000000000,"spk":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","jti":"0123456789abcdef","lbl":"My device","eid":"ff6/rpgprw6OjcPbedIB5LbsxjZqmnf43J1zeK1x82I="}"#;
 /// let user = SecretKey::from_bytes([7; 32]); // or PasswordLogin::start_with_passphrase
-/// let now = 1_700_000_000;
-/// let (body, login) = PasswordLogin::start(challenge, &user, "keymgmt:list", now, 3600)?;
+/// let now = hem_auth_core::UnixTime::from_secs(1_700_000_000);
+/// let (body, login) = PasswordLogin::start(challenge, &user, "keymgmt:list", now, hem_auth_core::Seconds::new(3600))?;
 /// assert!(body.starts_with(r#"{"auth":"eyJ"#)); // POST /api/auth/token
 /// # use hem_auth_core::{claims::AccessTokenClaims, jwt::{self, Header}, messages::{self, TokenResponse}};
 /// # let token = jwt::sign(Header::AccessToken, &AccessTokenClaims { scope: "keymgmt:list".into(),
-/// #     sub: "U".into(), iat: now, exp: now + 3600, jti: "AA".into(), ctx: None }, &[9u8; 32]);
+/// #     sub: "U".into(), iat: now.as_secs(), exp: now.as_secs() + 3600, jti: "AA".into(), ctx: None }, &[9u8; 32]);
 /// # let response = messages::to_json(&TokenResponse { token: token.into() });
 /// let token = login.finish(response.as_bytes())?;
-/// assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now + 3600));
+/// assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now.as_secs() + 3600));
 /// // Authorization: Bearer {token.token()}
 /// # Ok::<(), ClientError>(())
 /// ```
