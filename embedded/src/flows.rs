@@ -13,9 +13,7 @@ use alloc::vec::Vec;
 use core::fmt::Display;
 use hem_auth_core::{Access, UnixTime};
 
-use hem_auth_core::authenticator::{
-    reply_to_pairing, AuthenticatorPairing, Event, UnverifiedPairingRequest, PERIODS,
-};
+use hem_auth_core::authenticator::{Event, UnverifiedPairingRequest, PERIODS};
 use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken, VerifiedAuthreq};
 use hem_auth_core::codec;
 use hem_auth_core::device::kid_to_hex;
@@ -28,6 +26,7 @@ use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::SecretKey;
 use hem_auth_core::messages::{self, CheckinRequest};
 use hem_auth_core::scope::KeyHint;
+use hem_auth_sim::Phone;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -105,12 +104,6 @@ struct World {
     rng: ChaCha20Rng,
     now: u64,
     log: Vec<AuditEvent>,
-}
-
-/// A paired phone: what the authenticator keeps, plus the kid the client learnt.
-struct Phone {
-    pairing: AuthenticatorPairing,
-    kid: String,
 }
 
 impl World {
@@ -194,8 +187,9 @@ impl World {
         // the phone scans, fetches the request, replies
         self.wait(5);
         let seen = UnverifiedPairingRequest::parse(request.request()).ctx("phone: request")?;
-        let aid = SecretKey::generate(&mut self.rng);
-        let reply = reply_to_pairing(&aid, &seen, label, "fcm-token").ctx("phone: reply")?;
+        let answered =
+            Phone::answer(&seen, label, "fcm-token", &mut self.rng).ctx("phone: reply")?;
+        let reply = &answered.reply;
         let mut pid = [0u8; 32];
         self.rng.fill_bytes(&mut pid);
         let pid = codec::encode_std(&pid);
@@ -211,8 +205,9 @@ impl World {
         let kid = state
             .verify_validate_response(&request.eid(), &reply.reply, validated.as_bytes())
             .ctx("ext/validate response")?;
-        let pairing = AuthenticatorPairing::new(&pid, *seen.eid(), aid).ctx("phone: pairing")?;
-        Ok(Phone { pairing, kid })
+        let phone = answered.paired(&pid).ctx("phone: pairing")?;
+        ensure_eq!(phone.kid, kid, "the phone's kid");
+        Ok(phone)
     }
 
     /// External-authenticator login approved by `phone`: ext/request → notify broker event →

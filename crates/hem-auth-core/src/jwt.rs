@@ -33,11 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::json::{self, Checked, JsonFault};
-use crate::mac::HmacSha256;
-// HMAC lives in `crate::mac` (`UntrustedJwt::verify_with` takes its `MacKey`). Re-exported here
-// for the emulator, whose source is being rebuilt on another branch; new code names `crate::mac`.
-#[doc(no_inline)]
-pub use crate::mac::{mac, mac_verify, MacKey};
+use crate::mac::{mac, HmacSha256, MacKey};
 
 /// Longest JWT accepted, in bytes (spec §3.6: checked before any crypto).
 pub const MAX_JWT_BYTES: usize = 4096;

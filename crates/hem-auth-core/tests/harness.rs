@@ -34,8 +34,14 @@ fn world(policy: ScopePolicy) -> World {
 
 fn no_check(_: &VerifiedAuthreq<'_>, _: &str) {}
 
-fn refused(e: DeviceError) -> Option<SimError> {
-    Some(SimError::Device(e))
+/// What a test sees of a refusal by the device: its HTTP status.
+fn refused(e: DeviceError) -> Option<u16> {
+    Some(e.status())
+}
+
+/// The device's status of a failed flow step.
+fn status(e: SimError) -> Option<u16> {
+    e.device_status()
 }
 
 #[test]
@@ -148,7 +154,8 @@ fn every_flow_on_simulated_time() {
     // bob is no longer asked, alice still is
     assert_eq!(
         w.ext_login(&bob, "keymgmt:list", Access::ReadOnly, no_check)
-            .err(),
+            .err()
+            .and_then(status),
         refused(DeviceError::UnknownPairing)
     );
     assert!(w
@@ -159,7 +166,14 @@ fn every_flow_on_simulated_time() {
         .is_ok());
 
     // the audit log, in order
-    let kinds: Vec<(u8, &str)> = w.log.iter().map(|e| (e.kind.code(), e.sub())).collect();
+    // the lines of the failed scope checks' window too (spec §11.3)
+    w.flush_audit();
+    // field 5 of a line is its subject (spec §11.2)
+    let kinds: Vec<(u8, &str)> = w
+        .log
+        .iter()
+        .filter_map(|l| Some((l.kind?.code(), l.text.split('|').nth(4)?)))
+        .collect();
     let alice_sub = codec::encode_std(&list.sub_kid().unwrap());
     let bob_sub = codec::encode_std(&disk.sub_kid().unwrap());
     assert_eq!(
@@ -207,7 +221,8 @@ fn strict_policy_with_the_real_phone() {
     // a phone that widens a non-storage scope is refused (406) under the strict policy
     assert_eq!(
         w.ext_login(&phone, "keymgmt:list", Access::ReadWrite, no_check)
-            .err(),
+            .err()
+            .and_then(status),
         refused(DeviceError::ScopeMismatch)
     );
     // and accepted as approved by default
@@ -279,8 +294,9 @@ fn denial_and_reboot() {
     let (body, _) = client::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).unwrap();
     assert_eq!(
         w.device_json(Method::Post, "/api/auth/ext/request", None, body.as_bytes())
-            .err(),
-        Some(DeviceError::RtcUnset)
+            .err()
+            .and_then(status),
+        refused(DeviceError::RtcUnset)
     );
 
     // check-in with the emulated backend sets the clock; the pairing works without re-pairing
@@ -302,7 +318,7 @@ fn denial_and_reboot() {
     w.device_json(Method::Post, "/api/system/checkin", None, body.as_bytes())
         .unwrap();
     assert_eq!(w.now, backend_time, "the clock follows the device's");
-    assert_eq!(w.log.last().map(|e| e.kind), Some(AuditKind::RtcSet));
+    assert_eq!(w.log.last().and_then(|l| l.kind), Some(AuditKind::RtcSet));
     let again = w
         .ext_login(&phone, "keymgmt:list", Access::ReadOnly, no_check)
         .unwrap();

@@ -7,7 +7,9 @@
 
 mod support;
 
+use hem_auth_core::authenticator::UnverifiedPairingRequest;
 use hem_auth_core::{Access, UnixTime};
+use hem_auth_sim::Phone;
 use std::borrow::Cow;
 
 use hem_auth_core::claims::{
@@ -655,45 +657,32 @@ impl Device {
     }
 }
 
-/// A phone made of primitives.
-struct Phone {
-    aid_prv: SecretKey,
-    pid: String,
+/// The test phone (`hem_auth_sim::Phone`) with the fixed key and pid `[seed; 32]`, paired
+/// with `eid`.
+fn phone(seed: u8, eid: PublicKey) -> Phone {
+    Phone::new(
+        &codec::encode_std(&[seed; 32]),
+        eid,
+        SecretKey::from_bytes([seed; 32]),
+        "phone",
+    )
+    .unwrap()
 }
 
-impl Phone {
-    fn new(seed: u8) -> Self {
-        Phone {
-            aid_prv: SecretKey::from_bytes([seed; 32]),
-            pid: codec::encode_std(&[seed; 32]),
-        }
-    }
-
-    fn reply(&self, request: &str, label: &str) -> String {
-        let u = UntrustedJwt::parse(request).unwrap();
-        let r: PairingRequestClaims<'_> = u.dangerous_unverified_claims().unwrap();
-        let eid = PublicKey::from_b64(&r.iss).unwrap();
-        let s1 = self.aid_prv.diffie_hellman(&eid).unwrap();
-        jwt::sign(
-            Header::App,
-            &PairingReplyClaims {
-                jti: r.jti.clone(),
-                eat: r.eat,
-                iss: self.aid_prv.public_key().to_b64().into(),
-                aud: Some(r.iss.clone()),
-                epk: r.aud.clone(),
-                label: label.into(),
-            },
-            s1.as_bytes(),
-        )
-    }
+/// The pairing reply to `request` of the phone with the fixed key `[seed; 32]`.
+fn reply(seed: u8, request: &str, label: &str) -> String {
+    let seen = UnverifiedPairingRequest::parse(request).unwrap();
+    Phone::answer_with_key(&seen, label, "fcm", SecretKey::from_bytes([seed; 32]))
+        .unwrap()
+        .reply
+        .reply
 }
 
 #[test]
 fn pairing_round_trip() {
     let mut rng = rng(11);
     let device = Device::new(0x21);
-    let phone = Phone::new(0x42);
+    let pid = codec::encode_std(&[0x42; 32]);
     let now = 1_750_000_000;
 
     let (init_body, state) = client::start_pairing(Some(device.eid()), &mut rng);
@@ -748,12 +737,12 @@ fn pairing_round_trip() {
     );
 
     // The phone replies; the broker posts ext/validate; the device answers {kid, code}.
-    let reply = phone.reply(request.request(), "Pixel 8 (Android)");
-    let validate_body = state.validate_body(&phone.pid, &reply);
+    let reply = reply(0x42, request.request(), "Pixel 8 (Android)");
+    let validate_body = state.validate_body(&pid, &reply);
     let parsed: ExtValidateRequest<'_> = messages::parse_body(validate_body.as_bytes()).unwrap();
     assert_eq!(
         (&*parsed.pid, &*parsed.reply),
-        (phone.pid.as_str(), reply.as_str())
+        (pid.as_str(), reply.as_str())
     );
     let kid = "42afc419dbda72636b37a2455955e095";
     let response = device.ext_validate(&validate_body, kid);
@@ -778,7 +767,7 @@ fn pairing_round_trip() {
             .err(),
         Some(ClientError::BadCode)
     );
-    let other_reply = phone.reply(request.request(), "Other label");
+    let other_reply = self::reply(0x42, request.request(), "Other label");
     assert_eq!(
         state
             .verify_validate_response(&request.eid(), &other_reply, response.as_bytes())
@@ -987,7 +976,7 @@ fn pairing_init_response_refusals() {
 fn ext_auth_round_trip() {
     let mut rng = rng(21);
     let device = Device::new(0x31);
-    let phones = [Phone::new(0x51), Phone::new(0x52)];
+    let phones = [phone(0x51, device.eid()), phone(0x52, device.eid())];
     let now = 1_760_000_000;
 
     // 1. ext/request
@@ -1023,7 +1012,7 @@ fn ext_auth_round_trip() {
         let sealed = ScopeKey::derive(&s1, jti.as_bytes())
             .seal(&req.scope)
             .unwrap();
-        assert!(map.push(p.pid.clone().into(), sealed.into()));
+        assert!(map.push(String::from(p.pid()).into(), sealed.into()));
     }
     let claims = AuthreqClaims {
         iss: device.eid().to_b64().into(),
@@ -1052,14 +1041,14 @@ fn ext_auth_round_trip() {
     assert_eq!(v.jti_nonce(), jti);
     assert_eq!(v.entries().count(), 2);
     let pids: Vec<&str> = v.entries().map(|(p, _)| p).collect();
-    assert_eq!(pids, [phones[0].pid.as_str(), phones[1].pid.as_str()]);
+    assert_eq!(pids, [phones[0].pid(), phones[1].pid()]);
 
     // 4. a phone opens its entry and approves with :rw
     let phone = &phones[1];
     let s1 = phone.aid_prv.diffie_hellman(&device.eid()).unwrap();
     let k = ScopeKey::derive(&s1, v.jti_nonce().as_bytes());
     assert_eq!(
-        k.open(v.entry(&phone.pid).unwrap()).unwrap().as_str(),
+        k.open(v.entry(phone.pid()).unwrap()).unwrap().as_str(),
         "storage:disk0"
     );
     let granted = hem_auth_core::scope::grant("storage:disk0", Access::ReadWrite);
@@ -1070,7 +1059,7 @@ fn ext_auth_round_trip() {
             jti: v.jti().into(),
             exp: now + 900,
             iat: Some(now + 3),
-            pid: phone.pid.as_str().into(),
+            pid: phone.pid().into(),
             iss: phone.aid_prv.public_key().to_b64().into(),
             scope: k.seal(&granted).unwrap().into(),
             ctx: None,

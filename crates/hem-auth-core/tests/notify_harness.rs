@@ -40,8 +40,9 @@ fn device_broker_and_phone_in_memory() {
     let (body, _) = client::start_ext_auth("keymgmt:list", None, None, None, &mut w.rng).unwrap();
     assert_eq!(
         w.device_json(Method::Post, "/api/auth/ext/request", None, body.as_bytes())
-            .err(),
-        Some(DeviceError::RtcUnset)
+            .err()
+            .and_then(|e| e.device_status()),
+        Some(DeviceError::RtcUnset.status())
     );
     let broker_time = w.now;
     assert_eq!(

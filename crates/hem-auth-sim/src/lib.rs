@@ -36,8 +36,17 @@ pub fn rng(seed: u64) -> ChaCha20Rng {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SimError {
-    /// The device refused.
+    /// A typed device method refused (or the relay found no entry for the phone:
+    /// [`DeviceError::UnknownPairing`]).
     Device(DeviceError),
+    /// The device answered `status` (not 200) to `path` over its HTTP API
+    /// ([`World::device_call`]).
+    Refused {
+        /// The request's path.
+        path: String,
+        /// The device's status.
+        status: u16,
+    },
     /// The client role refused the device's answer.
     Client(ClientError),
     /// The authenticator role (the phone) refused.
@@ -63,6 +72,7 @@ impl core::fmt::Display for SimError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             SimError::Device(e) => write!(f, "device: {e}"),
+            SimError::Refused { path, status } => write!(f, "device: {path} answered {status}"),
             SimError::Client(e) => write!(f, "client: {e}"),
             SimError::Authenticator(e) => write!(f, "phone: {e}"),
             SimError::Jwt(e) => write!(f, "jwt: {e}"),
@@ -71,6 +81,19 @@ impl core::fmt::Display for SimError {
                 write!(f, "notify broker: {path} answered {status} {body}")
             }
             SimError::Unexpected(what) => write!(f, "unexpected answer: {what}"),
+        }
+    }
+}
+
+impl SimError {
+    /// The HTTP status of a device refusal ([`SimError::Refused`], or a [`SimError::Device`]
+    /// error's [`DeviceError::status`]); `None` for the other roles' refusals. Tests compare
+    /// it with `DeviceError::X.status()`.
+    pub fn device_status(&self) -> Option<u16> {
+        match self {
+            SimError::Device(e) => Some(e.status()),
+            SimError::Refused { status, .. } => Some(*status),
+            _ => None,
         }
     }
 }

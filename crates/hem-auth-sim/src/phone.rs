@@ -86,7 +86,17 @@ impl Phone {
         fid: &str,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Answered, AuthenticatorError> {
-        let aid_prv = SecretKey::generate(rng);
+        Self::answer_with_key(request, label, fid, SecretKey::generate(rng))
+    }
+
+    /// [`Phone::answer`] with a given `aid_prv`: a fixed-key phone, for tests whose values
+    /// must not depend on an RNG.
+    pub fn answer_with_key(
+        request: &UnverifiedPairingRequest,
+        label: &str,
+        fid: &str,
+        aid_prv: SecretKey,
+    ) -> Result<Answered, AuthenticatorError> {
         let reply = reply_to_pairing(&aid_prv, request, label, fid)?;
         Ok(Answered {
             reply,

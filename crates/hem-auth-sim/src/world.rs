@@ -9,17 +9,17 @@ use hem_auth_core::authenticator::{Event, UnverifiedPairingRequest, PERIODS};
 use hem_auth_core::client::{self, LoginChallenge, UnverifiableAccessToken, VerifiedAuthreq};
 use hem_auth_core::codec;
 use hem_auth_core::device::{
-    AuditEvent, Device, DeviceConfig, DeviceError, Outcome, Requirement, Subject,
+    self, AuditChain, AuditKey, AuditLine, Device, DeviceConfig, DeviceError, Effect, Outcome,
+    Requirement, Subject,
 };
 use hem_auth_core::jwt::UntrustedJwt;
 use hem_auth_core::keys::SecretKey;
-use hem_auth_core::messages;
 use hem_auth_core::notify::{Method, NotifyBroker, NotifyConfig, NotifyEvent, Request, Response};
 use hem_auth_core::{Access, Seconds, UnixTime};
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
-use serde::Serialize;
 use serde_json::{json, Value};
+use zeroize::Zeroizing;
 
 use crate::{rng, Phone, SimError, START};
 
@@ -33,46 +33,32 @@ pub const PHONE_PEER: &str = "198.51.100.7";
 pub const EXT_LOGIN_CTX: &str = "sim";
 /// The lifetime the client asks for in [`World::login`]'s eJWT, in seconds.
 pub const LOGIN_LIFETIME_SECS: u64 = 3600;
+/// Mixed into the seed for the logger key's own RNG stream.
+const LOGGER_KEY_STREAM: u64 = 0x6c6f_6767_6572;
 /// The push token the simulated phones send.
 pub const FID: &str = "fcm-token";
 
 /// The device's answer to one request: what an HTTP client sees (status and body; the
-/// device's errors have an empty body), plus the error itself, which tests assert by variant.
+/// device's errors have an empty body). The response's effects are applied by
+/// [`World::device_call`] before it returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceReply {
     /// The HTTP status.
     pub status: u16,
     /// The JSON body (empty on an error).
     pub body: String,
-    /// The refusal, when `status` is not 200.
-    pub error: Option<DeviceError>,
 }
 
 impl DeviceReply {
-    fn of<T: Serialize>(result: Result<T, DeviceError>) -> Self {
-        match result {
-            Ok(body) => DeviceReply {
-                status: 200,
-                body: messages::to_json(&body),
-                error: None,
-            },
-            Err(e) => Self::refused(e),
-        }
-    }
-
-    fn refused(e: DeviceError) -> Self {
-        DeviceReply {
-            status: e.status(),
-            body: String::new(),
-            error: Some(e),
-        }
-    }
-
-    /// The body, or the device's refusal.
-    pub fn into_result(self) -> Result<String, DeviceError> {
-        match self.error {
-            None => Ok(self.body),
-            Some(e) => Err(e),
+    /// The body when the status is 200, else [`SimError::Refused`] naming `path`.
+    pub fn into_result(self, path: &str) -> Result<String, SimError> {
+        if self.status == 200 {
+            Ok(self.body)
+        } else {
+            Err(SimError::Refused {
+                path: path.to_string(),
+                status: self.status,
+            })
         }
     }
 }
@@ -97,8 +83,9 @@ pub struct World {
     pub master: SecretKey,
     /// The backend's check-in key.
     pub backend: SecretKey,
-    /// Every audit event the device emitted through [`World::record`], in order.
-    pub log: Vec<AuditEvent>,
+    /// Every audit line the device emitted (through [`World::device_call`] and
+    /// [`World::record`]), in order, the key line (counter 0) first: what the emulator stores.
+    pub log: Vec<AuditLine>,
 }
 
 impl World {
@@ -124,7 +111,18 @@ impl World {
         config.backend_key = Some(backend.public_key());
         config.label = "Alice's HEM".into();
         adjust(&mut config);
-        let device = Device::new(config, &mut rng);
+        let mut device = Device::new(config, &mut rng);
+        // The logger key comes from its own stream, so that the world's RNG draws stay those
+        // of a world without audit lines.
+        let mut key = Zeroizing::new([0u8; 32]);
+        crate::rng(seed ^ LOGGER_KEY_STREAM).fill_bytes(&mut *key);
+        let key = AuditKey::new(key);
+        let key_line = AuditLine {
+            counter: 0,
+            kind: None,
+            text: key.key_line(UnixTime::from_secs(START)),
+        };
+        device.set_audit_chain(AuditChain::new(key, 1));
         World {
             device,
             broker,
@@ -134,7 +132,7 @@ impl World {
             user,
             master,
             backend,
-            log: Vec::new(),
+            log: alloc::vec![key_line],
         }
     }
 
@@ -148,12 +146,21 @@ impl World {
         UnixTime::from_secs(self.now)
     }
 
-    /// Records an outcome's audit events in [`World::log`] and returns its result, as an
-    /// adapter would.
+    /// For a typed method called directly (not through [`World::device_call`]): stores the
+    /// outcome's audit lines in [`World::log`], made by the device's chain as
+    /// [`Device::handle`] makes them, and returns its result, as an adapter would.
     pub fn record<T>(&mut self, outcome: Outcome<T>) -> Result<T, DeviceError> {
         let (result, events) = outcome.into_parts();
-        self.log.extend(events);
+        let lines = self.device.audit_lines(&events, self.time(), &mut self.rng);
+        self.log.extend(lines);
         result
+    }
+
+    /// Stores the lines of every open failed-scope window (spec §11.3) in [`World::log`], as
+    /// the emulator does when it stops.
+    pub fn flush_audit(&mut self) {
+        let lines = self.device.flush_audit();
+        self.log.extend(lines);
     }
 
     /// The emulator's set-clock: the device's RTC reads [`World::now`].
@@ -163,10 +170,13 @@ impl World {
         let _ = self.record(out);
     }
 
-    /// One request to the device, as its HTTP API receives it: `bearer` is the token of the
-    /// `Authorization` header. Every device call of the world's flows goes through here, so
-    /// this one function is where the world meets the device's HTTP behaviour. Audit events
-    /// go to [`World::log`].
+    /// One request to the device, as its HTTP API receives it, answered by the core's
+    /// [`Device::handle`]: `bearer` is the token of the `Authorization` header. Every device
+    /// call of the world's flows goes through here, so this one function is where the world
+    /// meets the device's HTTP behaviour. The response's effects are applied as the emulator
+    /// applies them: audit lines go to [`World::log`], a check-in's time becomes
+    /// [`World::now`], a `logger/list` body is completed from the log; the world keeps no
+    /// store, so a state change needs nothing.
     pub fn device_call(
         &mut self,
         method: Method,
@@ -174,91 +184,65 @@ impl World {
         bearer: Option<&str>,
         body: &[u8],
     ) -> DeviceReply {
-        let now = self.time();
-        // The firmware's dispatcher: a present token must be valid before routing (spec §8.2).
-        if let Some(token) = bearer {
-            let out = self
-                .device
-                .authorize(Some(token), &Requirement::any_token(), now);
-            if let Err(e) = self.record(out) {
-                return DeviceReply::refused(e);
+        let header = bearer.map(|token| format!("Bearer {token}"));
+        let request = device::Request::new(method, path)
+            .authorization(header.as_deref())
+            .body(body);
+        let response = self.device.handle(&request, self.time(), &mut self.rng);
+        let mut body = response.body;
+        for effect in response.effects {
+            match effect {
+                Effect::Audit(line) => self.log.push(line),
+                Effect::ClockSet(time) => self.now = time,
+                Effect::ReadLog { from, count } => body = self.log_page(from, count),
+                // No store to save to; a newer core's follow-up: nothing to do.
+                _ => {}
             }
         }
-        let rng = &mut self.rng;
-        let device = &mut self.device;
-        match (method, path) {
-            (Method::Get, "/api/auth/token") => {
-                let out = device.auth_token_challenge(now, rng);
-                let r = self.record(out);
-                DeviceReply::of(r)
-            }
-            (Method::Post, "/api/auth/token") => {
-                let out = device.auth_token(body, now, rng);
-                let r = self.record(out);
-                DeviceReply::of(r)
-            }
-            (Method::Post, "/api/auth/ext/request") => {
-                let out = device.ext_request(body, now, rng);
-                let r = self.record(out);
-                DeviceReply::of(r)
-            }
-            (Method::Post, "/api/auth/ext/token") => {
-                let out = device.ext_token(body, now, rng);
-                let r = self.record(out);
-                DeviceReply::of(r)
-            }
-            (Method::Post, "/api/auth/ext/init") => {
-                let out = device.ext_init(bearer, body, now, rng);
-                let r = self.record(out);
-                DeviceReply::of(r)
-            }
-            (Method::Post, "/api/auth/ext/validate") => {
-                let out = device.ext_validate(bearer, body, now);
-                let r = self.record(out);
-                DeviceReply::of(r)
-            }
-            (Method::Post, "/api/auth/ext/mac") => {
-                let out = device.ext_mac(bearer, body, now, rng);
-                let r = self.record(out);
-                DeviceReply::of(r)
-            }
-            (Method::Get, "/api/system/checkin") => {
-                let out = device.checkin_challenge(now, rng);
-                let r = self.record(out);
-                DeviceReply::of(r)
-            }
-            (Method::Post, "/api/system/checkin") => {
-                let out = device.checkin(body, now);
-                // The clock follows the time the device was set to, as the emulator's does.
-                let r = self.record(out).map(|done| {
-                    self.now = done.time;
-                    done.response
-                });
-                DeviceReply::of(r)
-            }
-            (Method::Delete, p) if p.starts_with("/api/keymgmt/delete/") => {
-                let kid = &p["/api/keymgmt/delete/".len()..];
-                let out = device.unpair(bearer, kid, now);
-                let r = self.record(out).map(|_| json!({}));
-                DeviceReply::of(r)
-            }
-            _ => DeviceReply {
-                status: 404,
-                body: String::new(),
-                error: None,
-            },
+        DeviceReply {
+            status: response.status,
+            body,
         }
     }
 
-    /// [`World::device_call`]'s body, or the device's refusal.
+    /// [`World::device_call`]'s body, or [`SimError::Refused`] with the device's status.
     pub fn device_json(
         &mut self,
         method: Method,
         path: &str,
         bearer: Option<&str>,
         body: &[u8],
-    ) -> Result<String, DeviceError> {
-        self.device_call(method, path, bearer, body).into_result()
+    ) -> Result<String, SimError> {
+        self.device_call(method, path, bearer, body)
+            .into_result(path)
+    }
+
+    /// The `logger/list` page from counter `from`, at most `count` event lines: the key line
+    /// first, as the emulator's log answers (spec §11.4).
+    fn log_page(&self, from: u64, count: usize) -> String {
+        let key = self.log.iter().find(|l| l.counter == 0);
+        let events: Vec<&AuditLine> = self.log.iter().filter(|l| l.counter > 0).collect();
+        let listed: Vec<&str> = key
+            .into_iter()
+            .chain(
+                events
+                    .iter()
+                    .copied()
+                    .filter(|l| l.counter >= from)
+                    .take(count),
+            )
+            .map(|l| l.text.as_str())
+            .collect();
+        let last = events
+            .iter()
+            .filter(|l| l.counter >= from)
+            .take(count)
+            .last()
+            .map(|l| l.counter);
+        let next =
+            last.and_then(|last| events.iter().any(|l| l.counter > last).then_some(last + 1));
+        let total = u64::try_from(events.len()).unwrap_or(u64::MAX) + u64::from(key.is_some());
+        device::logger_list_body(total, &listed, next)
     }
 
     /// The bearer check of an endpoint: whether `token` meets `need` now.
@@ -449,11 +433,7 @@ impl World {
     }
 
     /// `DELETE /api/keymgmt/delete/<kid>`: unpairs `kid` (spec §6.7).
-    pub fn unpair(
-        &mut self,
-        token: &UnverifiableAccessToken,
-        kid: &str,
-    ) -> Result<(), DeviceError> {
+    pub fn unpair(&mut self, token: &UnverifiableAccessToken, kid: &str) -> Result<(), SimError> {
         let path = format!("/api/keymgmt/delete/{kid}");
         self.device_json(Method::Delete, &path, Some(token.token()), b"")
             .map(|_| ())

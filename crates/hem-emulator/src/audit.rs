@@ -811,7 +811,6 @@ mod tests {
 
     use hem_auth_core::codec;
     use hem_auth_core::device::{AuditChain, AuditEvent, AuditKind, AuditResult};
-    use hem_auth_core::jwt;
     use zeroize::Zeroizing;
 
     use super::*;
@@ -885,7 +884,7 @@ mod tests {
         let mut counters: Vec<u64> = Vec::new();
         for line in lines.iter().map(AsRef::as_ref) {
             let cut = line.rfind('|').unwrap() + 1;
-            let mac = jwt::mac(key, &line.as_bytes()[..cut]);
+            let mac = hem_auth_core::mac::mac(key, &line.as_bytes()[..cut]);
             assert_eq!(line[cut..], codec::encode_segment(&mac[..16]), "{line}");
             let counter = u64::from_str_radix(line.split('|').next().unwrap(), 16).unwrap();
             if let (Some(prev), true) = (counters.last(), counter > 0) {

@@ -28,7 +28,6 @@ use zeroize::Zeroizing;
 
 use super::audit::{AuditCoalescer, AuditEvent, AuditKind};
 use crate::codec;
-use crate::jwt;
 
 /// Bytes of the HMAC kept in a line (spec §11.2: the first 16).
 pub const AUDIT_LINE_MAC_BYTES: usize = 16;
@@ -80,7 +79,7 @@ impl AuditKey {
     }
 
     fn line_mac(&self, signed: &str) -> String {
-        let mac = jwt::mac(&*self.0, signed.as_bytes());
+        let mac = crate::mac::mac(&*self.0, signed.as_bytes());
         codec::encode_segment(mac.get(..AUDIT_LINE_MAC_BYTES).unwrap_or_default())
     }
 

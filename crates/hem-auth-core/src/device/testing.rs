@@ -10,7 +10,7 @@ use rand_core::CryptoRngCore;
 use super::{AccessToken, ConsumedNonce, Device, DeviceError, Outcome, PendingSnapshot};
 use crate::claims::{AuthreplyClaims, PairingReplyClaims};
 use crate::codec;
-use crate::jwt::{self, UntrustedJwt};
+use crate::jwt::UntrustedJwt;
 use crate::keys::{PublicKey, SharedSecret};
 use crate::messages::{self, ExtTokenRequest, ExtValidateRequest, ExtValidateResponse};
 
@@ -173,7 +173,7 @@ impl Replay {
 fn resign(token: &str, key: &SharedSecret) -> Option<String> {
     let jwt = UntrustedJwt::parse(token).ok()?;
     let signed = jwt.signed_part();
-    let mac = jwt::mac(key.as_bytes(), signed.as_bytes());
+    let mac = crate::mac::mac(key.as_bytes(), signed.as_bytes());
     let mut out = String::from(signed);
     out.push('.');
     out.push_str(&codec::encode_segment(&mac));
