@@ -83,6 +83,48 @@ pub fn decode(token: &str) -> Result<Decoded, String> {
     })
 }
 
+/// The member names of a JWT's payload, in the order the token carries them (a decoded
+/// [`Value`] forgets the order; spec §8.1 fixes it for access tokens).
+///
+/// ```
+/// # use hem_conformance::proto::claim_names;
+/// // {"scope":"x","sub":"U"} as a payload segment, with any header and signature.
+/// let token = "e30.eyJzY29wZSI6IngiLCJzdWIiOiJVIn0.c2ln";
+/// assert_eq!(claim_names(token).unwrap(), ["scope", "sub"]);
+/// assert!(claim_names("not a token").is_err());
+/// ```
+pub fn claim_names(token: &str) -> Result<Vec<String>, String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct Names;
+    impl<'de> Visitor<'de> for Names {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+            let mut names = Vec::new();
+            while let Some(name) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                names.push(name);
+            }
+            Ok(names)
+        }
+    }
+
+    let payload = token
+        .split('.')
+        .nth(1)
+        .filter(|_| token.split('.').count() == 3)
+        .ok_or_else(|| format!("not a three-segment JWT: {token}"))?;
+    let mut buf = vec![0u8; payload.len()];
+    let bytes = codec::decode_segment(payload.as_bytes(), &mut buf)
+        .map_err(|e| format!("JWT payload segment: {e}"))?;
+    serde_json::Deserializer::from_slice(bytes)
+        .deserialize_map(Names)
+        .map_err(|e| format!("JWT payload: {e}"))
+}
+
 /// The phone's authreply in v1 claim order (spec §3.4, §5.7):
 /// `aud, jti, exp, iat, pid, iss, scope`.
 #[allow(clippy::too_many_arguments)]

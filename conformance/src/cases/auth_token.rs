@@ -5,7 +5,10 @@ use hem_auth_core::jwt::Header;
 use hem_auth_core::UnixTime;
 use serde_json::{json, Value};
 
-use super::{check_access_token, key_field, near, negative, nonce_time, positive, status};
+use super::{
+    check_token_grant, key_field, near, negative, nonce_time, positive, status, token_detail_case,
+    TokenDetail,
+};
 use crate::case::{Abort, Case, Check};
 use crate::ctx::{Ctx, USER_TOKEN_SECS};
 use crate::proto::{self, Draft};
@@ -33,11 +36,45 @@ pub(super) fn cases() -> Vec<Case> {
         ),
         positive(
             "auth-token/login",
-            "password login for auth:ext:pair: a U token with the requested scope and exp verbatim",
-            "§7.3, §8.1, §8.3: the eJWT buys a U token, scope and exp verbatim",
+            "password login for auth:ext:pair: a U token with the requested scope and exp verbatim that opens ext/init",
+            "§7.3, §8.1, §8.3, §8.5: the eJWT buys a U token, scope and exp verbatim, that works as a bearer",
             200,
             &[],
             login,
+        ),
+        // The token's form, a case per detail: a device wrong in one of them fails that case
+        // only, and everything that merely needs a working login still runs.
+        positive(
+            "auth-token/token-header",
+            "a password login's token has the header {\"typ\":\"JWT\",\"alg\":\"HS256\"}, byte for byte",
+            "§8.1, §3.2: the access-token header is exactly {\"typ\":\"JWT\",\"alg\":\"HS256\"}",
+            200,
+            LOGIN,
+            token_header,
+        ),
+        positive(
+            "auth-token/token-claim-order",
+            "a password login's token carries scope, sub, iat, exp, jti in this order",
+            "§8.1, §3.4: the payload members, in this order, are scope, sub, iat, exp, jti",
+            200,
+            LOGIN,
+            token_claim_order,
+        ),
+        positive(
+            "auth-token/token-iat",
+            "a password login's token has iat = the device's time of minting",
+            "§8.1: iat is the device's time when it minted the token",
+            200,
+            LOGIN,
+            token_iat,
+        ),
+        positive(
+            "auth-token/token-jti",
+            "a password login's token has a jti that is a time nonce whose time is iat",
+            "§8.1, §4.1: jti is a fresh device time nonce whose first four bytes, little-endian, equal iat",
+            200,
+            LOGIN,
+            token_jti,
         ),
         negative(
             "auth-token/replay",
@@ -249,13 +286,45 @@ fn login(ctx: &mut Ctx) -> Result<Check, Abort> {
     let mut c = Check::status(r.status);
     if r.status == 200 {
         let token = r.field("login", "token")?;
-        let now = ctx.device_now();
-        check_access_token(&mut c, &token, scope, "U", Some(exp), now);
+        check_token_grant(&mut c, &token, scope, "U", Some(exp));
+        // Works as a bearer: auth:ext:pair opens ext/init (§8.5).
+        let body = json!({ "epk": proto::fresh_key().public_key().to_b64() });
+        let used = ctx
+            .target
+            .post_json("/api/auth/ext/init", &body, Auth::Bearer(&token))?;
+        c.expect(used.status == 200, || {
+            format!(
+                "the token does not open ext/init: status {} instead of 200",
+                used.status
+            )
+        });
         if c.problems.is_empty() {
             ctx.remember_token(scope, &token);
         }
     }
     Ok(c)
+}
+
+/// A fresh password login's token, for the token-detail cases.
+fn detail_login(ctx: &mut Ctx) -> Result<String, Abort> {
+    let exp = ctx.device_now() + USER_TOKEN_SECS;
+    ctx.login("keymgmt:list", exp)
+}
+
+fn token_header(ctx: &mut Ctx) -> Result<Check, Abort> {
+    token_detail_case(ctx, TokenDetail::Header, detail_login)
+}
+
+fn token_claim_order(ctx: &mut Ctx) -> Result<Check, Abort> {
+    token_detail_case(ctx, TokenDetail::ClaimOrder, detail_login)
+}
+
+fn token_iat(ctx: &mut Ctx) -> Result<Check, Abort> {
+    token_detail_case(ctx, TokenDetail::Iat, detail_login)
+}
+
+fn token_jti(ctx: &mut Ctx) -> Result<Check, Abort> {
+    token_detail_case(ctx, TokenDetail::Jti, detail_login)
 }
 
 fn fresh_login(ctx: &mut Ctx) -> Result<String, Abort> {

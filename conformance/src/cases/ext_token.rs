@@ -10,7 +10,7 @@ use hem_auth_core::keys::SharedSecret;
 use hem_auth_core::seal::ScopeKey;
 use serde_json::{json, Value};
 
-use super::{check_access_token, near, negative, positive, status};
+use super::{check_token_grant, near, negative, positive, status, token_detail_case, TokenDetail};
 use crate::case::{Abort, Case, Check};
 use crate::ctx::{Authreq, Ctx, APPROVAL_SECS};
 use crate::proto::{self, Draft};
@@ -19,6 +19,7 @@ use crate::target::Auth;
 const A: &[&str] = &["rtc/set", "ext-validate/pair-a"];
 const AB: &[&str] = &["rtc/set", "ext-validate/pair-a", "ext-validate/pair-b"];
 const RTC: &[&str] = &["rtc/set"];
+const LIST: &[&str] = &["rtc/set", "ext-validate/pair-a", "ext-token/keymgmt-list"];
 
 /// The firmware's fallback lifetime for an authreply `exp` of 0 (§5.10).
 const ZERO_EXP_SECS: u64 = 8 * 3600;
@@ -30,11 +31,44 @@ pub(super) fn cases() -> Vec<Case> {
         // --- positives ---
         positive(
             "ext-token/keymgmt-list",
-            "A approves keymgmt:list: token scope keymgmt:list, sub = b64(kid of A), exp = authreply exp verbatim",
-            "§5.10, §2.6: token scope, sub = b64(kid), exp verbatim",
+            "A approves keymgmt:list: token scope keymgmt:list, sub = b64(kid of A), exp = authreply exp verbatim, and it opens keymgmt/list",
+            "§5.10, §2.6, §8.5: token scope, sub = b64(kid), exp verbatim; the token works as a bearer",
             200,
             A,
             keymgmt_list,
+        ),
+        // The token's form, a case per detail (as for the password login's token).
+        positive(
+            "ext-token/token-header",
+            "an external login's token has the header {\"typ\":\"JWT\",\"alg\":\"HS256\"}, byte for byte",
+            "§8.1, §3.2: the access-token header is exactly {\"typ\":\"JWT\",\"alg\":\"HS256\"}",
+            200,
+            LIST,
+            token_header,
+        ),
+        positive(
+            "ext-token/token-claim-order",
+            "an external login's token carries scope, sub, iat, exp, jti in this order",
+            "§8.1, §3.4: the payload members, in this order, are scope, sub, iat, exp, jti",
+            200,
+            LIST,
+            token_claim_order,
+        ),
+        positive(
+            "ext-token/token-iat",
+            "an external login's token has iat = the device's time of minting",
+            "§8.1, §5.10: iat is the device's time when it minted the token",
+            200,
+            LIST,
+            token_iat,
+        ),
+        positive(
+            "ext-token/token-jti",
+            "an external login's token has a jti that is a time nonce whose time is iat",
+            "§8.1, §4.1: jti is a fresh device time nonce whose first four bytes, little-endian, equal iat",
+            200,
+            LIST,
+            token_jti,
         ),
         positive(
             "ext-token/storage-rw",
@@ -220,14 +254,12 @@ fn login_checked(
         return Ok((c, None));
     }
     let token = r.field("ext/token", "token")?;
-    let now = ctx.device_now();
-    check_access_token(
+    check_token_grant(
         &mut c,
         &token,
         want_scope,
         &proto::sub_of_kid(&a.kid),
         Some(exp),
-        now,
     );
     Ok((c, Some(token)))
 }
@@ -235,11 +267,43 @@ fn login_checked(
 const PHONE: Grant<'static> = Grant::Phone { writable: false };
 
 fn keymgmt_list(ctx: &mut Ctx) -> Result<Check, Abort> {
-    let (c, token) = login_checked(ctx, 0, "keymgmt:list", PHONE, "keymgmt:list")?;
-    if let (true, Some(t)) = (c.problems.is_empty(), token) {
-        ctx.remember_ext_token("keymgmt:list", &t);
+    let (mut c, token) = login_checked(ctx, 0, "keymgmt:list", PHONE, "keymgmt:list")?;
+    if let Some(t) = token {
+        // Works as a bearer: keymgmt:list opens keymgmt/list (§8.5).
+        let used = ctx.target.get("/api/keymgmt/list", Auth::Bearer(&t))?;
+        c.expect(used.status == 200, || {
+            format!(
+                "the token does not open keymgmt/list: status {} instead of 200",
+                used.status
+            )
+        });
+        if c.problems.is_empty() {
+            ctx.remember_ext_token("keymgmt:list", &t);
+        }
     }
     Ok(c)
+}
+
+/// A fresh token from A's approval of keymgmt:list, for the token-detail cases.
+fn detail_login(ctx: &mut Ctx) -> Result<String, Abort> {
+    let (r, _) = approve_post(ctx, 0, "keymgmt:list", PHONE)?;
+    r.require("ext/token", 200)?.field("ext/token", "token")
+}
+
+fn token_header(ctx: &mut Ctx) -> Result<Check, Abort> {
+    token_detail_case(ctx, TokenDetail::Header, detail_login)
+}
+
+fn token_claim_order(ctx: &mut Ctx) -> Result<Check, Abort> {
+    token_detail_case(ctx, TokenDetail::ClaimOrder, detail_login)
+}
+
+fn token_iat(ctx: &mut Ctx) -> Result<Check, Abort> {
+    token_detail_case(ctx, TokenDetail::Iat, detail_login)
+}
+
+fn token_jti(ctx: &mut Ctx) -> Result<Check, Abort> {
+    token_detail_case(ctx, TokenDetail::Jti, detail_login)
 }
 
 fn storage_rw(ctx: &mut Ctx) -> Result<Check, Abort> {
@@ -354,16 +418,8 @@ fn flood_keeps_authreq(ctx: &mut Ctx) -> Result<Check, Abort> {
     let mut c = Check::status(r.status);
     if r.status == 200 {
         let token = r.field("ext/token", "token")?;
-        let now = ctx.device_now();
         let sub = proto::sub_of_kid(&a.kid);
-        check_access_token(
-            &mut c,
-            &token,
-            "keymgmt:list",
-            &sub,
-            Some(approval.exp),
-            now,
-        );
+        check_token_grant(&mut c, &token, "keymgmt:list", &sub, Some(approval.exp));
     }
     Ok(c)
 }

@@ -144,15 +144,16 @@ fn key_field(check: &mut Check, what: &str, text: Option<&str>) -> Option<Public
     }
 }
 
-/// Checks a device access token: exact header bytes, claims `scope`, `sub`, `exp`, and an
-/// `iat`/`jti` pair stamped now.
-fn check_access_token(
+/// Checks what a login is for: `token` is a JWT whose claims grant `scope` to `sub` until
+/// `exp` (when given). Later cases rely on this much only; the token's form (§8.1: header
+/// bytes, claim order, `iat`, `jti`) is checked by cases of its own ([`TokenDetail`]), so a
+/// device wrong in one detail fails that detail's case and nothing else.
+fn check_token_grant(
     check: &mut Check,
     token: &str,
     scope: &str,
     sub: &str,
     exp: Option<u64>,
-    now: u64,
 ) -> Option<Decoded> {
     let d = match crate::proto::decode(token) {
         Ok(d) => d,
@@ -161,10 +162,6 @@ fn check_access_token(
             return None;
         }
     };
-    let header = hem_auth_core::jwt::Header::AccessToken.json();
-    check.expect(d.header == header, || {
-        format!("token header {} instead of {header}", d.header)
-    });
     check.expect(d.str("scope") == Some(scope), || {
         format!(
             "token scope {:?} instead of {scope:?}",
@@ -182,16 +179,70 @@ fn check_access_token(
             )
         });
     }
-    let iat = d.u64("iat");
-    check.expect(iat.is_some_and(|t| near(t, now)), || {
-        format!("token iat {iat:?} is not now ({now})")
-    });
-    if let Some(t) = nonce_time(check, "token jti", d.str("jti")) {
-        check.expect(Some(t) == iat, || {
-            format!("token jti time {t} differs from iat {iat:?}")
-        });
-    }
     Some(d)
+}
+
+/// One detail of an access token's form (§8.1), each the subject of a case of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenDetail {
+    /// The header is exactly `{"typ":"JWT","alg":"HS256"}`.
+    Header,
+    /// The claims are `scope, sub, iat, exp, jti`, in this order (no `ctx` is ever sent).
+    ClaimOrder,
+    /// `iat` is the device's time of minting.
+    Iat,
+    /// `jti` is a 32-byte time nonce (§4.1) whose time is `iat`.
+    Jti,
+}
+
+/// The claim names of a token minted for a login without `ctx`, in order (§8.1).
+const TOKEN_CLAIM_ORDER: [&str; 5] = ["scope", "sub", "iat", "exp", "jti"];
+
+/// Checks `detail` of the access token `d`, minted at about `now`.
+fn check_token_detail(check: &mut Check, detail: TokenDetail, d: &Decoded, now: u64) {
+    match detail {
+        TokenDetail::Header => {
+            let header = hem_auth_core::jwt::Header::AccessToken.json();
+            check.expect(d.header == header, || {
+                format!("token header {} instead of {header}", d.header)
+            });
+        }
+        TokenDetail::ClaimOrder => match crate::proto::claim_names(&d.token) {
+            Ok(names) => check.expect(names == TOKEN_CLAIM_ORDER, || {
+                format!("token claims {names:?} instead of {TOKEN_CLAIM_ORDER:?}")
+            }),
+            Err(e) => check.problems.push(format!("access token: {e}")),
+        },
+        TokenDetail::Iat => {
+            let iat = d.u64("iat");
+            check.expect(iat.is_some_and(|t| near(t, now)), || {
+                format!("token iat {iat:?} is not now ({now})")
+            });
+        }
+        TokenDetail::Jti => {
+            if let Some(t) = nonce_time(check, "token jti", d.str("jti")) {
+                let iat = d.u64("iat");
+                check.expect(Some(t) == iat, || {
+                    format!("token jti time {t} differs from iat {iat:?}")
+                });
+            }
+        }
+    }
+}
+
+/// The body of a token-detail case: `issue` obtains a fresh token (a setup step, which the
+/// case's prerequisite has shown to work), then `detail` of it is checked.
+fn token_detail_case(
+    ctx: &mut crate::ctx::Ctx,
+    detail: TokenDetail,
+    issue: impl FnOnce(&mut crate::ctx::Ctx) -> Result<String, Abort>,
+) -> Result<Check, Abort> {
+    let token = issue(ctx)?;
+    let now = ctx.device_now();
+    let d = crate::proto::decode(&token).map_err(|e| Abort::fail(format!("access token: {e}")))?;
+    let mut c = Check::status(200);
+    check_token_detail(&mut c, detail, &d, now);
+    Ok(c)
 }
 
 #[cfg(test)]

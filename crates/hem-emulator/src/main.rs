@@ -155,6 +155,7 @@ enum Fault {
     SkipExpiryCheck,
     NeverExpireNonces,
     KeepBootKeys,
+    RandomTokenJti,
 }
 
 /// The spec's connection limits, the defaults of the limit flags.
@@ -216,6 +217,7 @@ impl Cli {
                 Fault::SkipExpiryCheck => faults.skip_expiry_check = true,
                 Fault::NeverExpireNonces => faults.never_expire_nonces = true,
                 Fault::KeepBootKeys => faults.keep_boot_keys = true,
+                Fault::RandomTokenJti => faults.random_token_jti = true,
             }
         }
         let tls = match (self.cert, self.key) {

@@ -135,3 +135,24 @@ fn skip_expiry_check_accepts_an_expired_token() {
         assert_eq!(c.get("/api/keymgmt/list", Some(&short)).status, status);
     }
 }
+
+#[test]
+fn random_token_jti_issues_a_working_token_with_a_random_jti() {
+    for fault in [false, true] {
+        let (_emu, c) = faulty(Faults {
+            random_token_jti: fault,
+            ..Faults::default()
+        });
+        let token = c.login("keymgmt:list");
+        // Still signed with the token key: it opens what it grants.
+        assert_eq!(c.get("/api/keymgmt/list", Some(&token)).status, 200);
+        let claims = client::UnverifiableAccessToken::parse(&token).unwrap();
+        let jti = hem_auth_core::nonce::TimeNonce::from_b64(claims.jti()).unwrap();
+        // A random jti's first four bytes are the token's iat with odds of 2^-32.
+        assert_eq!(
+            u64::from(jti.time()) == claims.iat(),
+            !fault,
+            "random_token_jti = {fault}"
+        );
+    }
+}

@@ -525,6 +525,8 @@ impl Device {
             }
             Route::AuthToken => self.replayable(rng, |d, rng| {
                 let out = d.auth_token(body, now, rng);
+                #[cfg(feature = "testing")]
+                let out = d.randomise_token_jti(out, rng);
                 d.answer(out, now, rng)
             }),
             Route::ExtRequest => {
@@ -535,6 +537,8 @@ impl Device {
                 let out = d.ext_token(body, now, rng);
                 #[cfg(feature = "testing")]
                 let out = d.resign_ext_token(out, body, now, rng);
+                #[cfg(feature = "testing")]
+                let out = d.randomise_token_jti(out, rng);
                 d.answer(out, now, rng)
             }),
             Route::ExtInit => {

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use rand_core::CryptoRngCore;
 
 use super::{AccessToken, ConsumedNonce, Device, DeviceError, Outcome, PendingSnapshot};
-use crate::claims::{AuthreplyClaims, PairingReplyClaims};
+use crate::claims::{AccessTokenClaims, AuthreplyClaims, PairingReplyClaims};
 use crate::codec;
 use crate::jwt::UntrustedJwt;
 use crate::keys::{PublicKey, SharedSecret};
@@ -25,6 +25,7 @@ use crate::messages::{self, ExtTokenRequest, ExtValidateRequest, ExtValidateResp
 /// | `skip_expiry_check` | on the same checks, an expired token passes | `bearer/expired`, `time/ext-token-expired` |
 /// | `never_expire_nonces` | a nonce this boot issued is accepted however old (its tag, purpose and the consumed set are still checked) | `time/login-challenge-expired`, `time/authreq-expired`, `time/pairing-request-expired` |
 /// | `keep_boot_keys` | [`Device::reboot`] keeps the per-boot keys (and the nonces), so tokens and pending nonces survive it | `time/reboot-kills-token`, `time/reboot-kills-nonce` |
+/// | `random_token_jti` | every access token `auth/token` and `ext/token` issue carries 32 random bytes as its `jti` instead of a time nonce whose time is `iat` (spec §8.1, §4.1); it is re-signed with the token key, so it still verifies and works as a bearer | `auth-token/token-jti`, `ext-token/token-jti` (and no other case: the logins that other cases need still pass) |
 ///
 /// The bearer checks inside `ext/init`, `ext/validate`, `ext/mac` and the unpair delete are
 /// the typed methods' own and stay strict under `ignore_scope` and `skip_expiry_check`.
@@ -44,6 +45,8 @@ pub struct Faults {
     pub never_expire_nonces: bool,
     /// Keep the per-boot keys across [`Device::reboot`] (spec §4.6).
     pub keep_boot_keys: bool,
+    /// Issue access tokens whose `jti` is random instead of time-based (one detail of §8.1).
+    pub random_token_jti: bool,
 }
 
 impl Faults {
@@ -56,6 +59,7 @@ impl Faults {
             || self.skip_expiry_check
             || self.never_expire_nonces
             || self.keep_boot_keys
+            || self.random_token_jti
     }
 
     /// The status to answer with instead of `status` (`leak_500`): for an adapter's own
@@ -124,6 +128,41 @@ impl Device {
             Some(resigned) => self.ext_validate(bearer, &resigned, now),
             None => out,
         }
+    }
+}
+
+impl Device {
+    /// `random_token_jti`: the issued token minted again with a random `jti` (every other
+    /// claim, the claim order and the header as they were), under the same token key.
+    pub(super) fn randomise_token_jti(
+        &self,
+        out: Outcome<AccessToken>,
+        rng: &mut impl CryptoRngCore,
+    ) -> Outcome<AccessToken> {
+        if !self.faults.random_token_jti {
+            return out;
+        }
+        let Outcome { result, events } = out;
+        let result = result.map(|token| self.with_random_jti(&token, rng).unwrap_or(token));
+        Outcome { result, events }
+    }
+
+    fn with_random_jti(
+        &self,
+        token: &AccessToken,
+        rng: &mut impl CryptoRngCore,
+    ) -> Option<AccessToken> {
+        let jwt = UntrustedJwt::parse(token.as_str()).ok()?;
+        let claims: AccessTokenClaims<'_> = jwt.dangerous_unverified_claims().ok()?;
+        let mut random = [0u8; 32];
+        rng.fill_bytes(&mut random);
+        let claims = AccessTokenClaims {
+            jti: codec::encode_std(&random).into(),
+            ..claims
+        };
+        let mut again = AccessToken::empty();
+        again.mint(&claims, &self.token_mac)?;
+        Some(again)
     }
 }
 
