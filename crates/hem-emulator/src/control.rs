@@ -88,8 +88,8 @@ impl std::error::Error for ControlError {}
 /// let control = emulator.control();
 /// let before = control.clock();
 /// assert!(before.rtc_set);
-/// let later = control.advance_clock(86_400);
-/// assert!(later >= before.now + 86_400);
+/// let later = control.advance_clock(hem_auth_core::Seconds::new(86_400));
+/// assert!(later.as_secs() >= before.now + 86_400);
 /// control.reboot(); // tokens and pending nonces die, pairings stay
 /// ```
 #[derive(Clone)]
