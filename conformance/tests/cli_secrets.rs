@@ -5,26 +5,16 @@
 //! empty file is a clear error (exit 2).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use hem_auth_core::keys::SecretKey;
 use hem_emulator::EmulatorConfig;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hem-conformance");
+mod support;
+use support::temp_dir;
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hem-conformance-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+const BIN: &str = env!("CARGO_BIN_EXE_hem-conformance");
 
 fn command(args: &[&str], env: &[(&str, &str)], reports: &Path) -> Command {
     let mut cmd = Command::new(BIN);

@@ -4,7 +4,7 @@
 //! certificate they do not trust. Also the report's format-2 members and `--strict`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use hem_auth_core::keys::SecretKey;
@@ -13,20 +13,10 @@ use hem_conformance::target::ClientOptions;
 use hem_conformance::{run_suite, Progress, RunConfig, Target};
 use hem_emulator::{EmulatorConfig, Faults, Tls};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hem-conformance");
+mod support;
+use support::temp_dir;
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hem-conformance-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+const BIN: &str = env!("CARGO_BIN_EXE_hem-conformance");
 
 #[test]
 fn whole_suite_passes_over_tls_with_cacert_and_with_insecure() {
