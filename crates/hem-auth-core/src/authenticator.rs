@@ -113,7 +113,7 @@ use serde::{Deserialize, Serialize};
 use crate::claims::{self, AuthreplyClaims, PairingReplyClaims, PairingRequestClaims};
 use crate::codec::{self, CodecError};
 use crate::ids::Pid;
-use crate::jwt::{self, Header, JwtError, UntrustedJwt};
+use crate::jwt::{JwtError, UntrustedJwt};
 use crate::keys::{KeyError, PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
 use crate::msg;
@@ -421,7 +421,7 @@ pub fn reply_to_pairing(
         epk: Cow::Borrowed(request.epk.to_b64_in(&mut epk)),
         label: Cow::Borrowed(label),
     };
-    let reply = jwt::sign(Header::App, &claims, s1.as_bytes());
+    let reply = crate::msg::pairing_reply::build(&claims, s1.as_bytes());
     // The MAC covers the plain concatenation, no separator (spec §6.4).
     let mut signed = Vec::with_capacity(reply.len() + fid.len());
     signed.extend_from_slice(reply.as_bytes());

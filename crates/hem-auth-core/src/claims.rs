@@ -1,5 +1,6 @@
 //! The claim sets of every JWT in the protocol, shared by the role that signs them and the role
-//! that verifies them (spec §3.4).
+//! that verifies them (spec §3.4). Each is defined in its message's module of [`crate::msg`],
+//! beside its builder and reader, and named here too.
 //!
 //! Field order is the producer's claim order, so serialising one of these structs gives the
 //! real producer's bytes. Optional claims are skipped when absent. Strings borrow from the
@@ -7,8 +8,8 @@
 //! string, a fraction or a negative number is a type error, never "absent"; so is `null` in
 //! place of any claim, optional claims included (spec §2.2).
 //!
-//! Read these only from a [`crate::jwt::VerifiedJwt`] (or, for the two documented key-lookup
-//! cases, [`crate::jwt::UntrustedJwt::dangerous_unverified_claims`]).
+//! Read these only from a [`crate::jwt::Verified`] (or, for the reads listed in
+//! [`crate::manual`] "Unverified reads", [`crate::jwt::Untrusted::dangerous_unverified`]).
 
 use alloc::borrow::Cow;
 use core::fmt;
@@ -16,165 +17,18 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-// The claims of the three messages more than one role verifies live with their builder and
-// verifier in `crate::msg`; named here too, beside the others.
+// Every claim set lives with its builder and reader in `crate::msg`; named here too.
+pub use crate::msg::access_token::AccessTokenClaims;
 pub use crate::msg::authreply::AuthreplyClaims;
 pub use crate::msg::authreq::AuthreqClaims;
+pub use crate::msg::checkin::{CheckClaims, CheckedClaims};
+pub use crate::msg::login::LoginClaims;
+pub use crate::msg::pairing_reply::{is_valid_label, PairingReplyClaims, MAX_LABEL_CHARS};
 pub use crate::msg::pairing_request::PairingRequestClaims;
 
 /// Most entries an authreq scope map can have: the device's pairing limit
 /// (`EXT_AUTH_MAX_CLIENTS`, spec §5.3).
 pub const MAX_PAIRINGS: usize = 8;
-
-/// eJWT of a password (or master-key) login, client → device (spec §7.3).
-/// Order: `jti, aud, exp, iat, iss, scope[, ctx]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LoginClaims<'a> {
-    /// Echo of the challenge `jti`.
-    #[serde(borrow)]
-    pub jti: Cow<'a, str>,
-    /// The challenge `spk`, verbatim.
-    #[serde(borrow)]
-    pub aud: Cow<'a, str>,
-    /// Requested token expiry (becomes the token's `exp` verbatim).
-    pub exp: u64,
-    /// Client time.
-    pub iat: u64,
-    /// The user (or master) public key, standard base64.
-    #[serde(borrow)]
-    pub iss: Cow<'a, str>,
-    /// Requested scope.
-    #[serde(borrow)]
-    pub scope: Cow<'a, str>,
-    /// The client's own context text (optional, under 64 bytes), copied into the token.
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "opt_borrowed",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ctx: Option<Cow<'a, str>>,
-}
-
-/// Longest pairing `label`, in characters: the device stores it as a key label of at most 32
-/// printable ASCII characters (spec §2.3; §6.6: anything else is the
-/// device's 400).
-pub const MAX_LABEL_CHARS: usize = 32;
-
-/// Whether `label` can be the device key's label: 1 to [`MAX_LABEL_CHARS`] printable ASCII
-/// characters, space included.
-pub fn is_valid_label(label: &str) -> bool {
-    (1..=MAX_LABEL_CHARS).contains(&label.len())
-        && label.bytes().all(|b| (0x20..=0x7e).contains(&b))
-}
-
-/// Pairing reply, phone → device (spec §6.4). Order: `jti, [eat], iss, aud, epk, label`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PairingReplyClaims<'a> {
-    /// Echo of the request `jti`.
-    #[serde(borrow)]
-    pub jti: Cow<'a, str>,
-    /// Echo of the request `eat`, only when the request had one.
-    #[serde(
-        default,
-        deserialize_with = "present_u64",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub eat: Option<u64>,
-    /// The phone's new public key `aid`.
-    #[serde(borrow)]
-    pub iss: Cow<'a, str>,
-    /// The device's eid (not required by the device).
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "opt_borrowed",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub aud: Option<Cow<'a, str>>,
-    /// The broker's pairing epk (the request's `aud`); keys `code`.
-    #[serde(borrow)]
-    pub epk: Cow<'a, str>,
-    /// Phone name, the stored key's label.
-    #[serde(borrow)]
-    pub label: Cow<'a, str>,
-}
-
-/// Access token issued by the device (spec §8.1). Order: `scope, sub, iat, exp, jti[, ctx]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessTokenClaims<'a> {
-    /// Granted scope.
-    #[serde(borrow)]
-    pub scope: Cow<'a, str>,
-    /// `U`, `M`, or the std-b64 kid of the approving authenticator.
-    #[serde(borrow)]
-    pub sub: Cow<'a, str>,
-    /// Issue time.
-    pub iat: u64,
-    /// Expiry; valid while `now < exp`.
-    pub exp: u64,
-    /// The device's time nonce.
-    #[serde(borrow)]
-    pub jti: Cow<'a, str>,
-    /// The `ctx` the client sent with its login or `ext/request` (its own text), echoed.
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "opt_borrowed",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub ctx: Option<Cow<'a, str>>,
-}
-
-/// Check-in challenge, device → backend (spec §9.4).
-/// Order: `jti, iss, qid, aud, fws, bls, uis, csn`; every member is a string.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckClaims<'a> {
-    /// The device's time nonce.
-    #[serde(borrow)]
-    pub jti: Cow<'a, str>,
-    /// The device's `spk`.
-    #[serde(borrow)]
-    pub iss: Cow<'a, str>,
-    /// Query id (32 bytes, standard base64).
-    #[serde(borrow)]
-    pub qid: Cow<'a, str>,
-    /// The backend's public key.
-    #[serde(borrow)]
-    pub aud: Cow<'a, str>,
-    /// Firmware measurement (64 bytes, standard base64).
-    #[serde(borrow)]
-    pub fws: Cow<'a, str>,
-    /// Bootloader measurement (64 bytes, standard base64).
-    #[serde(borrow)]
-    pub bls: Cow<'a, str>,
-    /// UI measurement (32 bytes, standard base64).
-    #[serde(borrow)]
-    pub uis: Cow<'a, str>,
-    /// Chip serial number (16 bytes, standard base64).
-    #[serde(borrow)]
-    pub csn: Cow<'a, str>,
-}
-
-/// Check-in answer, backend → device (spec §3.4, §9.5).
-/// Order: `jti, iat, iss, aud, status`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckedClaims<'a> {
-    /// Echo of the `check` jti.
-    #[serde(borrow)]
-    pub jti: Cow<'a, str>,
-    /// Backend time: the device sets its clock to it.
-    pub iat: u64,
-    /// The backend's public key.
-    #[serde(borrow)]
-    pub iss: Cow<'a, str>,
-    /// The device's `spk`.
-    #[serde(borrow)]
-    pub aud: Cow<'a, str>,
-    /// `OK`, or a command (`L`, `W`, `R`, `B`, `U`).
-    #[serde(borrow)]
-    pub status: Cow<'a, str>,
-}
 
 /// The authreq `scope` object: pid → sealed scope, at most [`MAX_PAIRINGS`] entries, held
 /// inline so that reading an authreq allocates nothing. Order is kept as received.

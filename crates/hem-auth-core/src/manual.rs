@@ -42,28 +42,39 @@
 //! Bytes from the network become an *untrusted* value first ([`crate::jwt::UntrustedJwt`]): its
 //! shape is checked, nothing in it is believed. Only the constant-time HMAC check
 //! ([`crate::jwt::UntrustedJwt::verify`]) builds a [`crate::jwt::VerifiedJwt`], and only a
-//! verified value hands out claims, as a [`crate::jwt::Verified`] where the claims are passed on
-//! (the single parse of `ext/token` reads them once, before the MAC, and gets them back only from
-//! the MAC check: [`crate::jwt::Untrusted::verify_with`]).
+//! verified value hands out claims, as a [`crate::jwt::Verified`] where the claims are passed on.
+//! Each message's module in [`crate::msg`] has a reader that parses the claims once, before the
+//! MAC, into a [`crate::jwt::Untrusted`]; its [`crate::jwt::Untrusted::verify`] gives the same
+//! values back as a [`crate::jwt::Verified`] only when the MAC holds. So the device's
+//! `auth/token`, `ext/validate`, `ext/token` and check-in parse each JWT once and decide from
+//! nothing but verified claims after the MAC; the bearer check verifies the MAC first and then
+//! reads the claims ([`crate::msg::access_token::verify`]).
 //!
 //! # Unverified reads
 //!
 //! Reading a token before (or without) its MAC goes through a method whose name says it is
 //! dangerous ([`crate::jwt::UntrustedJwt::dangerous_unverified_claims`],
-//! [`crate::jwt::Untrusted::dangerous_unverified`]). There are nine such calls in this crate, each
-//! with a comment saying why it is safe, of two kinds:
+//! [`crate::jwt::Untrusted::dangerous_unverified`]). There are eleven such calls in this crate's
+//! normal build, each with a comment saying why it is safe, of two kinds:
 //!
-//! * **Key lookup** (the MAC that follows is keyed with what was read, so a lie fails there):
-//!   the `iss` of a pairing request ([`crate::msg::pairing_request::verify`]) and of an authreq
-//!   ([`crate::msg::authreq::verify`]); the device's pid and `iss` of an authreply
-//!   (`device/ext_token.rs`) and, through one helper (`device/mod.rs`), of an eJWT, a pairing
-//!   reply and a check-in answer; the notify broker's `iss` of a check-in `check`
-//!   (`notify/backend.rs`).
+//! * **Key lookup** (the MAC that follows is keyed with what was read, so a lie fails there;
+//!   the few shape checks done on these values first only choose between 400 and 401, as the
+//!   firmware orders them): the `iss` of a pairing request
+//!   ([`crate::msg::pairing_request::verify`]) and of an authreq ([`crate::msg::authreq::verify`]);
+//!   on the device, the pid and `iss` of an authreply (`device/ext_token.rs`), the scope's shape
+//!   and `iss` of an eJWT (`device/login.rs`), the label, `epk` and `iss` of a pairing reply
+//!   (`device/ext_pairing.rs`) and the `iss` of a check-in answer (`device/checkin.rs`); the
+//!   notify broker's `iss` of a check-in `check` (`notify/backend.rs`).
 //! * **No key to verify with**: the phone reading a pairing request (§6.4,
 //!   [`crate::authenticator::UnverifiedPairingRequest`]); the notify broker matching a pairing
 //!   reply and an authreply to their registration and event after the phone's `mac` over them
 //!   (`notify/register.rs`, `notify/event.rs`: it holds no S1); the client reading its access
 //!   token (the key is the device's, [`crate::client::UnverifiableAccessToken`]).
+//!
+//! Three more are in the `testing` feature's fault switches (`device/testing.rs`), off in a
+//! default build: a fault that re-mints the token the device just issued, and the
+//! `accept_bad_mac` fault, which re-signs an incoming authreply or pairing reply with the
+//! key it names so that a forged one gets through (that is the fault).
 //!
 //! # Strict where it costs nothing, tolerant where the firmware is
 //!

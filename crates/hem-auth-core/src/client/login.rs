@@ -5,10 +5,9 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 
 use super::{len_in, ClientError, UnverifiableAccessToken};
-use crate::claims::LoginClaims;
-use crate::jwt::{self, Header};
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::{self, AuthChallenge, AuthTokenRequest};
+use crate::msg::{self, login::LoginClaims};
 use crate::scope::{self, MAX_LOGIN_SCOPE_CHARS};
 use crate::time::{Seconds, UnixTime};
 
@@ -167,7 +166,7 @@ pub fn build_login_raw(
         scope: Cow::Borrowed(scope),
         ctx: ctx.map(Cow::Borrowed),
     };
-    Ok(jwt::sign(Header::App, &claims, key.as_bytes()))
+    Ok(msg::login::build(&claims, key.as_bytes()))
 }
 
 /// The body of `POST /api/auth/token`: `{"auth": …}`.

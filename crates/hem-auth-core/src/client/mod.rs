@@ -148,11 +148,11 @@
 use crate::time::UnixTime;
 use alloc::string::String;
 
-use crate::claims::AccessTokenClaims;
 use crate::codec::CodecError;
 use crate::jwt::{JwtError, UntrustedJwt};
 use crate::keys::KeyError;
 use crate::messages::{self, BodyError, TokenResponse};
+use crate::msg::access_token;
 use crate::scope::ScopeError;
 
 mod ext_auth;
@@ -303,8 +303,9 @@ impl UnverifiableAccessToken {
     /// those of an access token (`scope`, `sub`, `iat`, `exp`, `jti`, optional `ctx`).
     pub fn parse(token: &str) -> Result<Self, ClientError> {
         let untrusted = UntrustedJwt::parse(token)?;
+        let read = access_token::read(&untrusted)?;
         // The only reading a client can do: the key is inside the device.
-        let c: AccessTokenClaims<'_> = untrusted.dangerous_unverified_claims()?;
+        let c = read.dangerous_unverified().clone();
         Ok(UnverifiableAccessToken {
             token: String::from(token),
             scope: c.scope.into_owned(),

@@ -12,9 +12,9 @@ use super::{
     AuditEvent, AuditKind, AuditResult, Denial, Device, DeviceError, Outcome, KID_BYTES,
     MAX_AUDIT_DATA_BYTES, MAX_AUDIT_SUB_BYTES,
 };
-use crate::claims::AccessTokenClaims;
 use crate::codec;
-use crate::jwt::{HeaderPolicy, UntrustedJwt};
+use crate::jwt::UntrustedJwt;
+use crate::msg::access_token;
 use crate::scope::{self, Match};
 
 /// Which subjects may use an endpoint (spec §8.3).
@@ -260,11 +260,9 @@ impl Device {
     ) -> Result<Authorized<'r>, Denial<'r>> {
         let token = bearer.ok_or(DeviceError::MissingToken)?;
         let jwt = UntrustedJwt::parse(token).map_err(|_| DeviceError::InvalidToken)?;
-        let verified = jwt
-            .verify_with(&self.token_mac, HeaderPolicy::Plain)
-            .map_err(|_| DeviceError::InvalidToken)?;
-        let claims: AccessTokenClaims<'_> =
-            verified.claims().map_err(|_| DeviceError::InvalidToken)?;
+        let verified =
+            access_token::verify(&jwt, &self.token_mac).map_err(|_| DeviceError::InvalidToken)?;
+        let claims = verified.claims();
         if now.as_secs() >= claims.exp {
             return Err(DeviceError::TokenExpired.into());
         }

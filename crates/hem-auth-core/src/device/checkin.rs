@@ -7,14 +7,14 @@ use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
 
 use super::{
-    lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, Accepted, AuditEvent,
-    AuditKind, AuditResult, Device, DeviceError, NoncePurpose, Outcome,
+    claims_error, parse_body, parse_jwt, verify_error, Accepted, AuditEvent, AuditKind,
+    AuditResult, Device, DeviceError, NoncePurpose, Outcome,
 };
-use crate::claims::{CheckClaims, CheckedClaims};
 use crate::codec;
-use crate::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::{PublicKey, SharedSecret};
 use crate::messages::{CheckinChallenge, CheckinRequest, CheckinResponse};
+use crate::msg::checkin::{self, CheckClaims};
 
 /// How long a `check` nonce is accepted. No source gives the firmware's value; the Manager
 /// answers within seconds, so five minutes is ample.
@@ -77,7 +77,7 @@ impl Device {
             uis: Cow::Owned(codec::encode_std(&[0u8; 32])),
             csn: Cow::Owned(codec::encode_std(serial.get(..16).unwrap_or_default())),
         };
-        let check = jwt::sign(Header::Device, &claims, key.as_bytes());
+        let check = checkin::build_check(&claims, key.as_bytes());
         Outcome::ok(CheckinChallenge {
             check: Cow::Owned(check),
         })
@@ -116,15 +116,16 @@ impl Device {
         let req: CheckinRequest<'_> = parse_body(body)?;
         let mut jwt = UntrustedJwt::empty();
         parse_jwt(&req.checked, &mut jwt)?;
-        let lookup: CheckedClaims<'_> = lookup_claims(&jwt)?;
-        match PublicKey::from_b64(&lookup.iss) {
+        // Read once; `iss` alone is looked at before the MAC.
+        let untrusted = checkin::read_checked(&jwt).map_err(claims_error)?;
+        match PublicKey::from_b64(&untrusted.dangerous_unverified().iss) {
             Ok(iss) if iss == backend => {}
             _ => return Err(DeviceError::UnknownIssuer),
         }
-        let verified = jwt
+        let verified = untrusted
             .verify(key.as_bytes(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;
-        let claims: CheckedClaims<'_> = verified_claims(&verified)?;
+        let claims = verified.claims();
         match PublicKey::from_b64(&claims.aud) {
             Ok(aud) if aud == self.spk => {}
             _ => return Err(DeviceError::AudienceMismatch),

@@ -8,11 +8,10 @@ use rand_core::CryptoRngCore;
 
 use super::pairing::{kid_from_hex, Pairing};
 use super::{
-    lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, Accepted, AuditEvent,
-    AuditKind, AuditResult, Denial, Device, DeviceError, Malformed, NoncePurpose, Outcome,
-    Requirement,
+    claims_error, parse_body, parse_jwt, verify_error, Accepted, AuditEvent, AuditKind,
+    AuditResult, Denial, Device, DeviceError, Malformed, NoncePurpose, Outcome, Requirement,
 };
-use crate::claims::{self, PairingReplyClaims, MAX_PAIRINGS};
+use crate::claims::MAX_PAIRINGS;
 use crate::codec;
 use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::{PublicKey, SharedSecret};
@@ -20,6 +19,7 @@ use crate::messages::{
     EpkRequest, ExtInitResponse, ExtMacResponse, ExtValidateRequest, ExtValidateResponse,
 };
 use crate::msg;
+use crate::msg::pairing_reply;
 use crate::nonce::TimeNonce;
 
 /// Lifetime of a pairing request: `exp` = now + 86 400 (spec §6.2, §4.4).
@@ -157,8 +157,11 @@ impl Device {
         let pid: [u8; 32] = codec::decode_fixed(&req.pid).map_err(|_| Malformed::Pid)?;
         let mut jwt = UntrustedJwt::empty();
         parse_jwt(&req.reply, &mut jwt)?;
-        let lookup: PairingReplyClaims<'_> = lookup_claims(&jwt)?;
-        if !claims::is_valid_label(&lookup.label) {
+        // The claims are read once, here; until the MAC is checked they serve only the label's
+        // shape and the key lookups (400/406/409 before 401, as the firmware).
+        let untrusted = pairing_reply::read(&jwt).map_err(claims_error)?;
+        let lookup = untrusted.dangerous_unverified();
+        if !pairing_reply::is_valid_label(&lookup.label) {
             return Err(Malformed::Label.into());
         }
         let (_, code_key) = self.epk_secret(&lookup.epk)?;
@@ -182,10 +185,11 @@ impl Device {
             .identity
             .diffie_hellman(&aid)
             .map_err(|_| Malformed::Key)?;
-        let verified = jwt
+        // Everything below reads the claims out of the value the MAC check returns.
+        let verified = untrusted
             .verify(s1.as_bytes(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;
-        let claims: PairingReplyClaims<'_> = verified_claims(&verified)?;
+        let claims = verified.claims();
         let nonce = self.accept_nonce(NoncePurpose::Pairing, &claims.jti, now)?;
         let code = crate::mac::mac(code_key.as_bytes(), req.reply.as_bytes());
         let pairing = Pairing::with_secret(pid, aid, String::from(claims.label.as_ref()), s1);

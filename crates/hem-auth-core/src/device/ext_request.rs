@@ -7,7 +7,6 @@ use rand_core::CryptoRngCore;
 
 use super::{bounded, parse_body, Device, DeviceError, Malformed, NoncePurpose, Outcome};
 use crate::claims::{AuthreqClaims, ScopeMap};
-use crate::jwt::{self, Header};
 use crate::messages::{ExtRequest, ExtRequestResponse};
 use crate::scope::{self, KeyHint, MAX_REQUEST_SCOPE_CHARS};
 use crate::seal::ScopeKey;
@@ -72,7 +71,7 @@ impl Device {
             note: plan.note.as_deref().map(Cow::Borrowed),
             scope: map,
         };
-        let authreq = jwt::sign(Header::Device, &claims, plan.key.as_bytes());
+        let authreq = crate::msg::authreq::build(&claims, plan.key.as_bytes());
         Outcome::ok(ExtRequestResponse {
             authreq: Cow::Owned(authreq),
             epk: Cow::Owned(epk_b64),

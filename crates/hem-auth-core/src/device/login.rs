@@ -6,14 +6,13 @@ use rand_core::CryptoRngCore;
 use subtle::ConstantTimeEq;
 
 use super::{
-    bounded, lookup_claims, parse_body, parse_jwt, verified_claims, verify_error, Accepted,
-    AccessToken, AuditKind, Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome,
-    MAX_CTX_CHARS,
+    bounded, claims_error, parse_body, parse_jwt, verify_error, Accepted, AccessToken, AuditKind,
+    Device, DeviceError, Grant, Granted, Malformed, NoncePurpose, Outcome, MAX_CTX_CHARS,
 };
-use crate::claims::LoginClaims;
 use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::PublicKey;
 use crate::messages::{AuthChallenge, AuthTokenRequest};
+use crate::msg::login;
 use crate::scope::{self, MAX_LOGIN_SCOPE_CHARS};
 
 /// Lifetime of a login challenge: its `exp` is now + 60 (spec §7.1, §4.4).
@@ -97,19 +96,23 @@ impl Device {
     ) -> Result<Accepted, DeviceError> {
         let mut jwt = UntrustedJwt::empty();
         parse_jwt(auth, &mut jwt)?;
-        let claims: LoginClaims<'_> = lookup_claims(&jwt)?;
-        scope::check_requested(&claims.scope, MAX_LOGIN_SCOPE_CHARS)
+        // The claims are read once, here; until the MAC is checked they serve only the scope's
+        // shape (400 before 401, as the firmware) and the key lookup.
+        let untrusted = login::read(&jwt).map_err(claims_error)?;
+        let lookup = untrusted.dangerous_unverified();
+        scope::check_requested(&lookup.scope, MAX_LOGIN_SCOPE_CHARS)
             .map_err(super::ext_request::scope_error)?;
         // A key that is not canonical or is low-order is 400 (spec §2.5, §7.4 step 8).
-        let iss = PublicKey::from_b64(&claims.iss).map_err(|_| Malformed::Key)?;
+        let iss = PublicKey::from_b64(&lookup.iss).map_err(|_| Malformed::Key)?;
         let key = self
             .session
             .diffie_hellman(&iss)
             .map_err(|_| Malformed::Key)?;
-        let verified = jwt
+        // Everything below reads the claims out of the value the MAC check returns.
+        let verified = untrusted
             .verify(key.as_bytes(), HeaderPolicy::Ecdh)
             .map_err(verify_error)?;
-        let claims: LoginClaims<'_> = verified_claims(&verified)?;
+        let claims = verified.claims();
         let is = |k: &Option<PublicKey>| {
             k.as_ref()
                 .is_some_and(|k| bool::from(k.as_bytes().ct_eq(iss.as_bytes())))

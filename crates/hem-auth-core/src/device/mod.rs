@@ -125,7 +125,7 @@ use zeroize::Zeroizing;
 
 use crate::claims::AccessTokenClaims;
 use crate::codec;
-use crate::jwt::{JwtError, UntrustedJwt, VerifiedJwt};
+use crate::jwt::{JwtError, UntrustedJwt};
 use crate::keys::{PublicKey, SecretKey, SharedSecret};
 use crate::messages::{self, BodyError};
 use crate::nonce::TimeNonce;
@@ -812,19 +812,6 @@ fn claims_error(e: JwtError) -> DeviceError {
         JwtError::InvalidClaims => Malformed::Claims.into(),
         other => Malformed::Jwt(other).into(),
     }
-}
-
-/// Reads claims of an untrusted JWT, only to find the key that will verify it (the eJWT's
-/// `iss`, the pairing reply's pid and `iss`, the check-in answer's `iss`): the MAC that follows
-/// is keyed with what was found, so a lie fails there. Every later decision reads the claims
-/// again from the [`VerifiedJwt`].
-fn lookup_claims<'s, T: Deserialize<'s>>(jwt: &'s UntrustedJwt<'_>) -> Result<T, DeviceError> {
-    jwt.dangerous_unverified_claims().map_err(claims_error)
-}
-
-/// Reads the claims of a verified JWT.
-fn verified_claims<'v, T: Deserialize<'v>>(jwt: &VerifiedJwt<'v>) -> Result<T, DeviceError> {
-    jwt.claims().map_err(claims_error)
 }
 
 /// Maps a verification failure to its 401 cause.

@@ -5,7 +5,7 @@ use arrayvec::ArrayString;
 use serde::{Serialize, Serializer};
 
 use crate::claims::AccessTokenClaims;
-use crate::jwt::{self, Header};
+use crate::jwt;
 use crate::messages::TokenResponse;
 
 /// Longest access token the device mints, in bytes: [`jwt::MAX_JWT_BYTES`], the longest JWT
@@ -59,7 +59,7 @@ impl AccessToken {
         body.clear();
         let minted = (|| {
             body.try_push_str(BODY_PREFIX).ok()?;
-            jwt::sign_inline(Header::AccessToken, claims, key, body)?;
+            crate::msg::access_token::build_inline(claims, key, body)?;
             if body.len() - BODY_PREFIX.len() > MAX_ACCESS_TOKEN_BYTES {
                 return None;
             }

@@ -1,5 +1,5 @@
 //! The authreq (spec §5.3): a JWT the **device** builds at `POST /api/auth/ext/request`
-//! (device header, claims `iss, aud, iat, exp, jti, [ctx], [note], scope`, HS256 keyed
+//! ([`build`]; device header, claims `iss, aud, iat, exp, jti, [ctx], [note], scope`, HS256 keyed
 //! X25519(eid_prv, epk)); the **client** verifies it on the `ext/request` answer and the
 //! **notify broker** at `event/new` (§12.4), both with [`verify`] (through
 //! [`crate::client::ExtAuthState::verify_authreq`]). Nobody reads it unverified but for `iss`,
@@ -60,6 +60,11 @@ pub struct AuthreqClaims<'a> {
 struct Issuer<'a> {
     #[serde(borrow)]
     iss: Cow<'a, str>,
+}
+
+/// Signs `claims` as the device does (device header, keyed X25519(eid_prv, epk)).
+pub fn build(claims: &AuthreqClaims<'_>, key: &[u8]) -> alloc::string::String {
+    crate::jwt::sign(crate::jwt::Header::Device, claims, key)
 }
 
 /// Verifies an authreq for the holder of the session key `epk_secret`, whose public key is

@@ -7,10 +7,10 @@ use alloc::string::String;
 use serde::{Deserialize, Serialize};
 
 use super::{parse, NotifyBroker, NotifyError, Reply};
-use crate::claims::{CheckClaims, CheckedClaims};
-use crate::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
+use crate::jwt::{HeaderPolicy, UntrustedJwt};
 use crate::keys::{PublicKey, SecretKey};
 use crate::messages::CheckinChallenge;
+use crate::msg::checkin::{self, CheckedClaims};
 
 /// `200 {"checked"}`: the backend's answer, for the device's `POST /api/system/checkin`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,13 +24,6 @@ impl Reply for Checked {
     fn body(&self) -> String {
         crate::messages::to_json(self)
     }
-}
-
-/// `iss` alone, read unverified only to find the key that verifies the check.
-#[derive(Deserialize)]
-struct Issuer<'a> {
-    #[serde(borrow)]
-    iss: Cow<'a, str>,
 }
 
 /// Answers a device's `check` JWT as the emulated backend does.
@@ -47,20 +40,17 @@ pub fn answer_check(
     now: UnixTime,
 ) -> Result<String, NotifyError> {
     let jwt = UntrustedJwt::parse(check_jwt).map_err(|_| NotifyError::BadCheck)?;
-    let spk = {
-        // Unverified read: `iss` finds the key; the MAC below is keyed with it.
-        let lookup: Issuer<'_> = jwt
-            .dangerous_unverified_claims()
-            .map_err(|_| NotifyError::BadCheck)?;
-        PublicKey::from_b64(&lookup.iss).map_err(|_| NotifyError::BadCheck)?
-    };
+    let read = checkin::read_check(&jwt).map_err(|_| NotifyError::BadCheck)?;
+    // Unverified read: `iss` finds the key; the MAC below is keyed with it.
+    let spk =
+        PublicKey::from_b64(&read.dangerous_unverified().iss).map_err(|_| NotifyError::BadCheck)?;
     let key = backend
         .diffie_hellman(&spk)
         .map_err(|_| NotifyError::BadCheck)?;
-    let verified = jwt
+    let verified = read
         .verify(key.as_bytes(), HeaderPolicy::Ecdh)
         .map_err(|_| NotifyError::BadCheck)?;
-    let check: CheckClaims<'_> = verified.claims().map_err(|_| NotifyError::BadCheck)?;
+    let check = verified.into_claims();
     let backend_public = backend.public_key();
     if PublicKey::from_b64(&check.aud).ok() != Some(backend_public) {
         return Err(NotifyError::BadCheck);
@@ -72,7 +62,7 @@ pub fn answer_check(
         aud: Cow::Owned(spk.to_b64()),
         status: Cow::Borrowed("OK"),
     };
-    Ok(jwt::sign(Header::Device, &claims, key.as_bytes()))
+    Ok(checkin::build_checked(&claims, key.as_bytes()))
 }
 
 impl NotifyBroker {

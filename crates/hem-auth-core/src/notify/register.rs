@@ -15,7 +15,6 @@ use super::{
     fresh_id, make_room, parse, Aging, Empty, IpInfo, NotifyBroker, NotifyError, Reply, Subscriber,
     REGISTRATION_MAX_SECS,
 };
-use crate::claims::PairingReplyClaims;
 use crate::codec;
 use crate::jwt::UntrustedJwt;
 use crate::keys::{PublicKey, SecretKey};
@@ -274,11 +273,10 @@ impl NotifyBroker {
             &b.mac,
         )?;
         let jwt = UntrustedJwt::parse(&b.reply).map_err(|_| NotifyError::Mismatch)?;
+        let read = msg::pairing_reply::read(&jwt).map_err(|_| NotifyError::Mismatch)?;
         // Unverified read: the broker holds no S1 (spec §12.5); `jti` and `iss` only match the
         // reply to its registration, after the phone's `mac` over it checked above.
-        let claims: PairingReplyClaims<'_> = jwt
-            .dangerous_unverified_claims()
-            .map_err(|_| NotifyError::Mismatch)?;
+        let claims = read.dangerous_unverified();
         if claims.jti != r.jti || PublicKey::from_b64(&claims.iss).ok() != Some(aid) {
             return Err(NotifyError::Mismatch);
         }
