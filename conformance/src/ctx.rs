@@ -636,8 +636,8 @@ pub fn read_authreq(
     Ok(Authreq {
         epk_secret: epk,
         jti: verified.jti().to_string(),
-        iat: verified.iat(),
-        exp: verified.exp(),
+        iat: verified.iat().as_secs(),
+        exp: verified.exp().as_secs(),
         jwt: proto::decode(&token)?,
     })
 }

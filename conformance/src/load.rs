@@ -343,7 +343,7 @@ fn login(target: &Target, setup: &Setup) -> Result<(), String> {
         jti: verified.jti().into(),
         scope: sealed.into(),
         epk: epk.as_str().into(),
-        exp: verified.exp(),
+        exp: verified.exp().as_secs(),
     };
     let approval = setup
         .phone

@@ -149,7 +149,7 @@ fn every_flow(tally: &mut Tally) -> Result<(), Abort> {
     let config = s.run("password login (system:config, sub U)", || {
         let t = w.login("system:config").ctx("login")?;
         ensure_eq!((t.sub(), t.scope()), ("U", "system:config"), "sub, scope");
-        ensure_eq!(t.exp(), w.now + 3600, "exp");
+        ensure_eq!(t.exp().as_secs(), w.now + 3600, "exp");
         Ok(t)
     })?;
     let (alice, bob) = s.run("pairing two phones (ext/init, reply, ext/validate)", || {
@@ -161,7 +161,11 @@ fn every_flow(tally: &mut Tally) -> Result<(), Abort> {
     })?;
     let list = s.run("external login keymgmt:list, approved as requested", || {
         let list = ext_login(&mut w, &alice, "keymgmt:list", false, |v, offered| {
-            ensure_eq!(v.exp() - v.iat(), AUTHREQ_LIFETIME_SECS, "authreq lifetime");
+            ensure_eq!(
+                v.exp().since(v.iat()).get(),
+                AUTHREQ_LIFETIME_SECS,
+                "authreq lifetime"
+            );
             ensure_eq!(v.entries().count(), 2, "one sealed entry per pairing");
             ensure_eq!(v.ctx(), Some(EXT_LOGIN_CTX), "ctx");
             ensure_eq!(offered, "keymgmt:list", "offered scope");
@@ -172,7 +176,7 @@ fn every_flow(tally: &mut Tally) -> Result<(), Abort> {
         let kid = list.sub_kid().map(|k| kid_to_hex(&k));
         ensure_eq!(kid, Some(alice.kid.clone()), "sub kid");
         ensure_eq!(
-            list.exp(),
+            list.exp().as_secs(),
             w.now - 1 + PERIODS[0].get(),
             "the phone's exp, verbatim"
         );
@@ -191,7 +195,7 @@ fn every_flow(tally: &mut Tally) -> Result<(), Abort> {
     let crypto = s.run("external login keymgmt:use:<kid> with the key hint", || {
         let crypto = ext_login(&mut w, &alice, &use_scope, false, |v, offered| {
             ensure_eq!(
-                v.exp() - v.iat(),
+                v.exp().since(v.iat()).get(),
                 AUTHREQ_USE_LIFETIME_SECS,
                 "authreq lifetime"
             );
@@ -412,7 +416,7 @@ fn denial_and_reboot(tally: &mut Tally) -> Result<(), Abort> {
             jti: Cow::Borrowed(verified.jti()),
             scope: Cow::Borrowed(verified.entry(phone.pid()).ctx("entry")?),
             epk: Cow::Borrowed(&epk),
-            exp: verified.exp(),
+            exp: verified.exp().as_secs(),
         };
         let denial = phone
             .pairing

@@ -716,7 +716,7 @@ fn token_claims(ctx: &mut Ctx) -> Result<Check, Abort> {
             c.expect(kid.is_some() && t.sub_kid() == kid, || {
                 format!("sub {:?} is not the kid {}", t.sub(), reg.kid)
             });
-            c.expect(Some(t.exp()) == authreply_exp, || {
+            c.expect(Some(t.exp().as_secs()) == authreply_exp, || {
                 format!("exp {} is not the authreply's {authreply_exp:?}", t.exp())
             });
         }

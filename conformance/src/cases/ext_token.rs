@@ -232,7 +232,7 @@ fn approve_post(
     let (authreply, exp) = match grant {
         Grant::Phone { writable } => {
             let approval = ctx.phone_approval(&a, &authreq, writable)?;
-            (approval.authreply, approval.exp)
+            (approval.authreply, approval.exp.as_secs())
         }
         Grant::Custom { scope, exp } => (ctx.approve(&a, &authreq, scope, exp)?, exp),
     };
@@ -419,7 +419,13 @@ fn flood_keeps_authreq(ctx: &mut Ctx) -> Result<Check, Abort> {
     if r.status == 200 {
         let token = r.field("ext/token", "token")?;
         let sub = proto::sub_of_kid(&a.kid);
-        check_token_grant(&mut c, &token, "keymgmt:list", &sub, Some(approval.exp));
+        check_token_grant(
+            &mut c,
+            &token,
+            "keymgmt:list",
+            &sub,
+            Some(approval.exp.as_secs()),
+        );
     }
     Ok(c)
 }

@@ -661,8 +661,8 @@ impl OpenedEvent<'_, '_> {
     }
 
     /// The event's expiry, unix seconds.
-    pub fn exp(&self) -> u64 {
-        self.exp
+    pub fn exp(&self) -> UnixTime {
+        UnixTime::from_secs(self.exp)
     }
 
     /// Approves the request for `period` (normally one of [`PERIODS`]), with write
@@ -719,7 +719,7 @@ impl OpenedEvent<'_, '_> {
             scope: granted,
             authreply,
             mac,
-            exp,
+            exp: UnixTime::from_secs(exp),
         })
     }
 
@@ -743,7 +743,7 @@ pub struct Approval {
     /// `HMAC-SHA256(X25519(aid_prv, epk), authreply)`, standard base64: for the broker.
     pub mac: String,
     /// The token expiry written into the authreply (`now + period`).
-    pub exp: u64,
+    pub exp: UnixTime,
 }
 
 impl Approval {

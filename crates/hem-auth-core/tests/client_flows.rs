@@ -53,7 +53,7 @@ fn the_four_steps_through_the_typestates() -> Result {
     let admin = login.finish(response.as_bytes())?;
     assert_eq!(
         (admin.scope(), admin.sub(), admin.exp()),
-        ("system:config", "U", now + 600)
+        ("system:config", "U", t(now + 600))
     );
 
     // 2. Pairing a phone (the test plays the phone and the notify broker's pid).

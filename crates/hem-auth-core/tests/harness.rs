@@ -51,7 +51,7 @@ fn every_flow_on_simulated_time() {
     // login
     let config = w.login("system:config").unwrap();
     assert_eq!((config.sub(), config.scope()), ("U", "system:config"));
-    assert_eq!(config.exp(), w.now + 3600);
+    assert_eq!(config.exp().as_secs(), w.now + 3600);
 
     // pairing two phones
     let alice = w.pair(&config, "Pixel 8 (Android)").unwrap();
@@ -62,7 +62,7 @@ fn every_flow_on_simulated_time() {
     // ext auth: keymgmt:list as requested
     let list = w
         .ext_login(&alice, "keymgmt:list", Access::ReadOnly, |v, offered| {
-            assert_eq!(v.exp() - v.iat(), AUTHREQ_LIFETIME_SECS);
+            assert_eq!(v.exp().since(v.iat()).get(), AUTHREQ_LIFETIME_SECS);
             assert_eq!(v.entries().count(), 2, "one sealed entry per pairing");
             assert_eq!(v.ctx(), Some(EXT_LOGIN_CTX));
             assert_eq!(offered, "keymgmt:list");
@@ -71,7 +71,7 @@ fn every_flow_on_simulated_time() {
     assert_eq!(list.scope(), "keymgmt:list");
     assert_eq!(list.sub_kid().map(hex::encode), Some(alice.kid.clone()));
     assert_eq!(
-        list.exp(),
+        list.exp().as_secs(),
         w.now - 1 + PERIODS[0].get(),
         "the phone's exp, verbatim"
     );
@@ -87,7 +87,7 @@ fn every_flow_on_simulated_time() {
     let use_scope = format!("keymgmt:use:{}", alice.kid);
     let crypto = w
         .ext_login(&alice, &use_scope, Access::ReadOnly, |v, offered| {
-            assert_eq!(v.exp() - v.iat(), AUTHREQ_USE_LIFETIME_SECS);
+            assert_eq!(v.exp().since(v.iat()).get(), AUTHREQ_USE_LIFETIME_SECS);
             let (base, hint) = offered.split_once('#').unwrap();
             assert_eq!(base, use_scope);
             let hint = hem_auth_core::scope::KeyHint::decode(hint).unwrap();
@@ -265,7 +265,7 @@ fn denial_and_reboot() {
         jti: Cow::Borrowed(verified.jti()),
         scope: Cow::Borrowed(verified.entry(phone.pid()).unwrap()),
         epk: Cow::Borrowed(&epk),
-        exp: verified.exp(),
+        exp: verified.exp().as_secs(),
     };
     let denial = phone.deny(&event, UnixTime::from_secs(w.now)).unwrap();
     assert_eq!(denial.jti, verified.jti());

@@ -435,7 +435,7 @@ fn events_open_and_approve_byte_exact() {
             .unwrap();
         assert_eq!(opened.scope(), s(expected, "scope"), "{}", e.name);
         assert_eq!(opened.jti(), event.jti);
-        assert_eq!(opened.exp(), event.exp);
+        assert_eq!(opened.exp().as_secs(), event.exp);
 
         let approval = opened
             .approve(
@@ -448,7 +448,12 @@ fn events_open_and_approve_byte_exact() {
         assert_eq!(approval.scope, s(reply, "scope_sent"), "{}", e.name);
         assert_eq!(approval.authreply, s(reply, "authreply"), "{}", e.name);
         assert_eq!(approval.mac, s(reply, "mac"), "{}", e.name);
-        assert_eq!(approval.exp, reply["exp"].as_u64().unwrap(), "{}", e.name);
+        assert_eq!(
+            approval.exp.as_secs(),
+            reply["exp"].as_u64().unwrap(),
+            "{}",
+            e.name
+        );
         assert_eq!(
             approval.post_body(),
             format!(

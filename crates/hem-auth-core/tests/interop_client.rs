@@ -91,8 +91,8 @@ fn real_device_authreq_verifies() {
         .verify_authreq(&untrusted, UnixTime::from_secs(iat + 10))
         .unwrap();
 
-    assert_eq!(v.iat(), 1_784_767_764);
-    assert_eq!(v.exp(), 1_784_771_364);
+    assert_eq!(v.iat().as_secs(), 1_784_767_764);
+    assert_eq!(v.exp().as_secs(), 1_784_771_364);
     assert_eq!(v.ctx(), Some("fixture-ctx"));
     assert_eq!(v.ctx(), r.expected["ctx"].as_str());
     assert_eq!(v.note(), None);
@@ -460,13 +460,13 @@ fn documentation_ext_token_response() {
     assert_eq!(t.sub_kid(), Some(kid));
     assert_eq!(
         u64::from(TimeNonce::from_b64(t.jti()).unwrap().time()),
-        t.iat()
+        t.iat().as_secs()
     );
-    assert_eq!(t.iat(), 1_647_871_122);
-    assert_eq!(t.exp() - t.iat(), 898);
+    assert_eq!(t.iat().as_secs(), 1_647_871_122);
+    assert_eq!(t.exp().as_secs() - t.iat().as_secs(), 898);
     assert_eq!(t.ctx(), None);
-    assert!(!t.is_expired(UnixTime::from_secs(t.exp() - 1)));
-    assert!(t.is_expired(UnixTime::from_secs(t.exp())));
+    assert!(!t.is_expired(UnixTime::from_secs(t.exp().as_secs() - 1)));
+    assert!(t.is_expired(UnixTime::from_secs(t.exp().as_secs())));
     assert!(!format!("{t:?}").contains(token));
 
     // The same through the end of an ext-auth flow.
@@ -558,9 +558,9 @@ fn documentation_auth_token_challenge() {
         s(ch, "eid")
     );
     let challenge = LoginChallenge::parse(body.as_bytes()).unwrap();
-    assert_eq!(challenge.exp(), 1_647_871_504);
+    assert_eq!(challenge.exp().as_secs(), 1_647_871_504);
     let jti = TimeNonce::from_b64(challenge.jti()).unwrap();
-    assert_eq!(u64::from(jti.time()), challenge.exp() - 60);
+    assert_eq!(u64::from(jti.time()), challenge.exp().as_secs() - 60);
     assert_eq!(challenge.spk_text(), s(ch, "spk"));
     assert_eq!(challenge.spk(), PublicKey::from_b64(s(ch, "spk")).unwrap());
     assert_eq!(challenge.lbl(), "My device");
@@ -700,7 +700,7 @@ fn pairing_round_trip() {
         .verify_init_response(init_response.as_bytes(), UnixTime::from_secs(now))
         .unwrap();
     assert_eq!(request.eid(), device.eid());
-    assert_eq!(request.exp(), now + 86_400);
+    assert_eq!(request.exp().as_secs(), now + 86_400);
     assert_eq!(
         u64::from(TimeNonce::from_b64(request.jti()).unwrap().time()),
         now
@@ -907,7 +907,8 @@ fn pairing_init_response_refusals() {
         state
             .verify_init_response(body.as_bytes(), UnixTime::from_secs(now))
             .unwrap()
-            .exp(),
+            .exp()
+            .as_secs(),
         now + 10
     );
     assert_eq!(
@@ -1095,7 +1096,7 @@ fn ext_auth_round_trip() {
     assert_eq!(t.scope(), "storage:disk0:rw");
     assert_eq!(t.sub_kid(), Some(kid_bytes));
     assert_eq!(
-        (t.iat(), t.exp(), t.ctx()),
+        (t.iat().as_secs(), t.exp().as_secs(), t.ctx()),
         (now + 4, now + 900, Some("ctx-1"))
     );
 }

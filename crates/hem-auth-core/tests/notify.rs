@@ -680,7 +680,7 @@ fn events_approve_and_errors() {
         json!({"authreq": future, "epk": epk.to_b64()}),
     );
     let e = NotifyError::NotYetValid {
-        iat: env.now + 1,
+        iat: UnixTime::from_secs(env.now + 1),
         now: UnixTime::from_secs(env.now),
     };
     assert_eq!(r.status, 401);

@@ -193,7 +193,7 @@ impl World {
         for effect in response.effects {
             match effect {
                 Effect::Audit(line) => self.log.push(line),
-                Effect::ClockSet(time) => self.now = time,
+                Effect::ClockSet(time) => self.now = time.as_secs(),
                 Effect::ReadLog { from, count } => body = self.log_page(from, count),
                 // No store to save to; a newer core's follow-up: nothing to do.
                 _ => {}
@@ -417,7 +417,7 @@ impl World {
             jti: Cow::Borrowed(verified.jti()),
             scope: Cow::Borrowed(entry),
             epk: Cow::Borrowed(&epk),
-            exp: verified.exp(),
+            exp: verified.exp().as_secs(),
         };
         self.advance(3);
         let opened = phone.pairing.open_event(&event, self.time())?;

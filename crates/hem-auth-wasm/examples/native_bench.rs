@@ -151,7 +151,7 @@ fn device_calls() -> Result<(f64, f64), Failure> {
                 jti: Cow::Borrowed(verified.jti()),
                 scope: Cow::Borrowed(verified.entry(PID).ok_or("no entry")?),
                 epk: Cow::Borrowed(&epk),
-                exp: verified.exp(),
+                exp: verified.exp().as_secs(),
             };
             let approval =
                 pairing
@@ -209,7 +209,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         jti: Cow::Borrowed(verified.jti()),
         scope: Cow::Borrowed(sealed),
         epk: Cow::Borrowed(&epk),
-        exp: verified.exp(),
+        exp: verified.exp().as_secs(),
     };
     let approve = measure(|| {
         let approval = pairing

@@ -431,7 +431,7 @@ impl OpenedEvent {
                 scope: &approval.scope,
                 authreply: &approval.authreply,
                 mac: &approval.mac,
-                exp: approval.exp,
+                exp: approval.exp.as_secs(),
                 body: approval.post_body(),
             })
         })()

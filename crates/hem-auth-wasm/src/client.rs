@@ -90,7 +90,7 @@ impl LoginChallenge {
     /// The response deadline (device time).
     #[wasm_bindgen(getter, unchecked_return_type = "UnixSeconds")]
     pub fn exp(&self) -> f64 {
-        js::number(self.inner.exp())
+        js::number(self.inner.exp().as_secs())
     }
 
     /// The device's per-boot session key, as received.
@@ -231,7 +231,7 @@ fn verified_js(authreq: &str, v: &CoreVerifiedAuthreq<'_>, epk: &str) -> Outcome
                 jti: v.jti(),
                 scope: sealed,
                 epk,
-                exp: v.exp(),
+                exp: v.exp().as_secs(),
             },
         })
         .collect();
@@ -240,8 +240,8 @@ fn verified_js(authreq: &str, v: &CoreVerifiedAuthreq<'_>, epk: &str) -> Outcome
         eid: v.eid().to_b64(),
         epk: epk.to_string(),
         jti: v.jti(),
-        iat: v.iat(),
-        exp: v.exp(),
+        iat: v.iat().as_secs(),
+        exp: v.exp().as_secs(),
         ctx: v.ctx(),
         note: v.note(),
         entries,
@@ -483,7 +483,7 @@ impl PairingSession {
             js::to_js(&VerifiedPairingRequestJs {
                 request: v.request(),
                 jti: v.jti(),
-                exp: v.exp(),
+                exp: v.exp().as_secs(),
                 eid: v.eid().to_b64(),
             })
         })()
@@ -572,8 +572,8 @@ fn token_js(t: &UnverifiableAccessToken) -> Outcome<JsValue> {
                 s
             })
         }),
-        iat: t.iat(),
-        exp: t.exp(),
+        iat: t.iat().as_secs(),
+        exp: t.exp().as_secs(),
         jti: t.jti(),
         ctx: t.ctx(),
     })

@@ -432,7 +432,7 @@ impl JsDevice {
         for effect in answer.effects.drain(..) {
             match effect {
                 Effect::Audit(line) => self.log.store(line.counter, line.text),
-                Effect::ClockSet(time) => self.clock.set(time)?,
+                Effect::ClockSet(time) => self.clock.set(time.as_secs())?,
                 Effect::ReadLog { from, count } => answer.body = self.log.page(from, count),
                 // StateChanged: the caller takes `snapshot()` when it wants to; newer effects
                 // this adapter does not know: nothing to do.

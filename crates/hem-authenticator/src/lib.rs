@@ -531,7 +531,7 @@ impl App {
 
 /// The `prompt` mode's question for an event: the scope as [`scope::DisplayScope`] renders
 /// it (escaped, the key hint apart), after a warning when no device sends such a scope.
-fn approval_question(eid: &PublicKey, shown: &scope::DisplayScope<'_>, exp: u64) -> String {
+fn approval_question(eid: &PublicKey, shown: &scope::DisplayScope<'_>, exp: UnixTime) -> String {
     let warning = if shown.is_suspicious() {
         format!("{SUSPICIOUS} ")
     } else {
@@ -753,7 +753,11 @@ mod tests {
         // Issue 14, attack 3: the carriage return and escapes used to rewrite the prompt line.
         let eid = SecretKey::from_bytes([3u8; 32]).public_key();
         let spoof = "system:config\r\x1b[2K\x1b[1A\x1b[2K\u{2026}asks for logger:get";
-        let question = approval_question(&eid, &scope::DisplayScope::new(spoof), 1_800_000_000);
+        let question = approval_question(
+            &eid,
+            &scope::DisplayScope::new(spoof),
+            UnixTime::from_secs(1_800_000_000),
+        );
         assert!(
             question.bytes().all(|b| (0x20..=0x7e).contains(&b)),
             "{question:?}"
@@ -768,12 +772,20 @@ mod tests {
         );
         // A forged key hint after another scope is not shown as a hint.
         let forged = "system:config#eyJ0IjoiOTgxNCIsImwiOiJQR1AgbWFpbiJ9";
-        let question = approval_question(&eid, &scope::DisplayScope::new(forged), 1);
+        let question = approval_question(
+            &eid,
+            &scope::DisplayScope::new(forged),
+            UnixTime::from_secs(1),
+        );
         assert!(question.starts_with(SUSPICIOUS), "{question}");
         // The device's own hint is: no warning, the label as a label.
         let hinted =
             "keymgmt:use:42afc419dbda72636b37a2455955e095#eyJ0IjoiOTgxNCIsImwiOiJQR1AgbWFpbiJ9";
-        let question = approval_question(&eid, &scope::DisplayScope::new(hinted), 1);
+        let question = approval_question(
+            &eid,
+            &scope::DisplayScope::new(hinted),
+            UnixTime::from_secs(1),
+        );
         assert_eq!(
             question,
             format!(

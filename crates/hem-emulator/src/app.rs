@@ -204,7 +204,7 @@ impl App {
 impl State {
     /// Sets the RTC and the emulated clock to `time` and stores the `RTC_SET` line.
     pub(crate) fn set_clock(&mut self, time: UnixTime) {
-        self.clock.set(time.as_secs());
+        self.clock.set(time);
         let (_, events) = self.device.set_clock(time).into_parts();
         let lines = self.device.audit_lines(&events, time, &mut OsRng);
         self.store_lines(lines);

@@ -1,6 +1,6 @@
 //! The emulator's RTC: the system clock plus an offset that a check-in sets.
 
-use hem_auth_core::UnixTime;
+use hem_auth_core::{Seconds, UnixTime};
 
 /// Unix seconds of the host clock (0 if the host clock is before 1970).
 pub(crate) fn system_now() -> u64 {
@@ -21,15 +21,15 @@ impl Clock {
     }
 
     /// Makes `time` the device time of this moment.
-    pub(crate) fn set(&mut self, time: u64) {
+    pub(crate) fn set(&mut self, time: UnixTime) {
         let host = i128::from(system_now());
-        let offset = i128::from(time) - host;
+        let offset = i128::from(time.as_secs()) - host;
         self.offset = i64::try_from(offset).unwrap_or(if offset < 0 { i64::MIN } else { i64::MAX });
     }
 
     /// Moves the device time `secs` seconds ahead (the control API's `advance`).
-    pub(crate) fn advance(&mut self, secs: u64) {
-        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+    pub(crate) fn advance(&mut self, by: Seconds) {
+        let secs = i64::try_from(by.get()).unwrap_or(i64::MAX);
         self.offset = self.offset.saturating_add(secs);
     }
 }
@@ -46,11 +46,11 @@ mod tests {
     #[test]
     fn offset_follows_a_set_time() {
         let mut clock = Clock::default();
-        clock.set(1_000);
+        clock.set(UnixTime::from_secs(1_000));
         assert!((1_000..1_010).contains(&clock.now().as_secs()));
         assert_eq!(shift(5, -10), 0);
         assert_eq!(shift(u64::MAX, i64::MAX), u64::MAX);
-        clock.advance(86_400);
+        clock.advance(Seconds::new(86_400));
         assert!((87_400..87_410).contains(&clock.now().as_secs()));
     }
 }

@@ -139,7 +139,7 @@ impl Control {
     /// device time. Tokens and nonces expire as if the time had passed.
     pub fn advance_clock(&self, by: Seconds) -> UnixTime {
         let mut s = self.app.lock();
-        s.clock.advance(by.get());
+        s.clock.advance(by);
         s.clock.now()
     }
 

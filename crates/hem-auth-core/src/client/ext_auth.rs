@@ -187,13 +187,13 @@ impl<'u> VerifiedAuthreq<'u> {
     }
 
     /// Device time of issue.
-    pub fn iat(&self) -> u64 {
-        self.claims.claims().iat
+    pub fn iat(&self) -> UnixTime {
+        UnixTime::from_secs(self.claims.claims().iat)
     }
 
     /// Expiry: the phone must answer before it.
-    pub fn exp(&self) -> u64 {
-        self.claims.claims().exp
+    pub fn exp(&self) -> UnixTime {
+        UnixTime::from_secs(self.claims.claims().exp)
     }
 
     /// The `ctx` the caller sent with `ext/request` (its own free text), echoed by the device.
@@ -247,8 +247,8 @@ impl ExtAuthState {
         Ok(OwnedVerifiedAuthreq {
             authreq: String::from(authreq.as_ref()),
             jti: String::from(verified.jti()),
-            iat: verified.iat(),
-            exp: verified.exp(),
+            iat: verified.iat().as_secs(),
+            exp: verified.exp().as_secs(),
             ctx: verified.ctx().map(String::from),
             note: verified.note().map(String::from),
             eid: verified.eid(),
@@ -289,13 +289,13 @@ impl OwnedVerifiedAuthreq {
     }
 
     /// Device time of issue.
-    pub fn iat(&self) -> u64 {
-        self.iat
+    pub fn iat(&self) -> UnixTime {
+        UnixTime::from_secs(self.iat)
     }
 
     /// Expiry: the phone must answer before it.
-    pub fn exp(&self) -> u64 {
-        self.exp
+    pub fn exp(&self) -> UnixTime {
+        UnixTime::from_secs(self.exp)
     }
 
     /// The `ctx` the caller sent with `ext/request` (its own free text, 1–64 bytes, spec §5.2),

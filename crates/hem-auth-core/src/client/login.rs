@@ -74,8 +74,8 @@ impl LoginChallenge {
     }
 
     /// The response deadline (the device's now + 60), not a token lifetime.
-    pub fn exp(&self) -> u64 {
-        self.exp
+    pub fn exp(&self) -> UnixTime {
+        UnixTime::from_secs(self.exp)
     }
 
     /// The device's per-boot session key.
@@ -201,7 +201,7 @@ pub fn login_body(ejwt: &str) -> String {
 /// #     sub: "U".into(), iat: now, exp: now + 3600, jti: "AA".into(), ctx: None }, &[9u8; 32]);
 /// # let response = messages::to_json(&TokenResponse { token: token.into() });
 /// let token = login.finish(response.as_bytes())?;
-/// assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now + 3600));
+/// assert_eq!((token.scope(), token.exp().as_secs()), ("keymgmt:list", now + 3600));
 /// // Authorization: Bearer {token.token()}
 /// # Ok::<(), ClientError>(())
 /// ```

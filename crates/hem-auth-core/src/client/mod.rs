@@ -71,7 +71,7 @@
 //! // 4. the device answered {token}
 //! let token = state.finish(token_response.as_bytes())?;
 //! assert_eq!(token.scope(), "keymgmt:list");
-//! assert_eq!(token.exp(), now.as_secs() + 905);
+//! assert_eq!(token.exp(), now + hem_auth_core::Seconds::new(905));
 //! # let _ = token_body;
 //! # Ok::<(), ClientError>(())
 //! ```
@@ -344,13 +344,13 @@ impl UnverifiableAccessToken {
     }
 
     /// Issue time (device clock).
-    pub fn iat(&self) -> u64 {
-        self.iat
+    pub fn iat(&self) -> UnixTime {
+        UnixTime::from_secs(self.iat)
     }
 
     /// Expiry: the device accepts the token while `now < exp`.
-    pub fn exp(&self) -> u64 {
-        self.exp
+    pub fn exp(&self) -> UnixTime {
+        UnixTime::from_secs(self.exp)
     }
 
     /// Whether the token has expired at `now` (`now >= exp`), by the client's clock.

@@ -168,8 +168,8 @@ impl VerifiedPairingRequest {
     }
 
     /// Expiry (24 h after issue on a real device).
-    pub fn exp(&self) -> u64 {
-        self.exp
+    pub fn exp(&self) -> UnixTime {
+        UnixTime::from_secs(self.exp)
     }
 
     /// The device that signed it.

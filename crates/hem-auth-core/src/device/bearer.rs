@@ -226,9 +226,9 @@ pub struct Authorized<'r> {
     /// The required scope the token satisfied (empty for [`Requirement::any_token`]).
     pub matched: &'r str,
     /// The token's issue time.
-    pub iat: u64,
+    pub iat: UnixTime,
     /// The token's expiry.
-    pub exp: u64,
+    pub exp: UnixTime,
 }
 
 impl Device {
@@ -290,8 +290,8 @@ impl Device {
         Ok(Authorized {
             subject,
             matched,
-            iat: claims.iat,
-            exp: claims.exp,
+            iat: UnixTime::from_secs(claims.iat),
+            exp: UnixTime::from_secs(claims.exp),
         })
     }
 }

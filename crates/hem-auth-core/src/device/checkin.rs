@@ -27,7 +27,7 @@ pub struct CheckinOutcome {
     /// The response body.
     pub response: CheckinResponse<'static>,
     /// The time the RTC was set to (`checked.iat`); the adapter's clock follows it.
-    pub time: u64,
+    pub time: UnixTime,
 }
 
 impl Device {
@@ -101,7 +101,7 @@ impl Device {
                 response: CheckinResponse {
                     status: Cow::Owned(status),
                 },
-                time,
+                time: UnixTime::from_secs(time),
             },
             rtc_event(time),
         )

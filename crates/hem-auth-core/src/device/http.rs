@@ -178,7 +178,7 @@ pub enum Effect {
     /// before answering.
     StateChanged,
     /// A check-in set the RTC to this unix time (spec §9.4): the adapter's clock follows.
-    ClockSet(u64),
+    ClockSet(UnixTime),
     /// `logger/list`: the body is the page of stored lines from counter `from`, at most
     /// `count` event lines, made with [`logger_list_body`] (spec §11.4). The audit lines
     /// before this effect are to be stored first.

@@ -55,13 +55,13 @@
 //! let authreq = session.verify_authreq(&untrusted, now)?;
 //! // The notify broker hands the phone its sealed entry; the user approves for 15 minutes.
 //! let (sealed, epk) = (authreq.entry(phone.pid()).ok_or("not asked")?, session.epk().to_b64());
-//! let event = Event { jti: Cow::Borrowed(authreq.jti()), scope: Cow::Borrowed(sealed), epk: Cow::Borrowed(&epk), exp: authreq.exp() };
+//! let event = Event { jti: Cow::Borrowed(authreq.jti()), scope: Cow::Borrowed(sealed), epk: Cow::Borrowed(&epk), exp: authreq.exp().as_secs() };
 //! let approval = phone.open_event(&event, now + hem_auth_core::Seconds::new(5))?.approve(now + hem_auth_core::Seconds::new(5), PERIODS[0], hem_auth_core::Access::ReadOnly)?;
 //! // The device turns the authreply into an access token (POST /api/auth/ext/token)…
 //! let body = session.ext_token_body(&approval.authreply);
 //! let response = to_json(&device.ext_token(body.as_bytes(), now + hem_auth_core::Seconds::new(6), &mut rng).result?);
 //! let token = session.finish(response.as_bytes())?;
-//! assert_eq!((token.scope(), token.exp()), ("keymgmt:list", now.as_secs() + 5 + 900));
+//! assert_eq!((token.scope(), token.exp().as_secs()), ("keymgmt:list", now.as_secs() + 5 + 900));
 //! // …and accepts it as a bearer.
 //! device.authorize(Some(token.token()), &Requirement::any_of(&["keymgmt:list"]), now + hem_auth_core::Seconds::new(7)).result?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -27,7 +27,7 @@ pub enum NotifyError {
     /// 401: the authreq's `iat` is after now (the broker allows no clock skew).
     NotYetValid {
         /// The authreq's `iat`.
-        iat: u64,
+        iat: UnixTime,
         /// The broker's time.
         now: UnixTime,
     },

@@ -257,7 +257,7 @@ impl NotifyBroker {
         let verified = state
             .verify_authreq(&untrusted, now)
             .map_err(|_| NotifyError::BadToken)?;
-        if verified.iat() > now.as_secs() {
+        if verified.iat() > now {
             return Err(NotifyError::NotYetValid {
                 iat: verified.iat(),
                 now,
@@ -284,7 +284,7 @@ impl NotifyBroker {
             secret,
             eid,
             jti: String::from(verified.jti()),
-            exp: verified.exp(),
+            exp: verified.exp().as_secs(),
             entries,
             ip_eid: String::from(peer),
             state: State::Pending,

@@ -420,7 +420,9 @@ fn logins_pairings_and_checkins_emit_their_effects() {
             .body(&body(&json!({ "checked": answer }))),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.effects.contains(&Effect::ClockSet(T0 + 5)));
+    assert!(r
+        .effects
+        .contains(&Effect::ClockSet(UnixTime::from_secs(T0 + 5))));
 }
 
 #[test]

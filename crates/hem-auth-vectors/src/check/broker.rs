@@ -50,8 +50,8 @@ pub(super) fn authreq(case: &Case) -> Verdict {
             .map_err(|e| crate::chain(&e))?;
         let mut read = ReadAuthreq {
             jti: verified.jti().to_string(),
-            iat: verified.iat(),
-            exp: verified.exp(),
+            iat: verified.iat().as_secs(),
+            exp: verified.exp().as_secs(),
             ctx: verified.ctx().map(str::to_string),
             scope: None,
         };
@@ -66,7 +66,7 @@ pub(super) fn authreq(case: &Case) -> Verdict {
                 jti: Cow::Borrowed(verified.jti()),
                 scope: Cow::Borrowed(sealed),
                 epk: Cow::Borrowed(&epk),
-                exp: verified.exp(),
+                exp: verified.exp().as_secs(),
             };
             let opened = pairing
                 .open_event(&event, UnixTime::from_secs(c.now))

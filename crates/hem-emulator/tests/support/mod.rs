@@ -233,7 +233,10 @@ impl Client {
     /// clock. The margin keeps the login itself valid on a loaded machine.
     pub fn expired_token(&self, scope: &str) -> String {
         let token = self.login_for(&user_key(), scope, 4);
-        let exp = UnverifiableAccessToken::parse(&token).unwrap().exp();
+        let exp = UnverifiableAccessToken::parse(&token)
+            .unwrap()
+            .exp()
+            .as_secs();
         while host_now() <= exp {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
@@ -306,7 +309,7 @@ impl Client {
             .collect();
         Authreq {
             jti: verified.jti().to_string(),
-            exp: verified.exp(),
+            exp: verified.exp().as_secs(),
             entries,
             session,
         }
