@@ -78,7 +78,8 @@ impl Rig {
     }
 
     pub fn unset_clock(&mut self) {
-        // A reboot forgets the clock; keep everything else.
+        // A reboot forgets the clock; keep everything else. The world's audit chain goes
+        // with the old device: the next `handle` draws a new one from the world's RNG.
         let snap = self.w.device.snapshot_with_pending();
         self.w.device = Device::restore(snap, &mut self.w.rng).unwrap();
     }
