@@ -17,28 +17,23 @@ use hem_auth_core::messages;
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::notify::{
     answer_check, is_notify_path, Method, NotifyBroker, NotifyConfig, NotifyError, NotifyEvent,
-    NotifySnapshot, Request, Response, MAX_BODY_BYTES, MAX_USED_NONCES, NONCE_WINDOW_SECS,
+    NotifySnapshot, Response, MAX_BODY_BYTES, MAX_USED_NONCES, NONCE_WINDOW_SECS,
     SESSION_LIFETIME_SECS,
 };
 use hem_auth_core::seal::ScopeKey;
-use hem_auth_sim::Phone;
-use rand_chacha::ChaCha20Rng;
+use hem_auth_sim::{Phone, World, CLIENT_PEER, NOTIFY_BASE, PHONE_PEER, START};
 use serde_json::{json, Value};
 
 #[path = "support/mod.rs"]
 mod support;
 
-const START: u64 = 1_784_767_764;
-const BASE: &str = "http://127.0.0.1:8080";
-const PHONE_IP: &str = "10.0.0.2";
-const CLIENT_IP: &str = "10.0.0.1";
+/// The seed of every test's world.
+const SEED: u64 = 77;
 
-/// A broker, a device made of its identity key, and a clock.
+/// The simulated world: its notify broker (`w.broker`), clock (`w.now`) and RNG (`w.rng`);
+/// the device side is made of primitives with the world's identity key (`w.identity`).
 struct Env {
-    broker: NotifyBroker,
-    rng: ChaCha20Rng,
-    now: u64,
-    eid_prv: SecretKey,
+    w: World,
 }
 
 /// An event the tests opened: its id, jti and session key.
@@ -53,35 +48,26 @@ fn json_of(r: &Response) -> Value {
 }
 
 impl Env {
+    /// The world's broker, as the world configures it (with the world's check-in backend).
     fn new() -> Self {
-        Self::with(NotifyConfig::default())
-    }
-
-    fn with(config: NotifyConfig) -> Self {
-        let mut rng = support::rng(77);
-        let eid_prv = SecretKey::generate(&mut rng);
         Env {
-            broker: NotifyBroker::new(config),
-            rng,
-            now: START,
-            eid_prv,
+            w: World::new(SEED),
         }
     }
 
+    /// The world with a broker configured by `config` instead.
+    fn with(config: NotifyConfig) -> Self {
+        let mut w = World::new(SEED);
+        w.broker = NotifyBroker::new(config);
+        Env { w }
+    }
+
     fn eid(&self) -> PublicKey {
-        self.eid_prv.public_key()
+        self.w.identity.public_key()
     }
 
     fn call_from(&mut self, method: Method, path: &str, body: &[u8], peer: &str) -> Response {
-        let req = Request {
-            method,
-            path,
-            body,
-            peer,
-            base_url: BASE,
-        };
-        self.broker
-            .handle(&req, UnixTime::from_secs(self.now), &mut self.rng)
+        self.w.notify_call_bytes(method, path, body, peer)
     }
 
     fn call(&mut self, method: Method, path: &str, body: &Value) -> Response {
@@ -90,7 +76,7 @@ impl Env {
         } else {
             body.to_string().into_bytes()
         };
-        self.call_from(method, path, &body, CLIENT_IP)
+        self.call_from(method, path, &body, CLIENT_PEER)
     }
 
     fn get(&mut self, path: &str) -> Response {
@@ -126,9 +112,9 @@ impl Env {
 
     /// A device pairing request for `epk` (as `ext/init` makes it).
     fn pairing_request(&mut self, epk: &PublicKey, exp: u64) -> String {
-        let key = self.eid_prv.diffie_hellman(epk).unwrap();
+        let key = self.w.identity.diffie_hellman(epk).unwrap();
         let claims = PairingRequestClaims {
-            jti: TimeNonce::generate(UnixTime::from_secs(self.now), &mut self.rng)
+            jti: TimeNonce::generate(self.w.time(), &mut self.w.rng)
                 .to_b64()
                 .into(),
             exp: Some(exp),
@@ -142,7 +128,7 @@ impl Env {
     /// `register/init` with a valid request: returns (rid, link, request).
     fn init(&mut self) -> (String, String, String) {
         let epk = self.eid_session();
-        let request = self.pairing_request(&epk, self.now + 86_400);
+        let request = self.pairing_request(&epk, self.w.now + 86_400);
         let body = json!({"epk": epk.to_b64(), "eid": self.eid().to_b64(), "request": request});
         let r = self.post("/notify/register/init", body);
         assert_eq!(r.status, 200, "{}", r.body);
@@ -162,12 +148,12 @@ impl Env {
     }
 
     fn link_path(link: &str) -> &str {
-        link.strip_prefix(BASE).unwrap()
+        link.strip_prefix(NOTIFY_BASE).unwrap()
     }
 
     /// The device's `ext/validate` code for a reply: HMAC(X25519(eid_prv, reply.epk), reply).
     fn code(&self, reply: &str, epk: &PublicKey) -> String {
-        let key = self.eid_prv.diffie_hellman(epk).unwrap();
+        let key = self.w.identity.diffie_hellman(epk).unwrap();
         codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), reply.as_bytes()))
     }
 
@@ -175,13 +161,13 @@ impl Env {
     fn register(&mut self, label: &str) -> Phone {
         let (rid, link, request) = self.init();
         let seen = UnverifiedPairingRequest::parse(&request).unwrap();
-        let aid = SecretKey::generate(&mut self.rng);
+        let aid = SecretKey::generate(&mut self.w.rng);
         let reply = reply_to_pairing(&aid, &seen, label, "fcm").unwrap();
         let r = self.call_from(
             Method::Post,
             Self::link_path(&link),
             reply.post_body("fcm").as_bytes(),
-            PHONE_IP,
+            PHONE_PEER,
         );
         assert_eq!(r.status, 200, "{}", r.body);
         let pid = json_of(&r)["pid"].as_str().unwrap().to_owned();
@@ -205,10 +191,10 @@ impl Env {
         iat: u64,
         exp: u64,
     ) -> (String, String) {
-        let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut self.rng);
+        let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut self.w.rng);
         let mut map = ScopeMap::new();
         for p in phones {
-            let s1 = self.eid_prv.diffie_hellman(&p.pairing.aid()).unwrap();
+            let s1 = self.w.identity.diffie_hellman(&p.pairing.aid()).unwrap();
             let sealed = ScopeKey::derive(&s1, jti.as_bytes())
                 .seal("keymgmt:list")
                 .unwrap();
@@ -224,7 +210,7 @@ impl Env {
             note: None,
             scope: map,
         };
-        let key = self.eid_prv.diffie_hellman(epk).unwrap();
+        let key = self.w.identity.diffie_hellman(epk).unwrap();
         (
             jwt::sign(Header::Device, &claims, key.as_bytes()),
             jti.to_b64(),
@@ -234,7 +220,7 @@ impl Env {
     /// A fresh anonymous session and an event naming `phones`.
     fn event(&mut self, phones: &[&Phone]) -> Ev {
         let epk = self.anon_session();
-        let (authreq, jti) = self.authreq(&epk, phones, self.now, self.now + 3600);
+        let (authreq, jti) = self.authreq(&epk, phones, self.w.now, self.w.now + 3600);
         let r = self.post(
             "/notify/event/new",
             json!({"authreq": authreq, "epk": epk.to_b64()}),
@@ -254,30 +240,27 @@ impl Env {
             Method::Get,
             &format!("/notify/event/data/{}/{}", ev.id, phone.pairing.pidx()),
             b"",
-            PHONE_IP,
+            PHONE_PEER,
         );
         assert_eq!(r.status, 200, "{}", r.body);
         let event = Event::parse(&r.body).unwrap();
-        let opened = phone
-            .pairing
-            .open_event(&event, UnixTime::from_secs(self.now))
-            .unwrap();
+        let opened = phone.pairing.open_event(&event, self.w.time()).unwrap();
         opened
-            .approve(UnixTime::from_secs(self.now), PERIODS[0], Access::ReadOnly)
+            .approve(self.w.time(), PERIODS[0], Access::ReadOnly)
             .unwrap()
             .post_body()
     }
 
     /// The device's `ext/mac` answer for `epk` at time `t`.
     fn ext_mac(&mut self, epk: &PublicKey, t: u64) -> Value {
-        let nonce = TimeNonce::generate(UnixTime::from_secs(t), &mut self.rng);
-        let key = self.eid_prv.diffie_hellman(epk).unwrap();
+        let nonce = TimeNonce::generate(UnixTime::from_secs(t), &mut self.w.rng);
+        let key = self.w.identity.diffie_hellman(epk).unwrap();
         let mac = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), nonce.as_bytes()));
         json!({"nonce": nonce.to_b64(), "mac": mac, "eid": self.eid().to_b64()})
     }
 
     fn snapshot_json(&self) -> String {
-        serde_json::to_string(&self.broker.snapshot()).unwrap()
+        serde_json::to_string(&self.w.broker.snapshot()).unwrap()
     }
 }
 
@@ -330,11 +313,11 @@ fn paths_methods_and_sizes() {
         env.refused(r, NotifyError::MethodNotAllowed);
     }
     let big = vec![b' '; MAX_BODY_BYTES + 1];
-    let r = env.call_from(Method::Post, "/notify/session", &big, CLIENT_IP);
+    let r = env.call_from(Method::Post, "/notify/session", &big, CLIENT_PEER);
     env.refused(r, NotifyError::TooLarge);
     assert_eq!(NotifyError::TooLarge.status(), 413);
     // exactly the limit is read (and is then not JSON)
-    let r = env.call_from(Method::Post, "/notify/session", &big[1..], CLIENT_IP);
+    let r = env.call_from(Method::Post, "/notify/session", &big[1..], CLIENT_PEER);
     env.refused(r, NotifyError::BadBody);
 }
 
@@ -361,16 +344,16 @@ fn sessions() {
     let r = env.post("/notify/session", json!({ "eid": eid, "extra": 1 }));
     let first = json_of(&r);
     assert_eq!(first["paired"], false);
-    env.now += 100;
+    env.w.now += 100;
     let again = json_of(&env.post("/notify/session", json!({ "eid": eid })));
     assert_eq!(first, again, "same epk and exp while unexpired");
-    env.now = START + SESSION_LIFETIME_SECS;
+    env.w.now = START + SESSION_LIFETIME_SECS;
     let renewed = json_of(&env.post("/notify/session", json!({ "eid": eid })));
     assert_ne!(renewed["epk"], first["epk"]);
-    assert_eq!(renewed["exp"], env.now + SESSION_LIFETIME_SECS);
+    assert_eq!(renewed["exp"], env.w.now + SESSION_LIFETIME_SECS);
 
     // aid-bound
-    let aid = SecretKey::generate(&mut env.rng).public_key().to_b64();
+    let aid = SecretKey::generate(&mut env.w.rng).public_key().to_b64();
     let r = env.post("/notify/session", json!({ "aid": aid }));
     assert_eq!(r.status, 200);
     assert!(json_of(&r).get("paired").is_none());
@@ -386,9 +369,9 @@ fn sessions() {
         let r = env.post("/notify/session", body);
         env.refused(r, NotifyError::BadBody);
     }
-    let r = env.call_from(Method::Post, "/notify/session", b"{\"eid\":", CLIENT_IP);
+    let r = env.call_from(Method::Post, "/notify/session", b"{\"eid\":", CLIENT_PEER);
     env.refused(r, NotifyError::BadBody);
-    let r = env.call_from(Method::Post, "/notify/session", b"", CLIENT_IP);
+    let r = env.call_from(Method::Post, "/notify/session", b"", CLIENT_PEER);
     env.refused(r, NotifyError::BadBody);
 
     // paired after a registration
@@ -405,19 +388,19 @@ fn registration_errors_change_nothing() {
     // register/init: 400, then 401 for the session, then 401 for the request
     let anon = env.anon_session();
     let bound = env.eid_session();
-    let good = env.pairing_request(&bound, env.now + 86_400);
+    let good = env.pairing_request(&bound, env.w.now + 86_400);
     let r = env.post(
         "/notify/register/init",
         json!({"epk": bound.to_b64(), "eid": eid}),
     );
     env.refused(r, NotifyError::BadBody);
-    let anon_req = env.pairing_request(&anon, env.now + 86_400);
+    let anon_req = env.pairing_request(&anon, env.w.now + 86_400);
     let r = env.post(
         "/notify/register/init",
         json!({"epk": anon.to_b64(), "eid": eid, "request": anon_req}),
     );
     env.refused(r, NotifyError::WrongSession);
-    let other = SecretKey::generate(&mut env.rng).public_key().to_b64();
+    let other = SecretKey::generate(&mut env.w.rng).public_key().to_b64();
     let r = env.post(
         "/notify/register/init",
         json!({"epk": bound.to_b64(), "eid": other, "request": good}),
@@ -429,8 +412,8 @@ fn registration_errors_change_nothing() {
         t.push(if good.ends_with('A') { 'B' } else { 'A' });
         t
     };
-    let expired = env.pairing_request(&bound, env.now);
-    let wrong_aud = env.pairing_request(&anon, env.now + 60);
+    let expired = env.pairing_request(&bound, env.w.now);
+    let wrong_aud = env.pairing_request(&anon, env.w.now + 60);
     for request in [
         forged.as_str(),
         expired.as_str(),
@@ -446,7 +429,10 @@ fn registration_errors_change_nothing() {
 
     // a registration; the phone's errors
     let (rid, link, request) = env.init();
-    assert_eq!(link, format!("{BASE}/notify/register/challenge/{rid}"));
+    assert_eq!(
+        link,
+        format!("{NOTIFY_BASE}/notify/register/challenge/{rid}")
+    );
     assert_eq!(rid.len(), 32);
     assert!(rid
         .bytes()
@@ -455,7 +441,7 @@ fn registration_errors_change_nothing() {
     let r = env.get(&path);
     assert_eq!(
         json_of(&r),
-        json!({"request": request, "ipinfo_eid": {"ip": CLIENT_IP, "city": "", "country": ""}})
+        json!({"request": request, "ipinfo_eid": {"ip": CLIENT_PEER, "city": "", "country": ""}})
     );
     let check = format!("/notify/register/check/{rid}");
     let r = env.get(&check);
@@ -465,7 +451,7 @@ fn registration_errors_change_nothing() {
     env.refused(r, NotifyError::NotAccepted);
 
     let seen = UnverifiedPairingRequest::parse(&request).unwrap();
-    let aid = SecretKey::generate(&mut env.rng);
+    let aid = SecretKey::generate(&mut env.w.rng);
     let reply = reply_to_pairing(&aid, &seen, "Pixel", "fcm").unwrap();
     let mut body: Value = serde_json::from_str(&reply.post_body("fcm")).unwrap();
     // 401: the mac covers reply ‖ fid
@@ -479,14 +465,14 @@ fn registration_errors_change_nothing() {
     let r = env.call(Method::Post, &path, &body);
     env.refused(r, NotifyError::BadMac);
     // 400: a reply for another request, correctly MACed by a phone
-    let other_request = env.pairing_request(&seen.epk().clone(), env.now + 60);
+    let other_request = env.pairing_request(&seen.epk().clone(), env.w.now + 60);
     let other_seen = UnverifiedPairingRequest::parse(&other_request).unwrap();
     let stray = reply_to_pairing(&aid, &other_seen, "Pixel", "fcm").unwrap();
     let r = env.call_from(
         Method::Post,
         &path,
         stray.post_body("fcm").as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     env.refused(r, NotifyError::Mismatch);
     // 400: not a body
@@ -501,7 +487,7 @@ fn registration_errors_change_nothing() {
         Method::Post,
         &path,
         reply.post_body("fcm").as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     assert_eq!(r.status, 200);
     let pid = json_of(&r)["pid"].as_str().unwrap().to_owned();
@@ -520,14 +506,14 @@ fn registration_errors_change_nothing() {
         Method::Post,
         &path,
         reply.post_body("fcm").as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     env.refused(r, NotifyError::AlreadyAnswered);
     let r = env.call_from(
         Method::Delete,
         &path,
         reply.post_body("fcm").as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     env.refused(r, NotifyError::AlreadyAnswered);
     let r = env.get(&check);
@@ -543,7 +529,7 @@ fn registration_errors_change_nothing() {
     let r = env.post(&finalise, json!({"kid": "k", "code": "!!"}));
     env.refused(r, NotifyError::BadMac);
     assert_eq!(env.snapshot_json(), before);
-    assert_eq!(env.broker.subscribers().count(), 0);
+    assert_eq!(env.w.broker.subscribers().count(), 0);
     let code = env.code(&reply.reply, seen.epk());
     let r = env.post(
         &finalise,
@@ -551,7 +537,7 @@ fn registration_errors_change_nothing() {
     );
     assert_eq!((r.status, r.body.as_str()), (200, "{}"));
     assert_eq!(r.events, [NotifyEvent::SubscribersChanged]);
-    let subs: Vec<_> = env.broker.subscribers().collect();
+    let subs: Vec<_> = env.w.broker.subscribers().collect();
     assert_eq!(subs.len(), 1);
     let s = subs[0];
     assert_eq!(
@@ -571,7 +557,7 @@ fn registration_errors_change_nothing() {
             "fcm",
             "42afc419dbda72636b37a2455955e095",
             "Pixel",
-            env.now
+            env.w.now
         )
     );
     let r = env.post(&finalise, json!({"kid": "k", "code": code}));
@@ -588,7 +574,7 @@ fn registration_errors_change_nothing() {
         Method::Delete,
         &path2,
         reply2.post_body("fcm").as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     assert_eq!((r.status, r.body.as_str()), (200, "{}"));
     let r = env.get(&format!("/notify/register/check/{rid2}"));
@@ -617,12 +603,12 @@ fn registration_errors_change_nothing() {
     );
     env.refused(r, NotifyError::UnknownRegistration);
     let (rid3, link3, _) = env.init();
-    env.now += hem_auth_core::notify::REGISTRATION_MAX_SECS;
+    env.w.now += hem_auth_core::notify::REGISTRATION_MAX_SECS;
     assert_eq!(
         env.get(&format!("/notify/register/check/{rid3}")).status,
         202
     );
-    env.now += 1;
+    env.w.now += 1;
     let r = env.get(&format!("/notify/register/check/{rid3}"));
     env.refused(r, NotifyError::UnknownRegistration);
     let r = env.get(Env::link_path(&link3));
@@ -636,17 +622,17 @@ fn events_approve_and_errors() {
     let bob = env.register("bob");
     // event/new: 400, 404 (unknown, eid-bound), 401 (signature, aud, exp), 401 iat, 409
     let epk = env.anon_session();
-    let (authreq, _) = env.authreq(&epk, &[&alice, &bob], env.now, env.now + 3600);
+    let (authreq, _) = env.authreq(&epk, &[&alice, &bob], env.w.now, env.w.now + 3600);
     let r = env.post("/notify/event/new", json!({"authreq": authreq}));
     env.refused(r, NotifyError::BadBody);
     let bound = env.eid_session();
-    let (bound_req, _) = env.authreq(&bound, &[&alice], env.now, env.now + 3600);
+    let (bound_req, _) = env.authreq(&bound, &[&alice], env.w.now, env.w.now + 3600);
     let r = env.post(
         "/notify/event/new",
         json!({"authreq": bound_req, "epk": bound.to_b64()}),
     );
     env.refused(r, NotifyError::UnknownSession);
-    let stranger = SecretKey::generate(&mut env.rng).public_key();
+    let stranger = SecretKey::generate(&mut env.w.rng).public_key();
     let r = env.post(
         "/notify/event/new",
         json!({"authreq": authreq, "epk": stranger.to_b64()}),
@@ -658,8 +644,8 @@ fn events_approve_and_errors() {
     );
     env.refused(r, NotifyError::UnknownSession);
     let other = env.anon_session();
-    let (to_other, _) = env.authreq(&other, &[&alice], env.now, env.now + 3600);
-    let (expired, _) = env.authreq(&epk, &[&alice], env.now - 3600, env.now);
+    let (to_other, _) = env.authreq(&other, &[&alice], env.w.now, env.w.now + 3600);
+    let (expired, _) = env.authreq(&epk, &[&alice], env.w.now - 3600, env.w.now);
     let mut forged = authreq.clone();
     forged.insert(forged.len() - 5, 'x');
     for bad in [
@@ -674,14 +660,14 @@ fn events_approve_and_errors() {
         );
         env.refused(r, NotifyError::BadToken);
     }
-    let (future, _) = env.authreq(&epk, &[&alice], env.now + 1, env.now + 3600);
+    let (future, _) = env.authreq(&epk, &[&alice], env.w.now + 1, env.w.now + 3600);
     let r = env.post(
         "/notify/event/new",
         json!({"authreq": future, "epk": epk.to_b64()}),
     );
     let e = NotifyError::NotYetValid {
-        iat: UnixTime::from_secs(env.now + 1),
-        now: UnixTime::from_secs(env.now),
+        iat: UnixTime::from_secs(env.w.now + 1),
+        now: env.w.time(),
     };
     assert_eq!(r.status, 401);
     assert_eq!(
@@ -707,7 +693,7 @@ fn events_approve_and_errors() {
     assert_eq!(v["sentcnt"], 2);
     assert_eq!(
         v["ipinfo_you"],
-        json!({"ip": CLIENT_IP, "city": "", "country": ""})
+        json!({"ip": CLIENT_PEER, "city": "", "country": ""})
     );
     let id = v["eventid"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 32);
@@ -741,7 +727,7 @@ fn events_approve_and_errors() {
     assert_eq!(
         json_of(&r),
         json!({"jti": ev.jti, "scope": json_of(&r)["scope"], "epk": ev.epk.to_b64(),
-               "exp": env.now + 3600, "ipinfo_eid": {"ip": CLIENT_IP, "city": "", "country": ""}})
+               "exp": env.w.now + 3600, "ipinfo_eid": {"ip": CLIENT_PEER, "city": "", "country": ""}})
     );
     for p in [
         format!("/notify/event/data/{}/nobody", ev.id),
@@ -782,7 +768,7 @@ fn events_approve_and_errors() {
     assert_eq!(r.status, 202);
 
     // a pid in the map that is not a subscriber
-    let ghost_aid = SecretKey::generate(&mut env.rng);
+    let ghost_aid = SecretKey::generate(&mut env.w.rng);
     let ghost = Phone::new(
         &codec::encode_std(&[7u8; 32]),
         env.eid(),
@@ -796,7 +782,7 @@ fn events_approve_and_errors() {
         Method::Post,
         &data_path(&ev2, &ghost),
         ghost_body.as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     env.refused(r, NotifyError::NotSubscriber);
     assert_eq!(
@@ -805,9 +791,9 @@ fn events_approve_and_errors() {
     );
 
     // approve: first answer wins
-    let r = env.call_from(Method::Post, &path, approval.as_bytes(), PHONE_IP);
+    let r = env.call_from(Method::Post, &path, approval.as_bytes(), PHONE_PEER);
     assert_eq!((r.status, r.body.as_str()), (200, "{}"));
-    let r = env.call_from(Method::Post, &path, approval.as_bytes(), PHONE_IP);
+    let r = env.call_from(Method::Post, &path, approval.as_bytes(), PHONE_PEER);
     env.refused(r, NotifyError::AlreadyAnswered);
     let r = env.get(&data_path(&ev, &bob));
     env.refused(r, NotifyError::AlreadyAnswered);
@@ -818,8 +804,8 @@ fn events_approve_and_errors() {
     assert_eq!(
         json_of(&r),
         json!({"authreply": body["authreply"],
-               "ipinfo_aid": {"ip": PHONE_IP, "city": "", "country": ""},
-               "ipinfo_eid": {"ip": CLIENT_IP, "city": "", "country": ""}})
+               "ipinfo_aid": {"ip": PHONE_PEER, "city": "", "country": ""},
+               "ipinfo_eid": {"ip": CLIENT_PEER, "city": "", "country": ""}})
     );
     let r = env.post(
         "/notify/event/data/allbypid",
@@ -830,9 +816,9 @@ fn events_approve_and_errors() {
         .is_some_and(|m| m.contains_key(&ev.id)));
 
     // expiry: check and data answer 404 after the authreq's exp
-    env.now += 3600;
+    env.w.now += 3600;
     assert_eq!(env.get(&check).status, 200);
-    env.now += 1;
+    env.w.now += 1;
     let r = env.get(&check);
     env.refused(r, NotifyError::UnknownEvent);
     let r = env.get(&data_path(&ev2, &ghost));
@@ -860,7 +846,7 @@ fn deny_and_cancel() {
         Method::Post,
         &data_path(&ev, &alice),
         approval.as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     env.refused(r, NotifyError::AlreadyAnswered);
 
@@ -881,7 +867,7 @@ fn deny_and_cancel() {
         Method::Post,
         &data_path(&ev, &alice),
         approval.as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     env.refused(r, NotifyError::Cancelled);
     let r = env.call(Method::Delete, &data_path(&ev, &alice), &Value::Null);
@@ -913,11 +899,11 @@ impl Env {
 fn subscribers_list_and_delete() {
     let mut env = Env::new();
     let alice = env.register("alice");
-    env.now += 10;
+    env.w.now += 10;
     let bob = env.register("bob");
     let epk = env.eid_session();
 
-    let mut good = env.ext_mac(&epk, env.now);
+    let mut good = env.ext_mac(&epk, env.w.now);
     good["epk"] = json!(epk.to_b64());
     let r = env.post("/notify/subscribers/list", good.clone());
     assert_eq!(r.status, 200);
@@ -945,12 +931,12 @@ fn subscribers_list_and_delete() {
 
     // 401 wrong session (anonymous epk, another eid's session), 401 mac, 401 stale nonce
     let anon = env.anon_session();
-    let mut b = env.ext_mac(&anon, env.now);
+    let mut b = env.ext_mac(&anon, env.w.now);
     b["epk"] = json!(anon.to_b64());
     let r = env.post("/notify/subscribers/list", b);
     env.refused(r, NotifyError::WrongSession);
     let mut b = good.clone();
-    b["eid"] = json!(SecretKey::generate(&mut env.rng).public_key().to_b64());
+    b["eid"] = json!(SecretKey::generate(&mut env.w.rng).public_key().to_b64());
     let r = env.post("/notify/subscribers/list", b);
     env.refused(r, NotifyError::WrongSession);
     let mut b = good.clone();
@@ -961,13 +947,13 @@ fn subscribers_list_and_delete() {
     b["nonce"] = json!("AAAA");
     let r = env.post("/notify/subscribers/list", b);
     env.refused(r, NotifyError::BadMac);
-    for t in [env.now - 301, env.now + 301] {
+    for t in [env.w.now - 301, env.w.now + 301] {
         let mut b = env.ext_mac(&epk, t);
         b["epk"] = json!(epk.to_b64());
         let r = env.post("/notify/subscribers/list", b);
         env.refused(r, NotifyError::StaleNonce);
     }
-    for t in [env.now - 300, env.now + 300] {
+    for t in [env.w.now - 300, env.w.now + 300] {
         let mut b = env.ext_mac(&epk, t);
         b["epk"] = json!(epk.to_b64());
         assert_eq!(env.post("/notify/subscribers/list", b).status, 200);
@@ -981,7 +967,7 @@ fn subscribers_list_and_delete() {
     // device-form delete (a fresh ext/mac: a nonce is accepted once per session): errors
     // change nothing, then it deletes bob
     let before = env.snapshot_json();
-    let mut good = env.ext_mac(&epk, env.now);
+    let mut good = env.ext_mac(&epk, env.w.now);
     good["epk"] = json!(epk.to_b64());
     let mut b = good.clone();
     let r = env.post("/notify/subscribers/delete", b.clone());
@@ -1001,7 +987,8 @@ fn subscribers_list_and_delete() {
     let r = env.post("/notify/subscribers/delete", b);
     env.refused(r, NotifyError::NonceUsed);
     assert_eq!(
-        env.broker
+        env.w
+            .broker
             .subscribers()
             .map(|s| s.pid.as_str())
             .collect::<Vec<_>>(),
@@ -1040,7 +1027,7 @@ fn subscribers_list_and_delete() {
     assert_eq!(env.snapshot_json(), before);
     let r = env.post("/notify/subscribers/delete", good);
     assert_eq!((r.status, r.events.len()), (200, 1));
-    assert_eq!(env.broker.subscribers().count(), 0);
+    assert_eq!(env.w.broker.subscribers().count(), 0);
     let v = json_of(&env.post("/notify/session", json!({ "eid": env.eid().to_b64() })));
     assert_eq!(v["paired"], false);
 }
@@ -1056,14 +1043,14 @@ fn subscriber_call_nonces_are_accepted_once_per_session() {
     let epk = env.eid_session();
 
     // device form: one ext/mac answer lists once; neither list nor delete takes it again
-    let mut mac = env.ext_mac(&epk, env.now);
+    let mut mac = env.ext_mac(&epk, env.w.now);
     mac["epk"] = json!(epk.to_b64());
     assert_eq!(
         env.post("/notify/subscribers/list", mac.clone()).status,
         200
     );
     let before = env.snapshot_json();
-    env.now += 1;
+    env.w.now += 1;
     let r = env.post("/notify/subscribers/list", mac.clone());
     env.refused(r, NotifyError::NonceUsed);
     assert_eq!(
@@ -1080,7 +1067,7 @@ fn subscriber_call_nonces_are_accepted_once_per_session() {
     assert_eq!(env.snapshot_json(), before);
 
     // a fresh ext/mac deletes bob once; the replay is refused as used, not as an unknown pid
-    let mut del = env.ext_mac(&epk, env.now);
+    let mut del = env.ext_mac(&epk, env.w.now);
     del["epk"] = json!(epk.to_b64());
     del["pid"] = json!(bob.pairing.pid());
     let r = env.post("/notify/subscribers/delete", del.clone());
@@ -1088,7 +1075,7 @@ fn subscriber_call_nonces_are_accepted_once_per_session() {
     let r = env.post("/notify/subscribers/delete", del.clone());
     env.refused(r, NotifyError::NonceUsed);
     // a refused call did not use its nonce: a delete of a pid that is not there keeps it
-    let mut other = env.ext_mac(&epk, env.now);
+    let mut other = env.ext_mac(&epk, env.w.now);
     other["epk"] = json!(epk.to_b64());
     other["pid"] = json!(codec::encode_std(&[9u8; 32]));
     let r = env.post("/notify/subscribers/delete", other.clone());
@@ -1120,7 +1107,7 @@ fn a_session_remembers_a_bounded_number_of_nonces() {
     let mut env = Env::new();
     let epk = env.eid_session();
     let list = |env: &mut Env| {
-        let mut b = env.ext_mac(&epk, env.now);
+        let mut b = env.ext_mac(&epk, env.w.now);
         b["epk"] = json!(epk.to_b64());
         env.post("/notify/subscribers/list", b)
     };
@@ -1131,11 +1118,11 @@ fn a_session_remembers_a_bounded_number_of_nonces() {
     env.refused(r, NotifyError::NonceStoreFull);
     assert_eq!(NotifyError::NonceStoreFull.status(), 503);
     // still refused at the edge of the window: those nonces could still be replayed
-    env.now += NONCE_WINDOW_SECS;
+    env.w.now += NONCE_WINDOW_SECS;
     let r = list(&mut env);
     env.refused(r, NotifyError::NonceStoreFull);
     // past it, the time check refuses them by itself: they are forgotten
-    env.now += 1;
+    env.w.now += 1;
     assert_eq!(list(&mut env).status, 200);
 }
 
@@ -1143,11 +1130,11 @@ fn a_session_remembers_a_bounded_number_of_nonces() {
 /// a 64-character `ctx` and a 128-character `note` of control characters (escaped as
 /// `\u00XX`), 20-digit dates, addressed to `epk`.
 fn largest_authreq(env: &mut Env, epk: &PublicKey, phones: &[&Phone], scope: &str) -> String {
-    let iat = env.now;
-    let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut env.rng);
+    let iat = env.w.now;
+    let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut env.w.rng);
     let mut map = ScopeMap::new();
     for p in phones {
-        let s1 = env.eid_prv.diffie_hellman(&p.pairing.aid()).unwrap();
+        let s1 = env.w.identity.diffie_hellman(&p.pairing.aid()).unwrap();
         let sealed = ScopeKey::derive(&s1, jti.as_bytes()).seal(scope).unwrap();
         assert!(map.push(Cow::Owned(p.pairing.pid().to_owned()), Cow::Owned(sealed)));
     }
@@ -1163,7 +1150,7 @@ fn largest_authreq(env: &mut Env, epk: &PublicKey, phones: &[&Phone], scope: &st
         note: Some(note.into()),
         scope: map,
     };
-    let key = env.eid_prv.diffie_hellman(epk).unwrap();
+    let key = env.w.identity.diffie_hellman(epk).unwrap();
     jwt::sign(Header::Device, &claims, key.as_bytes())
 }
 
@@ -1175,7 +1162,7 @@ fn largest_authreq(env: &mut Env, epk: &PublicKey, phones: &[&Phone], scope: &st
 fn the_largest_authreq_is_received() {
     let mut env = Env::new();
     // 20-digit dates
-    env.now = 10_000_000_000_000_000_000;
+    env.w.now = 10_000_000_000_000_000_000;
     let phones: Vec<Phone> = (0..8)
         .map(|i| env.register(&format!("phone {i}")))
         .collect();
@@ -1183,7 +1170,7 @@ fn the_largest_authreq_is_received() {
     let scope = format!("keymgmt:list:{}", "x".repeat(1023 - 13));
 
     // the client role, with the session key it drew for ext/request
-    let client = SecretKey::generate(&mut env.rng);
+    let client = SecretKey::generate(&mut env.w.rng);
     let authreq = largest_authreq(&mut env, &client.public_key(), &phones, &scope);
     assert_eq!(authreq.len(), jwt::MAX_AUTHREQ_BYTES);
     let response = json!({"authreq": authreq, "epk": client.public_key().to_b64()}).to_string();
@@ -1191,9 +1178,7 @@ fn the_largest_authreq_is_received() {
     let state = ExtAuthState::from_secret(client, Some(env.eid()));
     let text = state.authreq_from_response(response.as_bytes()).unwrap();
     let untrusted = UntrustedJwt::parse_authreq(&text).unwrap();
-    let verified = state
-        .verify_authreq(&untrusted, UnixTime::from_secs(env.now))
-        .unwrap();
+    let verified = state.verify_authreq(&untrusted, env.w.time()).unwrap();
     assert_eq!(verified.entries().count(), 8);
     assert_eq!(verified.note().map(|n| n.chars().count()), Some(128));
     assert_eq!(
@@ -1217,7 +1202,7 @@ fn the_largest_authreq_is_received() {
         Method::Post,
         "/notify/event/new",
         body.as_bytes(),
-        CLIENT_IP,
+        CLIENT_PEER,
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(json_of(&r)["sentcnt"], 8);
@@ -1228,28 +1213,26 @@ fn the_largest_authreq_is_received() {
         Method::Get,
         &format!("/notify/event/data/{id}/{}", phone.pairing.pidx()),
         b"",
-        PHONE_IP,
+        PHONE_PEER,
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let event = Event::parse(&r.body).unwrap();
-    let opened = phone
-        .pairing
-        .open_event(&event, UnixTime::from_secs(env.now))
-        .unwrap();
+    let opened = phone.pairing.open_event(&event, env.w.time()).unwrap();
     assert_eq!(opened.scope(), scope);
 }
 
 #[test]
 fn checkin_backend() {
-    let mut env = Env::new();
+    let mut env = Env::with(NotifyConfig::default());
     let r = env.post("/checkin", json!({"check": "x"}));
     env.refused(r, NotifyError::NoBackend);
-    assert_eq!(env.broker.backend_public(), None);
+    assert_eq!(env.w.broker.backend_public(), None);
 
+    // the world's broker has the world's backend key
+    let mut env = Env::new();
+    let backend = env.w.backend.clone();
+    assert_eq!(env.w.broker.backend_public(), Some(backend.public_key()));
     let mut rng = support::rng(5);
-    let backend = SecretKey::generate(&mut rng);
-    let mut env = Env::with(NotifyConfig::with_backend(backend.clone()));
-    assert_eq!(env.broker.backend_public(), Some(backend.public_key()));
 
     // a check as the device makes it
     let spk = SecretKey::generate(&mut rng);
@@ -1273,7 +1256,7 @@ fn checkin_backend() {
     let checked = json_of(&r)["checked"].as_str().unwrap().to_owned();
     assert_eq!(
         checked,
-        answer_check(&backend, &check, UnixTime::from_secs(env.now)).unwrap()
+        answer_check(&backend, &check, env.w.time()).unwrap()
     );
     let untrusted = UntrustedJwt::parse(&checked).unwrap();
     assert_eq!(
@@ -1296,7 +1279,7 @@ fn checkin_backend() {
         ),
         (
             codec::encode_std(&[3u8; 32]).as_str(),
-            env.now,
+            env.w.now,
             backend.public_key().to_b64().as_str(),
             spk.public_key().to_b64().as_str(),
             "OK"
@@ -1314,7 +1297,7 @@ fn checkin_backend() {
         let r = env.post("/checkin", json!({"check": bad}));
         env.refused(r, NotifyError::BadCheck);
         assert_eq!(
-            answer_check(&backend, bad, UnixTime::from_secs(env.now)),
+            answer_check(&backend, bad, env.w.time()),
             Err(NotifyError::BadCheck)
         );
     }
@@ -1338,19 +1321,19 @@ fn snapshot_round_trip() {
     assert_eq!(restored.backend_public(), Some(backend.public_key()));
     assert_eq!(
         restored.subscribers().collect::<Vec<_>>(),
-        env.broker.subscribers().collect::<Vec<_>>()
+        env.w.broker.subscribers().collect::<Vec<_>>()
     );
     assert_eq!(serde_json::to_string(&restored.snapshot()).unwrap(), saved);
 
     // the restored broker serves the subscribers (an event names them), sessions are gone
-    env.broker = restored;
+    env.w.broker = restored;
     let ev = env.event(&[&alice]);
     let body = env.approval(&alice, &ev);
     let r = env.call_from(
         Method::Post,
         &data_path(&ev, &alice),
         body.as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     assert_eq!(r.status, 200);
 
@@ -1386,7 +1369,7 @@ fn tables_are_bounded() {
     let s2 = env.anon_session();
     let s3 = env.anon_session();
     for (s, status) in [(s1, 404), (s2, 200), (s3, 200)] {
-        let (authreq, _) = env.authreq(&s, &[&alice], env.now, env.now + 3600);
+        let (authreq, _) = env.authreq(&s, &[&alice], env.w.now, env.w.now + 3600);
         let r = env.post(
             "/notify/event/new",
             json!({"authreq": authreq, "epk": s.to_b64()}),
@@ -1419,10 +1402,10 @@ fn subscribers_are_bounded() {
     let mut env = Env::new();
     let mut pids = Vec::new();
     for i in 0..9 {
-        env.now += 1;
+        env.w.now += 1;
         pids.push(env.register(&format!("phone {i}")).pairing.pid().to_owned());
     }
-    let kept: Vec<&str> = env.broker.subscribers().map(|s| s.pid.as_str()).collect();
+    let kept: Vec<&str> = env.w.broker.subscribers().map(|s| s.pid.as_str()).collect();
     assert_eq!(kept.len(), 8);
     assert!(!kept.contains(&pids[0].as_str()), "the oldest is dropped");
     assert!(pids[1..].iter().all(|p| kept.contains(&p.as_str())));
@@ -1435,13 +1418,13 @@ fn subscribers_are_bounded() {
     env.register("two");
     let (rid, link, request) = env.init();
     let seen = UnverifiedPairingRequest::parse(&request).unwrap();
-    let aid = SecretKey::generate(&mut env.rng);
+    let aid = SecretKey::generate(&mut env.w.rng);
     let reply = reply_to_pairing(&aid, &seen, "three", "fcm").unwrap();
     let r = env.call_from(
         Method::Post,
         Env::link_path(&link),
         reply.post_body("fcm").as_bytes(),
-        PHONE_IP,
+        PHONE_PEER,
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let before = env.snapshot_json();

@@ -259,14 +259,7 @@ impl World {
 
     /// One request to the notify broker from `peer`.
     pub fn notify_call(&mut self, method: Method, path: &str, body: &str, peer: &str) -> Response {
-        let request = Request {
-            method,
-            path,
-            body: body.as_bytes(),
-            peer,
-            base_url: NOTIFY_BASE,
-        };
-        self.broker.handle(&request, self.time(), &mut self.rng)
+        self.notify_call_bytes(method, path, body.as_bytes(), peer)
     }
 
     /// A notify-broker request from the client ([`CLIENT_PEER`]).
@@ -578,4 +571,25 @@ fn json_str(body: &str, key: &'static str) -> Result<String, SimError> {
         .as_str()
         .map(String::from)
         .ok_or(SimError::Unexpected("a string member is missing"))
+}
+
+impl World {
+    /// [`World::notify_call`] with a body of any bytes, not only UTF-8 text: for the tests
+    /// and fuzz targets that send the broker what no client would (spec §12).
+    pub fn notify_call_bytes(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: &[u8],
+        peer: &str,
+    ) -> Response {
+        let request = Request {
+            method,
+            path,
+            body,
+            peer,
+            base_url: NOTIFY_BASE,
+        };
+        self.broker.handle(&request, self.time(), &mut self.rng)
+    }
 }

@@ -5,7 +5,6 @@ use hem_auth_core::device::{AuditKind, AuditResult, DeviceError as E, Malformed 
 use hem_auth_core::jwt::{self, Header, JwtError};
 use hem_auth_core::keys::SecretKey;
 use hem_auth_core::seal::SealError;
-use hem_auth_core::UnixTime;
 use serde_json::{json, Value};
 
 use crate::rig::{body, refused, Rig};
@@ -26,8 +25,7 @@ fn ext_request_403_rtc_unset() {
     let mut rig = Rig::with(|c| c.initialised = false);
     rig.unset_clock();
     refused(&mut rig, E::RtcUnset, 403, |r| {
-        r.dev
-            .ext_request(b"garbage", UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.ext_request(b"garbage", r.w.time(), &mut r.w.rng)
     });
 }
 
@@ -38,8 +36,7 @@ fn ext_request_409_not_initialised() {
         r.ext_request_body(json!({"scope": "keymgmt:list"})).1
     });
     refused(&mut rig, E::NotInitialised, 409, |r| {
-        r.dev
-            .ext_request(b"[]", UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.ext_request(b"[]", r.w.time(), &mut r.w.rng)
     });
 }
 
@@ -54,22 +51,22 @@ fn ext_request_400() {
     ];
     for b in bad_bodies {
         refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-            r.dev.ext_request(b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.ext_request(b, r.w.time(), &mut r.w.rng)
         });
     }
     // epk missing, of the wrong type
     refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-        r.dev.ext_request(
+        r.w.device.ext_request(
             &body(&json!({"scope": "keymgmt:list"})),
-            UnixTime::from_secs(r.now),
-            &mut r.rng,
+            r.w.time(),
+            &mut r.w.rng,
         )
     });
     refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-        r.dev.ext_request(
+        r.w.device.ext_request(
             &body(&json!({"epk": 5, "scope": "keymgmt:list"})),
-            UnixTime::from_secs(r.now),
-            &mut r.rng,
+            r.w.time(),
+            &mut r.w.rng,
         )
     });
     // epk not 32 bytes, not base64, low-order
@@ -105,8 +102,7 @@ fn ext_request_413() {
     let mut rig = Rig::new();
     let big = vec![b' '; hem_auth_core::messages::MAX_BODY_BYTES + 1];
     refused(&mut rig, E::BodyTooLarge, 413, |r| {
-        r.dev
-            .ext_request(&big, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.ext_request(&big, r.w.time(), &mut r.w.rng)
     });
 }
 
@@ -123,7 +119,7 @@ fn token_rig() -> (Rig, crate::rig::Phone, crate::rig::Req) {
 #[test]
 fn ext_token_403_rtc_unset() {
     let (mut rig, phone, req) = token_rig();
-    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 900);
+    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 900);
     rig.unset_clock();
     refused(&mut rig, E::RtcUnset, 403, |r| r.ext_token(&b));
     refused(&mut rig, E::RtcUnset, 403, |r| r.ext_token(b"[]"));
@@ -131,22 +127,20 @@ fn ext_token_403_rtc_unset() {
 
 #[test]
 fn ext_token_409_not_initialised() {
-    let (rig, phone, req) = token_rig();
-    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 900);
-    let mut snap = rig.dev.snapshot_with_pending();
+    let (mut rig, phone, req) = token_rig();
+    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 900);
+    let mut snap = rig.w.device.snapshot_with_pending();
     snap.config.initialised = false;
-    let mut rig = Rig {
-        dev: hem_auth_core::device::Device::restore(snap, &mut crate::support::rng(1)).unwrap(),
-        ..rig
-    };
-    let _ = rig.dev.set_clock(UnixTime::from_secs(rig.now));
+    rig.w.device =
+        hem_auth_core::device::Device::restore(snap, &mut crate::support::rng(1)).unwrap();
+    let _ = rig.w.device.set_clock(rig.w.time());
     refused(&mut rig, E::NotInitialised, 409, |r| r.ext_token(&b));
 }
 
 #[test]
 fn ext_token_400() {
     let (mut rig, phone, req) = token_rig();
-    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 900);
+    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.w.now + 900);
     // body malformed
     for b in [&b"[]"[..], b"{}", br#"{"authreply":1}"#, b"{"] {
         refused(&mut rig, E::Malformed(M::Body), 400, |r| r.ext_token(b));
@@ -224,7 +218,7 @@ fn ext_token_413() {
 #[test]
 fn ext_token_406_pid_and_iss_before_the_mac() {
     let (mut rig, phone, req) = token_rig();
-    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 900);
+    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.w.now + 900);
     // pid not paired (and signed with a wrong key: 406 comes first)
     let mut c = good.clone();
     c["pid"] = json!(hem_auth_core::codec::encode_std(&[9u8; 32]));
@@ -237,7 +231,7 @@ fn ext_token_406_pid_and_iss_before_the_mac() {
     });
     // iss not the paired aid: another key (an iss that is not a key at all is 400, step 8:
     // see `hardening::ext_token_400_non_canonical_iss_before_the_pairing_lookup`)
-    let other = SecretKey::generate(&mut rig.rng).public_key().to_b64();
+    let other = SecretKey::generate(&mut rig.w.rng).public_key().to_b64();
     let mut c = good.clone();
     c["iss"] = json!(other);
     refused(&mut rig, E::IssuerMismatch, 406, |r| {
@@ -252,7 +246,7 @@ fn ext_token_406_pid_and_iss_before_the_mac() {
 #[test]
 fn ext_token_401() {
     let (mut rig, phone, req) = token_rig();
-    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 900);
+    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.w.now + 900);
     // header policy: a header without `ecdh`, one with alg none
     for header in [
         r#"{"alg":"HS256","typ":"JWT"}"#,
@@ -274,7 +268,7 @@ fn ext_token_401() {
     });
     // aud present and not the eid (another key, garbage); absent is fine (checked below)
     for aud in [
-        SecretKey::generate(&mut rig.rng).public_key().to_b64(),
+        SecretKey::generate(&mut rig.w.rng).public_key().to_b64(),
         "x".into(),
     ] {
         let mut c = good.clone();
@@ -297,7 +291,7 @@ fn ext_token_401() {
         });
     }
     // exp not after now: equal, earlier
-    for exp in [rig.now, rig.now - 1] {
+    for exp in [rig.w.now, rig.w.now - 1] {
         let mut c = good.clone();
         c["exp"] = json!(exp);
         refused(&mut rig, E::Expired, 401, |r| {
@@ -320,7 +314,7 @@ fn ext_token_401() {
 #[test]
 fn ext_token_406_scope_after_the_mac() {
     let (mut rig, phone, req) = token_rig();
-    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 900);
+    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.w.now + 900);
     let sealed = good["scope"].as_str().unwrap().to_owned();
     let raw = crate::support::b64(&sealed[1..]);
     let reseal = |bytes: &[u8]| format!("A{}", hem_auth_core::codec::encode_std(bytes));
@@ -372,10 +366,10 @@ fn ext_token_406_requested_only_policy() {
     let phone = rig.pair("phone");
     let req = rig.ext_request("keymgmt:list", None);
     for approved in ["keymgmt:del", "keymgmt:list:rw", "keymgmt:lis"] {
-        let b = rig.approve_body(&phone, &req, approved, rig.now + 900);
+        let b = rig.approve_body(&phone, &req, approved, rig.w.now + 900);
         refused(&mut rig, E::ScopeMismatch, 406, |r| r.ext_token(&b));
     }
-    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 900);
+    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 900);
     assert!(rig.ext_token(&b).result.is_ok());
 }
 
@@ -389,7 +383,7 @@ fn ext_token_406_token_too_large() {
     // The longest scope a sealer can seal, printable: the token fits, whole in the event.
     let req = rig.ext_request("keymgmt:list", None);
     let longest = format!("keymgmt:{}", "l".repeat(MAX_SCOPE_BYTES - 1 - 8));
-    let b = rig.approve_body(&phone, &req, &longest, rig.now + 900);
+    let b = rig.approve_body(&phone, &req, &longest, rig.w.now + 900);
     let out = rig.ext_token(&b);
     let token = out.result.unwrap();
     assert!(token.as_str().len() <= MAX_ACCESS_TOKEN_BYTES);
@@ -400,7 +394,7 @@ fn ext_token_406_token_too_large() {
     let req = rig.ext_request("keymgmt:list", None);
     let escaped = "\u{1}".repeat(600);
     assert!(6 * escaped.len() > MAX_AUDIT_DATA_BYTES);
-    let b = rig.approve_body(&phone, &req, &escaped, rig.now + 900);
+    let b = rig.approve_body(&phone, &req, &escaped, rig.w.now + 900);
     let events = refused(&mut rig, E::TokenTooLarge, 406, |r| r.ext_token(&b));
     assert!(events.is_empty());
 }
@@ -420,7 +414,7 @@ fn forge(header: &str, claims: &Value, key: &[u8]) -> String {
 // ---------------------------------------------------------------- ext/init, ext/mac
 
 fn epk_body(rig: &mut Rig) -> Vec<u8> {
-    body(&json!({"epk": SecretKey::generate(&mut rig.rng).public_key().to_b64()}))
+    body(&json!({"epk": SecretKey::generate(&mut rig.w.rng).public_key().to_b64()}))
 }
 
 #[test]
@@ -429,23 +423,23 @@ fn ext_init_and_mac_400() {
     let token = rig.login("auth:ext:pair");
     for b in [body(&json!({})), body(&json!({"epk": 1})), b"[]".to_vec()] {
         refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-            r.dev
-                .ext_init(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device
+                .ext_init(Some(&token), &b, r.w.time(), &mut r.w.rng)
         });
         refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-            r.dev
-                .ext_mac(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device
+                .ext_mac(Some(&token), &b, r.w.time(), &mut r.w.rng)
         });
     }
     for epk in [SHORT_KEY, "!!", LOW_ORDER] {
         let b = body(&json!({ "epk": epk }));
         refused(&mut rig, E::Malformed(M::Epk), 400, |r| {
-            r.dev
-                .ext_init(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device
+                .ext_init(Some(&token), &b, r.w.time(), &mut r.w.rng)
         });
         refused(&mut rig, E::Malformed(M::Epk), 400, |r| {
-            r.dev
-                .ext_mac(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device
+                .ext_mac(Some(&token), &b, r.w.time(), &mut r.w.rng)
         });
     }
 }
@@ -456,12 +450,10 @@ fn ext_init_and_mac_401_bearer() {
     let token = rig.login("system:config");
     let b = epk_body(&mut rig);
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev
-            .ext_init(None, &b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.ext_init(None, &b, r.w.time(), &mut r.w.rng)
     });
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev
-            .ext_mac(None, &b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.ext_mac(None, &b, r.w.time(), &mut r.w.rng)
     });
     let mut tampered = token.clone();
     tampered.insert(tampered.find('.').unwrap() + 2, 'x');
@@ -472,30 +464,28 @@ fn ext_init_and_mac_401_bearer() {
     );
     for t in ["", "junk", tampered.as_str(), other_device.as_str()] {
         refused(&mut rig, E::InvalidToken, 401, |r| {
-            r.dev
-                .ext_init(Some(t), &b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.ext_init(Some(t), &b, r.w.time(), &mut r.w.rng)
         });
         refused(&mut rig, E::InvalidToken, 401, |r| {
-            r.dev
-                .ext_mac(Some(t), &b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.ext_mac(Some(t), &b, r.w.time(), &mut r.w.rng)
         });
     }
     // the bearer comes before the body
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev
-            .ext_init(None, b"[]", UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.ext_init(None, b"[]", r.w.time(), &mut r.w.rng)
     });
     // expired: valid while now < exp
     let exp = crate::rig::token_claims(&token).exp;
-    rig.now = exp;
+    rig.w.now = exp;
     refused(&mut rig, E::TokenExpired, 401, |r| {
-        r.dev
-            .ext_init(Some(&token), &b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device
+            .ext_init(Some(&token), &b, r.w.time(), &mut r.w.rng)
     });
-    rig.now = exp - 1;
+    rig.w.now = exp - 1;
     assert!(rig
-        .dev
-        .ext_init(Some(&token), &b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .ext_init(Some(&token), &b, rig.w.time(), &mut rig.w.rng)
         .result
         .is_ok());
 }
@@ -505,12 +495,12 @@ fn ext_init_and_mac_403_scope_or_role_is_audited() {
     let mut rig = Rig::new();
     let b = epk_body(&mut rig);
     let wrong_scope = rig.login("system:wrong");
-    let master = rig.master.clone();
+    let master = rig.w.master.clone();
     let master_token = rig.login_as(&master, "system:config");
     // an authenticator-issued token with the right scope but sub = kid
     let phone = rig.pair("phone");
     let req = rig.ext_request("system:config", None);
-    let ext = rig.approve_body(&phone, &req, "system:config", rig.now + 900);
+    let ext = rig.approve_body(&phone, &req, "system:config", rig.w.now + 900);
     let ext_token = rig.ext_token(&ext).result.unwrap().as_str().to_owned();
 
     for (token, err) in [
@@ -521,12 +511,12 @@ fn ext_init_and_mac_403_scope_or_role_is_audited() {
         let sub = crate::rig::token_claims(token).sub.into_owned();
         for events in [
             refused(&mut rig, err.clone(), 403, |r| {
-                r.dev
-                    .ext_init(Some(token), &b, UnixTime::from_secs(r.now), &mut r.rng)
+                r.w.device
+                    .ext_init(Some(token), &b, r.w.time(), &mut r.w.rng)
             }),
             refused(&mut rig, err.clone(), 403, |r| {
-                r.dev
-                    .ext_mac(Some(token), &b, UnixTime::from_secs(r.now), &mut r.rng)
+                r.w.device
+                    .ext_mac(Some(token), &b, r.w.time(), &mut r.w.rng)
             }),
         ] {
             assert_eq!(events.len(), 1);
@@ -537,7 +527,7 @@ fn ext_init_and_mac_403_scope_or_role_is_audited() {
             );
             assert_eq!(
                 (e.time, e.sub(), e.data()),
-                (rig.now, sub.as_str(), "auth:ext:pair|system:config")
+                (rig.w.now, sub.as_str(), "auth:ext:pair|system:config")
             );
         }
     }
@@ -551,10 +541,7 @@ fn ext_validate_400() {
     let token = rig.login("auth:ext:pair");
     let (_, jti) = rig.ext_init(&token);
     let (reply, phone) = rig.reply_with(&jti, "phone", |_| {});
-    let validate = |r: &mut Rig, b: &[u8]| {
-        r.dev
-            .ext_validate(Some(&token), b, UnixTime::from_secs(r.now))
-    };
+    let validate = |r: &mut Rig, b: &[u8]| r.w.device.ext_validate(Some(&token), b, r.w.time());
     for b in [
         b"[]".to_vec(),
         body(&json!({"pid": phone.pid()})),
@@ -610,7 +597,7 @@ fn ext_validate_400() {
 /// The same phone's reply to `jti` (its original reply, rebuilt).
 fn reply_again(rig: &mut Rig, jti: &str, phone: &crate::rig::Phone) -> String {
     let claims = json!({"jti": jti, "iss": phone.aid().to_b64(), "aud": rig.eid_b64(),
-        "epk": SecretKey::generate(&mut rig.rng).public_key().to_b64(), "label": phone.label});
+        "epk": SecretKey::generate(&mut rig.w.rng).public_key().to_b64(), "label": phone.label});
     jwt::sign(Header::App, &claims, phone.s1.as_bytes())
 }
 
@@ -618,16 +605,16 @@ fn reply_again(rig: &mut Rig, jti: &str, phone: &crate::rig::Phone) -> String {
 fn ext_validate_406_ninth_pairing_and_duplicate_aid() {
     let mut rig = Rig::new();
     let phones: Vec<_> = (0..8).map(|i| rig.pair(&format!("phone {i}"))).collect();
-    assert_eq!(rig.dev.pairings().len(), 8);
+    assert_eq!(rig.w.device.pairings().len(), 8);
     let token = rig.login("system:config");
     let (_, jti) = rig.ext_init(&token);
     // the ninth: 406, and before the MAC (a wrong-key reply is 406 too)
     let (reply, ninth) = rig.reply_with(&jti, "ninth", |_| {});
     refused(&mut rig, E::TooManyPairings, 406, |r| {
-        r.dev.ext_validate(
+        r.w.device.ext_validate(
             Some(&token),
             &Rig::validate_body(&ninth, &reply),
-            UnixTime::from_secs(r.now),
+            r.w.time(),
         )
     });
 
@@ -637,7 +624,7 @@ fn ext_validate_406_ninth_pairing_and_duplicate_aid() {
     let token = rig.login("system:config");
     let (_, jti) = rig.ext_init(&token);
     let again = reply_again(&mut rig, &jti, &first);
-    let eid = *rig.dev.eid();
+    let eid = *rig.w.device.eid();
     let new_pid = crate::rig::Phone::new(
         &hem_auth_core::codec::encode_std(&[0x77; 32]),
         eid,
@@ -646,10 +633,10 @@ fn ext_validate_406_ninth_pairing_and_duplicate_aid() {
     )
     .unwrap();
     refused(&mut rig, E::DuplicateAid, 406, |r| {
-        r.dev.ext_validate(
+        r.w.device.ext_validate(
             Some(&token),
             &Rig::validate_body(&new_pid, &again),
-            UnixTime::from_secs(r.now),
+            r.w.time(),
         )
     });
     // and a pid already in use by another aid
@@ -657,20 +644,21 @@ fn ext_validate_406_ninth_pairing_and_duplicate_aid() {
     let other =
         crate::rig::Phone::new(first.pid(), eid, other.aid_prv.clone(), &other.label).unwrap();
     refused(&mut rig, E::DuplicatePid, 406, |r| {
-        r.dev.ext_validate(
+        r.w.device.ext_validate(
             Some(&token),
             &Rig::validate_body(&other, &reply),
-            UnixTime::from_secs(r.now),
+            r.w.time(),
         )
     });
     // the nonce is still usable for a genuinely new phone
     let (reply, fresh) = rig.reply_with(&jti, "fresh", |_| {});
     assert!(rig
-        .dev
+        .w
+        .device
         .ext_validate(
             Some(&token),
             &Rig::validate_body(&fresh, &reply),
-            UnixTime::from_secs(rig.now)
+            rig.w.time()
         )
         .result
         .is_ok());
@@ -687,19 +675,19 @@ fn ext_validate_401() {
     let claims = crate::rig::claims_of(&reply);
     let forged = jwt::sign(Header::App, &claims, &[9u8; 32]);
     refused(&mut rig, E::BadMac, 401, |r| {
-        r.dev.ext_validate(
+        r.w.device.ext_validate(
             Some(&token),
             &Rig::validate_body(&phone, &forged),
-            UnixTime::from_secs(r.now),
+            r.w.time(),
         )
     });
     // header policy
     let no_ecdh = forge(r#"{"alg":"HS256"}"#, &claims, phone.s1.as_bytes());
     refused(&mut rig, E::HeaderPolicy, 401, |r| {
-        r.dev.ext_validate(
+        r.w.device.ext_validate(
             Some(&token),
             &Rig::validate_body(&phone, &no_ecdh),
-            UnixTime::from_secs(r.now),
+            r.w.time(),
         )
     });
     // nonce not pending: unknown jti, a login nonce
@@ -707,31 +695,26 @@ fn ext_validate_401() {
     for j in [hem_auth_core::codec::encode_std(&[1u8; 32]), login_jti] {
         let (reply, p) = rig.reply_with(&j, "phone", |_| {});
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.ext_validate(
-                Some(&token),
-                &Rig::validate_body(&p, &reply),
-                UnixTime::from_secs(r.now),
-            )
+            r.w.device
+                .ext_validate(Some(&token), &Rig::validate_body(&p, &reply), r.w.time())
         });
     }
     // success once, then a replay (new pid, same reply) is 401 — the aid check would be 406,
     // so replay with a fresh phone answering the consumed jti
     assert!(rig
-        .dev
+        .w
+        .device
         .ext_validate(
             Some(&token),
             &Rig::validate_body(&phone, &reply),
-            UnixTime::from_secs(rig.now)
+            rig.w.time()
         )
         .result
         .is_ok());
     let (reply, p) = rig.reply_with(&jti, "late", |_| {});
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.ext_validate(
-            Some(&token),
-            &Rig::validate_body(&p, &reply),
-            UnixTime::from_secs(r.now),
-        )
+        r.w.device
+            .ext_validate(Some(&token), &Rig::validate_body(&p, &reply), r.w.time())
     });
 }
 
@@ -743,18 +726,17 @@ fn ext_validate_bearer_rules() {
     let (reply, phone) = rig.reply_with(&jti, "phone", |_| {});
     let b = Rig::validate_body(&phone, &reply);
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev.ext_validate(None, &b, UnixTime::from_secs(r.now))
+        r.w.device.ext_validate(None, &b, r.w.time())
     });
-    let master = rig.master.clone();
+    let master = rig.w.master.clone();
     let m = rig.login_as(&master, "auth:ext:pair");
     let ev = refused(&mut rig, E::WrongRole, 403, |r| {
-        r.dev.ext_validate(Some(&m), &b, UnixTime::from_secs(r.now))
+        r.w.device.ext_validate(Some(&m), &b, r.w.time())
     });
     assert_eq!(ev[0].kind, AuditKind::FailedScopeCheck);
     let wrong = rig.login("keymgmt:list");
     refused(&mut rig, E::InsufficientScope, 403, |r| {
-        r.dev
-            .ext_validate(Some(&wrong), &b, UnixTime::from_secs(r.now))
+        r.w.device.ext_validate(Some(&wrong), &b, r.w.time())
     });
 }
 
@@ -763,19 +745,18 @@ fn ext_validate_bearer_rules() {
 #[test]
 fn auth_token_403_only_with_trusted_time() {
     let mut rig = Rig::with(|c| c.trusted_time = true);
-    let b = rig.login_body_with(&rig.user.clone(), "keymgmt:list", |_| {});
+    let b = rig.login_body_with(&rig.w.user.clone(), "keymgmt:list", |_| {});
     rig.unset_clock();
     refused(&mut rig, E::RtcUnset, 403, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
     refused(&mut rig, E::RtcUnset, 403, |r| {
-        r.dev
-            .auth_token_challenge(UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token_challenge(r.w.time(), &mut r.w.rng)
     });
     // trusted time off: the RTC does not matter for login
     let mut rig = Rig::new();
     rig.unset_clock();
-    assert!(!rig.dev.rtc_is_set());
+    assert!(!rig.w.device.rtc_is_set());
     let t = rig.login("keymgmt:list");
     assert_eq!(crate::rig::token_claims(&t).sub, "U");
 }
@@ -784,22 +765,20 @@ fn auth_token_403_only_with_trusted_time() {
 fn auth_token_409_not_initialised() {
     let mut rig = Rig::with(|c| c.initialised = false);
     refused(&mut rig, E::NotInitialised, 409, |r| {
-        r.dev
-            .auth_token_challenge(UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token_challenge(r.w.time(), &mut r.w.rng)
     });
     refused(&mut rig, E::NotInitialised, 409, |r| {
-        r.dev
-            .auth_token(b"{}", UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(b"{}", r.w.time(), &mut r.w.rng)
     });
 }
 
 #[test]
 fn auth_token_400() {
     let mut rig = Rig::new();
-    let user = rig.user.clone();
+    let user = rig.w.user.clone();
     for b in [b"[]".to_vec(), b"{}".to_vec(), body(&json!({"auth": 1}))] {
         refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
     }
     refused(
@@ -807,11 +786,8 @@ fn auth_token_400() {
         E::Malformed(M::Jwt(JwtError::SegmentCount)),
         400,
         |r| {
-            r.dev.auth_token(
-                &body(&json!({"auth": "x"})),
-                UnixTime::from_secs(r.now),
-                &mut r.rng,
-            )
+            r.w.device
+                .auth_token(&body(&json!({"auth": "x"})), r.w.time(), &mut r.w.rng)
         },
     );
     for claim in ["jti", "aud", "exp", "iat", "iss", "scope"] {
@@ -819,56 +795,53 @@ fn auth_token_400() {
             v.as_object_mut().unwrap().remove(claim);
         });
         refused(&mut rig, E::Malformed(M::Claims), 400, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
     }
     for scope in [String::new(), "a".repeat(128)] {
         let b = rig.login_body_with(&user, &scope, |_| {});
         refused(&mut rig, E::Malformed(M::Scope), 400, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
     }
     let b = rig.login_body_with(&user, &"a".repeat(127), |_| {});
     assert!(rig
-        .dev
-        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .auth_token(&b, rig.w.time(), &mut rig.w.rng)
         .result
         .is_ok());
     let big = vec![b' '; hem_auth_core::messages::MAX_BODY_BYTES + 1];
     refused(&mut rig, E::BodyTooLarge, 413, |r| {
-        r.dev
-            .auth_token(&big, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&big, r.w.time(), &mut r.w.rng)
     });
 }
 
 #[test]
 fn auth_token_401() {
     let mut rig = Rig::new();
-    let user = rig.user.clone();
+    let user = rig.w.user.clone();
     // bad MAC: iss is the user key but the MAC is keyed by someone else
-    let stranger = SecretKey::generate(&mut rig.rng);
+    let stranger = SecretKey::generate(&mut rig.w.rng);
     let b = rig.login_body_with(&stranger, "keymgmt:list", |v| {
         v["iss"] = json!(user.public_key().to_b64())
     });
     refused(&mut rig, E::BadMac, 401, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
     // header policy
     let c = rig.challenge();
-    let claims = json!({"jti": c.jti, "aud": c.spk, "exp": rig.now + 60, "iat": rig.now, "iss": user.public_key().to_b64(), "scope": "x:y"});
-    let key = user.diffie_hellman(rig.dev.spk()).unwrap();
+    let claims = json!({"jti": c.jti, "aud": c.spk, "exp": rig.w.now + 60, "iat": rig.w.now, "iss": user.public_key().to_b64(), "scope": "x:y"});
+    let key = user.diffie_hellman(rig.w.device.spk()).unwrap();
     let t = forge(r#"{"alg":"HS256"}"#, &claims, key.as_bytes());
     refused(&mut rig, E::HeaderPolicy, 401, |r| {
-        r.dev.auth_token(
-            &body(&json!({"auth": t})),
-            UnixTime::from_secs(r.now),
-            &mut r.rng,
-        )
+        r.w.device
+            .auth_token(&body(&json!({"auth": t})), r.w.time(), &mut r.w.rng)
     });
     // iss neither user nor master (correctly signed by its own key); garbage iss
     let b = rig.login_body_with(&stranger, "keymgmt:list", |_| {});
     refused(&mut rig, E::UnknownIssuer, 401, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
     // (an iss that is not a canonical key is 400, step 8: see
     // `hardening::auth_token_400_non_canonical_iss`)
@@ -880,25 +853,26 @@ fn auth_token_401() {
     ] {
         let b = rig.login_body_with(&user, "keymgmt:list", |v| v["jti"] = json!(jti));
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
     }
     // exp ≤ now: equal, earlier, zero
-    for exp in [rig.now, rig.now - 1, 0] {
+    for exp in [rig.w.now, rig.w.now - 1, 0] {
         let b = rig.login_body_with(&user, "keymgmt:list", |v| v["exp"] = json!(exp));
         refused(&mut rig, E::Expired, 401, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
     }
     // replay of a used login
     let b = rig.login_body_with(&user, "keymgmt:list", |_| {});
     assert!(rig
-        .dev
-        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .auth_token(&b, rig.w.time(), &mut rig.w.rng)
         .result
         .is_ok());
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
 }
 
@@ -909,30 +883,24 @@ fn unpair_errors() {
     let mut rig = Rig::new();
     let phone = rig.pair("phone");
     let del = rig.login("keymgmt:del");
-    let master = rig.master.clone();
+    let master = rig.w.master.clone();
     let m = rig.login_as(&master, "keymgmt:del");
     let list = rig.login("keymgmt:list");
     refused(&mut rig, E::MissingToken, 401, |r| {
-        r.dev.unpair(None, &phone.kid, UnixTime::from_secs(r.now))
+        r.w.device.unpair(None, &phone.kid, r.w.time())
     });
     refused(&mut rig, E::WrongRole, 403, |r| {
-        r.dev
-            .unpair(Some(&m), &phone.kid, UnixTime::from_secs(r.now))
+        r.w.device.unpair(Some(&m), &phone.kid, r.w.time())
     });
     refused(&mut rig, E::InsufficientScope, 403, |r| {
-        r.dev
-            .unpair(Some(&list), &phone.kid, UnixTime::from_secs(r.now))
+        r.w.device.unpair(Some(&list), &phone.kid, r.w.time())
     });
     refused(&mut rig, E::Malformed(M::Kid), 400, |r| {
-        r.dev.unpair(
-            Some(&del),
-            &phone.kid.to_uppercase(),
-            UnixTime::from_secs(r.now),
-        )
+        r.w.device
+            .unpair(Some(&del), &phone.kid.to_uppercase(), r.w.time())
     });
     refused(&mut rig, E::UnknownKey, 404, |r| {
-        r.dev
-            .unpair(Some(&del), &"0".repeat(32), UnixTime::from_secs(r.now))
+        r.w.device.unpair(Some(&del), &"0".repeat(32), r.w.time())
     });
 }
 
@@ -941,8 +909,9 @@ fn checkin_errors() {
     let mut rig = Rig::new();
     rig.unset_clock();
     let check = rig
-        .dev
-        .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .checkin_challenge(rig.w.time(), &mut rig.w.rng)
         .result
         .unwrap()
         .check
@@ -951,16 +920,16 @@ fn checkin_errors() {
         .as_str()
         .unwrap()
         .to_owned();
-    let spk = rig.dev.spk().to_b64();
-    let backend = rig.backend.clone();
+    let spk = rig.w.device.spk().to_b64();
+    let backend = rig.w.backend.clone();
     let good = json!({"jti": jti, "iat": 1_800_000_000u64, "iss": backend.public_key().to_b64(), "aud": spk, "status": "OK"});
-    let key = backend.diffie_hellman(rig.dev.spk()).unwrap();
+    let key = backend.diffie_hellman(rig.w.device.spk()).unwrap();
     let post = |r: &mut Rig, claims: &Value, key: &[u8]| {
         let b = body(&json!({"checked": jwt::sign(Header::Device, claims, key)}));
-        r.dev.checkin(&b, UnixTime::from_secs(r.now))
+        r.w.device.checkin(&b, r.w.time())
     };
     refused(&mut rig, E::Malformed(M::Body), 400, |r| {
-        r.dev.checkin(b"[]", UnixTime::from_secs(r.now))
+        r.w.device.checkin(b"[]", r.w.time())
     });
     let mut c = good.clone();
     c["iss"] = json!(spk);
@@ -986,10 +955,9 @@ fn checkin_errors() {
     // no backend configured
     let mut rig = Rig::with(|c| c.backend_key = None);
     refused(&mut rig, E::NoBackend, 409, |r| {
-        r.dev
-            .checkin_challenge(UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.checkin_challenge(r.w.time(), &mut r.w.rng)
     });
     refused(&mut rig, E::NoBackend, 409, |r| {
-        r.dev.checkin(b"{}", UnixTime::from_secs(r.now))
+        r.w.device.checkin(b"{}", r.w.time())
     });
 }

@@ -23,8 +23,9 @@ const PURPOSES: [NoncePurpose; 4] = [
 /// A fresh check-in challenge and the emulated backend's `checked` answer to it, as a body.
 fn checkin_body(rig: &mut Rig) -> Vec<u8> {
     let check = rig
-        .dev
-        .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .checkin_challenge(rig.w.time(), &mut rig.w.rng)
         .result
         .unwrap()
         .check
@@ -34,11 +35,11 @@ fn checkin_body(rig: &mut Rig) -> Vec<u8> {
 
 /// The backend's `checked` for the nonce `jti`, as a body.
 fn checked_body(rig: &Rig, jti: &Value) -> Vec<u8> {
-    let key = rig.backend.diffie_hellman(rig.dev.spk()).unwrap();
+    let key = rig.w.backend.diffie_hellman(rig.w.device.spk()).unwrap();
     let checked = jwt::sign(
         Header::Device,
-        &json!({"jti": jti, "iat": rig.now,
-            "iss": rig.backend.public_key().to_b64(), "aud": rig.dev.spk().to_b64(),
+        &json!({"jti": jti, "iat": rig.w.now,
+            "iss": rig.w.backend.public_key().to_b64(), "aud": rig.w.device.spk().to_b64(),
             "status": "OK"}),
         key.as_bytes(),
     );
@@ -70,66 +71,64 @@ fn a_flood_of_issues_invalidates_no_pending_nonce() {
     let config = rig.login("system:config");
 
     // The legitimate requests, each answered only after the flood.
-    let user = rig.user.clone();
+    let user = rig.w.user.clone();
     let login = rig.login_body_with(&user, "keymgmt:list", |_| {});
     let req = rig.ext_request("keymgmt:list", Some("before the flood"));
-    let authreply = rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 900);
+    let authreply = rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 900);
     let (_, pairing_jti) = rig.ext_init(&config);
     let (reply, second) = rig.reply_with(&pairing_jti, "second", |_| {});
     let validate = Rig::validate_body(&second, &reply);
     let checkin = checkin_body(&mut rig);
 
     // The flood: one fixed anonymous ext/request body (no key generation per request).
-    let broker = hem_auth_core::keys::SecretKey::generate(&mut rig.rng);
+    let broker = hem_auth_core::keys::SecretKey::generate(&mut rig.w.rng);
     let flood_request =
         body(&json!({"epk": broker.public_key().to_b64(), "scope": "keymgmt:list"}));
     let epk = body(&json!({"epk": broker.public_key().to_b64()}));
-    let consumed = rig.dev.consumed_nonces().count();
+    let consumed = rig.w.device.consumed_nonces().count();
     for _ in 0..FLOOD {
         assert!(rig
-            .dev
-            .auth_token_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
+            .w
+            .device
+            .auth_token_challenge(rig.w.time(), &mut rig.w.rng)
             .result
             .is_ok());
         assert!(rig
-            .dev
-            .ext_request(&flood_request, UnixTime::from_secs(rig.now), &mut rig.rng)
+            .w
+            .device
+            .ext_request(&flood_request, rig.w.time(), &mut rig.w.rng)
             .result
             .is_ok());
         assert!(rig
-            .dev
-            .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
+            .w
+            .device
+            .checkin_challenge(rig.w.time(), &mut rig.w.rng)
             .result
             .is_ok());
         assert!(rig
-            .dev
-            .ext_init(
-                Some(&config),
-                &epk,
-                UnixTime::from_secs(rig.now),
-                &mut rig.rng
-            )
+            .w
+            .device
+            .ext_init(Some(&config), &epk, rig.w.time(), &mut rig.w.rng)
             .result
             .is_ok());
     }
 
     // the flood stored nothing
-    assert_eq!(rig.dev.consumed_nonces().count(), consumed);
-    assert_eq!(rig.dev.snapshot_with_pending().pending.len(), 0);
+    assert_eq!(rig.w.device.consumed_nonces().count(), consumed);
+    assert_eq!(rig.w.device.snapshot_with_pending().pending.len(), 0);
 
     let login = rig
-        .dev
-        .auth_token(&login, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .auth_token(&login, rig.w.time(), &mut rig.w.rng)
         .result;
     let ext = rig.ext_token(&authreply).result;
     let pairing = rig
-        .dev
-        .ext_validate(Some(&config), &validate, UnixTime::from_secs(rig.now))
+        .w
+        .device
+        .ext_validate(Some(&config), &validate, rig.w.time())
         .result;
-    let checkin = rig
-        .dev
-        .checkin(&checkin, UnixTime::from_secs(rig.now))
-        .result;
+    let checkin = rig.w.device.checkin(&checkin, rig.w.time()).result;
     let statuses = [
         (
             "login",
@@ -173,7 +172,7 @@ fn a_flood_of_issues_invalidates_no_pending_nonce() {
 fn forged_other_purpose_expired_replayed_and_rebooted_nonces_are_401() {
     let mut rig = Rig::new();
     let phone = rig.pair("phone");
-    let user = rig.user.clone();
+    let user = rig.w.user.clone();
 
     // forged: one byte of a real challenge's random bytes or tag changed
     let c = rig.challenge();
@@ -185,61 +184,62 @@ fn forged_other_purpose_expired_replayed_and_rebooted_nonces_are_401() {
             v["jti"] = json!(codec::encode_std(&forged))
         });
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
     }
     // forged time: the same bytes claiming to be older or newer
     for delta in [-1i64, 1, -3600] {
         let mut forged = jti;
-        let t = (rig.now as i64 + delta) as u32;
+        let t = (rig.w.now as i64 + delta) as u32;
         forged[..4].copy_from_slice(&t.to_le_bytes());
         let b = rig.login_body_with(&user, "keymgmt:list", |v| {
             v["jti"] = json!(codec::encode_std(&forged))
         });
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
     }
     // the genuine one still logs in, once
     let b = rig.login_body_with(&user, "keymgmt:list", |v| v["jti"] = json!(c.jti));
     assert!(rig
-        .dev
-        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .auth_token(&b, rig.w.time(), &mut rig.w.rng)
         .result
         .is_ok());
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
 
     // other purposes: an authreq nonce and a check-in nonce as a login challenge, a login
     // challenge and a check-in nonce in an authreply, an authreq nonce in a check-in
     let req = rig.ext_request("keymgmt:list", None);
     let check = rig
-        .dev
-        .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .checkin_challenge(rig.w.time(), &mut rig.w.rng)
         .result
         .unwrap();
     let check_jti = claims_of(&check.check)["jti"].clone();
     for other in [json!(codec::encode_std(&req.jti)), check_jti.clone()] {
         let b = rig.login_body_with(&user, "keymgmt:list", |v| v["jti"] = other);
         refused(&mut rig, E::NonceNotPending, 401, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
     }
     let login_jti: [u8; 32] = codec::decode_fixed(&rig.challenge().jti).unwrap();
     let check_bytes: [u8; 32] = codec::decode_fixed(check_jti.as_str().unwrap()).unwrap();
     for other in [login_jti, check_bytes] {
-        let b = rig.approve_body(&phone, &req_for(other), "keymgmt:list", rig.now + 900);
+        let b = rig.approve_body(&phone, &req_for(other), "keymgmt:list", rig.w.now + 900);
         refused(&mut rig, E::NonceNotPending, 401, |r| r.ext_token(&b));
     }
     let b = checked_body(&rig, &json!(codec::encode_std(&req.jti)));
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.checkin(&b, UnixTime::from_secs(r.now))
+        r.w.device.checkin(&b, r.w.time())
     });
     for purpose in PURPOSES {
         assert_eq!(
-            rig.dev
-                .is_pending(purpose, &req.jti, UnixTime::from_secs(rig.now)),
+            rig.w.device.is_pending(purpose, &req.jti, rig.w.time()),
             purpose == NoncePurpose::Authreq,
             "{purpose:?}"
         );
@@ -247,31 +247,26 @@ fn forged_other_purpose_expired_replayed_and_rebooted_nonces_are_401() {
 
     // expired: a check-in nonce at its 300 s
     let b = checked_body(&rig, &check_jti);
-    let start = rig.now;
-    rig.now = start + 300;
+    let start = rig.w.now;
+    rig.w.now = start + 300;
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.checkin(&b, UnixTime::from_secs(r.now))
+        r.w.device.checkin(&b, r.w.time())
     });
-    rig.now = start + 299;
+    rig.w.now = start + 299;
     let b = checked_body(&rig, &check_jti);
-    assert!(rig
-        .dev
-        .checkin(&b, UnixTime::from_secs(rig.now))
-        .result
-        .is_ok());
+    assert!(rig.w.device.checkin(&b, rig.w.time()).result.is_ok());
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.checkin(&b, UnixTime::from_secs(r.now))
+        r.w.device.checkin(&b, r.w.time())
     });
 
     // rebooted: the authreq issued before the restore is refused after it
-    let a = rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 900);
+    let a = rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 900);
     rig.unset_clock();
-    let _ = rig.dev.set_clock(UnixTime::from_secs(rig.now));
-    assert!(!rig.dev.is_pending(
-        NoncePurpose::Authreq,
-        &req.jti,
-        UnixTime::from_secs(rig.now)
-    ));
+    let _ = rig.w.device.set_clock(rig.w.time());
+    assert!(!rig
+        .w
+        .device
+        .is_pending(NoncePurpose::Authreq, &req.jti, rig.w.time()));
     refused(&mut rig, E::NonceNotPending, 401, |r| r.ext_token(&a));
 }
 
@@ -283,26 +278,24 @@ fn a_full_consumed_set_refuses_the_success_with_503() {
     let mut rig = Rig::with(|c| c.nonce_capacity = 3);
     let phone = rig.pair("phone"); // a system:config login and a pairing: 2 consumed
     let config = rig.login("system:config"); // 3: full
-    assert_eq!(rig.dev.consumed_nonces().count(), 3);
-    let user = rig.user.clone();
+    assert_eq!(rig.w.device.consumed_nonces().count(), 3);
+    let user = rig.w.user.clone();
 
     // login
     let login = rig.login_body_with(&user, "keymgmt:list", |v| {
         v["exp"] = json!(T_LATE);
     });
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
-        r.dev
-            .auth_token(&login, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&login, r.w.time(), &mut r.w.rng)
     });
     // every earlier check still decides first (503 is the last one)
     let expired = rig.login_body_with(&user, "keymgmt:list", |v| v["exp"] = json!(1));
     refused(&mut rig, E::Expired, 401, |r| {
-        r.dev
-            .auth_token(&expired, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&expired, r.w.time(), &mut r.w.rng)
     });
     // ext/token
     let req = rig.ext_request("keymgmt:list", None);
-    let authreply = rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 900);
+    let authreply = rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 900);
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
         r.ext_token(&authreply)
     });
@@ -313,44 +306,43 @@ fn a_full_consumed_set_refuses_the_success_with_503() {
     let (reply, second) = rig.reply_with(&jti, "second", |_| {});
     let validate = Rig::validate_body(&second, &reply);
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
-        r.dev
-            .ext_validate(Some(&config), &validate, UnixTime::from_secs(r.now))
+        r.w.device
+            .ext_validate(Some(&config), &validate, r.w.time())
     });
     // check-in
     let checkin = checkin_body(&mut rig);
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
-        r.dev.checkin(&checkin, UnixTime::from_secs(r.now))
+        r.w.device.checkin(&checkin, r.w.time())
     });
 
     // an explicit pending nonce needs no room: it is removed when consumed
     let explicit = [7u8; 32];
-    rig.dev
-        .insert_pending(NoncePurpose::Login, explicit, rig.now + 60, None);
+    rig.w
+        .device
+        .insert_pending(NoncePurpose::Login, explicit, rig.w.now + 60, None);
     let b = rig.login_body_with(&user, "keymgmt:list", |v| {
         v["jti"] = json!(codec::encode_std(&explicit))
     });
     assert!(rig
-        .dev
-        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .auth_token(&b, rig.w.time(), &mut rig.w.rng)
         .result
         .is_ok());
-    assert_eq!(rig.dev.consumed_nonces().count(), 3);
+    assert_eq!(rig.w.device.consumed_nonces().count(), 3);
     assert!(!rig
-        .dev
-        .is_pending(NoncePurpose::Login, &explicit, UnixTime::from_secs(rig.now)));
+        .w
+        .device
+        .is_pending(NoncePurpose::Login, &explicit, rig.w.time()));
 
     // 61 s later the two login nonces have expired: two successes fit again, and the refused
     // requests were left usable
-    rig.now += 61;
+    rig.w.now += 61;
     assert!(rig.ext_token(&authreply).result.is_ok());
-    assert!(rig
-        .dev
-        .checkin(&checkin, UnixTime::from_secs(rig.now))
-        .result
-        .is_ok());
+    assert!(rig.w.device.checkin(&checkin, rig.w.time()).result.is_ok());
     refused(&mut rig, E::NonceStoreFull, 503, |r| {
-        r.dev
-            .ext_validate(Some(&config), &validate, UnixTime::from_secs(r.now))
+        r.w.device
+            .ext_validate(Some(&config), &validate, r.w.time())
     });
     assert_eq!(E::NonceStoreFull.status(), 503);
 }
@@ -370,7 +362,7 @@ fn random_jti_bytes_are_never_accepted() {
         r.ext_request("keymgmt:list", None);
         let _ = checkin_body(&mut r);
     }
-    let user = rig.borrow().user.clone();
+    let user = rig.borrow().w.user.clone();
     let base = rig
         .borrow_mut()
         .login_body_with(&user, "keymgmt:list", |_| {});
@@ -378,7 +370,7 @@ fn random_jti_bytes_are_never_accepted() {
     let ejwt = base["auth"].as_str().unwrap().to_owned();
     let (spk, now) = {
         let r = rig.borrow();
-        (*r.dev.spk(), r.now)
+        (*r.w.device.spk(), r.w.now)
     };
     let key = user.diffie_hellman(&spk).unwrap();
     let claims = claims_of(&ejwt);
@@ -391,15 +383,16 @@ fn random_jti_bytes_are_never_accepted() {
             let mut r = rig.borrow_mut();
             for purpose in PURPOSES {
                 prop_assert!(
-                    !r.dev.is_pending(purpose, &jti, UnixTime::from_secs(now)),
+                    !r.w.device
+                        .is_pending(purpose, &jti, UnixTime::from_secs(now)),
                     "{purpose:?}"
                 );
             }
             let mut claims = claims.clone();
             claims["jti"] = json!(codec::encode_std(&jti));
             let b = body(&json!({"auth": jwt::sign(Header::App, &claims, key.as_bytes())}));
-            let rng = &mut r.rng.clone();
-            let out = r.dev.auth_token(&b, UnixTime::from_secs(now), rng);
+            let rng = &mut r.w.rng.clone();
+            let out = r.w.device.auth_token(&b, UnixTime::from_secs(now), rng);
             prop_assert_eq!(out.result.err(), Some(E::NonceNotPending));
             Ok(())
         })

@@ -21,10 +21,8 @@ use crate::rig::{body, claims_of, refused, token_claims, Rig};
 fn login_pair_ext_auth_bearer_unpair() {
     let mut rig = Rig::new();
     // login
-    let b = rig.login_body_with(&rig.user.clone(), "system:config", |_| {});
-    let out = rig
-        .dev
-        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng);
+    let b = rig.login_body_with(&rig.w.user.clone(), "system:config", |_| {});
+    let out = rig.w.device.auth_token(&b, rig.w.time(), &mut rig.w.rng);
     let ev = &out.events[0];
     assert_eq!(
         (ev.kind.code(), ev.result.code(), ev.sub(), ev.data()),
@@ -36,10 +34,10 @@ fn login_pair_ext_auth_bearer_unpair() {
     let (init, jti) = rig.ext_init(&config_token);
     assert_eq!(init.eid, rig.eid_b64());
     let (reply, phone) = rig.reply_with(&jti, "Pixel 8 (Android)", |_| {});
-    let out = rig.dev.ext_validate(
+    let out = rig.w.device.ext_validate(
         Some(&config_token),
         &Rig::validate_body(&phone, &reply),
-        UnixTime::from_secs(rig.now),
+        rig.w.time(),
     );
     let ev = out.events[0].clone();
     let r = out.result.unwrap();
@@ -75,7 +73,7 @@ fn login_pair_ext_auth_bearer_unpair() {
         } else {
             approved
         };
-        let out = rig.ext_token(&rig.approve_body(&phone, &req, &approved, rig.now + 900));
+        let out = rig.ext_token(&rig.approve_body(&phone, &req, &approved, rig.w.now + 900));
         let ev = out.events[0].clone();
         let token = out.result.unwrap().as_str().to_owned();
         let c = token_claims(&token);
@@ -86,7 +84,7 @@ fn login_pair_ext_auth_bearer_unpair() {
                 &crate::support::hex_32(&format!("{}{}", phone.kid, "0".repeat(32)))[..16]
             )
         );
-        assert_eq!(c.exp, rig.now + 900);
+        assert_eq!(c.exp, rig.w.now + 900);
         assert_eq!(
             (ev.kind, ev.result, ev.sub(), ev.data()),
             (
@@ -98,10 +96,10 @@ fn login_pair_ext_auth_bearer_unpair() {
         );
 
         // bearer use
-        let exact = rig.dev.authorize(
+        let exact = rig.w.device.authorize(
             Some(&token),
             &Requirement::exact(&expected).roles(Roles::NotMaster),
-            UnixTime::from_secs(rig.now),
+            rig.w.time(),
         );
         let a = exact.result.unwrap();
         assert!(matches!(a.subject, Subject::External { .. }));
@@ -111,19 +109,20 @@ fn login_pair_ext_auth_bearer_unpair() {
     // unpairing
     let del = rig.login("keymgmt:del");
     let gone = rig
-        .dev
-        .unpair(Some(&del), &phone.kid, UnixTime::from_secs(rig.now))
+        .w
+        .device
+        .unpair(Some(&del), &phone.kid, rig.w.time())
         .result
         .unwrap();
     assert_eq!(
         (gone.kid.as_str(), gone.pid.as_str(), gone.label.as_str()),
         (phone.kid.as_str(), phone.pid(), "Pixel 8 (Android)")
     );
-    assert!(rig.dev.pairings().is_empty());
+    assert!(rig.w.device.pairings().is_empty());
     let req = rig.ext_request("keymgmt:list", None);
     assert_eq!(req.claims["scope"], json!({}));
     refused(&mut rig, E::UnknownPairing, 406, |r| {
-        let b = r.approve_body(&phone, &req, "keymgmt:list", r.now + 900);
+        let b = r.approve_body(&phone, &req, "keymgmt:list", r.w.now + 900);
         r.ext_token(&b)
     });
 }
@@ -148,7 +147,7 @@ fn keymgmt_use_rewrite_and_lifetimes() {
         assert_eq!(KeyHint::decode(hint).unwrap().t, "9814");
     }
     // the phone answers with the suffix; the token has it stripped
-    let b = rig.approve_body(&phone, &req, &req.open_for(&phone), rig.now + 60);
+    let b = rig.approve_body(&phone, &req, &req.open_for(&phone), rig.w.now + 60);
     assert_eq!(
         token_claims(rig.ext_token(&b).result.unwrap().as_str()).scope,
         scope
@@ -195,7 +194,7 @@ fn ext_request_details() {
     let c = claims_of(&out.result.unwrap().authreq);
     assert!(c.get("ctx").is_none() && c.get("note").is_none());
     // epk in url alphabet without padding is accepted; the device echoes standard base64
-    let broker = SecretKey::generate(&mut rig.rng).public_key();
+    let broker = SecretKey::generate(&mut rig.w.rng).public_key();
     let url = codec::pid_to_pidx(&broker.to_b64());
     let (_, out) = rig.ext_request_body(json!({"scope": "keymgmt:list", "epk": url}));
     let r = out.result.unwrap();
@@ -216,11 +215,11 @@ fn token_exp_and_ctx() {
         .as_str()
         .to_owned();
     let c = token_claims(&t);
-    assert_eq!(c.exp, rig.now + EXT_TOKEN_DEFAULT_LIFETIME_SECS);
+    assert_eq!(c.exp, rig.w.now + EXT_TOKEN_DEFAULT_LIFETIME_SECS);
     assert_eq!(c.ctx.as_deref(), Some("from-request"));
     // exp verbatim, even beyond the authreq's; the authreply's ctx wins
     let req = rig.ext_request("keymgmt:list", Some("from-request"));
-    let mut claims = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 86_400);
+    let mut claims = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.w.now + 86_400);
     claims["ctx"] = json!("from-reply");
     let t = rig
         .ext_token(&Rig::authreply_body(&phone, &claims))
@@ -231,12 +230,12 @@ fn token_exp_and_ctx() {
     let c = token_claims(&t);
     assert_eq!(
         (c.exp, c.ctx.as_deref()),
-        (rig.now + 86_400, Some("from-reply"))
+        (rig.w.now + 86_400, Some("from-reply"))
     );
     // no ctx anywhere: none in the token; the token jti carries its issue time
     let req = rig.ext_request("keymgmt:list", None);
     let t = rig
-        .ext_token(&rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 5))
+        .ext_token(&rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 5))
         .result
         .unwrap()
         .as_str()
@@ -255,40 +254,42 @@ fn token_exp_and_ctx() {
 fn replay_is_refused_everywhere() {
     let mut rig = Rig::new();
     // login
-    let b = rig.login_body_with(&rig.user.clone(), "system:config", |_| {});
+    let b = rig.login_body_with(&rig.w.user.clone(), "system:config", |_| {});
     let token = rig
-        .dev
-        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .auth_token(&b, rig.w.time(), &mut rig.w.rng)
         .result
         .unwrap()
         .as_str()
         .to_owned();
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
     // pairing reply (a second phone answering the same request)
     let (_, jti) = rig.ext_init(&token);
     let (reply, phone) = rig.reply_with(&jti, "phone", |_| {});
     assert!(rig
-        .dev
+        .w
+        .device
         .ext_validate(
             Some(&token),
             &Rig::validate_body(&phone, &reply),
-            UnixTime::from_secs(rig.now)
+            rig.w.time()
         )
         .result
         .is_ok());
     let (reply2, phone2) = rig.reply_with(&jti, "phone2", |_| {});
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.ext_validate(
+        r.w.device.ext_validate(
             Some(&token),
             &Rig::validate_body(&phone2, &reply2),
-            UnixTime::from_secs(r.now),
+            r.w.time(),
         )
     });
     // authreply
     let req = rig.ext_request("keymgmt:list", None);
-    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 900);
+    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 900);
     assert!(rig.ext_token(&b).result.is_ok());
     refused(&mut rig, E::NonceNotPending, 401, |r| r.ext_token(&b));
 }
@@ -302,12 +303,14 @@ fn expiry_at_the_boundary() {
     let exp = token_claims(&token).exp;
     let need = Requirement::any_of(&["keymgmt:list"]);
     assert!(rig
-        .dev
+        .w
+        .device
         .authorize(Some(&token), &need, UnixTime::from_secs(exp - 1))
         .result
         .is_ok());
     assert_eq!(
-        rig.dev
+        rig.w
+            .device
             .authorize(Some(&token), &need, UnixTime::from_secs(exp))
             .result
             .unwrap_err(),
@@ -317,32 +320,33 @@ fn expiry_at_the_boundary() {
     // authreq nonce: accepted at exp - 1, not at exp (authreply exp 0 so only the nonce decides)
     let req = rig.ext_request("keymgmt:list", None);
     let b = rig.approve_body(&phone, &req, "keymgmt:list", 0);
-    rig.now = req.exp;
+    rig.w.now = req.exp;
     refused(&mut rig, E::NonceNotPending, 401, |r| r.ext_token(&b));
-    rig.now = req.exp - 1;
+    rig.w.now = req.exp - 1;
     assert!(rig.ext_token(&b).result.is_ok());
 
     // authreply exp == now
     let req = rig.ext_request("keymgmt:list", None);
-    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.now);
+    let b = rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now);
     refused(&mut rig, E::Expired, 401, |r| r.ext_token(&b));
 
     // login challenge: 60 s
     let c = rig.challenge();
-    assert_eq!(c.exp, rig.now + LOGIN_CHALLENGE_LIFETIME_SECS);
-    let start = rig.now;
-    let b = rig.login_body_with(&rig.user.clone(), "x:y", |v| {
+    assert_eq!(c.exp, rig.w.now + LOGIN_CHALLENGE_LIFETIME_SECS);
+    let start = rig.w.now;
+    let b = rig.login_body_with(&rig.w.user.clone(), "x:y", |v| {
         v["jti"] = json!(c.jti);
         v["exp"] = json!(start + 7200);
     });
-    rig.now = c.exp;
+    rig.w.now = c.exp;
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
-    rig.now = c.exp - 1;
+    rig.w.now = c.exp - 1;
     assert!(rig
-        .dev
-        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .auth_token(&b, rig.w.time(), &mut rig.w.rng)
         .result
         .is_ok());
 
@@ -350,29 +354,30 @@ fn expiry_at_the_boundary() {
     let config = rig.login("system:config");
     let (init, jti) = rig.ext_init(&config);
     let exp = claims_of(&init.request)["exp"].as_u64().unwrap();
-    assert_eq!(exp, rig.now + PAIRING_REQUEST_LIFETIME_SECS);
+    assert_eq!(exp, rig.w.now + PAIRING_REQUEST_LIFETIME_SECS);
     let (reply, p) = rig.reply_with(&jti, "late", |_| {});
     let b = Rig::validate_body(&p, &reply);
     let config = {
         // a token that outlives the pairing request
-        let user = rig.user.clone();
+        let user = rig.w.user.clone();
         let lb = rig.login_body_with(&user, "system:config", |v| v["exp"] = json!(exp + 10));
-        rig.dev
-            .auth_token(&lb, UnixTime::from_secs(rig.now), &mut rig.rng)
+        rig.w
+            .device
+            .auth_token(&lb, rig.w.time(), &mut rig.w.rng)
             .result
             .unwrap()
             .as_str()
             .to_owned()
     };
-    rig.now = exp;
+    rig.w.now = exp;
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.dev
-            .ext_validate(Some(&config), &b, UnixTime::from_secs(r.now))
+        r.w.device.ext_validate(Some(&config), &b, r.w.time())
     });
-    rig.now = exp - 1;
+    rig.w.now = exp - 1;
     assert!(rig
-        .dev
-        .ext_validate(Some(&config), &b, UnixTime::from_secs(rig.now))
+        .w
+        .device
+        .ext_validate(Some(&config), &b, rig.w.time())
         .result
         .is_ok());
 }
@@ -395,7 +400,7 @@ fn scope_policy_default_vs_strict() {
         ];
         for (requested, approved, strict_ok) in cases {
             let req = rig.ext_request(requested, None);
-            let out = rig.ext_token(&rig.approve_body(&phone, &req, approved, rig.now + 60));
+            let out = rig.ext_token(&rig.approve_body(&phone, &req, approved, rig.w.now + 60));
             if strict && !strict_ok {
                 assert_eq!(out.result.unwrap_err(), E::ScopeMismatch);
             } else {
@@ -413,37 +418,38 @@ fn scope_policy_default_vs_strict() {
 fn rtc_unset_until_checkin_or_set_clock() {
     let mut rig = Rig::new();
     rig.unset_clock();
-    assert!(!rig.dev.rtc_is_set());
+    assert!(!rig.w.device.rtc_is_set());
     refused(&mut rig, E::RtcUnset, 403, |r| {
         r.ext_request_body(json!({"scope": "keymgmt:list"})).1
     });
 
     // check-in with the emulated backend
     let check = rig
-        .dev
-        .checkin_challenge(UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .checkin_challenge(rig.w.time(), &mut rig.w.rng)
         .result
         .unwrap();
     let c = claims_of(&check.check);
-    assert_eq!(c["iss"], json!(rig.dev.spk().to_b64()));
-    assert_eq!(c["aud"], json!(rig.backend.public_key().to_b64()));
+    assert_eq!(c["iss"], json!(rig.w.device.spk().to_b64()));
+    assert_eq!(c["aud"], json!(rig.w.backend.public_key().to_b64()));
     assert!(check
         .check
         .starts_with("eyJlY2RoIjoieDI1NTE5IiwidHlwIjoiSldUIiwiYWxnIjoiSFMyNTYifQ."));
-    let key = rig.backend.diffie_hellman(rig.dev.spk()).unwrap();
+    let key = rig.w.backend.diffie_hellman(rig.w.device.spk()).unwrap();
     // the backend verifies the check with X25519(backend_prv, spk)
     let u = jwt::UntrustedJwt::parse(&check.check).unwrap();
     assert!(u.verify(key.as_bytes(), jwt::HeaderPolicy::Ecdh).is_ok());
     let checked = jwt::sign(
         Header::Device,
         &json!({"jti": c["jti"], "iat": 1_900_000_000u64,
-        "iss": rig.backend.public_key().to_b64(), "aud": rig.dev.spk().to_b64(), "status": "OK"}),
+        "iss": rig.w.backend.public_key().to_b64(), "aud": rig.w.device.spk().to_b64(), "status": "OK"}),
         key.as_bytes(),
     );
-    let out = rig.dev.checkin(
-        &body(&json!({ "checked": checked })),
-        UnixTime::from_secs(rig.now),
-    );
+    let out = rig
+        .w
+        .device
+        .checkin(&body(&json!({ "checked": checked })), rig.w.time());
     let ev = out.events[0].clone();
     let done = out.result.unwrap();
     assert_eq!(done.time.as_secs(), 1_900_000_000);
@@ -452,8 +458,8 @@ fn rtc_unset_until_checkin_or_set_clock() {
         (ev.kind.code(), ev.time, ev.data()),
         (19, 1_900_000_000, "1900000000")
     );
-    assert!(rig.dev.rtc_is_set());
-    rig.now = done.time.as_secs();
+    assert!(rig.w.device.rtc_is_set());
+    rig.w.now = done.time.as_secs();
     assert!(rig
         .ext_request_body(json!({"scope": "keymgmt:list"}))
         .1
@@ -462,12 +468,12 @@ fn rtc_unset_until_checkin_or_set_clock() {
 
     // the emulator's explicit set-clock
     rig.unset_clock();
-    let out = rig.dev.set_clock(UnixTime::from_secs(42));
+    let out = rig.w.device.set_clock(UnixTime::from_secs(42));
     assert_eq!(
         (out.events[0].kind, out.events[0].time),
         (AuditKind::RtcSet, 42)
     );
-    assert!(rig.dev.rtc_is_set());
+    assert!(rig.w.device.rtc_is_set());
 }
 
 #[test]
@@ -477,50 +483,52 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
     let token = rig.login("keymgmt:list");
     let need = Requirement::any_of(&["keymgmt:list"]);
     assert!(rig
-        .dev
-        .authorize(Some(&token), &need, UnixTime::from_secs(rig.now))
+        .w
+        .device
+        .authorize(Some(&token), &need, rig.w.time())
         .result
         .is_ok());
-    let old_spk = *rig.dev.spk();
+    let old_spk = *rig.w.device.spk();
     let pending_req = rig.ext_request("keymgmt:list", None);
 
     // persist as JSON, reboot
-    let json = serde_json::to_string(&rig.dev.snapshot()).unwrap();
+    let json = serde_json::to_string(&rig.w.device.snapshot()).unwrap();
     assert!(!json.contains("pending"));
     let snap: DeviceSnapshot = serde_json::from_str(&json).unwrap();
-    assert_eq!(snap, rig.dev.snapshot());
-    rig.dev = Device::restore(snap, &mut rig.rng).unwrap();
+    assert_eq!(snap, rig.w.device.snapshot());
+    rig.w.device = Device::restore(snap, &mut rig.w.rng).unwrap();
 
-    assert_ne!(*rig.dev.spk(), old_spk, "new per-boot session key");
-    assert!(!rig.dev.rtc_is_set(), "the clock is lost");
+    assert_ne!(*rig.w.device.spk(), old_spk, "new per-boot session key");
+    assert!(!rig.w.device.rtc_is_set(), "the clock is lost");
     assert_eq!(
-        rig.dev
-            .authorize(Some(&token), &need, UnixTime::from_secs(rig.now))
+        rig.w
+            .device
+            .authorize(Some(&token), &need, rig.w.time())
             .result
             .unwrap_err(),
         E::InvalidToken
     );
-    assert_eq!(rig.dev.pairings().len(), 1);
-    assert_eq!(rig.dev.pairings()[0].kid_hex(), phone.kid);
+    assert_eq!(rig.w.device.pairings().len(), 1);
+    assert_eq!(rig.w.device.pairings()[0].kid_hex(), phone.kid);
     // pending nonces were not in the snapshot
-    assert!(!rig.dev.is_pending(
-        NoncePurpose::Authreq,
-        &pending_req.jti,
-        UnixTime::from_secs(rig.now)
-    ));
+    assert!(!rig
+        .w
+        .device
+        .is_pending(NoncePurpose::Authreq, &pending_req.jti, rig.w.time()));
 
     // after check-in (here: set-clock), the restored pairing works without re-pairing
-    let _ = rig.dev.set_clock(UnixTime::from_secs(rig.now));
+    let _ = rig.w.device.set_clock(rig.w.time());
     let req = rig.ext_request("keymgmt:list", None);
     let t = rig
-        .ext_token(&rig.approve_body(&phone, &req, "keymgmt:list", rig.now + 60))
+        .ext_token(&rig.approve_body(&phone, &req, "keymgmt:list", rig.w.now + 60))
         .result
         .unwrap()
         .as_str()
         .to_owned();
     assert!(rig
-        .dev
-        .authorize(Some(&t), &need, UnixTime::from_secs(rig.now))
+        .w
+        .device
+        .authorize(Some(&t), &need, rig.w.time())
         .result
         .is_ok());
 
@@ -528,19 +536,20 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
     // tags are keyed with the per-boot nonce key, spec §4.6); explicit ones survive it.
     let req = rig.ext_request("keymgmt:list", None);
     let explicit = rig.ext_request("keymgmt:list", None);
-    rig.dev
+    rig.w
+        .device
         .insert_pending(NoncePurpose::Authreq, explicit.jti, explicit.exp, None);
-    let snap = rig.dev.snapshot_with_pending();
+    let snap = rig.w.device.snapshot_with_pending();
     assert_eq!(snap.pending.len(), 1);
     assert_eq!(snap.pending[0].jti, explicit.jti);
     assert!(serde_json::to_string(&snap).unwrap().contains("authreq"));
-    rig.dev = Device::restore(snap, &mut rig.rng).unwrap();
-    let _ = rig.dev.set_clock(UnixTime::from_secs(rig.now));
+    rig.w.device = Device::restore(snap, &mut rig.w.rng).unwrap();
+    let _ = rig.w.device.set_clock(rig.w.time());
     refused(&mut rig, E::NonceNotPending, 401, |r| {
-        r.ext_token(&r.approve_body(&phone, &req, "keymgmt:list", r.now + 60))
+        r.ext_token(&r.approve_body(&phone, &req, "keymgmt:list", r.w.now + 60))
     });
     assert!(rig
-        .ext_token(&rig.approve_body(&phone, &explicit, "keymgmt:list", rig.now + 60))
+        .ext_token(&rig.approve_body(&phone, &explicit, "keymgmt:list", rig.w.now + 60))
         .result
         .is_ok());
 }
@@ -548,7 +557,7 @@ fn reboot_invalidates_tokens_and_keeps_pairings() {
 #[test]
 fn snapshot_secrets_and_bad_snapshots() {
     let rig = Rig::new();
-    let snap = rig.dev.snapshot();
+    let snap = rig.w.device.snapshot();
     let secret_b64 = codec::encode_std(&*snap.config.identity.to_bytes());
     let json = serde_json::to_string(&snap).unwrap();
     assert!(json.contains(&secret_b64), "identity serialised as base64");
@@ -556,7 +565,7 @@ fn snapshot_secrets_and_bad_snapshots() {
         !format!("{snap:?}").contains(&secret_b64),
         "Debug never prints it"
     );
-    assert!(!format!("{:?}", rig.dev).contains(&secret_b64));
+    assert!(!format!("{:?}", rig.w.device).contains(&secret_b64));
 
     let pairing = |b: u8| {
         let aid = SecretKey::from_bytes([b; 32]).public_key();
@@ -650,10 +659,10 @@ fn vector_checker_hooks() {
 fn authorize_rules() {
     let mut rig = Rig::new();
     let user = rig.login("keymgmt:use:0123456789abcdef0123456789abcdef");
-    let master = rig.master.clone();
+    let master = rig.w.master.clone();
     let m = rig.login_as(&master, "system:config");
-    let now = rig.now;
-    let dev = &rig.dev;
+    let now = rig.w.now;
+    let dev = &rig.w.device;
     // prefix vs exact
     let prefix = ["keymgmt:use"];
     assert_eq!(
@@ -748,16 +757,17 @@ fn ext_mac_and_code_are_checkable() {
     let mut rig = Rig::new();
     let token = rig.login("auth:ext:pair");
     // ext/mac: HMAC(X25519(eid_prv, epk), nonce), checked with X25519(epk_prv, eid)
-    let broker = SecretKey::generate(&mut rig.rng);
+    let broker = SecretKey::generate(&mut rig.w.rng);
     let b = body(&json!({"epk": broker.public_key().to_b64()}));
     let before = rig.state();
     let mac = rig
-        .dev
-        .ext_mac(Some(&token), &b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .ext_mac(Some(&token), &b, rig.w.time(), &mut rig.w.rng)
         .result
         .unwrap();
     assert_eq!(rig.state(), before, "ext/mac is stateless");
-    let key = broker.diffie_hellman(rig.dev.eid()).unwrap();
+    let key = broker.diffie_hellman(rig.w.device.eid()).unwrap();
     let nonce = crate::support::b64(&mac.nonce);
     assert!(hem_auth_core::mac::mac_verify(
         key.as_bytes(),
@@ -767,20 +777,21 @@ fn ext_mac_and_code_are_checkable() {
     assert_eq!(mac.eid, rig.eid_b64());
     // ext/validate: code = HMAC(X25519(eid_prv, reply.epk), reply)
     let (_, jti) = rig.ext_init(&token);
-    let reply_broker = SecretKey::generate(&mut rig.rng);
+    let reply_broker = SecretKey::generate(&mut rig.w.rng);
     let (reply, phone) = rig.reply_with(&jti, "phone", |v| {
         v["epk"] = json!(reply_broker.public_key().to_b64())
     });
     let r = rig
-        .dev
+        .w
+        .device
         .ext_validate(
             Some(&token),
             &Rig::validate_body(&phone, &reply),
-            UnixTime::from_secs(rig.now),
+            rig.w.time(),
         )
         .result
         .unwrap();
-    let key = reply_broker.diffie_hellman(rig.dev.eid()).unwrap();
+    let key = reply_broker.diffie_hellman(rig.w.device.eid()).unwrap();
     assert!(hem_auth_core::mac::mac_verify(
         key.as_bytes(),
         &[reply.as_bytes()],

@@ -8,7 +8,6 @@ use hem_auth_core::codec;
 use hem_auth_core::device::{DeviceError as E, Malformed as M};
 use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::{PublicKey, SecretKey};
-use hem_auth_core::UnixTime;
 use serde_json::{json, Value};
 
 use crate::rig::{body, claims_of, refused, Phone, Rig};
@@ -130,25 +129,26 @@ fn ext_request_400_scope_outside_the_grammar() {
 #[test]
 fn auth_token_400_scope_outside_the_grammar() {
     let mut rig = Rig::new();
-    let user = rig.user.clone();
+    let user = rig.w.user.clone();
     for (scope, why) in bad_scopes() {
         let scope = &scope[..scope.len().min(127)];
         let b = rig.login_body_with(&user, scope, |_| {});
         let events = refused(&mut rig, E::Malformed(M::ScopeCharacter), 400, |r| {
-            r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+            r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
         });
         assert!(events.is_empty(), "{why}");
     }
     let b = rig.login_body_with(&user, &every_allowed_character(), |_| {});
     assert!(rig
-        .dev
-        .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng)
+        .w
+        .device
+        .auth_token(&b, rig.w.time(), &mut rig.w.rng)
         .result
         .is_ok());
     // The scope (step 7) comes before the iss (step 8).
     let b = rig.login_body_with(&user, SPOOF, |v| v["iss"] = json!("AAAA"));
     refused(&mut rig, E::Malformed(M::ScopeCharacter), 400, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
 }
 
@@ -157,7 +157,7 @@ fn auth_token_400_scope_outside_the_grammar() {
 /// A pairing reply from `phone`'s key to `jti`, with `iss` as given, under a new pid.
 fn reply_as(rig: &mut Rig, jti: &str, phone: &Phone, iss: &str) -> (String, Vec<u8>) {
     let claims = json!({"jti": jti, "iss": iss, "aud": rig.eid_b64(),
-        "epk": SecretKey::generate(&mut rig.rng).public_key().to_b64(), "label": "again"});
+        "epk": SecretKey::generate(&mut rig.w.rng).public_key().to_b64(), "label": "again"});
     let reply = jwt::sign(Header::App, &claims, phone.s1.as_bytes());
     let pid = codec::encode_std(&[0x5au8; 32]);
     let b = body(&json!({ "pid": pid, "reply": reply }));
@@ -174,33 +174,30 @@ fn ext_validate_400_one_phone_key_cannot_take_two_slots() {
     // verifies under the same S1; before the fix this took a second slot.
     let (_, b) = reply_as(&mut rig, &jti, &phone, &high_bit(&phone.aid()));
     refused(&mut rig, E::Malformed(M::Key), 400, |r| {
-        r.dev
-            .ext_validate(Some(&token), &b, UnixTime::from_secs(r.now))
+        r.w.device.ext_validate(Some(&token), &b, r.w.time())
     });
-    assert_eq!(rig.dev.pairings().len(), 1);
+    assert_eq!(rig.w.device.pairings().len(), 1);
     // Every other non-canonical or low-order aid: 400 as well.
     for (iss, why) in bad_keys(&phone.aid()) {
         let (_, b) = reply_as(&mut rig, &jti, &phone, &iss);
         let before = rig.state();
-        let out = rig
-            .dev
-            .ext_validate(Some(&token), &b, UnixTime::from_secs(rig.now));
+        let out = rig.w.device.ext_validate(Some(&token), &b, rig.w.time());
         assert_eq!(out.result.err(), Some(E::Malformed(M::Key)), "{why}");
         assert_eq!(rig.state(), before, "{why}");
     }
     // The canonical aid itself is still the duplicate it is (406), and the nonce survived.
     let (_, b) = reply_as(&mut rig, &jti, &phone, &phone.aid().to_b64());
     refused(&mut rig, E::DuplicateAid, 406, |r| {
-        r.dev
-            .ext_validate(Some(&token), &b, UnixTime::from_secs(r.now))
+        r.w.device.ext_validate(Some(&token), &b, r.w.time())
     });
     let (reply, fresh) = rig.reply_with(&jti, "fresh", |_| {});
     assert!(rig
-        .dev
+        .w
+        .device
         .ext_validate(
             Some(&token),
             &Rig::validate_body(&fresh, &reply),
-            UnixTime::from_secs(rig.now)
+            rig.w.time()
         )
         .result
         .is_ok());
@@ -211,15 +208,14 @@ fn ext_validate_400_non_canonical_reply_epk() {
     let mut rig = Rig::new();
     let token = rig.login("system:config");
     let (_, jti) = rig.ext_init(&token);
-    let valid = SecretKey::generate(&mut rig.rng).public_key();
+    let valid = SecretKey::generate(&mut rig.w.rng).public_key();
     for (epk, why) in bad_keys(&valid) {
         let (reply, p) = rig.reply_with(&jti, "phone", |v| v["epk"] = json!(epk));
         let before = rig.state();
-        let out = rig.dev.ext_validate(
-            Some(&token),
-            &Rig::validate_body(&p, &reply),
-            UnixTime::from_secs(rig.now),
-        );
+        let out =
+            rig.w
+                .device
+                .ext_validate(Some(&token), &Rig::validate_body(&p, &reply), rig.w.time());
         assert_eq!(out.result.err(), Some(E::Malformed(M::Epk)), "{why}");
         assert_eq!(rig.state(), before, "{why}");
     }
@@ -232,7 +228,7 @@ fn ext_token_400_non_canonical_iss_before_the_pairing_lookup() {
     let mut rig = Rig::new();
     let phone = rig.pair("phone");
     let req = rig.ext_request("keymgmt:list", None);
-    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 900);
+    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.w.now + 900);
     for (iss, why) in bad_keys(&phone.aid())
         .into_iter()
         .chain([("nonsense".to_owned(), "not base64")])
@@ -259,13 +255,13 @@ fn ext_token_400_non_canonical_iss_before_the_pairing_lookup() {
 #[test]
 fn auth_token_400_non_canonical_iss() {
     let mut rig = Rig::new();
-    let user = rig.user.clone();
+    let user = rig.w.user.clone();
     // The user's own key with bit 255 set: the MAC verifies (same shared secret).
     let b = rig.login_body_with(&user, "keymgmt:list", |v| {
         v["iss"] = json!(high_bit(&user.public_key()))
     });
     refused(&mut rig, E::Malformed(M::Key), 400, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
     for (iss, why) in bad_keys(&user.public_key())
         .into_iter()
@@ -273,9 +269,7 @@ fn auth_token_400_non_canonical_iss() {
     {
         let b = rig.login_body_with(&user, "keymgmt:list", |v| v["iss"] = json!(iss));
         let before = rig.state();
-        let out = rig
-            .dev
-            .auth_token(&b, UnixTime::from_secs(rig.now), &mut rig.rng);
+        let out = rig.w.device.auth_token(&b, rig.w.time(), &mut rig.w.rng);
         assert_eq!(out.result.err(), Some(E::Malformed(M::Key)), "{why}");
         assert_eq!(rig.state(), before, "{why}");
     }
@@ -294,12 +288,14 @@ fn refused_at_the_three(rig: &mut Rig, token: &str, epk: &str, expected: E, why:
         "ext/request: {why}"
     );
     let out = rig
-        .dev
-        .ext_init(Some(token), &b, UnixTime::from_secs(rig.now), &mut rig.rng);
+        .w
+        .device
+        .ext_init(Some(token), &b, rig.w.time(), &mut rig.w.rng);
     assert_eq!(out.result.err(), Some(expected.clone()), "ext/init: {why}");
     let out = rig
-        .dev
-        .ext_mac(Some(token), &b, UnixTime::from_secs(rig.now), &mut rig.rng);
+        .w
+        .device
+        .ext_mac(Some(token), &b, rig.w.time(), &mut rig.w.rng);
     assert_eq!(out.result.err(), Some(expected.clone()), "ext/mac: {why}");
     assert_eq!(expected.status(), 400);
     assert_eq!(rig.state(), before, "{why}");
@@ -309,7 +305,7 @@ fn refused_at_the_three(rig: &mut Rig, token: &str, epk: &str, expected: E, why:
 fn epk_400_non_canonical_at_request_init_and_mac() {
     let mut rig = Rig::new();
     let token = rig.login("system:config");
-    let valid = SecretKey::generate(&mut rig.rng).public_key();
+    let valid = SecretKey::generate(&mut rig.w.rng).public_key();
     for (epk, why) in bad_keys(&valid) {
         refused_at_the_three(&mut rig, &token, &epk, E::Malformed(M::Epk), why);
     }
@@ -320,8 +316,8 @@ fn epk_400_device_or_paired_key_at_request_init_and_mac() {
     let mut rig = Rig::new();
     let phone = rig.pair("phone");
     let token = rig.login("system:config");
-    let eid = rig.dev.eid().to_b64();
-    let spk = rig.dev.spk().to_b64();
+    let eid = rig.w.device.eid().to_b64();
+    let spk = rig.w.device.spk().to_b64();
     for (epk, why) in [
         (eid, "the eid"),
         (spk, "the spk"),
@@ -333,7 +329,7 @@ fn epk_400_device_or_paired_key_at_request_init_and_mac() {
         refused_at_the_three(&mut rig, &token, &url, E::Malformed(M::EpkInUse), why);
     }
     // Any other key is fine.
-    let other = SecretKey::generate(&mut rig.rng).public_key().to_b64();
+    let other = SecretKey::generate(&mut rig.w.rng).public_key().to_b64();
     assert!(rig
         .ext_request_body(json!({"epk": other, "scope": "keymgmt:list"}))
         .1
@@ -356,26 +352,23 @@ fn forge(header: &str, claims: &Value, key: &[u8]) -> String {
 #[test]
 fn crit_of_any_value_is_401() {
     let mut rig = Rig::new();
-    let user = rig.user.clone();
+    let user = rig.w.user.clone();
     let phone = rig.pair("phone");
     for crit in ["null", "[]", "false", "{}", "\"x\""] {
         let header = format!(r#"{{"ecdh":"x25519","alg":"HS256","typ":"JWT","crit":{crit}}}"#);
         // login
         let c = rig.challenge();
-        let claims = json!({"jti": c.jti, "aud": c.spk, "exp": rig.now + 60, "iat": rig.now,
+        let claims = json!({"jti": c.jti, "aud": c.spk, "exp": rig.w.now + 60, "iat": rig.w.now,
             "iss": user.public_key().to_b64(), "scope": "keymgmt:list"});
-        let key = user.diffie_hellman(rig.dev.spk()).unwrap();
+        let key = user.diffie_hellman(rig.w.device.spk()).unwrap();
         let t = forge(&header, &claims, key.as_bytes());
         refused(&mut rig, E::HeaderPolicy, 401, |r| {
-            r.dev.auth_token(
-                &body(&json!({ "auth": t })),
-                UnixTime::from_secs(r.now),
-                &mut r.rng,
-            )
+            r.w.device
+                .auth_token(&body(&json!({ "auth": t })), r.w.time(), &mut r.w.rng)
         });
         // authreply
         let req = rig.ext_request("keymgmt:list", None);
-        let claims = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 900);
+        let claims = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.w.now + 900);
         let t = forge(&header, &claims, phone.s1.as_bytes());
         refused(&mut rig, E::HeaderPolicy, 401, |r| {
             r.ext_token(&body(&json!({ "authreply": t })))
@@ -388,11 +381,11 @@ fn crit_of_any_value_is_401() {
 #[test]
 fn null_in_place_of_an_optional_claim_is_400() {
     let mut rig = Rig::new();
-    let user = rig.user.clone();
+    let user = rig.w.user.clone();
     let phone = rig.pair("phone");
     // authreply: aud, iat, ctx
     let req = rig.ext_request("keymgmt:list", None);
-    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.now + 900);
+    let good = rig.authreply_claims(&phone, &req, "keymgmt:list", rig.w.now + 900);
     for claim in ["aud", "iat", "ctx"] {
         let mut c = good.clone();
         c[claim] = Value::Null;
@@ -403,7 +396,7 @@ fn null_in_place_of_an_optional_claim_is_400() {
     // login: ctx
     let b = rig.login_body_with(&user, "keymgmt:list", |v| v["ctx"] = Value::Null);
     refused(&mut rig, E::Malformed(M::Claims), 400, |r| {
-        r.dev.auth_token(&b, UnixTime::from_secs(r.now), &mut r.rng)
+        r.w.device.auth_token(&b, r.w.time(), &mut r.w.rng)
     });
     // pairing reply: aud, eat
     let token = rig.login("system:config");
@@ -411,11 +404,8 @@ fn null_in_place_of_an_optional_claim_is_400() {
     for claim in ["aud", "eat"] {
         let (reply, p) = rig.reply_with(&jti, "phone", |v| v[claim] = Value::Null);
         refused(&mut rig, E::Malformed(M::Claims), 400, |r| {
-            r.dev.ext_validate(
-                Some(&token),
-                &Rig::validate_body(&p, &reply),
-                UnixTime::from_secs(r.now),
-            )
+            r.w.device
+                .ext_validate(Some(&token), &Rig::validate_body(&p, &reply), r.w.time())
         });
     }
     // A defined optional body member that is null is absent (§2.2): ctx and note here.

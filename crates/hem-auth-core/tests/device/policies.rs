@@ -3,7 +3,6 @@
 //! Both off by default, as on the firmware.
 
 use hem_auth_core::device::{DeviceError, Requirement, EXT_TOKEN_DEFAULT_LIFETIME_SECS};
-use hem_auth_core::UnixTime;
 
 use crate::rig::{token_claims, Phone, Rig};
 
@@ -17,11 +16,12 @@ fn ext_login(rig: &mut Rig, phone: &Phone, exp: u64) -> String {
 }
 
 fn list(rig: &Rig, token: &str) -> Result<(), DeviceError> {
-    rig.dev
+    rig.w
+        .device
         .authorize(
             Some(token),
             &Requirement::any_of(&["keymgmt:list"]),
-            UnixTime::from_secs(rig.now),
+            rig.w.time(),
         )
         .result
         .map(|_| ())
@@ -31,34 +31,34 @@ fn list(rig: &Rig, token: &str) -> Result<(), DeviceError> {
 fn max_token_lifetime_caps_every_login() {
     // off (the default): an authreply's exp is kept as sent, a year away; 0 is 8 h
     let mut rig = Rig::new();
-    assert_eq!(rig.dev.config().max_token_lifetime, None);
+    assert_eq!(rig.w.device.config().max_token_lifetime, None);
     let phone = rig.pair("phone");
-    let year = rig.now + 365 * DAY;
+    let year = rig.w.now + 365 * DAY;
     assert_eq!(token_claims(&ext_login(&mut rig, &phone, year)).exp, year);
     assert_eq!(
         token_claims(&ext_login(&mut rig, &phone, 0)).exp,
-        rig.now + EXT_TOKEN_DEFAULT_LIFETIME_SECS
+        rig.w.now + EXT_TOKEN_DEFAULT_LIFETIME_SECS
     );
 
     // on: every kind of login gets at most now + SECONDS
     let mut rig = Rig::with(|c| c.max_token_lifetime = Some(600));
     let phone = rig.pair("phone");
-    let capped = rig.now + 600;
+    let capped = rig.w.now + 600;
     assert_eq!(token_claims(&ext_login(&mut rig, &phone, year)).exp, capped);
     assert_eq!(token_claims(&ext_login(&mut rig, &phone, 0)).exp, capped);
     // a shorter exp is kept
-    let short = rig.now + 60;
+    let short = rig.w.now + 60;
     assert_eq!(token_claims(&ext_login(&mut rig, &phone, short)).exp, short);
     // password login (user key) and master key, whose eJWT exp is otherwise verbatim
     let user = rig.login("system:config");
     assert_eq!(token_claims(&user).exp, capped);
-    let master = rig.master.clone();
+    let master = rig.w.master.clone();
     let token = rig.login_as(&master, "system:config");
     assert_eq!(token_claims(&token).exp, capped);
     // the capped token works until then, not after
     let token = ext_login(&mut rig, &phone, year);
     assert_eq!(list(&rig, &token), Ok(()));
-    rig.now += 600;
+    rig.w.now += 600;
     assert_eq!(list(&rig, &token), Err(DeviceError::TokenExpired));
 }
 
@@ -66,18 +66,19 @@ fn max_token_lifetime_caps_every_login() {
 fn revoke_on_unpair_refuses_the_tokens_of_an_unpaired_key() {
     for revoke in [false, true] {
         let mut rig = Rig::with(|c| c.revoke_on_unpair = revoke);
-        assert_eq!(rig.dev.config().revoke_on_unpair, revoke);
+        assert_eq!(rig.w.device.config().revoke_on_unpair, revoke);
         let phone = rig.pair("phone");
         let other = rig.pair("other");
-        let exp = rig.now + DAY;
+        let exp = rig.w.now + DAY;
         let token = ext_login(&mut rig, &phone, exp);
         let kept = ext_login(&mut rig, &other, exp);
         let user = rig.login("keymgmt:list");
         assert_eq!(list(&rig, &token), Ok(()));
 
         let del = rig.login("keymgmt:del");
-        rig.dev
-            .unpair(Some(&del), &phone.kid, UnixTime::from_secs(rig.now))
+        rig.w
+            .device
+            .unpair(Some(&del), &phone.kid, rig.w.time())
             .result
             .unwrap();
         let expected = if revoke {
@@ -102,12 +103,12 @@ fn the_policies_survive_a_snapshot_and_are_off_in_old_ones() {
         c.max_token_lifetime = Some(60);
         c.revoke_on_unpair = true;
     });
-    let snapshot = rig.dev.snapshot();
+    let snapshot = rig.w.device.snapshot();
     let json = serde_json::to_value(&snapshot).unwrap();
     assert_eq!(json["config"]["max_token_lifetime"], 60);
     assert_eq!(json["config"]["revoke_on_unpair"], true);
     // a snapshot without them (an older state file, or the policies off) has them off
-    let off = Rig::new().dev.snapshot();
+    let off = Rig::new().w.device.snapshot();
     let json = serde_json::to_value(&off).unwrap();
     assert!(json["config"].get("max_token_lifetime").is_none());
     assert!(json["config"].get("revoke_on_unpair").is_none());

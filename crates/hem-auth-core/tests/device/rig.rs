@@ -1,7 +1,8 @@
 //! A device plus hand-built clients (user, broker, phone) made from the primitives only, so
 //! the device can be tested before and independently of the broker and authenticator roles.
+//! The device, its clock, RNG and keys are those of the one simulated world
+//! ([`hem_auth_sim::World`]); only the messages are built here.
 
-use hem_auth_core::UnixTime;
 use std::borrow::Cow;
 
 use hem_auth_core::claims::{
@@ -16,20 +17,21 @@ use hem_auth_core::jwt::{self, Header, HeaderPolicy, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::messages::{AuthChallenge, ExtInitResponse, ExtRequestResponse};
 use hem_auth_core::seal::ScopeKey;
-use rand_chacha::ChaCha20Rng;
+use hem_auth_sim::World;
 use serde_json::{json, Value};
 
-use crate::support;
+/// The time the rig's device clock is set to: the simulated world's start.
+pub const T0: u64 = hem_auth_sim::START;
 
-pub const T0: u64 = 1_784_767_764;
+/// The seed of every rig's world.
+const SEED: u64 = 7;
 
+/// The simulated world, its device configured the rig's way; the hand-built clients are the
+/// methods.
 pub struct Rig {
-    pub dev: Device,
-    pub rng: ChaCha20Rng,
-    pub now: u64,
-    pub user: SecretKey,
-    pub master: SecretKey,
-    pub backend: SecretKey,
+    /// The device (`w.device`), clock (`w.now`), RNG (`w.rng`) and the user's, master's and
+    /// backend's keys.
+    pub w: World,
 }
 
 /// A paired phone: the simulated world's.
@@ -64,52 +66,41 @@ impl Rig {
         Rig::with(|_| {})
     }
 
-    /// A device with user, master and backend keys, the clock set at [`T0`].
+    /// The world from [`SEED`], its device labelled "My device" (then `adjust`ed), with user,
+    /// master and backend keys and its clock set at [`T0`].
     pub fn with(adjust: impl FnOnce(&mut DeviceConfig)) -> Self {
-        let mut rng = support::rng(7);
-        let user = SecretKey::generate(&mut rng);
-        let master = SecretKey::generate(&mut rng);
-        let backend = SecretKey::generate(&mut rng);
-        let mut config = DeviceConfig::new(SecretKey::generate(&mut rng));
-        config.user_key = Some(user.public_key());
-        config.master_key = Some(master.public_key());
-        config.backend_key = Some(backend.public_key());
-        config.label = "My device".into();
-        adjust(&mut config);
-        let mut dev = Device::new(config, &mut rng);
-        let _ = dev.set_clock(UnixTime::from_secs(T0));
-        Rig {
-            dev,
-            rng,
-            now: T0,
-            user,
-            master,
-            backend,
-        }
+        let mut w = World::with(SEED, |c| {
+            c.label = "My device".into();
+            adjust(c);
+        });
+        w.set_clock();
+        Rig { w }
     }
 
     pub fn unset_clock(&mut self) {
-        // A reboot forgets the clock; keep everything else.
-        let snap = self.dev.snapshot_with_pending();
-        self.dev = Device::restore(snap, &mut self.rng).unwrap();
+        // A reboot forgets the clock; keep everything else. The world's audit chain goes
+        // with the old device: the next `handle` draws a new one from the world's RNG.
+        let snap = self.w.device.snapshot_with_pending();
+        self.w.device = Device::restore(snap, &mut self.w.rng).unwrap();
     }
 
     /// Persistent state, explicit pending nonces, the RTC and the consumed-nonce set.
     pub fn state(&self) -> (DeviceSnapshot, bool, Vec<ConsumedNonce>) {
         (
-            self.dev.snapshot_with_pending(),
-            self.dev.rtc_is_set(),
-            self.dev.consumed_nonces().collect(),
+            self.w.device.snapshot_with_pending(),
+            self.w.device.rtc_is_set(),
+            self.w.device.consumed_nonces().collect(),
         )
     }
 
     pub fn eid_b64(&self) -> String {
-        self.dev.eid().to_b64()
+        self.w.device.eid().to_b64()
     }
 
     pub fn challenge(&mut self) -> AuthChallenge<'static> {
-        self.dev
-            .auth_token_challenge(UnixTime::from_secs(self.now), &mut self.rng)
+        self.w
+            .device
+            .auth_token_challenge(self.w.time(), &mut self.w.rng)
             .result
             .unwrap()
     }
@@ -125,8 +116,8 @@ impl Rig {
         let claims = LoginClaims {
             jti: c.jti.clone(),
             aud: c.spk.clone(),
-            exp: self.now + 3600,
-            iat: self.now,
+            exp: self.w.now + 3600,
+            iat: self.w.now,
             iss: Cow::Owned(key.public_key().to_b64()),
             scope: Cow::Owned(scope.into()),
             ctx: None,
@@ -140,29 +131,23 @@ impl Rig {
 
     pub fn login_as(&mut self, key: &SecretKey, scope: &str) -> String {
         let b = self.login_body_with(&key.clone(), scope, |_| {});
-        let out = self
-            .dev
-            .auth_token(&b, UnixTime::from_secs(self.now), &mut self.rng);
+        let out = self.w.device.auth_token(&b, self.w.time(), &mut self.w.rng);
         out.result.unwrap().as_str().to_owned()
     }
 
     pub fn login(&mut self, scope: &str) -> String {
-        let user = self.user.clone();
+        let user = self.w.user.clone();
         self.login_as(&user, scope)
     }
 
     /// `ext/init` with a fresh broker key: (request JWT, its jti).
     pub fn ext_init(&mut self, token: &str) -> (ExtInitResponse<'static>, String) {
-        let broker = SecretKey::generate(&mut self.rng);
+        let broker = SecretKey::generate(&mut self.w.rng);
         let b = body(&json!({ "epk": broker.public_key().to_b64() }));
         let r = self
-            .dev
-            .ext_init(
-                Some(token),
-                &b,
-                UnixTime::from_secs(self.now),
-                &mut self.rng,
-            )
+            .w
+            .device
+            .ext_init(Some(token), &b, self.w.time(), &mut self.w.rng)
             .result
             .unwrap();
         let u = UntrustedJwt::parse(&r.request).unwrap();
@@ -178,9 +163,9 @@ impl Rig {
         label: &str,
         edit: impl FnOnce(&mut Value),
     ) -> (String, Phone) {
-        let aid_sk = SecretKey::generate(&mut self.rng);
-        let reply_epk = SecretKey::generate(&mut self.rng).public_key();
-        let s1 = aid_sk.diffie_hellman(self.dev.eid()).unwrap();
+        let aid_sk = SecretKey::generate(&mut self.w.rng);
+        let reply_epk = SecretKey::generate(&mut self.w.rng).public_key();
+        let s1 = aid_sk.diffie_hellman(self.w.device.eid()).unwrap();
         // the phone's own S1 is the same
         let claims = PairingReplyClaims {
             jti: Cow::Owned(jti.into()),
@@ -194,8 +179,14 @@ impl Rig {
         edit(&mut v);
         let reply = jwt::sign(Header::App, &v, s1.as_bytes());
         let mut pid = [0u8; 32];
-        rand_core::RngCore::fill_bytes(&mut self.rng, &mut pid);
-        let phone = Phone::new(&codec::encode_std(&pid), *self.dev.eid(), aid_sk, label).unwrap();
+        rand_core::RngCore::fill_bytes(&mut self.w.rng, &mut pid);
+        let phone = Phone::new(
+            &codec::encode_std(&pid),
+            *self.w.device.eid(),
+            aid_sk,
+            label,
+        )
+        .unwrap();
         (reply, phone)
     }
 
@@ -208,10 +199,10 @@ impl Rig {
         let token = self.login("system:config");
         let (_, jti) = self.ext_init(&token);
         let (reply, phone) = self.reply_with(&jti, label, |_| {});
-        let out = self.dev.ext_validate(
+        let out = self.w.device.ext_validate(
             Some(&token),
             &Rig::validate_body(&phone, &reply),
-            UnixTime::from_secs(self.now),
+            self.w.time(),
         );
         let r = out.result.unwrap();
         assert_eq!(r.kid, phone.kid);
@@ -222,14 +213,15 @@ impl Rig {
         &mut self,
         v: Value,
     ) -> (SecretKey, Outcome<ExtRequestResponse<'static>>) {
-        let broker = SecretKey::generate(&mut self.rng);
+        let broker = SecretKey::generate(&mut self.w.rng);
         let mut v = v;
         if v.get("epk").is_none() {
             v["epk"] = json!(broker.public_key().to_b64());
         }
         let out = self
-            .dev
-            .ext_request(&body(&v), UnixTime::from_secs(self.now), &mut self.rng);
+            .w
+            .device
+            .ext_request(&body(&v), self.w.time(), &mut self.w.rng);
         (broker, out)
     }
 
@@ -242,7 +234,7 @@ impl Rig {
         let (broker, out) = self.ext_request_body(v);
         let r = out.result.unwrap();
         let u = UntrustedJwt::parse(&r.authreq).unwrap();
-        let key = broker.diffie_hellman(self.dev.eid()).unwrap();
+        let key = broker.diffie_hellman(self.w.device.eid()).unwrap();
         let verified = u.verify(key.as_bytes(), HeaderPolicy::Ecdh).unwrap();
         let c: AuthreqClaims<'_> = verified.claims().unwrap();
         let claims: Value = serde_json::from_slice(verified.payload_json()).unwrap();
@@ -263,7 +255,7 @@ impl Rig {
             aud: Some(Cow::Owned(self.eid_b64())),
             jti: Cow::Owned(codec::encode_std(&req.jti)),
             exp,
-            iat: Some(self.now),
+            iat: Some(self.w.now),
             pid: Cow::Borrowed(phone.pid()),
             iss: Cow::Owned(phone.aid().to_b64()),
             scope: Cow::Owned(sealed),
@@ -281,8 +273,9 @@ impl Rig {
     }
 
     pub fn ext_token(&mut self, body: &[u8]) -> Outcome<hem_auth_core::device::AccessToken> {
-        self.dev
-            .ext_token(body, UnixTime::from_secs(self.now), &mut self.rng)
+        self.w
+            .device
+            .ext_token(body, self.w.time(), &mut self.w.rng)
     }
 }
 
