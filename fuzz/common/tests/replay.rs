@@ -1,7 +1,8 @@
 //! Replays the committed seeds and reproducers of the two structure-aware targets through their
 //! harnesses, as the fuzz targets decode them (`Vec<Op>` from the whole input), without
-//! libFuzzer: `cargo test` in `fuzz/` then checks every invariant on every committed input, and
-//! a change to a harness or to the core that breaks one fails here before any fuzzing.
+//! libFuzzer: `cargo test --workspace` in `fuzz/` then checks every invariant on every
+//! committed input, and a change to a harness or to the core that breaks one fails here before
+//! any fuzzing.
 
 use std::path::PathBuf;
 
