@@ -19,7 +19,7 @@ mod world;
 
 pub use phone::{Answered, Phone};
 pub use world::{
-    event_path, DeviceReply, World, CLIENT_PEER, EXT_LOGIN_CTX, FID, LOGIN_LIFETIME_SECS,
+    event_path, DeviceReply, Keys, World, CLIENT_PEER, EXT_LOGIN_CTX, FID, LOGIN_LIFETIME_SECS,
     NOTIFY_BASE, PHONE_PEER,
 };
 

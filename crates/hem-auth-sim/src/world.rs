@@ -63,6 +63,19 @@ impl DeviceReply {
     }
 }
 
+/// The secret keys a [`World`] holds beside its device, for [`World::from_device`]: the
+/// device's identity key and the keys its configuration names by their public halves.
+pub struct Keys {
+    /// The device's identity key (`eid_prv`).
+    pub identity: SecretKey,
+    /// The user's key (password-login role `U`).
+    pub user: SecretKey,
+    /// The master key (role `M`).
+    pub master: SecretKey,
+    /// The backend's check-in key (the notify broker's).
+    pub backend: SecretKey,
+}
+
 /// Everything in one place: the device, the notify broker, the user's (and master's and
 /// backend's) keys, the audit log and the clock. Fields are public: a test may reach in
 /// (reboot the device, bend a body) and go on with the world.
@@ -133,6 +146,50 @@ impl World {
             master,
             backend,
             log: alloc::vec![key_line],
+        }
+    }
+
+    /// A world around a device built elsewhere (a fixture restored from a snapshot with fixed
+    /// per-boot keys, say), for harnesses that must not draw keys per run: the notify broker
+    /// gets `keys.backend` as its check-in backend, the RNG is [`crate::rng`]`(seed)`, the
+    /// clock reads [`START`] and the log is empty. Nothing is drawn from the RNG here, and
+    /// nothing is checked: `keys.identity` must be the device's identity key and the other
+    /// keys those its configuration names, or the world's flows fail. A device without an
+    /// audit chain draws its logger key from the RNG at its first event, and
+    /// [`World::device_call`] stores the key line like any other.
+    ///
+    /// ```
+    /// use hem_auth_core::device::{Device, DeviceConfig};
+    /// use hem_auth_core::keys::SecretKey;
+    /// use hem_auth_sim::{Keys, World};
+    ///
+    /// let key = |b: u8| SecretKey::from_bytes([b; 32]);
+    /// let mut config = DeviceConfig::new(key(1));
+    /// config.user_key = Some(key(2).public_key());
+    /// let device = Device::new(config, &mut hem_auth_sim::rng(9));
+    /// let keys = Keys { identity: key(1), user: key(2), master: key(3), backend: key(4) };
+    /// let mut w = World::from_device(device, keys, 5);
+    /// w.set_clock();
+    /// assert!(w.login("system:config").is_ok());
+    /// assert_eq!(w.log.first().map(|l| l.counter), Some(0)); // the drawn key line
+    /// ```
+    pub fn from_device(device: Device, keys: Keys, seed: u64) -> Self {
+        let Keys {
+            identity,
+            user,
+            master,
+            backend,
+        } = keys;
+        World {
+            device,
+            broker: NotifyBroker::new(NotifyConfig::with_backend(backend.clone())),
+            rng: rng(seed),
+            now: START,
+            identity,
+            user,
+            master,
+            backend,
+            log: Vec::new(),
         }
     }
 

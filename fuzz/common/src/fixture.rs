@@ -236,9 +236,12 @@ fn delete_bearer() -> &'static str {
     TOKEN.get_or_init(|| bearer(&user(), "keymgmt:del", u64::MAX))
 }
 
+/// The seed of [`rng`] (and of the simulated world of the `ops` harnesses).
+pub const RNG_SEED: u64 = 0x6865_6d2d_6675_7a7a;
+
 /// A deterministic CSPRNG for the operations that draw randomness.
 pub fn rng() -> ChaCha20Rng {
-    ChaCha20Rng::seed_from_u64(0x6865_6d2d_6675_7a7a)
+    ChaCha20Rng::seed_from_u64(RNG_SEED)
 }
 
 /// Phone A as the authenticator role holds it.

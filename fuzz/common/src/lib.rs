@@ -9,9 +9,11 @@
 //!   target can hand the core payloads that pass the MAC and reach the code behind it.
 //! * [`ops`]: the structure-aware device harness: an `Arbitrary` sequence of operations on
 //!   simulated time, played by the real roles, with the protocol's invariants checked after
-//!   every step against a model the harness keeps itself.
-//! * [`notify_ops`]: the same for the notify broker: scripted device, client and phone steps
-//!   mixed with raw and mutated requests, with the broker's invariants checked after every call.
+//!   every step against a model the harness keeps itself. It runs on the one simulated world
+//!   (`hem_auth_sim::World`), every request through `Device::handle`.
+//! * [`notify_ops`]: the same for the notify broker (the simulated world's, through
+//!   `NotifyBroker::handle`): scripted device, client and phone steps mixed with raw and
+//!   mutated requests, with the broker's invariants checked after every call.
 #![forbid(unsafe_code)]
 // A fuzz harness reports a broken invariant by panicking: that is what libFuzzer catches.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]

@@ -1,7 +1,10 @@
 //! The notify broker's structure-aware harness: an `Arbitrary` sequence of broker calls on
-//! simulated time. Scripted steps play the device (from its identity key), the client and the
-//! real authenticator role correctly; raw steps send fuzzed methods, paths and bodies, and
-//! mutated steps replay a recorded valid body with one byte changed. After every call:
+//! simulated time. It runs on the one simulated world ([`hem_auth_sim::World`]): the world's
+//! notify broker answers every call through `NotifyBroker::handle`, and the world's RNG and
+//! clock are the harness's. Scripted steps play the device (from the world's identity key,
+//! without calling the world's device), the client and the real authenticator role correctly;
+//! raw steps send fuzzed methods, paths and bodies, and mutated steps replay a recorded valid
+//! body with one byte changed. After every call:
 //!
 //! * `handle` answered a status the contract lists, with a JSON body;
 //! * every subscriber was made by a scripted finalise (only the device's `code` makes one, and
@@ -18,19 +21,21 @@ use arbitrary::Arbitrary;
 use hem_auth_core::authenticator::{reply_to_pairing, Event, UnverifiedPairingRequest};
 use hem_auth_core::claims::{AuthreqClaims, PairingRequestClaims, ScopeMap};
 use hem_auth_core::codec;
+use hem_auth_core::device::Device;
 use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::nonce::TimeNonce;
-use hem_auth_core::notify::{Method, NotifyBroker, NotifyConfig, NotifyEvent, Request, Response};
+use hem_auth_core::notify::{Method, NotifyEvent, Request, Response};
 use hem_auth_core::seal::ScopeKey;
-use hem_auth_sim::Phone;
-use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use hem_auth_sim::{Keys, Phone, World, NOTIFY_BASE};
 use serde_json::{json, Value};
 
 use crate::fixture;
 
-const BASE: &str = "http://127.0.0.1:8080";
+/// The seed of the world's RNG.
+const SEED: u64 = 7;
+/// Where every call comes from (the broker's rate limits are not under test here).
+const PEER: &str = "10.0.0.1";
 const STATUSES: [u16; 9] = [200, 202, 400, 401, 404, 405, 409, 410, 413];
 
 /// A path for a raw request: fixed ones, and ones built from ids the broker handed out.
@@ -118,11 +123,9 @@ struct Ev {
     cancelled: bool,
 }
 
+/// The world (broker, RNG, clock, the device's identity key) and what the harness saw.
 struct Harness {
-    broker: NotifyBroker,
-    rng: ChaCha20Rng,
-    now: u64,
-    eid_prv: SecretKey,
+    sim: World,
     phones: Vec<Phone>,
     events: Vec<Ev>,
     links: Vec<String>,
@@ -153,11 +156,16 @@ fn pick<T>(items: &[T], i: u8) -> Option<&T> {
 
 impl Harness {
     fn new() -> Self {
+        // The fixture's configuration with fixed per-boot keys: no key is drawn per run.
+        let device = Device::with_boot_keys(fixture::snapshot().config, fixture::boot_keys());
+        let keys = Keys {
+            identity: fixture::identity(),
+            user: fixture::user(),
+            master: fixture::master(),
+            backend: fixture::backend_secret(),
+        };
         Harness {
-            broker: NotifyBroker::new(NotifyConfig::with_backend(fixture::backend_secret())),
-            rng: ChaCha20Rng::seed_from_u64(7),
-            now: fixture::START,
-            eid_prv: fixture::identity(),
+            sim: World::from_device(device, keys, SEED),
             phones: Vec::new(),
             events: Vec::new(),
             links: Vec::new(),
@@ -169,22 +177,23 @@ impl Harness {
     }
 
     fn eid(&self) -> PublicKey {
-        self.eid_prv.public_key()
+        *self.sim.device.eid()
     }
 
     /// Sends a request and checks what holds after any call.
     fn call(&mut self, method: Method, path: &str, body: &[u8]) -> Response {
-        let before = serde_json::to_string(&self.broker.snapshot()).expect("snapshot");
+        let before = serde_json::to_string(&self.sim.broker.snapshot()).expect("snapshot");
+        // The broker's `handle` itself, not `World::notify_call`: a fuzzed body need not be
+        // UTF-8.
         let req = Request {
             method,
             path,
             body,
-            peer: "10.0.0.1",
-            base_url: BASE,
+            peer: PEER,
+            base_url: NOTIFY_BASE,
         };
-        let r = self
-            .broker
-            .handle(&req, UnixTime::from_secs(self.now), &mut self.rng);
+        let now = self.sim.time();
+        let r = self.sim.broker.handle(&req, now, &mut self.sim.rng);
         assert!(
             STATUSES.contains(&r.status),
             "status {} for {path}",
@@ -194,10 +203,10 @@ impl Harness {
         assert!(parsed.is_ok(), "body is not JSON: {}", r.body);
         if r.status >= 400 {
             assert!(r.events.is_empty(), "events on an error");
-            let after = serde_json::to_string(&self.broker.snapshot()).expect("snapshot");
+            let after = serde_json::to_string(&self.sim.broker.snapshot()).expect("snapshot");
             assert_eq!(before, after, "a failed call changed the snapshot");
         }
-        for sub in self.broker.subscribers() {
+        for sub in self.sim.broker.subscribers() {
             assert!(
                 self.finalised.contains(&sub.pid),
                 "a subscriber no finalise made: {}",
@@ -240,12 +249,16 @@ impl Harness {
         let Some(epk) = self.session(Some(json!({ "eid": eid.to_b64() }))) else {
             return;
         };
-        let key = self.eid_prv.diffie_hellman(&epk).expect("a broker key");
+        let key = self
+            .sim
+            .identity
+            .diffie_hellman(&epk)
+            .expect("a broker key");
         let claims = PairingRequestClaims {
-            jti: TimeNonce::generate(UnixTime::from_secs(self.now), &mut self.rng)
+            jti: TimeNonce::generate(UnixTime::from_secs(self.sim.now), &mut self.sim.rng)
                 .to_b64()
                 .into(),
-            exp: Some(self.now + 86_400),
+            exp: Some(self.sim.now + 86_400),
             eat: None,
             aud: epk.to_b64().into(),
             iss: eid.to_b64().into(),
@@ -266,13 +279,13 @@ impl Harness {
             [NotifyEvent::LinkRegistered { .. }]
         ));
         let path = link
-            .strip_prefix(BASE)
+            .strip_prefix(NOTIFY_BASE)
             .expect("link under the base")
             .to_owned();
         self.rids.push(rid.clone());
         self.links.push(path.clone());
         let seen = UnverifiedPairingRequest::parse(&request).expect("our request");
-        let aid = SecretKey::generate(&mut self.rng);
+        let aid = SecretKey::generate(&mut self.sim.rng);
         let reply = reply_to_pairing(&aid, &seen, "fuzz phone", "fid").expect("a reply");
         let body = reply.post_body("fid");
         let m = if accept { Method::Post } else { Method::Delete };
@@ -294,7 +307,7 @@ impl Harness {
         if !finalise {
             return;
         }
-        let key = self.eid_prv.diffie_hellman(seen.epk()).expect("a key");
+        let key = self.sim.identity.diffie_hellman(seen.epk()).expect("a key");
         let code = codec::encode_std(&hem_auth_core::mac::mac(
             key.as_bytes(),
             reply.reply.as_bytes(),
@@ -319,15 +332,19 @@ impl Harness {
         let Some(epk) = self.session(None) else {
             return;
         };
-        let iat = self.now.saturating_add_signed(i64::from(skew));
+        let iat = self.sim.now.saturating_add_signed(i64::from(skew));
         let exp = iat + 3600;
-        let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut self.rng);
+        let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut self.sim.rng);
         let mut map = ScopeMap::new();
         for (i, p) in self.phones.iter().enumerate().take(8) {
             if mask & (1 << i) == 0 {
                 continue;
             }
-            let s1 = self.eid_prv.diffie_hellman(&p.pairing.aid()).expect("s1");
+            let s1 = self
+                .sim
+                .identity
+                .diffie_hellman(&p.pairing.aid())
+                .expect("s1");
             let sealed = ScopeKey::derive(&s1, jti.as_bytes())
                 .seal("keymgmt:list")
                 .expect("sealed");
@@ -343,7 +360,7 @@ impl Harness {
             note: None,
             scope: map,
         };
-        let key = self.eid_prv.diffie_hellman(&epk).expect("key");
+        let key = self.sim.identity.diffie_hellman(&epk).expect("key");
         let authreq = jwt::sign(Header::Device, &claims, key.as_bytes());
         let (r, v) = self.json(
             Method::Post,
@@ -383,14 +400,14 @@ impl Harness {
         };
         let Ok(opened) = self.phones[pi]
             .pairing
-            .open_event(&event, UnixTime::from_secs(self.now))
+            .open_event(&event, UnixTime::from_secs(self.sim.now))
         else {
             return;
         };
         if approve {
             let approval = opened
                 .approve(
-                    UnixTime::from_secs(self.now),
+                    UnixTime::from_secs(self.sim.now),
                     Seconds::new(900),
                     Access::ReadOnly,
                 )
@@ -420,7 +437,7 @@ impl Harness {
         let r = self.call(Method::Get, &format!("/notify/event/check/{id}"), b"");
         let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
         let ev = &self.events[ei];
-        if ev.cancelled || self.now > ev.exp {
+        if ev.cancelled || self.sim.now > ev.exp {
             assert_eq!(r.status, 404, "a cancelled or expired event: {}", r.body);
             return;
         }
@@ -452,8 +469,8 @@ impl Harness {
         let Some(epk) = self.session(Some(json!({ "eid": eid.to_b64() }))) else {
             return;
         };
-        let nonce = TimeNonce::generate(UnixTime::from_secs(self.now), &mut self.rng);
-        let key = self.eid_prv.diffie_hellman(&epk).expect("key");
+        let nonce = TimeNonce::generate(UnixTime::from_secs(self.sim.now), &mut self.sim.rng);
+        let key = self.sim.identity.diffie_hellman(&epk).expect("key");
         let mac = codec::encode_std(&hem_auth_core::mac::mac(key.as_bytes(), nonce.as_bytes()));
         let mut body =
             json!({"nonce": nonce.to_b64(), "mac": mac, "eid": eid.to_b64(), "epk": epk.to_b64()});
@@ -478,7 +495,12 @@ impl Harness {
                             .collect()
                     })
                     .unwrap_or_default();
-                let kept: Vec<String> = self.broker.subscribers().map(|s| s.pid.clone()).collect();
+                let kept: Vec<String> = self
+                    .sim
+                    .broker
+                    .subscribers()
+                    .map(|s| s.pid.clone())
+                    .collect();
                 assert_eq!(listed.len(), kept.len(), "list and table differ");
             }
         }
@@ -556,7 +578,7 @@ pub fn run(ops: &[Op]) {
     let mut h = Harness::new();
     for op in ops.iter().take(64) {
         match op {
-            Op::Advance(s) => h.now += u64::from(*s),
+            Op::Advance(s) => h.sim.now += u64::from(*s),
             Op::Register { accept, finalise } => h.register(*accept, *finalise),
             Op::Event { phones, iat_skew } => h.event(*phones, *iat_skew),
             Op::Answer {

@@ -3,6 +3,17 @@
 //! the phones — with arbitrary mutations of what travels between them, clock moves, reboots and
 //! snapshots.
 //!
+//! It runs on the one simulated world, [`hem_auth_sim::World`] (the tests' and benches'):
+//! the world holds the device (the fixture's, built by [`World::from_device`] without drawing
+//! keys), the RNG and the clock, and every operation that is an HTTP request (challenge,
+//! login, `ext/request`, `ext/token`, `ext/init`, `ext/validate`, `ext/mac`, check-in, unpair,
+//! the bearer checks) goes through [`World::device_call`], so through `Device::handle`: the
+//! route table, the bearer check before routing, the body limit and the audit lines are
+//! fuzzed with the endpoints. The model reads what an HTTP client reads: the status (compared
+//! with `DeviceError::X.status()`; the device's error bodies are empty, which is checked too)
+//! and the JSON body. Set-clock, reboots and snapshots are not HTTP: they call the device's
+//! typed methods.
+//!
 //! The harness keeps its own model of what the protocol allows: the nonces the device issued
 //! (per purpose; spec §4.3: they authenticate themselves, so issuing stores nothing and no
 //! number of issues evicts one), the nonces it accepted, its consumed set (successes only,
@@ -13,7 +24,10 @@
 //! * a nonce is accepted at most once, and only for its own purpose while it is pending;
 //! * a success is refused with 503 exactly when the consumed set is full of unexpired nonces;
 //! * a token is issued only for a pending nonce and, for an authreply, only for a paired pid
-//!   whose aid signed it; a bearer is accepted exactly when a token of this boot allows it;
+//!   whose aid signed it; a bearer is accepted exactly when a token of this boot allows it,
+//!   and refused with the status the model gives (401 for a token that is not valid now, 403
+//!   for one whose role or scope the endpoint does not allow; a 403 of `ext/init` leaves its
+//!   failed-scope audit line);
 //! * the device's pending and consumed nonces, pairings and clock state equal the model's;
 //! * a snapshot restores to an equal snapshot (also through JSON);
 //! * what the real roles build honestly is accepted when the model says it must be
@@ -34,23 +48,23 @@ use hem_auth_core::client::{
 };
 use hem_auth_core::codec;
 use hem_auth_core::device::{
-    kid_from_hex, kid_of, kid_to_hex, AuditKind, Device, DeviceError, DeviceSnapshot, NoncePurpose,
-    Requirement, Roles, AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS,
+    kid_from_hex, kid_of, kid_to_hex, AuditKind, Device, DeviceError, DeviceSnapshot, Malformed,
+    NoncePurpose, Roles, AUTHREQ_LIFETIME_SECS, AUTHREQ_USE_LIFETIME_SECS,
     EXT_TOKEN_DEFAULT_LIFETIME_SECS, LOGIN_CHALLENGE_LIFETIME_SECS, PAIRING_REQUEST_LIFETIME_SECS,
 };
+use hem_auth_core::http::Method;
 use hem_auth_core::jwt::{Header, UntrustedJwt};
 use hem_auth_core::keys::{PublicKey, SecretKey, SharedSecret};
 use hem_auth_core::messages::{
     self, AuthTokenRequest, ExtInitResponse, ExtRequest, ExtRequestResponse, ExtTokenRequest,
-    ExtValidateRequest,
+    ExtValidateRequest, ExtValidateResponse, MAX_BODY_BYTES,
 };
 use hem_auth_core::scope;
 use hem_auth_core::seal::ScopeKey;
-use hem_auth_sim::Phone;
-use rand_chacha::ChaCha20Rng;
+use hem_auth_sim::{DeviceReply, Keys, Phone, World};
 use rand_core::RngCore;
 
-use crate::fixture::{self, START};
+use crate::fixture;
 use crate::oracle;
 
 /// Most operations played from one input (bounds the time of one execution).
@@ -359,16 +373,43 @@ pub enum Endpoint {
     Checkin,
 }
 
-/// The model's reading of a [`Requirement`]: required scopes (none: any token), exact match,
-/// roles.
+/// The model's reading of an endpoint's bearer requirement (spec §8.5), written from the
+/// spec, not from the device's `Requirement`s: any of `prefixes` (a token scope that permits
+/// one), or exactly `exact`; neither: any valid token. `roles`: who may hold the token.
 #[derive(Clone, Copy)]
-struct Rule<'r>(&'r [&'r str], bool, Roles);
+struct Rule<'r> {
+    prefixes: &'r [&'r str],
+    exact: Option<&'r str>,
+    roles: Roles,
+}
 
-/// `ext/init`, `ext/validate`, `ext/mac` ([`Requirement::EXT_PAIRING`]).
-const PAIRING_RULE: Rule<'static> =
-    Rule(&["auth:ext:pair", "system:config"], false, Roles::UserOnly);
-/// Unpairing ([`Requirement::KEY_DELETE`]).
-const KEY_DELETE_RULE: Rule<'static> = Rule(&["keymgmt:del"], false, Roles::NotMaster);
+/// Any valid token: the check every request with a bearer passes before routing (§8.2).
+const ANY_TOKEN_RULE: Rule<'static> = Rule {
+    prefixes: &[],
+    exact: None,
+    roles: Roles::Any,
+};
+/// `ext/init`, `ext/validate`, `ext/mac`.
+const PAIRING_RULE: Rule<'static> = Rule {
+    prefixes: &["auth:ext:pair", "system:config"],
+    exact: None,
+    roles: Roles::UserOnly,
+};
+/// `DELETE /api/keymgmt/delete/{kid}`.
+const KEY_DELETE_RULE: Rule<'static> = Rule {
+    prefixes: &["keymgmt:del"],
+    exact: None,
+    roles: Roles::NotMaster,
+};
+/// `GET /api/keymgmt/list`.
+const KEY_LIST_RULE: Rule<'static> = Rule {
+    prefixes: &["keymgmt:list"],
+    exact: None,
+    roles: Roles::NotMaster,
+};
+/// A kid no pairing has (the fixture's and the harness's aids are X25519 keys, whose kid is a
+/// hash): `keymgmt/delete` and `keymgmt/get` answer 404 for it once the bearer passes.
+const UNPAIRED_KID: &str = "00000000000000000000000000000000";
 
 /// The purposes the harness tracks, in the device's order.
 const PURPOSES: [NoncePurpose; 3] = [
@@ -446,9 +487,9 @@ impl Model {
         self.consumed.push((*jti, exp));
     }
 
-    /// A refusal: a 503 only when the consumed set is full.
-    fn refused(&self, error: &DeviceError, now: u64, what: &str) {
-        if *error == DeviceError::NonceStoreFull {
+    /// A refusal (the device's HTTP status): a 503 only when the consumed set is full.
+    fn refused(&self, status: u16, now: u64, what: &str) {
+        if status == DeviceError::NonceStoreFull.status() {
             assert!(
                 !self.has_room(now),
                 "{what}: 503 although the consumed set has room"
@@ -489,11 +530,10 @@ enum Sent {
     Validate(Option<String>, Vec<u8>),
 }
 
-/// Everything the harness plays with.
-pub struct World {
-    device: Device,
-    rng: ChaCha20Rng,
-    now: u64,
+/// Everything the harness plays with: the simulated world (device, RNG, clock; the notify
+/// broker is not used here), the model, and what the roles received so far.
+pub struct Harness {
+    sim: World,
     model: Model,
     phones: Vec<Phone>,
     authreqs: Vec<Authreq>,
@@ -508,12 +548,12 @@ pub struct World {
 /// Plays `ops` (at most [`MAX_OPS`]) on a fresh world and checks the invariants after each.
 /// Returns how many operations succeeded (the seed generator keeps inputs that get far).
 pub fn run(ops: &[Op]) -> usize {
-    let mut world = World::new();
+    let mut harness = Harness::new();
     for op in ops.iter().take(MAX_OPS) {
-        world.step(op);
-        world.check();
+        harness.step(op);
+        harness.check();
     }
-    world.successes
+    harness.successes
 }
 
 fn pick<T>(items: &[T], index: u8) -> Option<&T> {
@@ -536,14 +576,22 @@ fn decode32(text: &str) -> Option<[u8; 32]> {
     codec::decode_fixed::<32>(text).ok()
 }
 
-impl World {
+impl Harness {
     fn new() -> Self {
         let mut snapshot = fixture::snapshot();
         snapshot.pending.clear();
         snapshot.config.nonce_capacity = NONCE_CAPACITY;
-        let mut device = Device::restore_with_boot_keys(snapshot, fixture::boot_keys())
+        let device = Device::restore_with_boot_keys(snapshot, fixture::boot_keys())
             .expect("the fixture snapshot restores");
-        let _ = device.set_clock(UnixTime::from_secs(START));
+        let keys = Keys {
+            identity: fixture::identity(),
+            user: fixture::user(),
+            master: fixture::master(),
+            backend: fixture::backend_secret(),
+        };
+        let mut sim = World::from_device(device, keys, fixture::RNG_SEED);
+        sim.now = fixture::START;
+        sim.set_clock();
         // The fixture's two phones, made once per process (three X25519 each).
         static PHONES: std::sync::OnceLock<[Phone; 2]> = std::sync::OnceLock::new();
         let phones = PHONES
@@ -571,10 +619,8 @@ impl World {
                 .collect(),
             ..Model::default()
         };
-        World {
-            device,
-            rng: fixture::rng(),
-            now: START,
+        Harness {
+            sim,
             model,
             phones,
             authreqs: Vec::new(),
@@ -609,23 +655,54 @@ impl World {
     /// Whether the model says the device must accept `token` under `rule`: a token of this
     /// boot, not expired, whose subject and scope the rule allows.
     fn token_allows(&self, token: Option<&str>, rule: Rule<'_>) -> bool {
-        let Some(token) = token else { return false };
-        let Some(t) = self.tokens.iter().find(|t| t.token == token) else {
-            return false;
+        self.bearer_refusal(token, rule).is_none()
+    }
+
+    /// The status the model says the device answers for `token` under `rule` (spec §8.2):
+    /// `None` when it must accept it; 401 without a token, or for one that is not a token of
+    /// this boot or has expired; 403 for a valid token whose subject or scope the rule does
+    /// not allow.
+    fn bearer_refusal(&self, token: Option<&str>, rule: Rule<'_>) -> Option<u16> {
+        let Some(t) = token.and_then(|token| self.tokens.iter().find(|t| t.token == token)) else {
+            return Some(DeviceError::InvalidToken.status());
         };
-        let Rule(scopes, exact, roles) = rule;
-        let role_ok = match roles {
+        if t.epoch != self.model.epoch || self.sim.now >= t.exp {
+            return Some(DeviceError::TokenExpired.status());
+        }
+        let role_ok = match rule.roles {
             Roles::UserOnly => t.sub == "U",
             Roles::NotMaster => t.sub != "M",
             _ => true,
         };
-        let how = if exact {
-            scope::Match::Exact
-        } else {
-            scope::Match::Prefix
-        };
-        let scope_ok = scopes.is_empty() || scopes.iter().any(|r| scope::permits(&t.scope, r, how));
-        t.epoch == self.model.epoch && self.now < t.exp && role_ok && scope_ok
+        let permits = |r: &str, how| scope::permits(&t.scope, r, how);
+        let scope_ok = (rule.prefixes.is_empty() && rule.exact.is_none())
+            || rule
+                .prefixes
+                .iter()
+                .any(|r| permits(r, scope::Match::Prefix))
+            || rule.exact.is_some_and(|r| permits(r, scope::Match::Exact));
+        (!(role_ok && scope_ok)).then_some(DeviceError::InsufficientScope.status())
+    }
+
+    /// One request to the device's HTTP API, through [`World::device_call`] (so through
+    /// `Device::handle`: bearer before routing, the route table, the body limit, the audit
+    /// lines): what an HTTP client sees. The device's error bodies are empty.
+    fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: &[u8],
+    ) -> DeviceReply {
+        let reply = self.sim.device_call(method, path, bearer, body);
+        if reply.status != 200 {
+            assert!(
+                reply.body.is_empty(),
+                "an error with a body: {}",
+                reply.body
+            );
+        }
+        reply
     }
 
     fn remember(&mut self, purpose: NoncePurpose, jti: [u8; 32], exp: u64) {
@@ -636,12 +713,13 @@ impl World {
     fn step(&mut self, op: &Op) {
         match op {
             Op::SetClock => {
-                let _ = self.device.set_clock(UnixTime::from_secs(self.now));
+                // The emulator's control call, not an HTTP endpoint: the typed method.
+                self.sim.set_clock();
                 self.model.rtc = true;
             }
-            Op::Advance { secs } => self.now += u64::from(*secs),
-            Op::Jump { secs } => self.now += u64::from(*secs),
-            Op::Rewind { secs } => self.now = self.now.saturating_sub(u64::from(*secs)),
+            Op::Advance { secs } => self.sim.now += u64::from(*secs),
+            Op::Jump { secs } => self.sim.now += u64::from(*secs),
+            Op::Rewind { secs } => self.sim.now = self.sim.now.saturating_sub(u64::from(*secs)),
             Op::Challenge => {
                 self.challenge();
             }
@@ -665,7 +743,7 @@ impl World {
             Op::Replay { which } => self.replay(*which),
             Op::PairInit { token } => {
                 let bearer = self.bearer(*token);
-                let (body, state) = client::start_pairing(Some(fixture::eid()), &mut self.rng);
+                let (body, state) = client::start_pairing(Some(fixture::eid()), &mut self.sim.rng);
                 self.ext_init(bearer, body.as_bytes(), Some(state));
             }
             Op::PairValidate {
@@ -691,16 +769,18 @@ impl World {
     }
 
     fn challenge(&mut self) -> Option<usize> {
-        let out = self
-            .device
-            .auth_token_challenge(UnixTime::from_secs(self.now), &mut self.rng);
-        let challenge = out
-            .result
-            .expect("a challenge is always given (trusted time off)");
-        let challenge = LoginChallenge::parse(messages::to_json(&challenge).as_bytes())
+        let reply = self.call(Method::Get, "/api/auth/token", None, b"");
+        assert_eq!(
+            reply.status, 200,
+            "a challenge is always given (trusted time off)"
+        );
+        let challenge = LoginChallenge::parse(reply.body.as_bytes())
             .expect("the client reads the device's challenge");
         let jti = decode32(challenge.jti()).expect("a 32-byte challenge nonce");
-        assert_eq!(challenge.exp(), self.now + LOGIN_CHALLENGE_LIFETIME_SECS);
+        assert_eq!(
+            challenge.exp(),
+            self.sim.now + LOGIN_CHALLENGE_LIFETIME_SECS
+        );
         self.remember(NoncePurpose::Login, jti, challenge.exp());
         self.challenges.push(challenge);
         self.successes += 1;
@@ -732,8 +812,8 @@ impl World {
         };
         let scope = self.scope_text(scope);
         // iat one second back, so that `lifetime` 0 gives exp == now: the device must refuse it.
-        let iat = self.now.saturating_sub(1);
-        let exp = self.now + u64::from(lifetime);
+        let iat = self.sim.now.saturating_sub(1);
+        let exp = self.sim.now + u64::from(lifetime);
         let Ok(ejwt) = client::build_login(
             &key,
             &challenge,
@@ -749,14 +829,12 @@ impl World {
         // an eJWT for it even while the nonce is kept.
         let clean = mutation == Mutation::None
             && signer != Signer::Stranger
-            && challenge.spk() == *self.device.spk();
+            && challenge.spk() == *self.sim.device.spk();
         self.submit_login(body, clean);
     }
 
     fn submit_login(&mut self, body: Vec<u8>, clean: bool) {
-        let out = self
-            .device
-            .auth_token(&body, UnixTime::from_secs(self.now), &mut self.rng);
+        let reply = self.call(Method::Post, "/api/auth/token", None, &body);
         let sent = sent_jwt::<AuthTokenRequest<'_>>(&body, |r| r.auth.into_owned());
         let claims = sent.as_deref().and_then(|jwt| {
             let u = UntrustedJwt::parse(jwt).ok()?;
@@ -768,8 +846,8 @@ impl World {
                 c.scope.into_owned(),
             ))
         });
-        match out.result {
-            Ok(response) => {
+        match reply.status {
+            200 => {
                 let (jti, iss, exp, scope) =
                     claims.expect("a token was minted from an eJWT the harness cannot read");
                 let sub = if iss == fixture::user_public() {
@@ -780,24 +858,26 @@ impl World {
                     panic!("a token was minted for an unknown issuer")
                 };
                 self.model
-                    .accept(NoncePurpose::Login, &jti, self.now, "auth/token");
-                let token = UnverifiableAccessToken::parse(response.as_str())
+                    .accept(NoncePurpose::Login, &jti, self.sim.now, "auth/token");
+                let token = UnverifiableAccessToken::from_response(reply.body.as_bytes())
                     .expect("the device's token is readable");
                 assert_eq!(token.sub(), sub);
                 assert_eq!(token.exp(), exp, "the token keeps the eJWT's exp");
                 assert_eq!(token.scope(), scope);
-                assert!(exp > self.now, "a token that expired at birth");
+                assert!(exp > self.sim.now, "a token that expired at birth");
                 self.keep_token(token);
             }
-            Err(error) => {
-                self.model.refused(&error, self.now, "auth/token");
+            status => {
+                self.model.refused(status, self.sim.now, "auth/token");
                 if clean {
                     if let Some((jti, _, exp, scope)) = &claims {
-                        let must = self.model.is_pending(NoncePurpose::Login, jti, self.now)
-                            && *exp > self.now
+                        let must = self
+                            .model
+                            .is_pending(NoncePurpose::Login, jti, self.sim.now)
+                            && *exp > self.sim.now
                             && hem_auth_core::scope::check_requested(scope, 127).is_ok()
-                            && self.model.has_room(self.now);
-                        assert!(!must, "an honest login was refused: {error:?}");
+                            && self.model.has_room(self.sim.now);
+                        assert!(!must, "an honest login was refused: {status}");
                     }
                 }
             }
@@ -819,29 +899,24 @@ impl World {
     fn ext_request(&mut self, scope: &ScopePick, ctx: bool) {
         let scope = self.scope_text(scope);
         let session =
-            ExtAuthState::from_secret(SecretKey::generate(&mut self.rng), Some(fixture::eid()));
+            ExtAuthState::from_secret(SecretKey::generate(&mut self.sim.rng), Some(fixture::eid()));
         let body = messages::to_json(&ExtRequest {
             epk: session.epk().to_b64().into(),
             scope: scope.as_str().into(),
             ctx: ctx.then_some("fuzz-ctx".into()),
             note: None,
         });
-        let out = self.device.ext_request(
-            body.as_bytes(),
-            UnixTime::from_secs(self.now),
-            &mut self.rng,
-        );
+        let reply = self.call(Method::Post, "/api/auth/ext/request", None, body.as_bytes());
         let must = self.model.rtc && hem_auth_core::scope::check_requested(&scope, 1023).is_ok();
-        match out.result {
-            Ok(response) => {
+        match reply.status {
+            200 => {
                 assert!(must, "ext/request answered although it must refuse");
-                let response = messages::to_json(&response);
                 let authreq = session
-                    .authreq_from_response(response.as_bytes())
+                    .authreq_from_response(reply.body.as_bytes())
                     .expect("the client reads the device's authreq response");
                 let untrusted = UntrustedJwt::parse(&authreq).expect("the device's authreq parses");
                 let verified = session
-                    .verify_authreq(&untrusted, UnixTime::from_secs(self.now))
+                    .verify_authreq(&untrusted, UnixTime::from_secs(self.sim.now))
                     .expect("the broker verifies the device's authreq");
                 let pids: Vec<String> = verified.entries().map(|(p, _)| String::from(p)).collect();
                 let model_pids: Vec<String> = self
@@ -864,7 +939,7 @@ impl World {
                 } else {
                     AUTHREQ_LIFETIME_SECS
                 };
-                assert_eq!(verified.exp(), self.now + lifetime);
+                assert_eq!(verified.exp(), self.sim.now + lifetime);
                 let jti = *verified.jti_nonce().as_bytes();
                 let record = Authreq {
                     jti: String::from(verified.jti()),
@@ -879,7 +954,7 @@ impl World {
                 self.authreqs.push(record);
                 self.successes += 1;
             }
-            Err(error) => assert!(!must, "an honest ext/request was refused: {error:?}"),
+            status => assert!(!must, "an honest ext/request was refused: {status}"),
         }
     }
 
@@ -909,13 +984,13 @@ impl World {
         };
         let Ok(opened) = phone
             .pairing
-            .open_event(&event, UnixTime::from_secs(self.now))
+            .open_event(&event, UnixTime::from_secs(self.sim.now))
         else {
             return;
         };
         let period = PERIODS[usize::from(period) % PERIODS.len()];
         let Ok(approval) = opened.approve(
-            UnixTime::from_secs(self.now),
+            UnixTime::from_secs(self.sim.now),
             period,
             Access::from_writable(writable),
         ) else {
@@ -992,9 +1067,7 @@ impl World {
     }
 
     fn submit_ext_token(&mut self, body: Vec<u8>, clean: bool) {
-        let out = self
-            .device
-            .ext_token(&body, UnixTime::from_secs(self.now), &mut self.rng);
+        let reply = self.call(Method::Post, "/api/auth/ext/token", None, &body);
         let sent = sent_jwt::<ExtTokenRequest<'_>>(&body, |r| r.authreply.into_owned());
         let claims = sent.as_deref().and_then(|jwt| {
             let u = UntrustedJwt::parse(jwt).ok()?;
@@ -1006,8 +1079,8 @@ impl World {
                 c.exp,
             ))
         });
-        match out.result {
-            Ok(response) => {
+        match reply.status {
+            200 => {
                 let (pid, iss, jti, exp) =
                     claims.expect("a token was minted from an authreply the harness cannot read");
                 let aid = *self
@@ -1026,29 +1099,31 @@ impl World {
                     "a token was minted for an authreply the pairing did not sign"
                 );
                 self.model
-                    .accept(NoncePurpose::Authreq, &jti, self.now, "ext/token");
-                let token = UnverifiableAccessToken::parse(response.as_str())
+                    .accept(NoncePurpose::Authreq, &jti, self.sim.now, "ext/token");
+                let token = UnverifiableAccessToken::from_response(reply.body.as_bytes())
                     .expect("the device's token is readable");
                 assert_eq!(token.sub(), codec::encode_std(&kid_of(&aid)));
                 let expected_exp = if exp == 0 {
-                    self.now + EXT_TOKEN_DEFAULT_LIFETIME_SECS
+                    self.sim.now + EXT_TOKEN_DEFAULT_LIFETIME_SECS
                 } else {
                     exp
                 };
                 assert_eq!(token.exp(), expected_exp);
-                assert!(expected_exp > self.now, "a token that expired at birth");
+                assert!(expected_exp > self.sim.now, "a token that expired at birth");
                 self.keep_token(token);
             }
-            Err(error) => {
-                self.model.refused(&error, self.now, "ext/token");
+            status => {
+                self.model.refused(status, self.sim.now, "ext/token");
                 if clean {
                     if let Some((pid, iss, jti, exp)) = &claims {
                         let must = self.model.rtc
                             && self.model.pairing(pid) == Some(iss)
-                            && self.model.is_pending(NoncePurpose::Authreq, jti, self.now)
-                            && (*exp == 0 || *exp > self.now)
-                            && self.model.has_room(self.now);
-                        assert!(!must, "an honest authreply was refused: {error:?}");
+                            && self
+                                .model
+                                .is_pending(NoncePurpose::Authreq, jti, self.sim.now)
+                            && (*exp == 0 || *exp > self.sim.now)
+                            && self.model.has_room(self.sim.now);
+                        assert!(!must, "an honest authreply was refused: {status}");
                     }
                 }
             }
@@ -1077,21 +1152,19 @@ impl World {
     }
 
     fn ext_init(&mut self, bearer: Option<String>, body: &[u8], state: Option<PairingState>) {
-        let out = self.device.ext_init(
-            bearer.as_deref(),
-            body,
-            UnixTime::from_secs(self.now),
-            &mut self.rng,
-        );
+        let log_before = self.sim.log.len();
+        let reply = self.call(Method::Post, "/api/auth/ext/init", bearer.as_deref(), body);
         let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
-        match out.result {
-            Ok(response) => {
+        match reply.status {
+            200 => {
                 assert!(allowed, "ext/init answered a bearer that does not allow it");
-                let json = messages::to_json(&response);
                 let (jti, exp) = match state {
                     Some(state) => {
                         let request = state
-                            .verify_init_response(json.as_bytes(), UnixTime::from_secs(self.now))
+                            .verify_init_response(
+                                reply.body.as_bytes(),
+                                UnixTime::from_secs(self.sim.now),
+                            )
                             .expect("the broker verifies the device's pairing request");
                         let jti = decode32(request.jti()).expect("a 32-byte nonce");
                         let exp = request.exp();
@@ -1100,7 +1173,7 @@ impl World {
                     }
                     None => {
                         let r: ExtInitResponse<'_> =
-                            messages::parse_body(json.as_bytes()).expect("readable");
+                            messages::parse_body(reply.body.as_bytes()).expect("readable");
                         let u = UntrustedJwt::parse(&r.request).expect("parses");
                         let c: PairingRequestClaims<'_> =
                             u.dangerous_unverified_claims().expect("readable");
@@ -1110,20 +1183,24 @@ impl World {
                         )
                     }
                 };
-                assert_eq!(exp, self.now + PAIRING_REQUEST_LIFETIME_SECS);
+                assert_eq!(exp, self.sim.now + PAIRING_REQUEST_LIFETIME_SECS);
                 self.remember(NoncePurpose::Pairing, jti, exp);
                 self.successes += 1;
             }
-            Err(error) => {
+            status => {
                 if state.is_some() {
-                    assert!(!allowed, "an honest ext/init was refused: {error:?}");
+                    assert!(!allowed, "an honest ext/init was refused: {status}");
                 }
-                if error.status() == 403 {
+                if status == DeviceError::InsufficientScope.status() {
+                    // The failed check's line: written at once, or counted by an open
+                    // failed-scope window (spec §11.3) whose line the flush writes.
+                    let flushed = self.sim.device.flush_audit();
+                    self.sim.log.extend(flushed);
                     assert!(
-                        out.events
+                        self.sim.log[log_before..]
                             .iter()
-                            .any(|e| e.kind == AuditKind::FailedScopeCheck),
-                        "a 403 without its audit event"
+                            .any(|l| l.kind == Some(AuditKind::FailedScopeCheck)),
+                        "a 403 without its audit line"
                     );
                 }
             }
@@ -1144,7 +1221,7 @@ impl World {
         let state = state.clone();
         let seen = UnverifiedPairingRequest::parse(request.request())
             .expect("the phone reads the device's pairing request");
-        let secret = SecretKey::generate(&mut self.rng);
+        let secret = SecretKey::generate(&mut self.sim.rng);
         let reply =
             reply_to_pairing(&secret, &seen, "Phone", "fcm-token").expect("the phone answers");
         let s1 = fixture::s1(&secret);
@@ -1172,7 +1249,7 @@ impl World {
         let pid_text = match pid {
             PidPick::Fresh => {
                 let mut pid = [0u8; 32];
-                self.rng.fill_bytes(&mut pid);
+                self.sim.rng.fill_bytes(&mut pid);
                 codec::encode_std(&pid)
             }
             PidPick::Reuse(i) => match pick_phone(&self.phones, *i) {
@@ -1196,9 +1273,12 @@ impl World {
         body: Vec<u8>,
         made: Option<(PairingState, SecretKey, bool)>,
     ) {
-        let out = self
-            .device
-            .ext_validate(bearer.as_deref(), &body, UnixTime::from_secs(self.now));
+        let reply = self.call(
+            Method::Post,
+            "/api/auth/ext/validate",
+            bearer.as_deref(),
+            &body,
+        );
         let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
         let sent = messages::parse_body::<ExtValidateRequest<'_>>(&body)
             .ok()
@@ -1214,15 +1294,17 @@ impl World {
                 c.label.into_owned(),
             ))
         });
-        match out.result {
-            Ok(response) => {
+        match reply.status {
+            200 => {
                 assert!(
                     allowed,
                     "ext/validate answered a bearer that does not allow it"
                 );
+                let response: ExtValidateResponse<'_> =
+                    messages::parse_body(reply.body.as_bytes()).expect("a readable answer");
                 let (pid, aid, jti, epk, label) =
                     claims.expect("a pairing was made from a reply the harness cannot read");
-                let (_, reply) = sent.as_ref().expect("read above");
+                let (_, sent_reply) = sent.as_ref().expect("read above");
                 assert!(self.model.pairings.len() < MAX_PAIRINGS, "a ninth pairing");
                 assert!(self.model.pairing(&pid).is_none(), "a pid paired twice");
                 assert!(!self.model.is_paired_aid(&aid), "an aid paired twice");
@@ -1231,25 +1313,28 @@ impl World {
                     .diffie_hellman(&aid)
                     .expect("contributory");
                 assert!(
-                    oracle::has_valid_mac(reply, s1.as_bytes()),
+                    oracle::has_valid_mac(sent_reply, s1.as_bytes()),
                     "a pairing from a reply the aid did not sign"
                 );
                 self.model
-                    .accept(NoncePurpose::Pairing, &jti, self.now, "ext/validate");
+                    .accept(NoncePurpose::Pairing, &jti, self.sim.now, "ext/validate");
                 let code_key = fixture::identity()
                     .diffie_hellman(&epk)
                     .expect("contributory");
                 assert_eq!(
                     codec::decode_fixed::<32>(&response.code).ok(),
-                    Some(oracle::hmac(code_key.as_bytes(), reply.as_bytes())),
+                    Some(oracle::hmac(code_key.as_bytes(), sent_reply.as_bytes())),
                     "the pairing code is not HMAC(X25519(eid_prv, epk), reply)"
                 );
                 assert_eq!(response.kid, kid_to_hex(&kid_of(&aid)));
                 self.model.pairings.push((pid, aid));
                 if let Some((state, secret, _)) = made {
-                    let json = messages::to_json(&response);
                     state
-                        .verify_validate_response(&fixture::eid(), reply, json.as_bytes())
+                        .verify_validate_response(
+                            &fixture::eid(),
+                            sent_reply,
+                            reply.body.as_bytes(),
+                        )
                         .expect("the broker accepts the device's code");
                     if secret.public_key() == aid {
                         let pid_b64 = codec::encode_std(&pid);
@@ -1260,16 +1345,18 @@ impl World {
                 }
                 self.successes += 1;
             }
-            Err(error) => {
-                self.model.refused(&error, self.now, "ext/validate");
+            status => {
+                self.model.refused(status, self.sim.now, "ext/validate");
                 if let (Some((_, _, true)), Some((pid, aid, jti, _, _))) = (&made, &claims) {
                     let must = allowed
                         && self.model.pairings.len() < MAX_PAIRINGS
                         && self.model.pairing(pid).is_none()
                         && !self.model.is_paired_aid(aid)
-                        && self.model.is_pending(NoncePurpose::Pairing, jti, self.now)
-                        && self.model.has_room(self.now);
-                    assert!(!must, "an honest pairing was refused: {error:?}");
+                        && self
+                            .model
+                            .is_pending(NoncePurpose::Pairing, jti, self.sim.now)
+                        && self.model.has_room(self.sim.now);
+                    assert!(!must, "an honest pairing was refused: {status}");
                 }
             }
         }
@@ -1283,67 +1370,114 @@ impl World {
         let aid = phone.pairing.aid();
         let kid = kid_to_hex(&kid_of(&aid));
         let bearer = self.bearer(token);
-        let allowed = self.token_allows(bearer.as_deref(), KEY_DELETE_RULE);
+        let refusal = self.bearer_refusal(bearer.as_deref(), KEY_DELETE_RULE);
         let paired = self.model.is_paired_aid(&aid);
-        let out = self
-            .device
-            .unpair(bearer.as_deref(), &kid, UnixTime::from_secs(self.now));
-        match out.result {
-            Ok(removed) => {
-                assert!(allowed && paired, "unpaired without a right or a pairing");
-                assert_eq!(removed.kid, kid);
-                self.model.pairings.retain(|(_, a)| *a != aid);
-                self.successes += 1;
-            }
-            Err(error) => assert!(
-                !(allowed && paired),
-                "an honest unpair was refused: {error:?}"
-            ),
+        let path = format!("/api/keymgmt/delete/{kid}");
+        let reply = self.call(Method::Delete, &path, bearer.as_deref(), b"");
+        let expected = match refusal {
+            Some(status) => status,
+            None if paired => 200,
+            None => DeviceError::UnknownKey.status(),
+        };
+        assert_eq!(
+            reply.status, expected,
+            "unpair: the model expects {expected}"
+        );
+        if reply.status == 200 {
+            assert!(reply.body.is_empty(), "the unpair answer has no body");
+            self.model.pairings.retain(|(_, a)| *a != aid);
+            self.successes += 1;
         }
     }
 
+    /// A bearer check through an endpoint whose requirement is `need`'s, with a request the
+    /// endpoint refuses or answers without changing state once the bearer passes: the status
+    /// must be the model's (200 or the endpoint's own refusal when the token allows it, else
+    /// 401 or 403).
     fn authorize(&mut self, token: u8, need: Need) {
         let Some(bearer) = self.bearer(token) else {
             return;
         };
-        let exact_scope = match need {
-            Need::Exact(i) => self.scope_text(&ScopePick::UseKid(i)),
-            _ => String::new(),
-        };
-        let exact_list = [exact_scope.as_str()];
-        let (requirement, rule) = match need {
-            Need::AnyToken => (Requirement::any_token(), Rule(&[], false, Roles::Any)),
+        let exact_scope;
+        let (method, path, rule, passed) = match need {
+            // Every request with a bearer has it checked before routing (§8.2).
+            Need::AnyToken => (
+                Method::Get,
+                String::from("/api/system/version"),
+                ANY_TOKEN_RULE,
+                200,
+            ),
             Need::List => (
-                Requirement::any_of(&["keymgmt:list"]),
-                Rule(&["keymgmt:list"], false, Roles::Any),
+                Method::Get,
+                String::from("/api/keymgmt/list"),
+                KEY_LIST_RULE,
+                200,
             ),
-            Need::ExtPairing => (Requirement::EXT_PAIRING, PAIRING_RULE),
-            Need::KeyDelete => (Requirement::KEY_DELETE, KEY_DELETE_RULE),
-            Need::Exact(_) => (
-                Requirement::exact(&exact_scope),
-                Rule(&exact_list, true, Roles::Any),
+            // No body: 400 once the bearer passes (nothing is issued).
+            Need::ExtPairing => (
+                Method::Post,
+                String::from("/api/auth/ext/mac"),
+                PAIRING_RULE,
+                DeviceError::Malformed(Malformed::Body).status(),
             ),
+            // A kid no pairing has: 404 once the bearer passes (nothing is removed).
+            Need::KeyDelete => (
+                Method::Delete,
+                format!("/api/keymgmt/delete/{UNPAIRED_KID}"),
+                KEY_DELETE_RULE,
+                DeviceError::UnknownKey.status(),
+            ),
+            // `keymgmt:get`, `keymgmt:gen`, or exactly `keymgmt:use:<kid>` (§9.7).
+            Need::Exact(i) => {
+                exact_scope = self.scope_text(&ScopePick::UseKid(i));
+                let kid = exact_scope
+                    .strip_prefix("keymgmt:use:")
+                    .unwrap_or(UNPAIRED_KID);
+                let paired = kid_from_hex(kid).is_some_and(|kid| {
+                    self.model
+                        .pairings
+                        .iter()
+                        .any(|(_, aid)| kid_of(aid) == kid)
+                });
+                let rule = Rule {
+                    prefixes: &["keymgmt:get", "keymgmt:gen"],
+                    exact: Some(exact_scope.as_str()),
+                    roles: Roles::NotMaster,
+                };
+                let found = if paired {
+                    200
+                } else {
+                    DeviceError::UnknownKey.status()
+                };
+                (Method::Get, format!("/api/keymgmt/get/{kid}"), rule, found)
+            }
         };
-        let allowed = self.token_allows(Some(&bearer), rule);
-        let out = self
-            .device
-            .authorize(Some(&bearer), &requirement, UnixTime::from_secs(self.now));
+        let refusal = self.bearer_refusal(Some(&bearer), rule);
+        let expected = refusal.unwrap_or(passed);
+        let reply = self.call(method, &path, Some(&bearer), b"");
         assert_eq!(
-            out.result.is_ok(),
-            allowed,
-            "authorize disagrees with the model: {:?}",
-            out.result
+            reply.status, expected,
+            "{path}: the device's status is not the model's"
         );
-        if allowed {
+        if reply.status == 200 && matches!(need, Need::List) {
+            let listed: serde_json::Value =
+                serde_json::from_str(&reply.body).expect("a JSON key list");
+            assert_eq!(
+                listed["total"].as_u64(),
+                u64::try_from(self.model.pairings.len()).ok(),
+                "keymgmt/list: the pairings"
+            );
+        }
+        if refusal.is_none() {
             self.successes += 1;
         }
     }
 
     fn reboot(&mut self, keep_pending: bool, via_json: bool) {
         let mut snapshot = if keep_pending {
-            self.device.snapshot_with_pending()
+            self.sim.device.snapshot_with_pending()
         } else {
-            self.device.snapshot()
+            self.sim.device.snapshot()
         };
         if via_json {
             let json = serde_json::to_string(&snapshot).expect("a snapshot serialises");
@@ -1351,8 +1485,8 @@ impl World {
             assert_eq!(back, snapshot, "a snapshot changed through JSON");
             snapshot = back;
         }
-        self.device =
-            Device::restore(snapshot, &mut self.rng).expect("a device's own snapshot restores");
+        self.sim.device =
+            Device::restore(snapshot, &mut self.sim.rng).expect("a device's own snapshot restores");
         self.model.epoch += 1;
         self.model.rtc = false;
         // A reboot draws a new nonce key: every issued nonce dies, kept in the snapshot or not
@@ -1366,8 +1500,8 @@ impl World {
     }
 
     fn snapshot_check(&mut self) {
-        let snapshot = self.device.snapshot_with_pending();
-        let restored = Device::restore(snapshot.clone(), &mut self.rng)
+        let snapshot = self.sim.device.snapshot_with_pending();
+        let restored = Device::restore(snapshot.clone(), &mut self.sim.rng)
             .expect("a device's own snapshot restores");
         assert_eq!(
             restored.snapshot_with_pending(),
@@ -1386,6 +1520,7 @@ impl World {
     }
 
     fn raw(&mut self, endpoint: Endpoint, token: u8, body: &[u8]) {
+        // Beyond the device's limit (MAX_BODY_BYTES), so that the 413 path is played too.
         let body = &body[..body.len().min(8192)];
         let bearer = self.bearer(token);
         match endpoint {
@@ -1394,38 +1529,36 @@ impl World {
             Endpoint::ExtValidate => self.submit_validate(bearer, body.to_vec(), None),
             Endpoint::ExtInit => self.ext_init(bearer, body, None),
             Endpoint::ExtRequest => {
-                let out =
-                    self.device
-                        .ext_request(body, UnixTime::from_secs(self.now), &mut self.rng);
-                if let Ok(response) = out.result {
+                let reply = self.call(Method::Post, "/api/auth/ext/request", None, body);
+                if reply.status == 200 {
                     assert!(self.model.rtc, "ext/request answered with the clock unset");
-                    let json = messages::to_json(&response);
                     let r: ExtRequestResponse<'_> =
-                        messages::parse_body(json.as_bytes()).expect("readable");
+                        messages::parse_body(reply.body.as_bytes()).expect("readable");
                     let u = UntrustedJwt::parse(&r.authreq).expect("parses");
                     let c: AuthreqClaims<'_> = u.dangerous_unverified_claims().expect("readable");
                     let jti = decode32(&c.jti).expect("a 32-byte nonce");
                     self.remember(NoncePurpose::Authreq, jti, c.exp);
+                } else if body.len() > MAX_BODY_BYTES {
+                    assert_eq!(reply.status, DeviceError::BodyTooLarge.status());
                 }
             }
             Endpoint::ExtMac => {
-                let allowed = self.token_allows(bearer.as_deref(), PAIRING_RULE);
-                let out = self.device.ext_mac(
-                    bearer.as_deref(),
-                    body,
-                    UnixTime::from_secs(self.now),
-                    &mut self.rng,
-                );
+                let refusal = self.bearer_refusal(bearer.as_deref(), PAIRING_RULE);
+                let reply = self.call(Method::Post, "/api/auth/ext/mac", bearer.as_deref(), body);
                 assert!(
-                    out.result.is_err() || allowed,
+                    reply.status != 200 || refusal.is_none(),
                     "ext/mac answered a bearer that does not allow it"
                 );
+                // An invalid bearer is refused before routing, so before the body's length.
+                if refusal == Some(DeviceError::InvalidToken.status()) {
+                    assert_eq!(reply.status, 401, "ext/mac with an invalid bearer");
+                }
             }
             Endpoint::Checkin => {
                 // The harness never asks for a check-in challenge, so no `checked` can be valid.
-                let out = self.device.checkin(body, UnixTime::from_secs(self.now));
+                let reply = self.call(Method::Post, "/api/system/checkin", None, body);
                 assert!(
-                    out.result.is_err(),
+                    reply.status != 200,
                     "a check-in without a challenge was accepted"
                 );
             }
@@ -1434,8 +1567,9 @@ impl World {
 
     /// The device's state equals the model's.
     fn check(&self) {
-        assert_eq!(self.device.rtc_is_set(), self.model.rtc, "clock state");
+        assert_eq!(self.sim.device.rtc_is_set(), self.model.rtc, "clock state");
         let pairings: Vec<([u8; 32], PublicKey)> = self
+            .sim
             .device
             .pairings()
             .iter()
@@ -1443,6 +1577,7 @@ impl World {
             .collect();
         assert_eq!(pairings, self.model.pairings, "pairings");
         let mut consumed: Vec<([u8; 32], u64)> = self
+            .sim
             .device
             .consumed_nonces()
             .map(|c| (c.jti, c.exp))
@@ -1453,10 +1588,11 @@ impl World {
         assert_eq!(consumed, model, "the consumed set");
         for (purpose, jti) in &self.known {
             for other in PURPOSES {
-                let device = self
-                    .device
-                    .is_pending(other, jti, UnixTime::from_secs(self.now));
-                let model = self.model.is_pending(other, jti, self.now);
+                let device =
+                    self.sim
+                        .device
+                        .is_pending(other, jti, UnixTime::from_secs(self.sim.now));
+                let model = self.model.is_pending(other, jti, self.sim.now);
                 assert_eq!(
                     device, model,
                     "nonce issued for {purpose:?}: pending for {other:?}"
@@ -1465,8 +1601,9 @@ impl World {
             if self.model.used.contains(jti) {
                 assert!(
                     !self
+                        .sim
                         .device
-                        .is_pending(*purpose, jti, UnixTime::from_secs(self.now)),
+                        .is_pending(*purpose, jti, UnixTime::from_secs(self.sim.now)),
                     "a used nonce is pending again"
                 );
             }

@@ -329,7 +329,11 @@ fn roles(c: &mut Corpus) {
             note: Some("note".into()),
         });
         let response = device
-            .ext_request(body.as_bytes(), START, &mut rng)
+            .ext_request(
+                body.as_bytes(),
+                hem_auth_core::UnixTime::from_secs(START),
+                &mut rng,
+            )
             .result
             .expect("the fixture answers");
         let json = messages::to_json(&response);
