@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CI's fuzzing step: installs cargo-fuzz if missing, builds every target on the stable
+# CI's fuzzing step: runs the fuzz workspace's own tests (the structure-aware harnesses replay
+# their committed corpus and regressions), installs cargo-fuzz if missing, builds every target on the stable
 # toolchain (RUSTC_BOOTSTRAP=1 unlocks the sanitizer flags cargo-fuzz passes), then runs each
 # target for FUZZ_SECONDS (default 30) from a temporary copy of its committed corpus, so the
 # repository's corpus is never changed. A crash, panic, leak, timeout or out-of-memory fails
@@ -14,6 +15,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "== installing cargo-fuzz"
   cargo install cargo-fuzz --locked
 fi
+echo "== harness tests (cargo test --workspace: the corpus and regressions replay to their scores)"
+cargo test --workspace --quiet
 export RUSTC_BOOTSTRAP=1
 host="$(rustc -vV | sed -n 's/^host: //p')"
 echo "== cargo fuzz build (address sanitizer)"

@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         PublicKey::from_b64(&verified.claims().aud).ok(),
         Some(state.epk())
     );
-    assert!(verified.iat() < verified.exp() && input.now < verified.exp());
+    assert!(verified.iat() < verified.exp() && input.now < verified.exp().as_secs());
     assert!(verified.entries().count() <= 8);
     let phone = fixture::phone_a();
     if let Some(sealed) = verified.entry(phone.pid()) {
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
             jti: verified.jti().into(),
             scope: sealed.into(),
             epk: epk.as_str().into(),
-            exp: verified.exp(),
+            exp: verified.exp().as_secs(),
         };
         if let Ok(opened) = phone.open_event(&event, UnixTime::from_secs(input.now)) {
             let _ = opened.key_hint();

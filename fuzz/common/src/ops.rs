@@ -778,10 +778,10 @@ impl Harness {
             .expect("the client reads the device's challenge");
         let jti = decode32(challenge.jti()).expect("a 32-byte challenge nonce");
         assert_eq!(
-            challenge.exp(),
+            challenge.exp().as_secs(),
             self.sim.now + LOGIN_CHALLENGE_LIFETIME_SECS
         );
-        self.remember(NoncePurpose::Login, jti, challenge.exp());
+        self.remember(NoncePurpose::Login, jti, challenge.exp().as_secs());
         self.challenges.push(challenge);
         self.successes += 1;
         Some(self.challenges.len() - 1)
@@ -862,7 +862,7 @@ impl Harness {
                 let token = UnverifiableAccessToken::from_response(reply.body.as_bytes())
                     .expect("the device's token is readable");
                 assert_eq!(token.sub(), sub);
-                assert_eq!(token.exp(), exp, "the token keeps the eJWT's exp");
+                assert_eq!(token.exp().as_secs(), exp, "the token keeps the eJWT's exp");
                 assert_eq!(token.scope(), scope);
                 assert!(exp > self.sim.now, "a token that expired at birth");
                 self.keep_token(token);
@@ -890,7 +890,7 @@ impl Harness {
             token: String::from(token.token()),
             scope: String::from(token.scope()),
             sub: String::from(token.sub()),
-            exp: token.exp(),
+            exp: token.exp().as_secs(),
             epoch: self.model.epoch,
         });
         self.successes += 1;
@@ -939,11 +939,11 @@ impl Harness {
                 } else {
                     AUTHREQ_LIFETIME_SECS
                 };
-                assert_eq!(verified.exp(), self.sim.now + lifetime);
+                assert_eq!(verified.exp().as_secs(), self.sim.now + lifetime);
                 let jti = *verified.jti_nonce().as_bytes();
                 let record = Authreq {
                     jti: String::from(verified.jti()),
-                    exp: verified.exp(),
+                    exp: verified.exp().as_secs(),
                     entries: verified
                         .entries()
                         .map(|(p, s)| (String::from(p), String::from(s)))
@@ -1108,7 +1108,7 @@ impl Harness {
                 } else {
                     exp
                 };
-                assert_eq!(token.exp(), expected_exp);
+                assert_eq!(token.exp().as_secs(), expected_exp);
                 assert!(expected_exp > self.sim.now, "a token that expired at birth");
                 self.keep_token(token);
             }
@@ -1167,7 +1167,7 @@ impl Harness {
                             )
                             .expect("the broker verifies the device's pairing request");
                         let jti = decode32(request.jti()).expect("a 32-byte nonce");
-                        let exp = request.exp();
+                        let exp = request.exp().as_secs();
                         self.pair_requests.push((state, request));
                         (jti, exp)
                     }
