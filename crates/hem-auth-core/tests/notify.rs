@@ -191,30 +191,15 @@ impl Env {
         iat: u64,
         exp: u64,
     ) -> (String, String) {
-        let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut self.w.rng);
-        let mut map = ScopeMap::new();
-        for p in phones {
-            let s1 = self.w.identity.diffie_hellman(&p.pairing.aid()).unwrap();
-            let sealed = ScopeKey::derive(&s1, jti.as_bytes())
-                .seal("keymgmt:list")
-                .unwrap();
-            assert!(map.push(Cow::Owned(p.pairing.pid().to_owned()), Cow::Owned(sealed)));
-        }
-        let claims = AuthreqClaims {
-            iss: self.eid().to_b64().into(),
-            aud: epk.to_b64().into(),
-            iat,
-            exp,
-            jti: jti.to_b64().into(),
-            ctx: None,
-            note: None,
-            scope: map,
-        };
-        let key = self.w.identity.diffie_hellman(epk).unwrap();
-        (
-            jwt::sign(Header::Device, &claims, key.as_bytes()),
-            jti.to_b64(),
-        )
+        self.w
+            .authreq_from_identity(
+                epk,
+                phones,
+                "keymgmt:list",
+                UnixTime::from_secs(iat),
+                UnixTime::from_secs(exp),
+            )
+            .expect("an authreq")
     }
 
     /// A fresh anonymous session and an event naming `phones`.

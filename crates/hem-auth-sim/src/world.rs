@@ -650,3 +650,51 @@ impl World {
         self.broker.handle(&request, self.time(), &mut self.rng)
     }
 }
+
+impl World {
+    /// An authreq for the session `epk`, signed with the device's identity key the way
+    /// `ext/request` signs one, with `scope` sealed for each of `phones` — but made here, not
+    /// by the device, so that a broker test or fuzz target can give it any `iat` and `exp`
+    /// (a skewed clock, an expired request) without the device's own rules. Returns the JWT
+    /// and its `jti` (standard base64). `None` only when a phone's key is low-order or a scope
+    /// is too long to seal.
+    pub fn authreq_from_identity(
+        &mut self,
+        epk: &hem_auth_core::keys::PublicKey,
+        phones: &[&Phone],
+        scope: &str,
+        iat: UnixTime,
+        exp: UnixTime,
+    ) -> Option<(String, String)> {
+        use hem_auth_core::claims::{AuthreqClaims, ScopeMap};
+        use hem_auth_core::nonce::TimeNonce;
+        use hem_auth_core::seal::ScopeKey;
+
+        let jti = TimeNonce::generate(iat, &mut self.rng);
+        let mut map = ScopeMap::new();
+        for phone in phones {
+            let s1 = self.identity.diffie_hellman(&phone.pairing.aid()).ok()?;
+            let sealed = ScopeKey::derive(&s1, jti.as_bytes()).seal(scope).ok()?;
+            map.push(
+                Cow::Owned(String::from(phone.pairing.pid())),
+                Cow::Owned(sealed),
+            );
+        }
+        let (eid, epk_text) = (self.identity.public_key().to_b64(), epk.to_b64());
+        let claims = AuthreqClaims {
+            iss: Cow::Borrowed(&eid),
+            aud: Cow::Borrowed(&epk_text),
+            iat: iat.as_secs(),
+            exp: exp.as_secs(),
+            jti: Cow::Owned(jti.to_b64()),
+            ctx: None,
+            note: None,
+            scope: map,
+        };
+        let key = self.identity.diffie_hellman(epk).ok()?;
+        Some((
+            hem_auth_core::msg::authreq::build(&claims, key.as_bytes()),
+            jti.to_b64(),
+        ))
+    }
+}

@@ -14,19 +14,17 @@
 //! * a call that failed left the snapshot (backend key and subscribers) as it was.
 
 use hem_auth_core::{Access, Seconds, UnixTime};
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use arbitrary::Arbitrary;
 use hem_auth_core::authenticator::{reply_to_pairing, Event, UnverifiedPairingRequest};
-use hem_auth_core::claims::{AuthreqClaims, PairingRequestClaims, ScopeMap};
+use hem_auth_core::claims::PairingRequestClaims;
 use hem_auth_core::codec;
 use hem_auth_core::device::Device;
 use hem_auth_core::jwt::{self, Header};
 use hem_auth_core::keys::{PublicKey, SecretKey};
 use hem_auth_core::nonce::TimeNonce;
 use hem_auth_core::notify::{Method, NotifyEvent, Request, Response};
-use hem_auth_core::seal::ScopeKey;
 use hem_auth_sim::{Keys, Phone, World, NOTIFY_BASE};
 use serde_json::{json, Value};
 
@@ -334,34 +332,24 @@ impl Harness {
         };
         let iat = self.sim.now.saturating_add_signed(i64::from(skew));
         let exp = iat + 3600;
-        let jti = TimeNonce::generate(UnixTime::from_secs(iat), &mut self.sim.rng);
-        let mut map = ScopeMap::new();
-        for (i, p) in self.phones.iter().enumerate().take(8) {
-            if mask & (1 << i) == 0 {
-                continue;
-            }
-            let s1 = self
-                .sim
-                .identity
-                .diffie_hellman(&p.pairing.aid())
-                .expect("s1");
-            let sealed = ScopeKey::derive(&s1, jti.as_bytes())
-                .seal("keymgmt:list")
-                .expect("sealed");
-            map.push(Cow::Owned(p.pairing.pid().to_owned()), Cow::Owned(sealed));
-        }
-        let claims = AuthreqClaims {
-            iss: self.eid().to_b64().into(),
-            aud: epk.to_b64().into(),
-            iat,
-            exp,
-            jti: jti.to_b64().into(),
-            ctx: None,
-            note: None,
-            scope: map,
-        };
-        let key = self.sim.identity.diffie_hellman(&epk).expect("key");
-        let authreq = jwt::sign(Header::Device, &claims, key.as_bytes());
+        let phones: Vec<&Phone> = self
+            .phones
+            .iter()
+            .enumerate()
+            .take(8)
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, p)| p)
+            .collect();
+        let (authreq, _jti) = self
+            .sim
+            .authreq_from_identity(
+                &epk,
+                &phones,
+                "keymgmt:list",
+                UnixTime::from_secs(iat),
+                UnixTime::from_secs(exp),
+            )
+            .expect("an authreq");
         let (r, v) = self.json(
             Method::Post,
             "/notify/event/new",
