@@ -66,7 +66,7 @@ pub fn access_token(now: u64) -> String {
         jti: Cow::Borrowed("koQ4YsCf3L4iTrl2py6g7t3jvV9pwwsIr6//F96OfYI="),
         ctx: None,
     };
-    jwt::sign(Header::AccessToken, &claims, &TOKEN_KEY)
+    hem_auth_core::msg::access_token::build(&claims, &TOKEN_KEY)
 }
 
 /// Unix seconds by the system clock: what every verifier reads once per request (the peers

@@ -1122,7 +1122,7 @@ pub(super) fn access_token(file: &mut FileOut) {
             jti: Cow::Owned(TimeNonce::generate(UnixTime::from_secs(T0 + n), &mut rng).to_b64()),
             ctx: None,
         };
-        jwt::sign(Header::AccessToken, &claims, key)
+        hem_auth_core::msg::access_token::build(&claims, key)
     };
     let now = T0 + 100;
     let case = |tok: String, now: u64, required: &str, exact: bool, status: u16| AccessTokenCase {
