@@ -19,7 +19,6 @@ use crate::messages::{
     EpkRequest, ExtInitResponse, ExtMacResponse, ExtValidateRequest, ExtValidateResponse,
 };
 use crate::msg;
-use crate::msg::pairing_reply;
 use crate::nonce::TimeNonce;
 
 /// Lifetime of a pairing request: `exp` = now + 86 400 (spec §6.2, §4.4).
@@ -159,9 +158,9 @@ impl Device {
         parse_jwt(&req.reply, &mut jwt)?;
         // The claims are read once, here; until the MAC is checked they serve only the label's
         // shape and the key lookups (400/406/409 before 401, as the firmware).
-        let untrusted = pairing_reply::read(&jwt).map_err(claims_error)?;
+        let untrusted = msg::pairing_reply::read(&jwt).map_err(claims_error)?;
         let lookup = untrusted.dangerous_unverified();
-        if !pairing_reply::is_valid_label(&lookup.label) {
+        if !msg::pairing_reply::is_valid_label(&lookup.label) {
             return Err(Malformed::Label.into());
         }
         let (_, code_key) = self.epk_secret(&lookup.epk)?;
