@@ -76,6 +76,7 @@ impl App {
                 let mut key = Zeroizing::new([0u8; 32]);
                 OsRng.fill_bytes(&mut *key);
                 let identity = SecretKey::generate(&mut OsRng);
+                wipe_dead_stack();
                 (DeviceSnapshot::new(DeviceConfig::new(identity)), key)
             }
         };
@@ -83,6 +84,8 @@ impl App {
         if backend.is_some() {
             snapshot.config.backend_key = backend;
         }
+        // Loading or building the snapshot moved the identity through frames now dead.
+        wipe_dead_stack();
         let mut device =
             Device::restore(snapshot, &mut OsRng).map_err(|e| EmulatorError::State {
                 path: config.state_dir.clone().unwrap_or_default(),
@@ -141,11 +144,14 @@ impl App {
         let mut s = self.lock();
         let lines = s.device.flush_audit();
         s.store_lines(lines);
-        let mut config = DeviceConfig::new(SecretKey::generate(&mut OsRng));
+        let identity = SecretKey::generate(&mut OsRng);
+        wipe_dead_stack();
+        let mut config = DeviceConfig::new(identity);
         configure(&mut config, &self.settings);
         if self.backend.is_some() {
             config.backend_key = self.backend;
         }
+        wipe_dead_stack();
         let mut device = Device::new(config, &mut OsRng);
         let mut logger_key = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(&mut *logger_key);
@@ -255,6 +261,30 @@ impl Drop for State {
         let lines = self.device.flush_audit();
         self.store_lines(lines);
     }
+}
+
+/// How much of the stack below the caller [`wipe_dead_stack`] overwrites: far more than the
+/// frames that draw, decode or move a key use.
+const STACK_WIPE_BYTES: usize = 64 * 1024;
+
+/// Overwrites the stack below the caller's frame, where the functions it called left their
+/// locals (spec §13.5).
+///
+/// Drawing or decoding a key ([`SecretKey::generate`], the snapshot's deserializer) and every
+/// move of it leave copies in frames that are dead once they return; nothing wipes those. A
+/// value built later in the same stack region takes whatever lies in its uninitialised bytes
+/// (padding, the payload of a `None`) along, and when it is moved into a heap block (the
+/// [`App`] into its `Arc`) the key goes with it, past every `Zeroize` on drop: the emulator's
+/// first boot left the raw identity key in the `None` payloads of the configuration's
+/// `master_key` and `backend_key` this way. Call this right after a key was drawn or loaded
+/// and moved, before the values that go to the heap are built. `#[inline(never)]`: its frame
+/// (and the buffer in it) must start below the caller's.
+#[inline(never)]
+fn wipe_dead_stack() {
+    let mut stack = [0u8; STACK_WIPE_BYTES];
+    // Volatile writes: the compiler may not drop them as dead stores.
+    zeroize::Zeroize::zeroize(&mut stack);
+    std::hint::black_box(&stack);
 }
 
 /// Applies the start configuration to a (new or restored) device configuration: keys given

@@ -1,16 +1,27 @@
 //! Issue 14, spec §13.5: no copy of a secret is left behind in freed heap memory when the
-//! emulator loads and saves its state directory and boots with a password.
+//! emulator boots for the first time (draws a new identity and audit-log key and saves them),
+//! and when it loads and saves its state directory and boots with a password.
 //!
-//! A global allocator scans every block as it is freed (and every block a `realloc` leaves,
+//! A global allocator looks at every block as it is freed (and every block a `realloc` leaves,
 //! as if the allocator always moved it) for the identity key, the audit-log key (raw and as
 //! the base64 text of `state.json`) and the password. A buffer that grows while the secret is
-//! in it (`serde_json::to_vec_pretty`), or a `String` dropped without being overwritten,
-//! leaves such a copy.
+//! in it (`serde_json::to_vec_pretty`), a `String` dropped without being overwritten, or a
+//! value moved out of a heap block (a future's state, a `Box`) leaves such a copy; so does a
+//! value built on a stack where a key was moved before, and then moved into a heap block: its
+//! uninitialised bytes (padding, the payload of a `None`) carry the dead frame's copy along.
+//! The first boot did that (the raw identity key in the `Arc` of the emulator's state, until
+//! the emulator wiped the dead stack after drawing the key).
+//!
+//! The first boot's needles exist only once it has run: while it runs, every freed block is
+//! copied into [`ARENA`] (a static buffer, committed by the kernel only as far as it is
+//! written), and scanned after `state.json` names the keys. A full arena fails the test.
+//! The second boot's blocks are scanned as they are freed.
 // The scanning allocator needs `unsafe` (GlobalAlloc); the emulator itself forbids it.
 #![allow(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::UnsafeCell;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
@@ -29,14 +40,51 @@ const NAMES: [&str; NEEDLES] = [
 ];
 static NEEDLE: [[AtomicU8; 64]; NEEDLES] = [const { [const { AtomicU8::new(0) }; 64] }; NEEDLES];
 static NEEDLE_LEN: [AtomicUsize; NEEDLES] = [const { AtomicUsize::new(0) }; NEEDLES];
+/// Freed blocks of the second boot holding each needle.
 static HITS: [AtomicUsize; NEEDLES] = [const { AtomicUsize::new(0) }; NEEDLES];
-static ARMED: AtomicBool = AtomicBool::new(false);
 
-struct Scanner;
+/// What the allocator does with a block being freed.
+const WIPE: u8 = 0;
+/// Copy it into [`ARENA`] (then wipe it).
+const RECORD: u8 = 1;
+/// Scan it for the needles.
+const SCAN: u8 = 2;
+static PHASE: AtomicU8 = AtomicU8::new(WIPE);
 
-/// Counts the needles found in `block`, a region about to be freed.
-fn scan(block: &[u8]) {
-    for (i, hits) in HITS.iter().enumerate() {
+/// Bytes of freed blocks the first boot may leave: each block is stored as its length (8
+/// bytes, native order) and its bytes. Zero-initialised, so it lives in `.bss` and costs only
+/// the pages written.
+const ARENA_BYTES: usize = 64 << 20;
+struct Arena(UnsafeCell<[u8; ARENA_BYTES]>);
+// SAFETY: every writer owns the disjoint range it reserved with `ARENA_END`; the arena is
+// read only after the recording phase, when no thread writes any more.
+unsafe impl Sync for Arena {}
+static ARENA: Arena = Arena(UnsafeCell::new([0; ARENA_BYTES]));
+/// The end of the reserved part of [`ARENA`].
+static ARENA_END: AtomicUsize = AtomicUsize::new(0);
+/// A block did not fit: the first boot is then not fully covered, and the test fails.
+static ARENA_FULL: AtomicBool = AtomicBool::new(false);
+
+/// Copies `block` into the arena, without allocating.
+fn record(block: &[u8]) {
+    let need = 8 + block.len();
+    let at = ARENA_END.fetch_add(need, Ordering::Relaxed);
+    if at.checked_add(need).is_none_or(|end| end > ARENA_BYTES) {
+        ARENA_FULL.store(true, Ordering::Relaxed);
+        return;
+    }
+    // SAFETY: `at..at + need` is inside the arena and reserved for this call alone.
+    unsafe {
+        let base = ARENA.0.get().cast::<u8>().add(at);
+        std::ptr::copy_nonoverlapping(block.len().to_ne_bytes().as_ptr(), base, 8);
+        std::ptr::copy_nonoverlapping(block.as_ptr(), base.add(8), block.len());
+    }
+}
+
+/// Counts in `hits` the needles found in `block`, a freed region; returns whether any was.
+fn scan(block: &[u8], hits: &[AtomicUsize; NEEDLES]) -> bool {
+    let mut any = false;
+    for (i, hits) in hits.iter().enumerate() {
         let len = NEEDLE_LEN[i].load(Ordering::Relaxed);
         if len == 0 || block.len() < len {
             continue;
@@ -48,9 +96,46 @@ fn scan(block: &[u8]) {
         });
         if found {
             hits.fetch_add(1, Ordering::Relaxed);
+            any = true;
         }
     }
+    any
 }
+
+/// What the first boot left: per needle, the freed blocks holding it; the sizes of those
+/// blocks; the number of blocks and bytes recorded.
+struct FirstBoot {
+    hits: [usize; NEEDLES],
+    sizes: Vec<usize>,
+    blocks: usize,
+    bytes: usize,
+}
+
+/// Scans the blocks the first boot freed.
+fn scan_arena() -> FirstBoot {
+    let hits = [const { AtomicUsize::new(0) }; NEEDLES];
+    let end = ARENA_END.load(Ordering::SeqCst).min(ARENA_BYTES);
+    // SAFETY: recording has stopped; `..end` was written by completed `record` calls.
+    let arena = unsafe { std::slice::from_raw_parts(ARENA.0.get().cast::<u8>(), end) };
+    let (mut at, mut blocks, mut sizes) = (0, 0, Vec::new());
+    while at + 8 <= end {
+        let len = usize::from_ne_bytes(arena[at..at + 8].try_into().unwrap());
+        let block = &arena[at + 8..at + 8 + len];
+        if scan(block, &hits) {
+            sizes.push(len);
+        }
+        blocks += 1;
+        at += 8 + len;
+    }
+    FirstBoot {
+        hits: hits.map(AtomicUsize::into_inner),
+        sizes,
+        blocks,
+        bytes: end,
+    }
+}
+
+struct Scanner;
 
 unsafe impl GlobalAlloc for Scanner {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -58,16 +143,20 @@ unsafe impl GlobalAlloc for Scanner {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if ARMED.load(Ordering::Relaxed) {
-            scan(unsafe { std::slice::from_raw_parts(ptr, layout.size()) });
-        } else {
-            // Outside the scanned phase, freed blocks are wiped: a later allocation that is
-            // not fully initialised (a buffer, a future, a queue) may reuse the memory, and
-            // what the unscanned first boot left there would be counted as the second
-            // boot's leak. This test covers what loading, saving and booting leave; the
-            // first boot (which draws the identity) is not scanned: its needles do not exist
-            // before it runs.
-            unsafe { std::ptr::write_bytes(ptr, 0, layout.size()) };
+        let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+        match PHASE.load(Ordering::Relaxed) {
+            SCAN => {
+                scan(block, &HITS);
+            }
+            phase => {
+                if phase == RECORD {
+                    record(block);
+                }
+                // Freed blocks are wiped: a later allocation that is not fully initialised
+                // (a buffer, a future, a queue) may reuse the memory, and what the first
+                // boot left there would be counted as the second boot's leak.
+                unsafe { std::ptr::write_bytes(ptr, 0, layout.size()) };
+            }
         }
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -120,8 +209,13 @@ fn config(dir: &std::path::Path) -> EmulatorConfig {
     }
 }
 
+fn named(hits: impl IntoIterator<Item = usize>) -> Vec<(&'static str, usize)> {
+    NAMES.into_iter().zip(hits).collect()
+}
+
+/// One test: the allocator's phases are global.
 #[test]
-fn loading_saving_and_booting_leave_no_secret_in_freed_memory() {
+fn booting_loading_and_saving_leave_no_secret_in_freed_memory() {
     let dir: PathBuf = std::env::temp_dir().join(format!(
         "hem-emulator-secrets-{}-{}",
         std::process::id(),
@@ -130,8 +224,11 @@ fn loading_saving_and_booting_leave_no_secret_in_freed_memory() {
             .unwrap()
             .as_nanos()
     ));
-    // First boot: a new identity and audit-log key, saved.
-    hem_emulator::start(config(&dir)).unwrap().stop();
+    // First boot, recorded: a new identity and audit-log key, saved.
+    let config_1 = config(&dir);
+    PHASE.store(RECORD, Ordering::SeqCst);
+    hem_emulator::start(config_1).unwrap().stop();
+    PHASE.store(WIPE, Ordering::SeqCst);
 
     // The secrets, read without leaving heap copies of our own: one buffer, wiped after.
     let mut file = std::fs::read(dir.join("state.json")).unwrap();
@@ -149,22 +246,34 @@ fn loading_saving_and_booting_leave_no_secret_in_freed_memory() {
     set_needle(3, &raw(&logger));
     set_needle(4, PASSWORD.as_bytes());
 
+    let first = scan_arena();
+    eprintln!(
+        "first boot: {} freed blocks ({} KiB) recorded; sizes of those holding a secret: {:?}",
+        first.blocks,
+        first.bytes >> 10,
+        first.sizes
+    );
+    assert!(
+        !ARENA_FULL.load(Ordering::SeqCst),
+        "the arena ({} KiB) is too small for what the first boot freed ({} KiB and more): \
+         the first boot was not fully scanned",
+        ARENA_BYTES >> 10,
+        ARENA_END.load(Ordering::SeqCst) >> 10
+    );
+
     // Second boot, scanned: load state.json, derive the user key from the password, save.
-    let config = config(&dir);
-    ARMED.store(true, Ordering::SeqCst);
-    let emulator = hem_emulator::start(config).unwrap();
+    let config_2 = config(&dir);
+    PHASE.store(SCAN, Ordering::SeqCst);
+    let emulator = hem_emulator::start(config_2).unwrap();
     emulator.stop();
-    ARMED.store(false, Ordering::SeqCst);
+    PHASE.store(WIPE, Ordering::SeqCst);
     std::fs::remove_dir_all(&dir).unwrap();
 
-    let hits: Vec<(&str, usize)> = NAMES
-        .iter()
-        .zip(&HITS)
-        .map(|(name, h)| (*name, h.load(Ordering::Relaxed)))
-        .collect();
-    eprintln!("freed heap blocks holding a secret: {hits:?}");
+    let first = named(first.hits);
+    let second = named(HITS.iter().map(|h| h.load(Ordering::Relaxed)));
+    eprintln!("freed heap blocks holding a secret: first boot {first:?}, second boot {second:?}");
     assert!(
-        hits.iter().all(|(_, n)| *n == 0),
-        "freed heap blocks still hold secrets: {hits:?}"
+        first.iter().chain(&second).all(|(_, n)| *n == 0),
+        "freed heap blocks still hold secrets: first boot {first:?}, second boot {second:?}"
     );
 }
