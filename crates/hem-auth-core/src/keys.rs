@@ -217,9 +217,10 @@ impl SecretKey {
 
     /// Draws a fresh secret from the caller's CSPRNG.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
-        let mut bytes = [0u8; KEY_BYTES];
-        rng.fill_bytes(&mut bytes);
-        SecretKey::from_bytes(bytes)
+        // The drawn seed is wiped when this returns (`from_bytes` wipes its own copy).
+        let mut bytes = zeroize::Zeroizing::new([0u8; KEY_BYTES]);
+        rng.fill_bytes(&mut *bytes);
+        SecretKey::from_bytes(*bytes)
     }
 
     /// The matching public key.
