@@ -168,11 +168,10 @@ fn every_flow_on_simulated_time() {
     // the audit log, in order
     // the lines of the failed scope checks' window too (spec §11.3)
     w.flush_audit();
-    // field 5 of a line is its subject (spec §11.2)
     let kinds: Vec<(u8, &str)> = w
         .log
         .iter()
-        .filter_map(|l| Some((l.kind?.code(), l.text.split('|').nth(4)?)))
+        .filter_map(|l| Some((l.kind?.code(), l.subject()?)))
         .collect();
     let alice_sub = codec::encode_std(&list.sub_kid().unwrap());
     let bob_sub = codec::encode_std(&disk.sub_kid().unwrap());

@@ -129,6 +129,14 @@ pub struct AuditLine {
     pub text: String,
 }
 
+impl AuditLine {
+    /// Field 5, the subject (`U`, `M`, a kid in standard base64, or empty), as the line
+    /// holds it (spec §11.2); `None` for a line with fewer fields.
+    pub fn subject(&self) -> Option<&str> {
+        self.text.split('|').nth(4)
+    }
+}
+
 /// Numbers and MACs audit events into lines (spec §11.2), failed scope checks coalesced
 /// (spec §11.3). Sans-IO: the caller gives the time and stores the lines.
 #[derive(Debug)]
